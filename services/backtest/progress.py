@@ -1,0 +1,59 @@
+"""An actor that reports how far a backtest has got, in simulated time, to a file.
+
+It wakes on a timer in simulated time (once per simulated hour), so its cost does not grow
+with the number of bars, and writes at most twice a second of wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.config import ActorConfig
+
+
+class ProgressReporterConfig(ActorConfig, frozen=True):
+    progress_file: str
+    start_ns: int
+    end_ns: int
+
+
+class ProgressReporter(Actor):
+    def __init__(self, config: ProgressReporterConfig) -> None:
+        super().__init__(config)
+        self._path = Path(config.progress_file)
+        self._span = max(config.end_ns - config.start_ns, 1)
+        self._last_write = 0.0
+
+    def on_start(self) -> None:
+        self.clock.set_timer("workbench-progress", timedelta(hours=1), callback=self._on_timer)
+
+    def _on_timer(self, event) -> None:
+        now = time.monotonic()
+        if now - self._last_write < 0.5:
+            return
+        self._last_write = now
+        fraction = min(max((event.ts_event - self.config.start_ns) / self._span, 0.0), 1.0)
+        write_progress(self._path, "running", fraction, sim_time_ns=event.ts_event)
+
+    def on_stop(self) -> None:
+        self.clock.cancel_timers()
+
+
+def write_progress(path: Path, phase: str, fraction: float, sim_time_ns: int | None = None) -> None:
+    """Atomically replace the progress file (readers never see half a JSON document)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"phase": phase, "fraction": fraction, "sim_time_ns": sim_time_ns,
+                               "wall_time": time.time()}))
+    os.replace(tmp, path)
+
+
+def read_progress(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,42 @@
+"""One error tree for the product: callers catch at the level they can handle.
+
+Every message says what was wrong (the offending value) and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the workbench reports to a user."""
+
+
+class ConfigurationError(WorkbenchError):
+    """A setting (state folder, database URL, catalog location) cannot be used."""
+
+
+class StorageError(WorkbenchError):
+    """The database or a run folder cannot be read or written."""
+
+
+class CatalogError(WorkbenchError):
+    """The data catalog cannot be read, or holds no data for a request."""
+
+
+class ValidationError(WorkbenchError):
+    """User input failed validation; ``problems`` lists every problem with its field name."""
+
+    def __init__(self, summary: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        text = summary if not self.problems else summary + "\n" + "\n".join(
+            f"  - {p}" for p in self.problems
+        )
+        super().__init__(text)
+        self.summary = summary
+
+
+class TemplateError(ValidationError):
+    """An engine or strategy template is malformed or does not decode into NautilusTrader."""
+
+
+class BacktestError(WorkbenchError):
+    """A backtest could not be submitted, or a run's artefacts are missing or unusable."""

@@ -1,0 +1,1 @@
+"""NautilusTrader strategies shipped with the workbench (importable in workers and engines)."""

@@ -1,0 +1,444 @@
+"""Engine and strategy templates: NautilusTrader configs as data, with declared parameters.
+
+A template is valid only if it decodes into NautilusTrader's real config classes. Loading
+collects *every* problem (with its field name) before raising, so a user fixes a file once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from services.errors import TemplateError, ValidationError
+
+PARAMETER_TYPES = ("int", "float", "decimal", "bool", "str", "choice")
+# Fields the backtest service fills from the user's instrument and bar choice.
+BOUND_FIELDS = ("instrument_id", "bar_type")
+# Used only to check that a template's fixed config decodes; never run.
+_PROBE_BINDINGS = {"instrument_id": "PROBE.SIM", "bar_type": "PROBE.SIM-1-MINUTE-LAST-EXTERNAL"}
+_CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|<|>|!=|==)\s*([A-Za-z_]\w*|-?\d+(\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared, user-settable parameter of a template."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    min: Any = None
+    max: Any = None
+    choices: tuple = ()
+    # Sensible defaults differ by asset class (0.01 BTC vs 100,000 EUR); keyed by instrument class.
+    default_by_instrument_class: dict[str, Any] = field(default_factory=dict)
+
+    def default_for(self, instrument_class: str | None) -> Any:
+        return self.default_by_instrument_class.get(instrument_class or "", self.default)
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` as this parameter's type, or raise ValueError saying why not."""
+        if self.type == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(f"must be a whole number, was {value!r}")
+            try:
+                result: Any = int(str(value).strip()) if isinstance(value, str) else int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"must be a whole number, was {value!r}") from None
+        elif self.type == "float":
+            try:
+                result = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"must be a number, was {value!r}") from None
+            if isinstance(value, bool) or not math.isfinite(result):
+                raise ValueError(f"must be a finite number, was {value!r}")
+        elif self.type == "decimal":
+            try:
+                result = Decimal(str(value).strip())
+            except (InvalidOperation, TypeError):
+                raise ValueError(f"must be a decimal number, was {value!r}") from None
+            if isinstance(value, bool) or not result.is_finite():
+                raise ValueError(f"must be a finite decimal number, was {value!r}")
+        elif self.type == "bool":
+            if isinstance(value, bool):
+                result = value
+            elif str(value).lower() in ("true", "1", "yes", "on"):
+                result = True
+            elif str(value).lower() in ("false", "0", "no", "off"):
+                result = False
+            else:
+                raise ValueError(f"must be true or false, was {value!r}")
+        elif self.type == "choice":
+            if value not in self.choices:
+                raise ValueError(f"must be one of {', '.join(map(str, self.choices))}; was {value!r}")
+            result = value
+        else:
+            result = str(value)
+        if self.min is not None and result < self._bound(self.min):
+            raise ValueError(f"must be >= {self.min}, was {value!r}")
+        if self.max is not None and result > self._bound(self.max):
+            raise ValueError(f"must be <= {self.max}, was {value!r}")
+        return result
+
+    def _bound(self, bound: Any) -> Any:
+        return Decimal(str(bound)) if self.type == "decimal" else bound
+
+    def to_json_value(self, value: Any) -> Any:
+        """Return ``value`` in the form NautilusTrader's JSON config decoding expects."""
+        return str(value) if isinstance(value, Decimal) else value
+
+
+@dataclass(frozen=True)
+class Constraint:
+    left: str
+    op: str
+    right: str
+    message: str
+
+    def holds(self, values: dict[str, Any]) -> bool:
+        left = values[self.left]
+        right = values[self.right] if self.right in values else Decimal(self.right)
+        if isinstance(left, Decimal) or isinstance(right, Decimal):
+            left, right = Decimal(str(left)), Decimal(str(right))
+        return {
+            "<": left < right, "<=": left <= right, ">": left > right,
+            ">=": left >= right, "!=": left != right, "==": left == right,
+        }[self.op]
+
+
+@dataclass(frozen=True)
+class StrategyTemplate:
+    """A strategy class, its config class, fixed config and the parameters a user may set."""
+
+    name: str
+    title: str
+    description: str
+    strategy_path: str
+    config_path: str
+    config: dict[str, Any]
+    parameters: dict[str, ParameterSpec]
+    constraints: tuple[Constraint, ...]
+    path: Path
+
+    def validate_parameters(
+        self, values: dict[str, Any] | None, instrument_class: str | None = None
+    ) -> dict[str, Any]:
+        """Return every parameter (defaults for ``instrument_class`` filled in) coerced, or raise
+        ValidationError listing every problem."""
+        values = dict(values or {})
+        problems = [
+            f"{name}: unknown parameter of template '{self.name}' (known: {', '.join(self.parameters)})"
+            for name in values if name not in self.parameters
+        ]
+        result: dict[str, Any] = {}
+        for name, spec in self.parameters.items():
+            try:
+                result[name] = spec.coerce(values.get(name, spec.default_for(instrument_class)))
+            except ValueError as e:
+                problems.append(f"{name}: {e}")
+        for constraint in self.constraints:
+            operands = [constraint.left, constraint.right]
+            if all(o in result or o not in self.parameters for o in operands):
+                if not constraint.holds(result):
+                    problems.append(f"{constraint.left}: {constraint.message}")
+        if problems:
+            raise ValidationError(f"Invalid parameters for strategy '{self.name}'", problems)
+        return result
+
+    def strategy_config(
+        self, values: dict[str, Any], instrument_id: str, bar_type: str,
+        instrument_class: str | None = None,
+    ) -> dict:
+        """Return the complete strategy config dict (fixed config + parameters + bindings)."""
+        coerced = self.validate_parameters(values, instrument_class)
+        config = dict(self.config)
+        config.update({k: self.parameters[k].to_json_value(v) for k, v in coerced.items()})
+        config.update({"instrument_id": instrument_id, "bar_type": bar_type})
+        return config
+
+
+@dataclass(frozen=True)
+class BacktestEngineTemplate:
+    """Defaults for the backtest engine and the simulated venue, with declared parameters."""
+
+    name: str
+    title: str
+    description: str
+    engine: dict[str, Any]
+    venue: dict[str, Any]
+    parameters: dict[str, ParameterSpec]
+    path: Path
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise TemplateError(f"Cannot read template {path}: {e.strerror or e}") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TemplateError(
+            f"Template {path.name} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from e
+    if not isinstance(data, dict):
+        raise TemplateError(f"Template {path.name} must hold a JSON object, was {type(data).__name__}")
+    return data
+
+
+def _import_path(path: str, what: str, problems: list[str]) -> Any:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        problems.append(f"{what}: must look like 'package.module:ClassName', was {path!r}")
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        problems.append(f"{what}: cannot import module {module_name!r} ({e})")
+        return None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        problems.append(f"{what}: module {module_name!r} has no class {attr!r}")
+        return None
+
+
+def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]:
+    if not isinstance(raw, dict):
+        problems.append(f"parameters: must be an object of name -> spec, was {type(raw).__name__}")
+        return {}
+    specs: dict[str, ParameterSpec] = {}
+    for name, spec in raw.items():
+        where = f"parameters.{name}"
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: must be an object, was {type(spec).__name__}")
+            continue
+        unknown = set(spec) - {"type", "default", "help", "min", "max", "choices",
+                               "default_by_instrument_class"}
+        if unknown:
+            problems.append(f"{where}: unknown keys {sorted(unknown)}")
+        kind = spec.get("type")
+        if kind not in PARAMETER_TYPES:
+            problems.append(f"{where}.type: must be one of {', '.join(PARAMETER_TYPES)}, was {kind!r}")
+            continue
+        if "default" not in spec:
+            problems.append(f"{where}.default: missing")
+            continue
+        if not spec.get("help"):
+            problems.append(f"{where}.help: missing (say what the parameter does)")
+        if kind == "choice" and not spec.get("choices"):
+            problems.append(f"{where}.choices: a choice parameter needs a non-empty list")
+            continue
+        if kind in ("int", "float", "decimal"):
+            for bound in ("min", "max"):
+                if spec.get(bound) is None:
+                    problems.append(f"{where}.{bound}: numeric parameters need bounds")
+        candidate = ParameterSpec(
+            name=name, type=kind, default=None, help=spec.get("help", ""),
+            min=spec.get("min"), max=spec.get("max"), choices=tuple(spec.get("choices") or ()),
+            default_by_instrument_class=dict(spec.get("default_by_instrument_class") or {}),
+        )
+        try:
+            if candidate.min is not None and candidate.max is not None:
+                lo, hi = candidate._bound(candidate.min), candidate._bound(candidate.max)
+                if lo > hi:
+                    problems.append(f"{where}: min {candidate.min} is above max {candidate.max}")
+                    continue
+            default = candidate.coerce(spec["default"])
+            for cls_name, value in candidate.default_by_instrument_class.items():
+                try:
+                    candidate.coerce(value)
+                except ValueError as e:
+                    problems.append(f"{where}.default_by_instrument_class.{cls_name}: {e}")
+        except (ValueError, InvalidOperation, TypeError) as e:
+            problems.append(f"{where}: {e}")
+            continue
+        specs[name] = ParameterSpec(**{**candidate.__dict__, "default": default})
+    return specs
+
+
+def _parse_constraints(raw: Any, parameters: dict[str, ParameterSpec], problems: list[str]) -> tuple:
+    constraints = []
+    for i, item in enumerate(raw or []):
+        expr = item.get("expr") if isinstance(item, dict) else item
+        match = _CONSTRAINT_RE.match(expr or "") if isinstance(expr, str) else None
+        if not match:
+            problems.append(f"constraints[{i}]: expected 'name OP name-or-number', was {expr!r}")
+            continue
+        left, op, right = match.group(1), match.group(2), match.group(3)
+        for operand in (left, right):
+            if operand[0].isalpha() or operand[0] == "_":
+                if operand not in parameters:
+                    problems.append(f"constraints[{i}]: {operand!r} is not a declared parameter")
+        message = item.get("message") if isinstance(item, dict) else None
+        constraints.append(Constraint(left, op, right, message or f"must satisfy {expr.strip()}"))
+    return tuple(constraints)
+
+
+def load_strategy_template(path: Path) -> StrategyTemplate:
+    """Load and fully validate a strategy template; raise TemplateError listing every problem."""
+    data = _read_json(path)
+    problems: list[str] = []
+    for key in ("name", "title", "strategy_path", "config_path", "parameters"):
+        if key not in data:
+            problems.append(f"{key}: missing")
+    unknown = set(data) - {"kind", "name", "title", "description", "strategy_path",
+                           "config_path", "config", "parameters", "constraints"}
+    if unknown:
+        problems.append(f"unknown top-level keys {sorted(unknown)}")
+    if problems:
+        raise TemplateError(f"Template {path.name} is incomplete", problems)
+
+    strategy_cls = _import_path(data["strategy_path"], "strategy_path", problems)
+    config_cls = _import_path(data["config_path"], "config_path", problems)
+    from nautilus_trader.config import StrategyConfig
+    from nautilus_trader.trading.strategy import Strategy
+
+    if strategy_cls is not None and not (isinstance(strategy_cls, type) and issubclass(strategy_cls, Strategy)):
+        problems.append(f"strategy_path: {data['strategy_path']} is not a NautilusTrader Strategy")
+    if config_cls is not None and not (isinstance(config_cls, type) and issubclass(config_cls, StrategyConfig)):
+        problems.append(f"config_path: {data['config_path']} is not a NautilusTrader StrategyConfig")
+        config_cls = None
+
+    parameters = _parse_parameters(data["parameters"], problems)
+    constraints = _parse_constraints(data.get("constraints"), parameters, problems)
+    fixed = data.get("config") or {}
+    if not isinstance(fixed, dict):
+        problems.append(f"config: must be an object, was {type(fixed).__name__}")
+        fixed = {}
+
+    if config_cls is not None:
+        fields = set(config_cls.__struct_fields__)
+        for name in list(parameters) + list(fixed):
+            if name not in fields:
+                where = f"parameters.{name}" if name in parameters else f"config.{name}"
+                problems.append(f"{where}: {config_cls.__name__} has no field {name!r}")
+        for name in BOUND_FIELDS:
+            if name not in fields:
+                problems.append(f"config_path: {config_cls.__name__} has no {name!r} field to bind")
+        if not problems:
+            probe = {**fixed, **{k: s.to_json_value(s.default) for k, s in parameters.items()},
+                     **_PROBE_BINDINGS}
+            try:
+                msgspec.json.decode(msgspec.json.encode(probe), type=config_cls,
+                                    dec_hook=_nautilus_dec_hook())
+            except (msgspec.ValidationError, ValueError, TypeError) as e:
+                problems.append(f"config: does not decode into {config_cls.__name__}: {e}")
+
+    if problems:
+        raise TemplateError(f"Template {path.name} is invalid", problems)
+    return StrategyTemplate(
+        name=data["name"], title=data["title"], description=data.get("description", ""),
+        strategy_path=data["strategy_path"], config_path=data["config_path"], config=fixed,
+        parameters=parameters, constraints=constraints, path=path,
+    )
+
+
+def _nautilus_dec_hook():
+    from nautilus_trader.common.config import msgspec_decoding_hook
+
+    return msgspec_decoding_hook
+
+
+def load_backtest_engine_template(path: Path) -> BacktestEngineTemplate:
+    """Load and validate ``backtest_engine.json`` against BacktestEngineConfig/BacktestVenueConfig."""
+    data = _read_json(path)
+    problems: list[str] = []
+    for key in ("name", "title", "engine", "venue", "parameters"):
+        if key not in data:
+            problems.append(f"{key}: missing")
+    if problems:
+        raise TemplateError(f"Template {path.name} is incomplete", problems)
+    parameters = _parse_parameters(data["parameters"], problems)
+
+    from nautilus_trader.backtest.config import BacktestEngineConfig, BacktestVenueConfig
+
+    try:
+        msgspec.json.decode(msgspec.json.encode(data["engine"]), type=BacktestEngineConfig,
+                            dec_hook=_nautilus_dec_hook())
+    except (msgspec.ValidationError, ValueError, TypeError) as e:
+        problems.append(f"engine: does not decode into BacktestEngineConfig: {e}")
+    venue_probe = {"name": "SIM", "starting_balances": ["1 USD"], **data["venue"]}
+    try:
+        msgspec.json.decode(msgspec.json.encode(venue_probe), type=BacktestVenueConfig,
+                            dec_hook=_nautilus_dec_hook())
+    except (msgspec.ValidationError, ValueError, TypeError) as e:
+        problems.append(f"venue: does not decode into BacktestVenueConfig: {e}")
+    if problems:
+        raise TemplateError(f"Template {path.name} is invalid", problems)
+    return BacktestEngineTemplate(
+        name=data["name"], title=data["title"], description=data.get("description", ""),
+        engine=data["engine"], venue=data["venue"], parameters=parameters, path=path,
+    )
+
+
+@dataclass(frozen=True)
+class TemplateSummary:
+    name: str
+    kind: str
+    title: str
+    description: str
+    parameters: dict[str, dict]
+    path: str
+    error: str | None = None
+
+
+class TemplateService:
+    """Finds and loads the templates in one folder (``engine_templates/``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def strategy_names(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "strategies").glob("*.json"))
+
+    def strategy(self, name: str) -> StrategyTemplate:
+        path = self.root / "strategies" / f"{name}.json"
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+", name or "") or not path.exists():
+            known = ", ".join(self.strategy_names()) or "none"
+            raise TemplateError(f"Unknown strategy template {name!r}. Known templates: {known}.")
+        return load_strategy_template(path)
+
+    def backtest_engine(self) -> BacktestEngineTemplate:
+        return load_backtest_engine_template(self.root / "backtest_engine.json")
+
+    def summaries(self) -> list[TemplateSummary]:
+        """Every template with its parameters, or the error that keeps it from loading."""
+        result = []
+        for name in self.strategy_names():
+            path = self.root / "strategies" / f"{name}.json"
+            try:
+                t = load_strategy_template(path)
+                result.append(TemplateSummary(
+                    t.name, "strategy", t.title, t.description,
+                    {k: _spec_dict(s) for k, s in t.parameters.items()}, str(path)))
+            except TemplateError as e:
+                result.append(TemplateSummary(name, "strategy", name, "", {}, str(path), str(e)))
+        try:
+            e = self.backtest_engine()
+            result.append(TemplateSummary(e.name, "backtest_engine", e.title, e.description,
+                                          {k: _spec_dict(s) for k, s in e.parameters.items()},
+                                          str(e.path)))
+        except TemplateError as err:
+            result.append(TemplateSummary("backtest_engine", "backtest_engine", "Backtest engine",
+                                          "", {}, str(self.root / "backtest_engine.json"), str(err)))
+        return result
+
+
+def _spec_dict(spec: ParameterSpec) -> dict:
+    out = {"type": spec.type, "default": spec.to_json_value(spec.default), "help": spec.help}
+    if spec.min is not None:
+        out["min"] = spec.min
+    if spec.max is not None:
+        out["max"] = spec.max
+    if spec.choices:
+        out["choices"] = list(spec.choices)
+    return out
