@@ -115,10 +115,23 @@ def build_run_config(
 
     series = catalog.backtestable_series(spec.bar_type)
     instrument = catalog.instrument(series.instrument_id)
-    start, end = resolve_time_range(spec, series)
-    strategy_config = strategy.strategy_config(spec.parameters, instrument.instrument_id,
-                                               spec.bar_type, instrument.instrument_class)
-    venue, currency = _venue(spec, engine, instrument)
+    # Check every part before raising, so the user sees all problems at once.
+    problems: list[str] = []
+    stages = {
+        "dates": lambda: resolve_time_range(spec, series),
+        "strategy": lambda: strategy.strategy_config(spec.parameters, instrument.instrument_id,
+                                                     spec.bar_type, instrument.instrument_class),
+        "venue": lambda: _venue(spec, engine, instrument),
+    }
+    outcome = {}
+    for name, stage in stages.items():
+        try:
+            outcome[name] = stage()
+        except ValidationError as e:
+            problems.extend(e.problems or [e.summary])
+    if problems:
+        raise ValidationError(f"The backtest of {spec.strategy} on {spec.bar_type} is invalid", problems)
+    (start, end), strategy_config, (venue, currency) = outcome["dates"], outcome["strategy"], outcome["venue"]
     data = {
         "catalog_path": catalog.root,
         "catalog_fs_protocol": None if catalog.protocol == "file" else catalog.protocol,

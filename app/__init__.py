@@ -1,0 +1,1 @@
+"""The served multi-page app and the command line; composes components over services."""

@@ -1,0 +1,7 @@
+"""Param-driven Panel components: each is a Viewer that shows in a notebook with one line and
+in the served app, over the services passed to it."""
+
+from components.backtest_configurator import BacktestConfigurator
+from components.results_viewer import ResultsViewer
+
+__all__ = ["BacktestConfigurator", "ResultsViewer"]
