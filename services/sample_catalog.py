@@ -129,7 +129,7 @@ def generate_sample_catalog(path: str | os.PathLike) -> Path:
     # Equity: regular US hours (14:30-21:00 UTC), weekdays of 2024.
     minutes = pd.date_range("2024-01-01", "2024-12-31 23:59", freq="1min", tz="UTC")
     minute_of_day = minutes.hour * 60 + minutes.minute
-    open_mask = (minutes.dayofweek < 5) & (minute_of_day >= 870) & (minute_of_day < 1260)
+    open_mask = (minutes.day_of_week < 5) & (minute_of_day >= 870) & (minute_of_day < 1260)
     index = minutes[open_mask]
     sigma = 0.25 / np.sqrt(252 * 390)
     close = _walk(rng, index.size, sigma, 185.0)
@@ -139,7 +139,7 @@ def generate_sample_catalog(path: str | os.PathLike) -> Path:
 
     # FX: quotes every 15 s, Sunday 22:00 to Friday 22:00 UTC, January to March 2024.
     ticks = pd.date_range("2024-01-01", "2024-03-31 23:59:45", freq="15s", tz="UTC")
-    hour_of_week = ticks.dayofweek * 24 + ticks.hour
+    hour_of_week = ticks.day_of_week * 24 + ticks.hour
     fx_open = ~((hour_of_week >= 4 * 24 + 22) & (hour_of_week < 6 * 24 + 22))
     ticks = ticks[fx_open]
     sigma = 0.07 / np.sqrt(252 * 5760)

@@ -66,7 +66,7 @@ class Settings:
         """Resolve settings from arguments, then environment variables, then defaults."""
         state = Path(state_dir or os.environ.get("WORKBENCH_STATE_DIR") or default_state_dir())
         state = state.expanduser().resolve()
-        explicit_catalog = catalog or os.environ.get("WORKBENCH_CATALOG")
+        explicit_catalog = catalog or os.environ.get("WORKBENCH_CATALOG") or None
         url = database_url or os.environ.get("DATABASE_URL") or f"sqlite:///{state / 'workbench.db'}"
         return cls(
             state_dir=state,

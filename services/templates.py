@@ -194,14 +194,17 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _import_path(path: str, what: str, problems: list[str]) -> Any:
+def _import_path(path: Any, what: str, problems: list[str]) -> Any:
+    if not isinstance(path, str):
+        problems.append(f"{what}: must be a string like 'package.module:ClassName', was {path!r}")
+        return None
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         problems.append(f"{what}: must look like 'package.module:ClassName', was {path!r}")
         return None
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
+    except Exception as e:  # ImportError, relative names (TypeError), errors in the module itself
         problems.append(f"{what}: cannot import module {module_name!r} ({e})")
         return None
     try:
@@ -234,17 +237,32 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
             continue
         if not spec.get("help"):
             problems.append(f"{where}.help: missing (say what the parameter does)")
-        if kind == "choice" and not spec.get("choices"):
+        if kind == "choice" and (not isinstance(spec.get("choices"), list) or not spec["choices"]):
             problems.append(f"{where}.choices: a choice parameter needs a non-empty list")
             continue
+        by_class = spec.get("default_by_instrument_class") or {}
+        if not isinstance(by_class, dict):
+            problems.append(f"{where}.default_by_instrument_class: must be an object of "
+                            f"instrument class -> default, was {by_class!r}")
+            continue
         if kind in ("int", "float", "decimal"):
+            bad_bound = False
             for bound in ("min", "max"):
-                if spec.get(bound) is None:
+                value = spec.get(bound)
+                if value is None:
                     problems.append(f"{where}.{bound}: numeric parameters need bounds")
+                    bad_bound = True
+                elif isinstance(value, bool) or not (
+                    isinstance(value, (int, float)) or (kind == "decimal" and isinstance(value, str))
+                ):
+                    problems.append(f"{where}.{bound}: must be a number, was {value!r}")
+                    bad_bound = True
+            if bad_bound:
+                continue
         candidate = ParameterSpec(
             name=name, type=kind, default=None, help=spec.get("help", ""),
             min=spec.get("min"), max=spec.get("max"), choices=tuple(spec.get("choices") or ()),
-            default_by_instrument_class=dict(spec.get("default_by_instrument_class") or {}),
+            default_by_instrument_class=dict(by_class),
         )
         try:
             if candidate.min is not None and candidate.max is not None:
@@ -265,8 +283,11 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
     return specs
 
 
-def _parse_constraints(raw: Any, parameters: dict[str, ParameterSpec], problems: list[str]) -> tuple:
+def _parse_constraints(raw: Any, declared: set[str], problems: list[str]) -> tuple:
     constraints = []
+    if raw is not None and not isinstance(raw, list):
+        problems.append(f"constraints: must be a list of expressions, was {raw!r}")
+        return ()
     for i, item in enumerate(raw or []):
         expr = item.get("expr") if isinstance(item, dict) else item
         match = _CONSTRAINT_RE.match(expr or "") if isinstance(expr, str) else None
@@ -276,7 +297,7 @@ def _parse_constraints(raw: Any, parameters: dict[str, ParameterSpec], problems:
         left, op, right = match.group(1), match.group(2), match.group(3)
         for operand in (left, right):
             if operand[0].isalpha() or operand[0] == "_":
-                if operand not in parameters:
+                if operand not in declared:
                     problems.append(f"constraints[{i}]: {operand!r} is not a declared parameter")
         message = item.get("message") if isinstance(item, dict) else None
         constraints.append(Constraint(left, op, right, message or f"must satisfy {expr.strip()}"))
@@ -309,7 +330,8 @@ def load_strategy_template(path: Path) -> StrategyTemplate:
         config_cls = None
 
     parameters = _parse_parameters(data["parameters"], problems)
-    constraints = _parse_constraints(data.get("constraints"), parameters, problems)
+    declared = set(data["parameters"]) if isinstance(data["parameters"], dict) else set()
+    constraints = _parse_constraints(data.get("constraints"), declared, problems)
     fixed = data.get("config") or {}
     if not isinstance(fixed, dict):
         problems.append(f"config: must be an object, was {type(fixed).__name__}")
@@ -324,13 +346,21 @@ def load_strategy_template(path: Path) -> StrategyTemplate:
         for name in BOUND_FIELDS:
             if name not in fields:
                 problems.append(f"config_path: {config_cls.__name__} has no {name!r} field to bind")
-        if not problems:
-            probe = {**fixed, **{k: s.to_json_value(s.default) for k, s in parameters.items()},
-                     **_PROBE_BINDINGS}
-            try:
-                msgspec.json.decode(msgspec.json.encode(probe), type=config_cls,
-                                    dec_hook=_nautilus_dec_hook())
-            except (msgspec.ValidationError, ValueError, TypeError) as e:
+        declared_params = data["parameters"] if isinstance(data["parameters"], dict) else {}
+        for name in sorted(set(fixed) & set(declared_params)):
+            problems.append(f"config.{name}: also declared as a parameter (the parameter would "
+                            "silently override it); keep one of the two")
+        # Decode even when other problems exist, so a bad fixed value is never hidden.
+        known = {k: v for k, v in fixed.items() if k in fields and k not in declared_params}
+        probe = {**known, **{k: s.to_json_value(s.default) for k, s in parameters.items()},
+                 **_PROBE_BINDINGS}
+        unparsed = set(declared_params) - set(parameters)
+        try:
+            msgspec.json.decode(msgspec.json.encode(probe), type=config_cls,
+                                dec_hook=_nautilus_dec_hook())
+        except (msgspec.ValidationError, ValueError, TypeError) as e:
+            # A required field whose parameter failed to parse is already reported above.
+            if not (unparsed and "missing required field" in str(e)):
                 problems.append(f"config: does not decode into {config_cls.__name__}: {e}")
 
     if problems:
@@ -358,6 +388,11 @@ def load_backtest_engine_template(path: Path) -> BacktestEngineTemplate:
     if problems:
         raise TemplateError(f"Template {path.name} is incomplete", problems)
     parameters = _parse_parameters(data["parameters"], problems)
+    for key in ("engine", "venue"):
+        if not isinstance(data[key], dict):
+            problems.append(f"{key}: must be an object, was {type(data[key]).__name__}")
+    if problems:
+        raise TemplateError(f"Template {path.name} is invalid", problems)
 
     from nautilus_trader.backtest.config import BacktestEngineConfig, BacktestVenueConfig
 

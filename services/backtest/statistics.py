@@ -58,7 +58,9 @@ def mark_to_market(
     frame = pd.DataFrame(
         {"close": price, "position": cum_position, "equity": equity}, index=closes.index
     )
-    frame["drawdown"] = frame["equity"] / frame["equity"].cummax() - 1.0
+    # The starting balance is the first peak: a loss on the first bar is a drawdown too.
+    peak = np.maximum(frame["equity"].cummax().to_numpy(), starting_balance)
+    frame["drawdown"] = frame["equity"].to_numpy() / peak - 1.0
     return frame
 
 
@@ -75,21 +77,25 @@ def _ratio(numerator, denominator) -> float | None:
     return _finite(numerator / denominator)
 
 
-def daily_returns(equity: pd.Series) -> pd.Series:
-    """Close-to-close returns of the equity on each UTC day that has data."""
+def daily_returns(equity: pd.Series, starting_balance: float | None = None) -> pd.Series:
+    """Close-to-close returns of the equity on each UTC day that has data; with
+    ``starting_balance`` the first day's return is measured from it."""
     daily = equity.resample("1D").last().dropna()
-    return daily.pct_change().dropna()
+    returns = daily.pct_change()
+    if starting_balance and len(daily):
+        returns.iloc[0] = daily.iloc[0] / starting_balance - 1.0
+    return returns.dropna()
 
 
 def periods_per_year(equity: pd.Series) -> float:
-    """Days with data per year of span: ~365 for 24/7 markets, ~252-262 for weekday markets."""
+    """Days with data per calendar year: ~365 for 24/7 markets, ~260 for weekday markets."""
     if len(equity) < 2:
         return 365.0
     days_with_data = equity.resample("1D").last().dropna().size
-    span_days = (equity.index[-1] - equity.index[0]) / _DAY
-    if span_days < 1:
+    calendar_days = (equity.index[-1].normalize() - equity.index[0].normalize()) / _DAY + 1
+    if calendar_days < 2:
         return 365.0
-    return min(days_with_data / (span_days / _YEAR_DAYS), 366.0)
+    return min(_YEAR_DAYS * days_with_data / calendar_days, 366.0)
 
 
 def compute_statistics(
@@ -113,7 +119,7 @@ def compute_statistics(
     if span_years >= 1 / _YEAR_DAYS and final > 0:
         cagr = _finite((final / starting_balance) ** (1.0 / span_years) - 1.0)
 
-    returns = daily_returns(equity)
+    returns = daily_returns(equity, starting_balance)
     ppy = periods_per_year(equity)
     volatility = sharpe = sortino = None
     if len(returns) >= 2:
@@ -128,8 +134,13 @@ def compute_statistics(
     drawdown = equity_frame["drawdown"]
     max_dd = float(drawdown.min()) if len(drawdown) else 0.0
     trough_time = drawdown.idxmin() if max_dd < 0 else None
-    peak_time = equity.loc[:trough_time].idxmax() if trough_time is not None else None
-    peak_equity = float(equity.loc[peak_time]) if peak_time is not None else final
+    peak_time, peak_equity = None, final
+    if trough_time is not None:
+        before = equity.loc[:trough_time]
+        if before.max() > starting_balance:
+            peak_time, peak_equity = before.idxmax(), float(before.max())
+        else:  # the peak is the starting balance, before the first bar
+            peak_time, peak_equity = equity.index[0], float(starting_balance)
 
     pnl = positions["realized_pnl"].astype(float) if len(positions) else pd.Series(dtype=float)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]

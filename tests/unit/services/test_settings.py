@@ -97,9 +97,6 @@ def test_relative_and_home_state_dirs_are_made_absolute(monkeypatch, tmp_path):
     assert home.state_dir == tmp_path / "home" / "wb"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an empty WORKBENCH_CATALOG makes explicit_catalog '' "
-                   "(not None), so the sample catalog location is used but catalog_is_sample is "
-                   "False and Workbench.open never generates it")
 def test_empty_catalog_variable_falls_back_to_the_sample_catalog(monkeypatch, project_root):
     # Arrange: e.g. docker compose's WORKBENCH_CATALOG=${WORKBENCH_CATALOG:-}
     monkeypatch.setenv("WORKBENCH_CATALOG", "")

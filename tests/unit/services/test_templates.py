@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from decimal import Decimal
@@ -59,7 +60,7 @@ def test_shipped_strategy_config_decodes_into_its_nautilus_config_class(shipped_
 
     template = TemplateService(shipped_templates).strategy(name)
     module, _, cls_name = template.config_path.partition(":")
-    config_cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
+    config_cls = getattr(importlib.import_module(module), cls_name)
 
     # Act
     config = template.strategy_config(
@@ -311,8 +312,6 @@ def test_every_problem_in_one_file_is_reported_together(write_template, ema_cros
 # -- bugs: malformed input that crashes the loader or slips through ---------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-list 'constraints' raises TypeError from "
-                   "_parse_constraints instead of a TemplateError naming 'constraints'")
 def test_constraints_that_are_not_a_list_are_reported(write_template, ema_cross_data):
     # Arrange
     ema_cross_data["constraints"] = 1
@@ -326,9 +325,6 @@ def test_constraints_that_are_not_a_list_are_reported(write_template, ema_cross_
     assert _problems_starting_with(info.value, "constraints")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _parse_parameters builds ParameterSpec with dict()/"
-                   "tuple() outside its try, so a malformed field raises ValueError/TypeError "
-                   "instead of a TemplateError")
 @pytest.mark.parametrize(("param", "key", "value"), [
     pytest.param("trade_size", "default_by_instrument_class", "CurrencyPair",
                  id="class-defaults-not-an-object"),
@@ -350,8 +346,6 @@ def test_wrongly_typed_parameter_field_is_reported(write_template, ema_cross_dat
     assert _problems_starting_with(info.value, f"parameters.{param}")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _import_path calls str.partition on the raw JSON "
-                   "value, so a non-string strategy_path raises AttributeError")
 def test_strategy_path_that_is_not_a_string_is_reported(write_template, ema_cross_data):
     # Arrange
     ema_cross_data["strategy_path"] = 5
@@ -365,9 +359,6 @@ def test_strategy_path_that_is_not_a_string_is_reported(write_template, ema_cros
     assert _problems_starting_with(info.value, "strategy_path")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the fixed config is decoded only when no other "
-                   "problem was found, so a bad config value is hidden behind any other problem "
-                   "(contradicts 'collects every problem')")
 def test_bad_fixed_config_is_reported_alongside_other_problems(write_template, ema_cross_data):
     # Arrange: a missing help text AND an undecodable fixed value
     del ema_cross_data["parameters"]["slow_ema_period"]["help"]
@@ -385,9 +376,6 @@ def test_bad_fixed_config_is_reported_alongside_other_problems(write_template, e
     assert _problems_starting_with(info.value, "config")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a fixed config value that is also a declared "
-                   "parameter is overridden before decoding, so an invalid fixed value "
-                   "(fast_ema_period: 'abc') loads silently and is never used")
 def test_fixed_config_value_shadowed_by_a_parameter_is_reported(write_template, ema_cross_data):
     # Arrange
     ema_cross_data["config"]["fast_ema_period"] = "abc"
@@ -401,9 +389,6 @@ def test_fixed_config_value_shadowed_by_a_parameter_is_reported(write_template, 
     assert _problems_starting_with(info.value, "config")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: bounds are not checked to be numbers; string "
-                   "bounds of an int parameter are compared as text ('9' > '10') and reported "
-                   "as 'min 9 is above max 10'")
 def test_text_bounds_of_an_int_parameter_are_reported_as_not_numbers(write_template,
                                                                      ema_cross_data):
     # Arrange

@@ -194,19 +194,21 @@ def test_return_and_drawdown_statistics(weekday_run, trades):
 
 def test_daily_return_volatility_sharpe_and_sortino_with_a_known_periods_per_year(weekday_run,
                                                                                  trades):
-    # Arrange: by hand
-    ppy = 4 / (5 / 365.25)  # days with data per year of span = 292.2
-    returns = [1100 / 1000 - 1, 990 / 1100 - 1, 1089 / 990 - 1]  # +0.1, -0.1, +0.1
-    mean = (0.1 - 0.1 + 0.1) / 3
-    stdev = math.sqrt(((0.1 - mean) ** 2 + (-0.1 - mean) ** 2 + (0.1 - mean) ** 2) / (3 - 1))
-    downside = math.sqrt((0.0 + (-0.1) ** 2 + 0.0) / 3)  # only the losing day counts
-    cagr = (1089 / 1000) ** (365.25 / 5) - 1  # 5 days is 5 / 365.25 years
+    # Arrange: by hand. Thu 4 Jan .. Tue 9 Jan is 6 calendar days, 4 of them with data.
+    ppy = 365.25 * 4 / 6  # = 243.5 trading days a year
+    # The first day's return is measured from the starting balance (1000 -> 1000: 0 %).
+    returns = [1000 / START - 1, 1100 / 1000 - 1, 990 / 1100 - 1, 1089 / 990 - 1]
+    n = len(returns)
+    mean = sum(returns) / n  # (0 + 0.1 - 0.1 + 0.1) / 4
+    stdev = math.sqrt(sum((r - mean) ** 2 for r in returns) / (n - 1))
+    downside = math.sqrt((0.0 + 0.0 + (-0.1) ** 2 + 0.0) / n)  # only the losing day counts
+    cagr = (1089 / 1000) ** (365.25 / 5) - 1  # first to last bar: 5 days = 5 / 365.25 years
 
     # Act
     stats = compute_statistics(weekday_run, trades(), commissions=0.0, starting_balance=START)
 
     # Assert
-    assert returns == pytest.approx([0.1, -0.1, 0.1])
+    assert returns == pytest.approx([0.0, 0.1, -0.1, 0.1])
     assert stats["periods_per_year"] == pytest.approx(ppy)
     assert stats["volatility"] == pytest.approx(stdev * math.sqrt(ppy))
     assert stats["sharpe"] == pytest.approx(mean / stdev * math.sqrt(ppy))
@@ -231,19 +233,20 @@ def test_cagr_over_two_years(equity_frame, trades):
     assert stats["calmar"] is None  # no drawdown: undefined
 
 
-def test_periods_per_year_is_capped_for_short_24_7_runs(equity_frame, trades):
-    # Arrange: 3 days with data over 2 days of span would be 547.9 a year; the cap is 366.
-    # Returns +10 % then +5 %: no losing day, so Sortino is undefined.
+def test_periods_per_year_of_a_24_7_run_is_365(equity_frame, trades):
+    # Arrange: data on each of 3 calendar days -> 365.25 periods a year.
+    # Daily returns from the starting balance: 0 %, +10 %, +5 %: no losing day, no Sortino.
     frame = equity_frame(["2024-03-01", "2024-03-02", "2024-03-03"], [1000.0, 1100.0, 1155.0])
-    mean = (0.10 + 0.05) / 2
-    stdev = math.sqrt(((0.10 - mean) ** 2 + (0.05 - mean) ** 2) / (2 - 1))
+    returns = [0.0, 0.10, 0.05]
+    mean = sum(returns) / 3
+    stdev = math.sqrt(sum((r - mean) ** 2 for r in returns) / (3 - 1))
 
     # Act
     stats = compute_statistics(frame, trades(), 0.0, START)
 
     # Assert
-    assert stats["periods_per_year"] == 366.0
-    assert stats["sharpe"] == pytest.approx(mean / stdev * math.sqrt(366.0))
+    assert stats["periods_per_year"] == pytest.approx(365.25)
+    assert stats["sharpe"] == pytest.approx(mean / stdev * math.sqrt(365.25))
     assert stats["sortino"] is None
 
 
@@ -350,10 +353,6 @@ def test_empty_equity(equity_frame, trades):
     assert stats == {"starting_balance": START, "bars": 0}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: drawdown is measured from the first marked bar, not "
-                   "from the starting balance, so a loss already in the first bar (commission, "
-                   "adverse close) is missing from max_drawdown; here the run loses 1.5 % in "
-                   "total yet reports a max drawdown of only 1.01 %")
 def test_max_drawdown_counts_from_the_starting_balance(utc, fills):
     # Arrange: buy 2 at the first close of 100 paying 10 commission; closes 100, 95, 97.5
     closes = pd.Series([100.0, 95.0, 97.5],
