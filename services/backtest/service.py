@@ -102,6 +102,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _worker_alive(pid: int | None, run_folder: str) -> bool:
+    """True if ``pid`` is still this run's worker (not a recycled pid of another process)."""
+    if pid is None:
+        return False
+    try:
+        return run_folder in psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
 def _signal_name(code: int) -> str:
     try:
         return signal.Signals(-code).name
@@ -287,8 +297,7 @@ class BacktestService:
             for row in rows:
                 if row.run_id in self._processes:
                     continue
-                pid_alive = row.worker_pid is not None and psutil.pid_exists(row.worker_pid)
-                if pid_alive:
+                if _worker_alive(row.worker_pid, row.run_folder):
                     continue  # a worker of another server process; that server watches it
                 folder = Path(row.run_folder)
                 if (folder / RESULTS / "summary.json").exists():
