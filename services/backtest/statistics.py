@@ -98,15 +98,156 @@ def periods_per_year(equity: pd.Series) -> float:
     return min(_YEAR_DAYS * days_with_data / calendar_days, 366.0)
 
 
+def period_returns(equity: pd.Series, starting_balance: float, freq: str) -> pd.Series:
+    """Returns per calendar period ("ME" months, "YE" years), the first from the starting balance."""
+    closes = equity.resample(freq).last().dropna()
+    previous = closes.shift(1)
+    previous.iloc[0] = starting_balance
+    return closes / previous - 1.0
+
+
+def drawdown_periods(equity: pd.Series, starting_balance: float, limit: int | None = None) -> list[dict]:
+    """Spells under water: peak, trough, recovery (None if never recovered), depth, days.
+
+    Sorted deepest first (at most ``limit``). The starting balance counts as the first peak.
+    """
+    values = equity.to_numpy(float)
+    if values.size == 0:
+        return []
+    times = equity.index
+    peak = np.maximum(np.maximum.accumulate(values), starting_balance)
+    depth = values / peak - 1.0
+    edges = np.diff(np.r_[0, (values < peak).astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # ends exclusive
+    if starts.size == 0:
+        return []
+    depths = np.minimum.reduceat(depth, starts)
+    order = np.argsort(depths, kind="stable")[:limit]
+    periods = []
+    for k in order:
+        start, stop = starts[k], ends[k]
+        trough = start + int(np.argmin(depth[start:stop]))
+        peak_at = times[start - 1] if start > 0 else times[0]
+        recovery = times[stop] if stop < values.size else None
+        periods.append({
+            "peak": peak_at.isoformat(), "trough": times[trough].isoformat(),
+            "recovery": recovery.isoformat() if recovery is not None else None,
+            "depth": float(depths[k]),
+            "days": float(((recovery if recovery is not None else times[-1]) - peak_at) / _DAY),
+            "recovery_days": float((recovery - times[trough]) / _DAY) if recovery is not None else None,
+        })
+    return periods
+
+
+def longest_drawdown_days(equity: pd.Series, starting_balance: float) -> float:
+    """Longest time from a peak to its recovery (or to the end, if never recovered)."""
+    values = equity.to_numpy(float)
+    if values.size == 0:
+        return 0.0
+    peak = np.maximum(np.maximum.accumulate(values), starting_balance)
+    edges = np.diff(np.r_[0, (values < peak).astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if starts.size == 0:
+        return 0.0
+    ns = equity.index.as_unit("ns").asi8
+    begin = ns[np.maximum(starts - 1, 0)]
+    finish = ns[np.minimum(ends, values.size - 1)]
+    return float((finish - begin).max() / 86_400e9)
+
+
+def _streak(flags: np.ndarray) -> int:
+    longest = current = 0
+    for flag in flags:
+        current = current + 1 if flag else 0
+        longest = max(longest, current)
+    return longest
+
+
+def _distribution_metrics(returns: pd.Series) -> dict:
+    """VaR/CVaR (historical, 95 %, as returns), skew, excess kurtosis, Omega, tail ratio."""
+    out = dict.fromkeys(("var_95", "cvar_95", "skew", "kurtosis", "omega", "tail_ratio",
+                         "best_day", "worst_day"))
+    if len(returns) == 0:
+        return out
+    r = returns.to_numpy(float)
+    out["best_day"], out["worst_day"] = float(r.max()), float(r.min())
+    var = float(np.quantile(r, 0.05))
+    out["var_95"] = var
+    out["cvar_95"] = _finite(r[r <= var].mean())
+    gains, losses = r[r > 0].sum(), -r[r < 0].sum()
+    out["omega"] = _ratio(gains, losses) if losses > 0 else None
+    low = abs(float(np.quantile(r, 0.05)))
+    out["tail_ratio"] = _ratio(abs(float(np.quantile(r, 0.95))), low) if low > 0 else None
+    if len(r) >= 3 and r.std() > 0:
+        out["skew"] = _finite(returns.skew())
+    if len(r) >= 4 and r.std() > 0:
+        out["kurtosis"] = _finite(returns.kurt())
+    return out
+
+
+def _benchmark_metrics(equity_frame: pd.DataFrame, returns: pd.Series, ppy: float) -> dict:
+    """Against buy-and-hold of the traded instrument (its close prices)."""
+    out = dict.fromkeys(("benchmark_return", "alpha", "beta", "correlation", "information_ratio"))
+    closes = equity_frame["close"]
+    if len(closes) < 2 or closes.iloc[0] <= 0:
+        return out
+    out["benchmark_return"] = _finite(closes.iloc[-1] / closes.iloc[0] - 1.0)
+    daily = closes.resample("1D").last().dropna()
+    previous = daily.shift(1)
+    previous.iloc[0] = closes.iloc[0]
+    bench = (daily / previous - 1.0).reindex(returns.index).dropna()
+    strat = returns.reindex(bench.index)
+    if len(bench) < 2 or bench.var(ddof=1) == 0:
+        return out
+    beta = strat.cov(bench) / bench.var(ddof=1)
+    out["beta"] = _finite(beta)
+    out["alpha"] = _finite((strat.mean() - beta * bench.mean()) * ppy)
+    if strat.std(ddof=1) > 0:
+        out["correlation"] = _finite(strat.corr(bench))
+    active = strat - bench
+    if active.std(ddof=1) > 0:
+        out["information_ratio"] = _finite(active.mean() / active.std(ddof=1) * math.sqrt(ppy))
+    return out
+
+
+def _trade_metrics(positions: pd.DataFrame, fills: pd.DataFrame | None, equity: pd.Series) -> dict:
+    pnl = positions["realized_pnl"].astype(float) if len(positions) else pd.Series(dtype=float)
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    average_win = _finite(wins.mean()) if len(wins) else None
+    average_loss = _finite(losses.mean()) if len(losses) else None
+    out = {
+        "long_trades": int((positions["entry"] == "BUY").sum()) if "entry" in positions else None,
+        "short_trades": int((positions["entry"] == "SELL").sum()) if "entry" in positions else None,
+        "payoff_ratio": _ratio(average_win, abs(average_loss)) if average_win and average_loss else None,
+        "largest_win": _finite(wins.max()) if len(wins) else None,
+        "largest_loss": _finite(losses.min()) if len(losses) else None,
+        "longest_winning_streak": _streak(pnl.to_numpy() > 0) if len(pnl) else 0,
+        "longest_losing_streak": _streak(pnl.to_numpy() < 0) if len(pnl) else 0,
+        "average_holding_hours": None,
+        "turnover": None,
+    }
+    if len(positions) and {"opened", "closed"} <= set(positions.columns):
+        held = (pd.to_datetime(positions["closed"], utc=True)
+                - pd.to_datetime(positions["opened"], utc=True)).mean()
+        out["average_holding_hours"] = _finite(held / pd.Timedelta(hours=1))
+    if fills is not None and len(equity) and equity.mean() > 0:
+        notional = float((fills["quantity"].astype(float) * fills["price"].astype(float)).sum())
+        # Traded notional per unit of average equity over the whole run.
+        out["turnover"] = _finite(notional / float(equity.mean()))
+    return out
+
+
 def compute_statistics(
     equity_frame: pd.DataFrame,
     positions: pd.DataFrame,
     commissions: float,
     starting_balance: float,
+    fills: pd.DataFrame | None = None,
 ) -> dict:
-    """Return the run's headline statistics (JSON-safe; ``None`` where undefined).
+    """Return every statistic of a run (JSON-safe; ``None`` where undefined).
 
-    ``positions`` holds one row per closed position (trade) with ``realized_pnl``.
+    ``positions`` holds one row per closed position (trade) with ``realized_pnl`` (and
+    ``entry``, ``opened``, ``closed`` for the trade metrics); ``fills`` gives the turnover.
     """
     equity = equity_frame["equity"]
     stats: dict = {"starting_balance": float(starting_balance)}
@@ -171,6 +312,23 @@ def compute_statistics(
         "commissions": float(commissions),
         "periods_per_year": ppy,
     })
+    monthly = period_returns(equity, starting_balance, "ME")
+    yearly = period_returns(equity, starting_balance, "YE")
+    periods = drawdown_periods(equity, starting_balance, limit=5)
+    deepest = periods[0] if periods else None
+    stats.update({
+        "best_month": _finite(monthly.max()) if len(monthly) else None,
+        "worst_month": _finite(monthly.min()) if len(monthly) else None,
+        "monthly_returns": {f"{t:%Y-%m}": _finite(v) for t, v in monthly.items()},
+        "yearly_returns": {f"{t:%Y}": _finite(v) for t, v in yearly.items()},
+        "longest_drawdown_days": longest_drawdown_days(equity, starting_balance),
+        "max_drawdown_recovery": deepest["recovery"] if deepest else None,
+        "max_drawdown_recovery_days": deepest["recovery_days"] if deepest else None,
+        "worst_drawdowns": periods,
+        **_distribution_metrics(returns),
+        **_benchmark_metrics(equity_frame, returns, ppy),
+        **_trade_metrics(positions, fills, equity),
+    })
     return stats
 
 
@@ -191,12 +349,60 @@ HEADLINE_LABELS = {
     "final_equity": ("Final equity", "money"),
 }
 
+# Every metric with its label and kind, grouped as the results viewer and report show them.
+METRIC_GROUPS = {
+    "Returns": {
+        "total_return": ("Total return", "pct"), "cagr": ("CAGR", "pct"),
+        "best_day": ("Best day", "pct"), "worst_day": ("Worst day", "pct"),
+        "best_month": ("Best month", "pct"), "worst_month": ("Worst month", "pct"),
+        "final_equity": ("Final equity", "money"),
+    },
+    "Risk": {
+        "volatility": ("Volatility (ann.)", "pct"), "max_drawdown": ("Max drawdown", "pct"),
+        "max_drawdown_amount": ("Max drawdown amount", "money"),
+        "max_drawdown_peak": ("Max drawdown peak", "time"),
+        "max_drawdown_trough": ("Max drawdown trough", "time"),
+        "max_drawdown_recovery": ("Recovered", "time"),
+        "max_drawdown_recovery_days": ("Time to recover (days)", "ratio"),
+        "longest_drawdown_days": ("Longest drawdown (days)", "ratio"),
+        "var_95": ("Daily VaR 95 %", "pct"), "cvar_95": ("Daily CVaR 95 %", "pct"),
+        "skew": ("Skew", "ratio"), "kurtosis": ("Excess kurtosis", "ratio"),
+    },
+    "Risk-adjusted": {
+        "sharpe": ("Sharpe", "ratio"), "sortino": ("Sortino", "ratio"),
+        "calmar": ("Calmar", "ratio"), "omega": ("Omega", "ratio"),
+        "tail_ratio": ("Tail ratio", "ratio"),
+    },
+    "Against buy-and-hold": {
+        "benchmark_return": ("Buy-and-hold return", "pct"), "alpha": ("Alpha (ann.)", "pct"),
+        "beta": ("Beta", "ratio"), "correlation": ("Correlation", "ratio"),
+        "information_ratio": ("Information ratio", "ratio"),
+    },
+    "Trades": {
+        "num_trades": ("Trades", "int"), "long_trades": ("Long", "int"),
+        "short_trades": ("Short", "int"), "win_rate": ("Win rate", "pct"),
+        "average_win": ("Average win", "money"), "average_loss": ("Average loss", "money"),
+        "payoff_ratio": ("Payoff ratio", "ratio"), "profit_factor": ("Profit factor", "ratio"),
+        "expectancy": ("Expectancy", "money"), "largest_win": ("Largest win", "money"),
+        "largest_loss": ("Largest loss", "money"),
+        "longest_winning_streak": ("Longest winning streak", "int"),
+        "longest_losing_streak": ("Longest losing streak", "int"),
+        "average_holding_hours": ("Average holding (hours)", "ratio"),
+        "commissions": ("Commissions", "money"), "turnover": ("Turnover (x equity)", "ratio"),
+        "time_in_market": ("Time in market", "pct"),
+    },
+}
+_KINDS = {k: v[1] for group in METRIC_GROUPS.values() for k, v in group.items()} | {
+    k: v[1] for k, v in HEADLINE_LABELS.items()}
+
 
 def format_statistic(key: str, value, currency: str = "") -> str:
     """Human text for a statistic: ``n/a`` for undefined values, never ``nan`` or ``inf``."""
-    kind = HEADLINE_LABELS.get(key, ("", "ratio"))[1]
+    kind = _KINDS.get(key, "ratio")
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
+    if kind == "time":
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
     if kind == "pct":
         return f"{value * 100:,.2f} %"
     if kind == "int":
