@@ -30,7 +30,8 @@ def is_sample_catalog(path: str | os.PathLike) -> bool:
 def _walk(rng: np.random.Generator, n: int, sigma: float, start: float) -> np.ndarray:
     """Log-price random walk with Student-t shocks and slowly changing volatility regimes."""
     regime = np.repeat(rng.lognormal(0.0, 0.35, n // 1440 + 1), 1440)[:n]
-    drift = np.repeat(rng.normal(0.0, sigma * 0.05, n // 10080 + 1), 10080)[:n]
+    # Weekly drift regimes, small next to the noise (a week's drift ~ half a week's volatility).
+    drift = np.repeat(rng.normal(0.0, sigma * 0.005, n // 10080 + 1), 10080)[:n]
     shocks = rng.standard_t(4, n) / np.sqrt(2.0)  # t(4) has variance 2
     return start * np.exp(np.cumsum(drift + sigma * regime * shocks))
 

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from sqlalchemy import select
 from services.backtest.config_builder import build_run_config
 from services.backtest.progress import read_progress
 from services.backtest.spec import BacktestSpec
+from services.backtest.statistics import METRICS_VERSION, compute_statistics
 from services.backtest.layout import ERROR_FILE, PROGRESS_FILE, RESULTS, WORKER_LOG
 from services.catalog import CatalogService
 from services.db import AuditEntry, BacktestRunRow, Database
@@ -370,7 +371,7 @@ class BacktestService:
         folder = Path(info.run_folder)
         results = folder / RESULTS
         try:
-            return RunResults(
+            loaded = RunResults(
                 info=info,
                 spec=json.loads((folder / "spec.json").read_text()),
                 summary=json.loads((results / "summary.json").read_text()),
@@ -382,8 +383,24 @@ class BacktestService:
                 account=pd.read_parquet(results / "account.parquet"),
                 config=json.loads((folder / "config.json").read_text()),
             )
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, KeyError) as e:
             raise BacktestError(
                 f"The results of run {run_id} in {folder} are missing or damaged ({e}). "
                 "Run the backtest again."
             ) from e
+        if loaded.statistics.get("metrics_version") != METRICS_VERSION:
+            loaded = self._upgrade_metrics(loaded, results)
+        return loaded
+
+    @staticmethod
+    def _upgrade_metrics(loaded: RunResults, results: Path) -> RunResults:
+        """Recompute the metrics of a run made by an older workbench and store them."""
+        statistics = compute_statistics(
+            loaded.equity, loaded.positions, float(loaded.fills["commission"].sum()),
+            loaded.statistics["starting_balance"], fills=loaded.fills)
+        summary = {**loaded.summary, "statistics": statistics}
+        for name, data in (("statistics.json", statistics), ("summary.json", summary)):
+            tmp = results / f".{name}.tmp"
+            tmp.write_text(json.dumps(data, indent=2))
+            os.replace(tmp, results / name)
+        return replace(loaded, statistics=statistics, summary=summary)

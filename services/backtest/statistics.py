@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
+# Bumped when metrics are added or their definitions change; older runs are recomputed.
+METRICS_VERSION = 2
 _DAY = pd.Timedelta(days=1)
 _YEAR_DAYS = 365.25
 
@@ -250,7 +252,7 @@ def compute_statistics(
     ``entry``, ``opened``, ``closed`` for the trade metrics); ``fills`` gives the turnover.
     """
     equity = equity_frame["equity"]
-    stats: dict = {"starting_balance": float(starting_balance)}
+    stats: dict = {"metrics_version": METRICS_VERSION, "starting_balance": float(starting_balance)}
     if equity.empty:
         return stats | {"bars": 0}
     final = float(equity.iloc[-1])
@@ -410,3 +412,26 @@ def format_statistic(key: str, value, currency: str = "") -> str:
     if kind == "money":
         return f"{value:,.2f} {currency}".strip()
     return f"{value:,.3f}"
+
+# Which way is better, for highlighting the best run of a comparison: +1 higher, -1 lower.
+# (Drawdowns and VaR are negative returns, so "higher" means shallower.)
+LOWER_IS_BETTER = {"volatility", "commissions", "longest_drawdown_days",
+                   "max_drawdown_recovery_days", "longest_losing_streak"}
+NOT_RANKED = {"metrics_version", "bars", "start", "end", "starting_balance", "periods_per_year", "num_trades",
+              "long_trades", "short_trades", "turnover", "average_holding_hours", "beta",
+              "correlation", "skew", "kurtosis", "benchmark_return", "time_in_market",
+              "max_drawdown_peak", "max_drawdown_trough", "max_drawdown_recovery",
+              "final_equity", "max_drawdown_amount", "average_win", "average_loss",
+              "largest_win", "largest_loss", "expectancy"}
+
+
+def best_index(key: str, values: list) -> int | None:
+    """Index of the best of ``values`` for metric ``key`` (None if unranked or no numbers)."""
+    if key in NOT_RANKED:
+        return None
+    numbers = [(v, i) for i, v in enumerate(values)
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    if len(numbers) < 2:
+        return None
+    pick = min if key in LOWER_IS_BETTER else max
+    return pick(numbers)[1]

@@ -1,0 +1,293 @@
+"""Standalone HTML reports of one run or a comparison of runs.
+
+One file that opens offline in any browser: Bokeh's JavaScript is inlined (nothing loads from a
+CDN), the interactive charts are decimated, and every trade is kept. Tables travel as
+gzip-compressed columnar JSON (base64) and are rendered by a small script that sorts, searches
+and pages them, so a run with tens of thousands of trades stays within a few megabytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import holoviews as hv
+import pandas as pd
+from bokeh.embed import components
+from bokeh.resources import Resources
+
+from components import charts
+from services import ValidationError, Workbench
+from services.backtest.statistics import METRIC_GROUPS, best_index, format_statistic
+
+# Compressed bytes allowed for the fills and orders tables together; every trade is always kept.
+SECONDARY_TABLE_BUDGET = 1_500_000
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+header{background:#0f6e8c;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:1.5em}
+main{padding:12px 28px 40px}section{background:#fff;border:1px solid #ddd;border-radius:6px;margin:14px 0;padding:12px 16px}
+h2{font-size:1.15em;margin:4px 0 10px}.cards{display:flex;flex-wrap:wrap;gap:8px}
+.card{border:1px solid #ddd;border-radius:6px;padding:6px 12px;min-width:140px}
+.card .l{font-size:.8em;opacity:.7}.card .v{font-size:1.2em;font-weight:600}
+table{border-collapse:collapse;font-size:.88em}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
+th{background:#f3f3f3;cursor:pointer;white-space:nowrap}td:first-child,th:first-child{text-align:left}
+.groups{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}.best{background:#d8f3dc;font-weight:600}
+.note{color:#8a5300;background:#fff4e0;border-radius:4px;padding:6px 10px}.muted{opacity:.7}
+pre{background:#f6f6f6;padding:10px;overflow:auto;max-height:420px;font-size:.82em}
+.tbl-controls{display:flex;gap:10px;align-items:center;margin:6px 0}.tbl-controls input{padding:4px 8px}
+"""
+
+_TABLE_JS = """
+async function wbDecode(b64){const bytes=Uint8Array.from(atob(b64),c=>c.charCodeAt(0));
+ const stream=new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+ return JSON.parse(await new Response(stream).text());}
+function wbFmt(v,kind){if(v===null||v===undefined)return '';
+ if(kind==='time')return new Date(v*1000).toISOString().replace('T',' ').slice(0,19);
+ if(kind==='num')return Number(v).toLocaleString(undefined,{maximumFractionDigits:8});return String(v);}
+async function wbTable(id){const host=document.getElementById(id);
+ let t;try{t=await wbDecode(host.dataset.payload);}catch(e){host.textContent='This browser cannot open the table ('+e+').';return;}
+ const n=t.rows,cols=t.columns,kinds=t.kinds,order=[...Array(n).keys()];let page=0,size=25,rows=order,sortCol=null,asc=true;
+ const ctl=document.createElement('div');ctl.className='tbl-controls';
+ const q=document.createElement('input');q.placeholder='Search';const info=document.createElement('span');
+ const prev=document.createElement('button');prev.textContent='‹ Prev';const next=document.createElement('button');next.textContent='Next ›';
+ ctl.append(q,prev,next,info);const table=document.createElement('table');host.append(ctl,table);
+ function render(){const start=page*size,shown=rows.slice(start,start+size);
+  let h='<tr>'+cols.map((c,i)=>'<th data-i="'+i+'">'+c+(sortCol===i?(asc?' ▲':' ▼'):'')+'</th>').join('')+'</tr>';
+  for(const r of shown){h+='<tr>'+cols.map((c,i)=>'<td>'+wbFmt(t.data[i][r],kinds[i])+'</td>').join('')+'</tr>';}
+  table.innerHTML=h;info.textContent=(rows.length?start+1:0)+'-'+Math.min(start+size,rows.length)+' of '+rows.length+(rows.length<n?' (filtered from '+n+')':'');
+  table.querySelectorAll('th').forEach(th=>th.onclick=()=>{const i=+th.dataset.i;asc=sortCol===i?!asc:true;sortCol=i;
+   const col=t.data[i];rows=[...rows].sort((a,b)=>(col[a]>col[b]?1:col[a]<col[b]?-1:0)*(asc?1:-1));page=0;render();});}
+ q.oninput=()=>{const s=q.value.toLowerCase();rows=s?order.filter(r=>cols.some((c,i)=>wbFmt(t.data[i][r],kinds[i]).toLowerCase().includes(s))):order;page=0;render();};
+ prev.onclick=()=>{if(page>0){page--;render();}};next.onclick=()=>{if((page+1)*size<rows.length){page++;render();}};render();}
+document.querySelectorAll('.wb-table').forEach(el=>wbTable(el.id));
+"""
+
+
+def _encode_table(frame: pd.DataFrame) -> tuple[str, int]:
+    """Columnar JSON (times as epoch seconds), gzip, base64. Returns (payload, compressed bytes)."""
+    columns, kinds, data = [], [], []
+    for name in frame.columns:
+        series = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            values = [None if pd.isna(v) else v.value / 1e9 for v in series]
+            kind = "time"
+        elif pd.api.types.is_timedelta64_dtype(series):
+            values = [None if pd.isna(v) else str(v) for v in series]
+            kind = "text"
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+                      for v in series.astype(float).round(10).tolist()]
+            kind = "num"
+        else:
+            values = [None if pd.isna(v) else str(v) for v in series]
+            kind = "text"
+        columns.append(name)
+        kinds.append(kind)
+        data.append(values)
+    raw = json.dumps({"columns": columns, "kinds": kinds, "data": data, "rows": len(frame)},
+                     separators=(",", ":"), allow_nan=False).encode()
+    packed = gzip.compress(raw, compresslevel=9, mtime=0)
+    return base64.b64encode(packed).decode(), len(packed)
+
+
+def _table_html(table_id: str, frame: pd.DataFrame, note: str = "") -> str:
+    payload, _ = _encode_table(frame)
+    note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
+    return f'{note_html}<div class="wb-table" id="{table_id}" data-payload="{payload}"></div>'
+
+
+def _within_budget(frame: pd.DataFrame, budget: int) -> tuple[pd.DataFrame, str]:
+    """The frame, or its first rows that fit ``budget`` compressed bytes, with a note saying so."""
+    _, size = _encode_table(frame)
+    if size <= budget or len(frame) == 0:
+        return frame, ""
+    keep = max(int(len(frame) * budget / size * 0.9), 1)
+    return frame.iloc[:keep], (f"Showing the first {keep:,} of {len(frame):,} rows to keep this file "
+                               "small; export the run's tables as CSV or Parquet for all of them.")
+
+
+def _trades_table(results) -> pd.DataFrame:
+    positions = results.positions
+    return pd.DataFrame({
+        "#": range(1, len(positions) + 1),
+        "entry time": positions["opened"], "exit time": positions["closed"],
+        "side": positions["entry"].map({"BUY": "LONG", "SELL": "SHORT"}).fillna(positions["entry"]),
+        "quantity": positions["quantity"], "entry price": positions["avg_px_open"],
+        "exit price": positions["avg_px_close"], "pnl": positions["realized_pnl"],
+        "return %": positions["realized_return"] * 100,
+        "duration": positions["closed"] - positions["opened"],
+        "commission": positions["commissions"],
+    })
+
+
+def _render_charts(layout: hv.Layout) -> tuple[str, str]:
+    model = hv.render(layout, backend="bokeh")
+    script, div = components(model)
+    return script, div
+
+
+def _page(title: str, subtitle: str, body: str, scripts: str) -> str:
+    # Raw sources only: Resources.render_js() also emits a script tag Panel adds for its own
+    # server (a relative URL that cannot load from a file).
+    bokeh_js = "".join(f"<script>{js}</script>"
+                       for js in Resources(mode="inline", components=["bokeh"]).js_raw)
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="generator" content="Nautilus Workbench"><style>{_CSS}</style>{bokeh_js}</head>
+<body><header><h1>{html.escape(title)}</h1><div>{subtitle}</div>
+<div class="muted" style="color:#e0eef3">Generated {generated} by Nautilus Workbench</div></header>
+<main>{body}</main>{scripts}<script>{_TABLE_JS}</script></body></html>"""
+
+
+def _cards(statistics: dict, currency: str) -> str:
+    keys = ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
+            "num_trades", "benchmark_return", "final_equity"]
+    labels = {k: label for group in METRIC_GROUPS.values() for k, (label, _) in group.items()}
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="l">{labels[k]}</div>'
+        f'<div class="v">{html.escape(format_statistic(k, statistics.get(k), currency))}</div></div>'
+        for k in keys) + "</div>"
+
+
+def _metric_groups(statistics: dict, currency: str) -> str:
+    blocks = []
+    for group, metrics in METRIC_GROUPS.items():
+        rows = "".join(f"<tr><td>{label}</td><td>{html.escape(format_statistic(k, statistics.get(k), currency))}</td></tr>"
+                       for k, (label, _) in metrics.items())
+        blocks.append(f"<div><h3>{group}</h3><table>{rows}</table></div>")
+    return '<div class="groups">' + "".join(blocks) + "</div>"
+
+
+def _drawdowns_table(statistics: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{format_statistic('max_drawdown', p['depth'])}</td>"
+        f"<td>{format_statistic('max_drawdown_peak', p['peak'])}</td>"
+        f"<td>{format_statistic('max_drawdown_trough', p['trough'])}</td>"
+        f"<td>{format_statistic('max_drawdown_recovery', p['recovery'])}</td><td>{p['days']:.1f}</td></tr>"
+        for p in statistics.get("worst_drawdowns", []))
+    return ("<table><tr><th>Depth</th><th>Peak</th><th>Trough</th><th>Recovered</th><th>Days</th></tr>"
+            f"{rows}</table>") if rows else "<p>No drawdown.</p>"
+
+
+def run_report_html(results) -> str:
+    """A standalone HTML report of one completed run (``RunResults``)."""
+    info, summary, stats = results.info, results.summary, results.statistics
+    currency = summary.get("currency", "")
+    time_script, time_div = _render_charts(charts.time_charts(results))
+    dist_script, dist_div = _render_charts(charts.distribution_charts(results))
+    fills, fills_note = _within_budget(results.fills, SECONDARY_TABLE_BUDGET // 2)
+    orders, orders_note = _within_budget(results.orders, SECONDARY_TABLE_BUDGET // 2)
+    params = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                     for k, v in info.parameters.items())
+    warnings = "".join(f'<p class="note">{html.escape(w)}</p>' for w in summary.get("warnings", []))
+    body = f"""
+<section><h2>Summary</h2>{warnings}{_cards(stats, currency)}</section>
+<section><h2>Charts</h2><p class="muted">Zoom one time chart and the others follow.</p>{time_div}{dist_div}</section>
+<section><h2>Metrics</h2>{_metric_groups(stats, currency)}</section>
+<section><h2>Worst drawdowns</h2>{_drawdowns_table(stats)}</section>
+<section><h2>Trades ({len(results.positions):,})</h2>{_table_html("trades", _trades_table(results))}</section>
+<section><h2>Fills ({len(results.fills):,})</h2>{_table_html("fills", fills, fills_note)}</section>
+<section><h2>Orders ({len(results.orders):,})</h2>{_table_html("orders", orders, orders_note)}</section>
+<section><h2>Configuration</h2><table><tr><th>Parameter</th><th>Value</th></tr>{params}</table>
+<h3>NautilusTrader BacktestRunConfig</h3><pre>{html.escape(json.dumps(results.config, indent=2))}</pre></section>
+"""
+    subtitle = html.escape(
+        f"{info.strategy} on {info.bar_type} · {info.start:%Y-%m-%d %H:%M} to {info.end:%Y-%m-%d %H:%M} UTC"
+        f" · run {info.run_id}")
+    return _page(f"Backtest report: {info.strategy}", subtitle, body, time_script + dist_script)
+
+
+def comparison_report_html(all_results: list) -> str:
+    """A standalone HTML report comparing completed runs side by side."""
+    script, div = _render_charts(charts.comparison_charts(all_results))
+    currencies = {r.summary.get("currency") for r in all_results}
+    note = ""
+    if len(currencies) > 1:
+        note = ('<p class="note">These runs are in different currencies ('
+                + ", ".join(sorted(c or "?" for c in currencies))
+                + "): money amounts are not comparable; compare returns and ratios.</p>")
+    body = (f"<section><h2>Metrics</h2>{note}{metrics_comparison_html(all_results)}</section>"
+            f"<section><h2>Equity and drawdown</h2>{div}</section>"
+            f"<section><h2>Parameters</h2>{parameter_diff_html(all_results)}</section>")
+    subtitle = html.escape(", ".join(f"{r.info.run_id} ({r.info.strategy})" for r in all_results))
+    return _page(f"Comparison of {len(all_results)} backtests", subtitle, body, script)
+
+
+def metrics_comparison_frame(all_results: list) -> pd.DataFrame:
+    """One row per metric, one column per run, with the raw values."""
+    rows = []
+    for group, metrics in METRIC_GROUPS.items():
+        for key, (label, _) in metrics.items():
+            rows.append({"group": group, "key": key, "metric": label,
+                         **{r.info.run_id: r.statistics.get(key) for r in all_results}})
+    return pd.DataFrame(rows)
+
+
+def metrics_comparison_html(all_results: list) -> str:
+    frame = metrics_comparison_frame(all_results)
+    run_ids = [r.info.run_id for r in all_results]
+    currencies = {r.info.run_id: r.summary.get("currency", "") for r in all_results}
+    head = "<tr><th>Metric</th>" + "".join(f"<th>{html.escape(i)}</th>" for i in run_ids) + "</tr>"
+    body = []
+    for _, row in frame.iterrows():
+        values = [row[i] for i in run_ids]
+        best = best_index(row["key"], values)
+        cells = "".join(
+            f'<td class="{"best" if j == best else ""}">'
+            f"{html.escape(format_statistic(row['key'], v, currencies[run_ids[j]]))}</td>"
+            for j, v in enumerate(values))
+        body.append(f"<tr><td>{html.escape(row['group'])}: {html.escape(row['metric'])}</td>{cells}</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def parameter_diff_frame(all_results: list) -> pd.DataFrame:
+    """Strategy, data and parameters of each run; ``differs`` marks rows that are not all equal."""
+    rows = {"strategy": [r.info.strategy for r in all_results],
+            "bar_type": [r.info.bar_type for r in all_results],
+            "start": [f"{r.info.start:%Y-%m-%d %H:%M}" for r in all_results],
+            "end": [f"{r.info.end:%Y-%m-%d %H:%M}" for r in all_results]}
+    keys = sorted({k for r in all_results for k in r.info.parameters})
+    for key in keys:
+        rows[key] = [str(r.info.parameters.get(key, "—")) for r in all_results]
+    for key in sorted({k for r in all_results for k in (r.spec.get("venue") or {})}):
+        values = [(r.spec.get("venue") or {}).get(key) for r in all_results]
+        rows[f"venue.{key}"] = ["—" if v is None else str(v) for v in values]
+    frame = pd.DataFrame(rows, index=[r.info.run_id for r in all_results]).T
+    frame["differs"] = frame.nunique(axis=1) > 1
+    return frame
+
+
+def parameter_diff_html(all_results: list) -> str:
+    frame = parameter_diff_frame(all_results)
+    run_ids = [r.info.run_id for r in all_results]
+    head = "<tr><th>Setting</th>" + "".join(f"<th>{html.escape(i)}</th>" for i in run_ids) + "</tr>"
+    rows = "".join(
+        f'<tr class="{"best" if frame.loc[key, "differs"] else ""}"><td>{html.escape(key)}</td>'
+        + "".join(f"<td>{html.escape(str(frame.loc[key, i]))}</td>" for i in run_ids) + "</tr>"
+        for key in frame.index)
+    return f'<p class="muted">Highlighted rows differ between runs.</p><table>{head}{rows}</table>'
+
+
+def export_run_report(workbench: Workbench, run_id: str, path: str | Path) -> Path:
+    """Write the HTML report of ``run_id`` to ``path`` (notebook and CLI entry point)."""
+    path = Path(path)
+    path.write_text(run_report_html(workbench.backtests.results(run_id)), encoding="utf-8")
+    return path
+
+
+def export_comparison_report(workbench: Workbench, run_ids: list[str], path: str | Path) -> Path:
+    """Write the HTML comparison of ``run_ids`` to ``path``."""
+    if len(run_ids) < 2:
+        raise ValidationError("A comparison needs at least two runs",
+                              [f"runs: got {len(run_ids)} ({', '.join(run_ids) or 'none'})"])
+    path = Path(path)
+    results = [workbench.backtests.results(r) for r in run_ids]
+    path.write_text(comparison_report_html(results), encoding="utf-8")
+    return path
