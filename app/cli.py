@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = bt_cmds.add_parser("cancel", parents=[common], help="cancel a queued or running run")
     cancel.add_argument("run_id")
+
+    report = commands.add_parser("report", parents=[common],
+                                 help="write a standalone HTML report of a run (or a comparison)")
+    report.add_argument("run_id")
+    report.add_argument("-o", "--output", required=True, help="HTML file to write")
+    report.add_argument("--compare", nargs="+", default=[], metavar="RUN_ID",
+                        help="other runs to compare with RUN_ID")
+    report.add_argument("--trades", help="also write the trades table (.csv or .parquet)")
+    report.add_argument("--equity", help="also write the per-bar equity (.csv or .parquet)")
     return parser
 
 
@@ -265,6 +274,41 @@ def cmd_backtest_cancel(wb: Workbench, args) -> int:
     return 0
 
 
+def _write_table(frame, path: str) -> None:
+    if path.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    elif path.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        raise WorkbenchError(f"Cannot tell the format of {path!r}: end it in .csv or .parquet")
+
+
+def cmd_report(wb: Workbench, args) -> int:
+    import holoviews as hv
+
+    from components.report import export_comparison_report, export_run_report
+    from components.results_viewer import trades_frame
+
+    hv.extension("bokeh", logo=False)
+    try:
+        if args.compare:
+            path = export_comparison_report(wb, [args.run_id, *args.compare], args.output)
+        else:
+            path = export_run_report(wb, args.run_id, args.output)
+    except OSError as e:
+        raise WorkbenchError(f"Cannot write {args.output}: {e.strerror or e}") from e
+    print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if args.trades or args.equity:
+        results = wb.backtests.results(args.run_id)
+        if args.trades:
+            _write_table(trades_frame(results), args.trades)
+            print(f"Wrote {args.trades}")
+        if args.equity:
+            _write_table(results.equity.reset_index(), args.equity)
+            print(f"Wrote {args.equity}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from app.server import serve
 
@@ -291,8 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return cmd_serve(args)
-        action = getattr(args, f"{args.command}_command")
         wb = _open(args)
+        if args.command == "report":
+            return cmd_report(wb, args)
+        action = getattr(args, f"{args.command}_command")
         return _HANDLERS[(args.command, action)](wb, args)
     except WorkbenchError as e:
         if wants_json:

@@ -14,7 +14,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from components import BacktestConfigurator, ResultsViewer
+from components import BacktestConfigurator, ResultsViewer, RunComparison
 from services import Workbench, WorkbenchError
 from services.backtest.statistics import format_statistic
 
@@ -34,6 +34,7 @@ class Pages:
             "/": ("Overview", self.overview),
             "/backtest": ("Backtest", self.backtest),
             "/results": ("Results", self.results),
+            "/compare": ("Compare", self.compare),
         }
 
     def guarded(self, path: str) -> Callable[[], pn.viewable.Viewable]:
@@ -132,6 +133,14 @@ class Pages:
             completed = [r.run_id for r in self.workbench.backtests.list_runs() if r.status == "Completed"]
             viewer.run_id = completed[0] if completed else None
         return self._template("/results", pn.pane.Markdown("## Backtest results"), viewer)
+
+    def compare(self):
+        runs = [r for r in pn.state.session_args.get("run", []) if r]
+        comparison = RunComparison(workbench=self.workbench)
+        chosen = [r.decode() for r in runs if r.decode() in comparison.param.run_ids.objects]
+        if chosen:
+            comparison.run_ids = chosen
+        return self._template("/compare", pn.pane.Markdown("## Compare backtests"), comparison)
 
 
 def _configure_logging() -> None:

@@ -3,5 +3,6 @@ in the served app, over the services passed to it."""
 
 from components.backtest_configurator import BacktestConfigurator
 from components.results_viewer import ResultsViewer
+from components.run_comparison import RunComparison
 
-__all__ = ["BacktestConfigurator", "ResultsViewer"]
+__all__ = ["BacktestConfigurator", "ResultsViewer", "RunComparison"]

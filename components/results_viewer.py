@@ -1,32 +1,31 @@
-"""Study backtest results: runs list, statistics, equity/drawdown/price charts, trade tables."""
+"""Study backtest results: runs list, statistics, linked charts, trades and exports."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components import charts
+from components.report import run_report_html
 from services import Workbench, WorkbenchError
-from services.backtest.downsample import minmax_decimate
-from services.backtest.statistics import HEADLINE_LABELS, format_statistic
+from services.backtest.statistics import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
 
 log = logging.getLogger(__name__)
 
-# Points per time chart: enough for a sharp 4K-wide line, small enough for any browser.
-MAX_CHART_POINTS = 4000
-# Fill markers drawn on the price chart; beyond this the markers are thinned (tables keep all).
-MAX_FILL_MARKERS = 5000
-
 _RUN_COLUMNS = {
     "run_id": "Run", "status": "Status", "strategy": "Strategy", "bar_type": "Bar type",
-    "total_return": "Return", "sharpe": "Sharpe", "max_drawdown": "Max DD", "num_trades": "Trades",
-    "created_at": "Created (UTC)",
+    "label": "Label", "total_return": "Return", "sharpe": "Sharpe", "max_drawdown": "Max DD",
+    "num_trades": "Trades", "created_at": "Created (UTC)",
 }
+_PCT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
+# Time around a clicked trade shown on the price chart, as a fraction of the trade's length.
+_ZOOM_PADDING = 1.0
 
 
 def _card(label: str, value: str) -> pn.pane.HTML:
@@ -40,8 +39,20 @@ def _card(label: str, value: str) -> pn.pane.HTML:
     )
 
 
+def trades_frame(results) -> pd.DataFrame:
+    """The trades table: one row per closed position."""
+    p = results.positions
+    return pd.DataFrame({
+        "entry_time": p["opened"], "exit_time": p["closed"],
+        "side": p["entry"].map({"BUY": "LONG", "SELL": "SHORT"}).fillna(p["entry"]),
+        "quantity": p["quantity"], "entry_price": p["avg_px_open"], "exit_price": p["avg_px_close"],
+        "pnl": p["realized_pnl"], "return_pct": p["realized_return"] * 100,
+        "duration": (p["closed"] - p["opened"]).astype(str), "commission": p["commissions"],
+    })
+
+
 class ResultsViewer(Viewer):
-    """List runs and study one: statistics, charts and the tables behind them."""
+    """List runs and study one: statistics, linked charts, trades, exports."""
 
     workbench = param.ClassSelector(class_=Workbench, doc="Services the runs are read from.")
 
@@ -49,6 +60,11 @@ class ResultsViewer(Viewer):
         The run on display.""")
 
     refresh = param.Event(label="Refresh", doc="Reload the list of runs.")
+
+    log_scale = param.Boolean(default=False, label="Log scale", doc="Equity on a log axis.")
+
+    zoom = param.Tuple(default=None, allow_None=True, length=2, doc="""
+        Time window of the trades tab's price chart; set by clicking a trade.""")
 
     statistics = param.Dict(default={}, doc="Statistics of the run on display (read-only).")
 
@@ -58,28 +74,52 @@ class ResultsViewer(Viewer):
         super().__init__(**params)
         if self.workbench is None:
             raise ValueError("ResultsViewer needs a workbench (services.Workbench.open()).")
+        self._results = None
         self._runs = pn.widgets.Tabulator(
             pd.DataFrame(columns=list(_RUN_COLUMNS)), titles=_RUN_COLUMNS, show_index=False,
             selectable=1, disabled=True, pagination="local", page_size=8, height=300,
             sizing_mode="stretch_width", header_filters=True, layout="fit_data_stretch",
-            formatters={"total_return": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2},
-                        "max_drawdown": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2},
+            formatters={"total_return": _PCT, "max_drawdown": _PCT,
                         "sharpe": {"type": "money", "precision": 2}},
         )
         self._runs.param.watch(self._on_row_selected, "selection")
         self._alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self._header = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._cards = pn.FlexBox(sizing_mode="stretch_width")
-        self._charts = pn.Column(sizing_mode="stretch_width")
-        self._positions = self._table()
+        self._time_charts = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=True)
+        self._distribution = pn.pane.HoloViews(None, sizing_mode="stretch_width")
+        self._metrics = pn.FlexBox(sizing_mode="stretch_width")
+        self._trade_price = pn.pane.HoloViews(None, sizing_mode="stretch_width")
+        self._trades = self._table(page_size=12)
+        self._trades.on_click(self._on_trade_click)
+        self._trade_search = pn.widgets.TextInput(placeholder="Search trades (side, dates, amounts)",
+                                                  width=320)
+        self._trade_search.param.watch(self._on_trade_search, "value_input")
         self._fills = self._table()
         self._orders = self._table()
         self._config = pn.pane.JSON({}, depth=3, sizing_mode="stretch_width", theme="light")
-        self._details = pn.Tabs(
-            ("Positions", self._positions), ("Fills", self._fills), ("Orders", self._orders),
-            ("Configuration", self._config), sizing_mode="stretch_width", dynamic=True,
+        self._downloads = pn.Row(
+            pn.widgets.FileDownload(callback=self._report_file, filename="report.html",
+                                    label="Download HTML report", button_type="primary", width=210),
+            pn.widgets.FileDownload(callback=lambda: self._csv("trades"), filename="trades.csv",
+                                    label="Trades CSV", width=130),
+            pn.widgets.FileDownload(callback=lambda: self._csv("equity"), filename="equity.csv",
+                                    label="Equity CSV", width=130),
+            pn.widgets.FileDownload(callback=lambda: self._parquet("trades"), filename="trades.parquet",
+                                    label="Trades Parquet", width=140),
         )
-        self._body = pn.Column(self._header, self._cards, self._charts, self._details,
+        self._tabs = pn.Tabs(
+            ("Charts", pn.Column(pn.widgets.Checkbox.from_param(self.param.log_scale), self._time_charts,
+                                 sizing_mode="stretch_width")),
+            ("Returns", self._distribution),
+            ("Metrics", self._metrics),
+            ("Trades", pn.Column(
+                pn.pane.Markdown("Click a trade to zoom the price chart to it."),
+                self._trade_price, self._trade_search, self._trades, sizing_mode="stretch_width")),
+            ("Fills", self._fills), ("Orders", self._orders), ("Configuration", self._config),
+            sizing_mode="stretch_width", dynamic=True,
+        )
+        self._body = pn.Column(self._header, self._downloads, self._cards, self._tabs,
                                visible=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(pn.pane.Markdown("### Runs"), pn.widgets.Button.from_param(
@@ -94,9 +134,10 @@ class ResultsViewer(Viewer):
         return self._layout
 
     @staticmethod
-    def _table() -> pn.widgets.Tabulator:
+    def _table(page_size: int = 15) -> pn.widgets.Tabulator:
+        # Remote pagination: the browser only ever receives the page it shows.
         return pn.widgets.Tabulator(
-            pd.DataFrame(), show_index=False, disabled=True, pagination="remote", page_size=15,
+            pd.DataFrame(), show_index=False, disabled=True, pagination="remote", page_size=page_size,
             header_filters=True, sizing_mode="stretch_width", layout="fit_data_stretch",
         )
 
@@ -126,6 +167,7 @@ class ResultsViewer(Viewer):
     # -- one run ------------------------------------------------------------------------------
     @param.depends("run_id", watch=True)
     def _show_run(self) -> None:
+        self._results = None
         if not self.run_id:
             self._body.visible = False
             return
@@ -136,6 +178,7 @@ class ResultsViewer(Viewer):
             self._body.visible = False
             self._warn(str(e))
             return
+        self._results = results
         self._alert.visible = False
         self.message = ""
         self.statistics = results.statistics
@@ -149,17 +192,55 @@ class ResultsViewer(Viewer):
             f"parameters: {params} · {summary['orders']:,} orders, {summary['fills']:,} fills, "
             f"{summary['positions']:,} positions{warnings}"
         )
+        for download, name in zip(self._downloads, ("report-{}.html", "trades-{}.csv",
+                                                     "equity-{}.csv", "trades-{}.parquet"), strict=True):
+            download.filename = name.format(info.run_id)
         self._cards.objects = [
             _card(label, format_statistic(key, results.statistics.get(key), currency))
             for key, (label, _) in HEADLINE_LABELS.items()
         ]
-        self._charts.objects = [pn.pane.HoloViews(self._charts_for(results), sizing_mode="stretch_width",
-                                                  linked_axes=True)]
-        self._positions.value = self._display_frame(results.positions)
+        self._metrics.objects = [self._metric_table(group, metrics, currency)
+                                 for group, metrics in METRIC_GROUPS.items()]
+        self._render_time_charts()
+        self._distribution.object = charts.distribution_charts(results)
+        trades = trades_frame(results)
+        self._trades.value = self._display_frame(trades)
+        self._all_trades = self._trades.value
         self._fills.value = self._display_frame(results.fills)
         self._orders.value = self._display_frame(results.orders)
         self._config.object = json.loads(json.dumps(results.config))
+        self.zoom = None
+        self._render_trade_price()
         self._body.visible = True
+
+    def _metric_table(self, group: str, metrics: dict, currency: str) -> pn.pane.Markdown:
+        rows = "\n".join(f"| {label} | {format_statistic(key, self.statistics.get(key), currency)} |"
+                         for key, (label, _) in metrics.items())
+        return pn.pane.Markdown(f"#### {group}\n| Metric | Value |\n|---|---:|\n{rows}", width=330)
+
+    @param.depends("log_scale", watch=True)
+    def _render_time_charts(self) -> None:
+        if self._results is not None:
+            self._time_charts.object = charts.time_charts(self._results, log=self.log_scale)
+
+    @param.depends("zoom", watch=True)
+    def _render_trade_price(self) -> None:
+        if self._results is not None:
+            self._trade_price.object = charts.price_chart(self._results, xlim=self.zoom)
+
+    def _on_trade_click(self, event) -> None:
+        row = self._trades.value.iloc[event.row]
+        opened, closed = pd.Timestamp(row["entry_time"], tz="UTC"), pd.Timestamp(row["exit_time"], tz="UTC")
+        pad = max((closed - opened) * _ZOOM_PADDING, pd.Timedelta(minutes=30))
+        self.zoom = (opened - pad, closed + pad)
+
+    def _on_trade_search(self, event) -> None:
+        text = (event.new or "").strip().lower()
+        frame = self._all_trades
+        if text:
+            mask = frame.astype(str).apply(lambda col: col.str.lower().str.contains(text, regex=False)).any(axis=1)
+            frame = frame[mask]
+        self._trades.value = frame
 
     @staticmethod
     def _display_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -171,34 +252,29 @@ class ResultsViewer(Viewer):
                 out[column] = out[column].astype(str)
         return out
 
-    def _charts_for(self, results) -> hv.Layout:
-        equity = results.equity.reset_index()
-        equity["drawdown_pct"] = equity["drawdown"] * 100
-        time_dim = hv.Dimension("ts", label="Time (UTC)")
-        eq = minmax_decimate(equity, "equity", MAX_CHART_POINTS)
-        dd = minmax_decimate(equity, "drawdown_pct", MAX_CHART_POINTS)
-        px = minmax_decimate(equity, "close", MAX_CHART_POINTS)
-        currency = results.summary.get("currency", "")
-        equity_curve = hv.Curve(eq, time_dim, hv.Dimension("equity", label=f"Equity ({currency})")).opts(
-            title="Mark-to-market equity", color="#1f77b4", tools=["hover"], height=260, yformatter="%.0f",
-            responsive=True, show_grid=True)
-        drawdown = hv.Area(dd, time_dim, hv.Dimension("drawdown_pct", label="Drawdown (%)")).opts(
-            title="Drawdown", color="#d62728", alpha=0.5, line_width=0, tools=["hover"], height=160,
-            responsive=True, show_grid=True)
-        price = hv.Curve(px, time_dim, hv.Dimension("close", label="Price")).opts(
-            color="#555555", line_width=1, tools=["hover"])
-        fills = results.fills
-        if len(fills) > MAX_FILL_MARKERS:
-            fills = fills.iloc[:: len(fills) // MAX_FILL_MARKERS + 1]
-        buys = fills[fills["side"] == "BUY"].rename(columns={"ts": "ts", "price": "close"})
-        sells = fills[fills["side"] == "SELL"].rename(columns={"ts": "ts", "price": "close"})
-        entries = hv.Scatter(buys, time_dim, ["close", "quantity"], label="Buy").opts(
-            marker="triangle", size=9, color="#2ca02c", tools=["hover"])
-        exits = hv.Scatter(sells, time_dim, ["close", "quantity"], label="Sell").opts(
-            marker="inverted_triangle", size=9, color="#d62728", tools=["hover"])
-        price_chart = (price * entries * exits).opts(
-            title="Price with fills", height=300, responsive=True, show_grid=True, legend_position="top_left")
-        return (equity_curve + drawdown + price_chart).cols(1).opts(shared_axes=True)
+    # -- exports ------------------------------------------------------------------------------
+    def _report_file(self) -> io.StringIO | None:
+        if self._results is None:
+            return None
+        return io.StringIO(run_report_html(self._results))
+
+    def _export_frame(self, what: str) -> pd.DataFrame:
+        if what == "trades":
+            return trades_frame(self._results)
+        return self._results.equity.reset_index()
+
+    def _csv(self, what: str) -> io.StringIO | None:
+        if self._results is None:
+            return None
+        return io.StringIO(self._export_frame(what).to_csv(index=False))
+
+    def _parquet(self, what: str) -> io.BytesIO | None:
+        if self._results is None:
+            return None
+        buffer = io.BytesIO()
+        self._export_frame(what).to_parquet(buffer, index=False)
+        buffer.seek(0)
+        return buffer
 
     def _warn(self, text: str) -> None:
         self.message = text

@@ -395,9 +395,11 @@ class BacktestService:
     @staticmethod
     def _upgrade_metrics(loaded: RunResults, results: Path) -> RunResults:
         """Recompute the metrics of a run made by an older workbench and store them."""
+        run_meta = json.loads((results.parent / "run.json").read_text())
         statistics = compute_statistics(
             loaded.equity, loaded.positions, float(loaded.fills["commission"].sum()),
-            loaded.statistics["starting_balance"], fills=loaded.fills)
+            loaded.statistics["starting_balance"], fills=loaded.fills,
+            multiplier=run_meta.get("multiplier", 1.0))
         summary = {**loaded.summary, "statistics": statistics}
         for name, data in (("statistics.json", statistics), ("summary.json", summary)):
             tmp = results / f".{name}.tmp"

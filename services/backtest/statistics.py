@@ -103,6 +103,8 @@ def periods_per_year(equity: pd.Series) -> float:
 def period_returns(equity: pd.Series, starting_balance: float, freq: str) -> pd.Series:
     """Returns per calendar period ("ME" months, "YE" years), the first from the starting balance."""
     closes = equity.resample(freq).last().dropna()
+    if closes.empty:
+        return closes
     previous = closes.shift(1)
     previous.iloc[0] = starting_balance
     return closes / previous - 1.0
@@ -165,6 +167,13 @@ def _streak(flags: np.ndarray) -> int:
     return longest
 
 
+def _varies(values: np.ndarray) -> bool:
+    """True if ``values`` really vary: float rounding noise (constant growth) does not count."""
+    if values.size < 2:
+        return False
+    return float(values.max() - values.min()) > 1e-12 * max(float(np.abs(values).max()), 1e-300)
+
+
 def _distribution_metrics(returns: pd.Series) -> dict:
     """VaR/CVaR (historical, 95 %, as returns), skew, excess kurtosis, Omega, tail ratio."""
     out = dict.fromkeys(("var_95", "cvar_95", "skew", "kurtosis", "omega", "tail_ratio",
@@ -180,9 +189,9 @@ def _distribution_metrics(returns: pd.Series) -> dict:
     out["omega"] = _ratio(gains, losses) if losses > 0 else None
     low = abs(float(np.quantile(r, 0.05)))
     out["tail_ratio"] = _ratio(abs(float(np.quantile(r, 0.95))), low) if low > 0 else None
-    if len(r) >= 3 and r.std() > 0:
+    if len(r) >= 3 and _varies(r):
         out["skew"] = _finite(returns.skew())
-    if len(r) >= 4 and r.std() > 0:
+    if len(r) >= 4 and _varies(r):
         out["kurtosis"] = _finite(returns.kurt())
     return out
 
@@ -212,7 +221,9 @@ def _benchmark_metrics(equity_frame: pd.DataFrame, returns: pd.Series, ppy: floa
     return out
 
 
-def _trade_metrics(positions: pd.DataFrame, fills: pd.DataFrame | None, equity: pd.Series) -> dict:
+def _trade_metrics(
+    positions: pd.DataFrame, fills: pd.DataFrame | None, equity: pd.Series, multiplier: float = 1.0
+) -> dict:
     pnl = positions["realized_pnl"].astype(float) if len(positions) else pd.Series(dtype=float)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     average_win = _finite(wins.mean()) if len(wins) else None
@@ -233,7 +244,7 @@ def _trade_metrics(positions: pd.DataFrame, fills: pd.DataFrame | None, equity: 
                 - pd.to_datetime(positions["opened"], utc=True)).mean()
         out["average_holding_hours"] = _finite(held / pd.Timedelta(hours=1))
     if fills is not None and len(equity) and equity.mean() > 0:
-        notional = float((fills["quantity"].astype(float) * fills["price"].astype(float)).sum())
+        notional = float((fills["quantity"].astype(float) * fills["price"].astype(float)).sum()) * multiplier
         # Traded notional per unit of average equity over the whole run.
         out["turnover"] = _finite(notional / float(equity.mean()))
     return out
@@ -245,6 +256,7 @@ def compute_statistics(
     commissions: float,
     starting_balance: float,
     fills: pd.DataFrame | None = None,
+    multiplier: float = 1.0,
 ) -> dict:
     """Return every statistic of a run (JSON-safe; ``None`` where undefined).
 
@@ -267,23 +279,22 @@ def compute_statistics(
     volatility = sharpe = sortino = None
     if len(returns) >= 2:
         std = returns.std(ddof=1)
-        if std > 0:
+        if _varies(returns.to_numpy(float)):
             volatility = _finite(std * math.sqrt(ppy))
             sharpe = _finite(returns.mean() / std * math.sqrt(ppy))
         downside = math.sqrt(float(np.mean(np.minimum(returns.to_numpy(), 0.0) ** 2)))
         if downside > 0:
             sortino = _finite(returns.mean() / downside * math.sqrt(ppy))
 
-    drawdown = equity_frame["drawdown"]
-    max_dd = float(drawdown.min()) if len(drawdown) else 0.0
-    trough_time = drawdown.idxmin() if max_dd < 0 else None
-    peak_time, peak_equity = None, final
-    if trough_time is not None:
-        before = equity.loc[:trough_time]
-        if before.max() > starting_balance:
-            peak_time, peak_equity = before.idxmax(), float(before.max())
-        else:  # the peak is the starting balance, before the first bar
-            peak_time, peak_equity = equity.index[0], float(starting_balance)
+    periods = drawdown_periods(equity, starting_balance, limit=5)
+    deepest = periods[0] if periods else None
+    max_dd = deepest["depth"] if deepest else 0.0
+    peak_time = trough_time = None
+    peak_equity = final
+    if deepest:
+        # The peak of the deepest spell: the last bar at the high before it (or the start).
+        peak_time, trough_time = pd.Timestamp(deepest["peak"]), pd.Timestamp(deepest["trough"])
+        peak_equity = float(equity.loc[trough_time]) / (1.0 + max_dd)
 
     pnl = positions["realized_pnl"].astype(float) if len(positions) else pd.Series(dtype=float)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
@@ -316,8 +327,6 @@ def compute_statistics(
     })
     monthly = period_returns(equity, starting_balance, "ME")
     yearly = period_returns(equity, starting_balance, "YE")
-    periods = drawdown_periods(equity, starting_balance, limit=5)
-    deepest = periods[0] if periods else None
     stats.update({
         "best_month": _finite(monthly.max()) if len(monthly) else None,
         "worst_month": _finite(monthly.min()) if len(monthly) else None,
@@ -329,7 +338,7 @@ def compute_statistics(
         "worst_drawdowns": periods,
         **_distribution_metrics(returns),
         **_benchmark_metrics(equity_frame, returns, ppy),
-        **_trade_metrics(positions, fills, equity),
+        **_trade_metrics(positions, fills, equity, multiplier),
     })
     return stats
 

@@ -168,7 +168,8 @@ def run(folder: Path) -> dict:
     closes = catalog.bars(meta["bar_type"], start, end)["close"]
     equity = mark_to_market(closes, fills, meta["starting_balance"], meta["multiplier"])
     statistics = compute_statistics(equity, positions, float(fills["commission"].sum()),
-                                    meta["starting_balance"], fills=fills)
+                                    meta["starting_balance"], fills=fills,
+                                    multiplier=meta["multiplier"])
     summary = {
         "run_id": meta["run_id"],
         "orders": int(len(orders)),

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from services.backtest.statistics import (
+    METRICS_VERSION,
     compute_statistics,
     daily_returns,
     format_statistic,
@@ -350,7 +351,7 @@ def test_empty_equity(equity_frame, trades):
     stats = compute_statistics(frame, trades(), 0.0, START)
 
     # Assert
-    assert stats == {"starting_balance": START, "bars": 0}
+    assert stats == {"metrics_version": METRICS_VERSION, "starting_balance": START, "bars": 0}
 
 
 def test_max_drawdown_counts_from_the_starting_balance(utc, fills):

@@ -1,0 +1,104 @@
+"""Compare backtest runs: overlaid equity and drawdown, metrics side by side, parameter diff."""
+
+from __future__ import annotations
+
+import io
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from components import charts
+from components.report import comparison_report_html, metrics_comparison_html, parameter_diff_html
+from services import Workbench, WorkbenchError
+
+
+class RunComparison(Viewer):
+    """Pick two or more completed runs and compare them."""
+
+    workbench = param.ClassSelector(class_=Workbench, doc="Services the runs are read from.")
+
+    run_ids = param.ListSelector(default=[], objects=[], label="Runs to compare", doc="""
+        Completed runs to compare (two or more).""")
+
+    refresh = param.Event(label="Refresh", doc="Reload the list of completed runs.")
+
+    message = param.String(default="", doc="Why the comparison cannot be shown, if it cannot.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.workbench is None:
+            raise ValueError("RunComparison needs a workbench (services.Workbench.open()).")
+        self._results = []
+        self._alert = pn.pane.Alert("", alert_type="info", sizing_mode="stretch_width")
+        self._note = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self._charts = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=True)
+        self._metrics = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[
+            "table {border-collapse: collapse; font-size: 0.9em;}"
+            "td, th {padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right;}"
+            "td:first-child, th:first-child {text-align: left;}"
+            ".best {background: #d8f3dc; font-weight: 600;} .muted {opacity: 0.7;}"])
+        self._parameters = pn.pane.HTML("", sizing_mode="stretch_width",
+                                        stylesheets=self._metrics.stylesheets)
+        self._download = pn.widgets.FileDownload(callback=self._report_file, filename="comparison.html",
+                                                 label="Download comparison report",
+                                                 button_type="primary", width=260)
+        self._body = pn.Column(
+            self._note, self._download, self._charts,
+            pn.Tabs(("Metrics", self._metrics), ("Parameters", self._parameters),
+                    sizing_mode="stretch_width"),
+            visible=False, sizing_mode="stretch_width")
+        self._layout = pn.Column(
+            pn.Row(pn.widgets.MultiChoice.from_param(self.param.run_ids, sizing_mode="stretch_width"),
+                   pn.widgets.Button.from_param(self.param.refresh, width=100, align="end")),
+            self._alert, self._body, sizing_mode="stretch_width")
+        self._load_runs()
+        self._compare()
+
+    def __panel__(self):
+        return self._layout
+
+    @param.depends("refresh", watch=True)
+    def _load_runs(self) -> None:
+        try:
+            runs = [r.run_id for r in self.workbench.backtests.list_runs() if r.status == "Completed"]
+        except WorkbenchError as e:
+            self._say(f"Cannot list runs: {e}", "danger")
+            return
+        chosen = [r for r in self.run_ids if r in runs]
+        self.param.run_ids.objects = runs
+        self.run_ids = chosen
+
+    @param.depends("run_ids", watch=True)
+    def _compare(self) -> None:
+        self._results = []
+        if len(self.run_ids) < 2:
+            self._body.visible = False
+            self._say("Choose two or more completed runs to compare.", "info")
+            return
+        try:
+            self._results = [self.workbench.backtests.results(r) for r in self.run_ids]
+        except WorkbenchError as e:
+            self._body.visible = False
+            self._say(str(e), "danger")
+            return
+        self._alert.visible = False
+        self.message = ""
+        currencies = sorted({r.summary.get("currency") or "?" for r in self._results})
+        self._note.object = (f"These runs are in different currencies ({', '.join(currencies)}): money "
+                             "amounts are not comparable; compare returns and ratios.")
+        self._note.visible = len(currencies) > 1
+        self._charts.object = charts.comparison_charts(self._results)
+        self._metrics.object = metrics_comparison_html(self._results)
+        self._parameters.object = parameter_diff_html(self._results)
+        self._download.filename = f"comparison-{'-'.join(self.run_ids[:4])}.html"
+        self._body.visible = True
+
+    def _report_file(self) -> io.StringIO | None:
+        return io.StringIO(comparison_report_html(self._results)) if len(self._results) >= 2 else None
+
+    def _say(self, text: str, kind: str) -> None:
+        self.message = text
+        self._alert.object = text
+        self._alert.alert_type = kind
+        self._alert.visible = True
