@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 _RUN_COLUMNS = {
     "run_id": "Run", "status": "Status", "strategy": "Strategy", "bar_type": "Bar type",
-    "label": "Label", "total_return": "Return", "sharpe": "Sharpe", "max_drawdown": "Max DD",
-    "num_trades": "Trades", "created_at": "Created (UTC)",
+    "total_return": "Return", "sharpe": "Sharpe", "max_drawdown": "Max DD",
+    "num_trades": "Trades", "label": "Label", "created_at": "Created (UTC)",
 }
 _PCT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 # Time around a clicked trade shown on the price chart, as a fraction of the trade's length.
