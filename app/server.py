@@ -127,12 +127,16 @@ class Pages:
     def results(self):
         run = pn.state.session_args.get("run", [b""])[0].decode() or None
         viewer = ResultsViewer(workbench=self.workbench)
+        notice = pn.pane.Alert("", alert_type="warning", visible=False)
         if run in viewer.param.run_id.objects:
             viewer.run_id = run
-        elif viewer.param.run_id.objects:
+        else:
+            if run:
+                notice.object = f"There is no run `{run}`; showing the latest completed run instead."
+                notice.visible = True
             completed = [r.run_id for r in self.workbench.backtests.list_runs() if r.status == "Completed"]
             viewer.run_id = completed[0] if completed else None
-        return self._template("/results", pn.pane.Markdown("## Backtest results"), viewer)
+        return self._template("/results", pn.pane.Markdown("## Backtest results"), notice, viewer)
 
     def compare(self):
         runs = [r for r in pn.state.session_args.get("run", []) if r]
@@ -165,9 +169,9 @@ def serve(
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
-    # Callbacks (loading a large run, submitting) run in a pool, so one session's slow callback
-    # never stalls the event loop that serves every other session.
-    pn.config.nthreads = 4
+    # No pn.config.nthreads: with a thread pool Panel may run a button click before the value
+    # typed just before it is applied, and submit stale parameters. Slow work (backtests) already
+    # runs in worker processes.
     hv.extension("bokeh", logo=False)
     pages = Pages(workbench)
     origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(extra_origins or [])]

@@ -149,7 +149,7 @@ class BacktestConfigurator(Viewer):
             return None
 
     @param.depends("strategy", watch=True)
-    def _on_strategy(self) -> None:
+    def _on_strategy(self, keep_values: bool = False) -> None:
         if not self.strategy:
             return
         try:
@@ -159,10 +159,19 @@ class BacktestConfigurator(Viewer):
             self._strategy_box.objects = []
             self._show(f"Template **{self.strategy}** cannot be used:\n\n{e}", "danger")
             return
+        same = keep_values and getattr(self, "_template", None) is not None \
+            and self._template.name == template.name
+        previous = self._strategy_params if same else None
         self._template = template
         self._description.object = template.description
         self._strategy_params = parameters_from_specs(template.name, template.parameters,
                                                       self._instrument_class())
+        if previous is not None:
+            # Same strategy, other instrument: keep what the user typed, except values whose
+            # sensible default depends on the instrument (e.g. trade size).
+            for name, spec in template.parameters.items():
+                if not spec.default_by_instrument_class:
+                    setattr(self._strategy_params, name, getattr(previous, name))
         self._strategy_box.objects = [widgets_for(self._strategy_params, template.parameters)]
 
     @param.depends("bar_type", watch=True)
@@ -187,7 +196,7 @@ class BacktestConfigurator(Viewer):
         self._venue_params = parameters_from_specs("venue", self._venue_specs, instrument_class)
         self._venue_box.objects = [widgets_for(self._venue_params, self._venue_specs)]
         if self._strategy_params is not None:
-            self._on_strategy()  # defaults such as trade size depend on the instrument class
+            self._on_strategy(keep_values=True)  # trade size defaults depend on the instrument
 
     # -- running ------------------------------------------------------------------------------
     def spec(self) -> BacktestSpec:

@@ -5,6 +5,7 @@ more than a few thousand points, whatever the run's length."""
 from __future__ import annotations
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also outside notebooks)
 import numpy as np
 import pandas as pd
 

@@ -13,10 +13,13 @@ from services.templates import ParameterSpec
 
 def _parameter(spec: ParameterSpec, default) -> param.Parameter:
     label = spec.name.replace("_", " ").capitalize()
+    # Soft bounds only: an out-of-range value must reach the service's validation, which says
+    # what is wrong; hard bounds would make the widget silently revert the user's input.
     if spec.type == "int":
-        return param.Integer(default=int(default), bounds=(spec.min, spec.max), doc=spec.help, label=label)
+        return param.Integer(default=int(default), softbounds=(spec.min, spec.max), doc=spec.help,
+                             label=label)
     if spec.type in ("float", "decimal"):
-        return param.Number(default=float(default), bounds=(float(spec.min), float(spec.max)),
+        return param.Number(default=float(default), softbounds=(float(spec.min), float(spec.max)),
                             doc=spec.help, label=label)
     if spec.type == "bool":
         return param.Boolean(default=bool(default), doc=spec.help, label=label)
@@ -48,11 +51,11 @@ def widgets_for(obj: param.Parameterized, specs: dict[str, ParameterSpec]) -> pn
     widgets = []
     for key, spec in specs.items():
         p = obj.param[key]
+        bounds = f" Allowed: {spec.min} to {spec.max}." if spec.min is not None else ""
         if spec.type == "int":
-            widget = pn.widgets.IntInput.from_param(p, start=spec.min, end=spec.max, description=spec.help)
+            widget = pn.widgets.IntInput.from_param(p, description=spec.help + bounds)
         elif spec.type in ("float", "decimal"):
-            widget = pn.widgets.FloatInput.from_param(p, start=float(spec.min), end=float(spec.max),
-                                                      description=spec.help)
+            widget = pn.widgets.FloatInput.from_param(p, description=spec.help + bounds)
         elif spec.type == "bool":
             widget = pn.widgets.Checkbox.from_param(p)
         elif spec.type == "choice":

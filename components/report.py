@@ -107,7 +107,15 @@ def _within_budget(frame: pd.DataFrame, budget: int) -> tuple[pd.DataFrame, str]
     _, size = _encode_table(frame)
     if size <= budget or len(frame) == 0:
         return frame, ""
-    keep = max(int(len(frame) * budget / size * 0.9), 1)
+    # Bisect on the row count: rows compress unevenly, so a proportional guess can overshoot.
+    low, high = 0, len(frame)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _encode_table(frame.iloc[:middle])[1] <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    keep = max(low, 1)  # always show something; the note says how much is missing
     return frame.iloc[:keep], (f"Showing the first {keep:,} of {len(frame):,} rows to keep this file "
                                "small; export the run's tables as CSV or Parquet for all of them.")
 

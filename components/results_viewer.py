@@ -153,6 +153,10 @@ class ResultsViewer(Viewer):
                              columns=list(_RUN_COLUMNS))
         for pct in ("total_return", "max_drawdown"):
             frame[pct] = pd.to_numeric(frame[pct]) * 100
+        frame["sharpe"] = pd.to_numeric(frame["sharpe"])
+        # Runs without results have no numbers: show blanks, not NaN or "368.0".
+        frame["num_trades"] = pd.to_numeric(frame["num_trades"]).astype("Int64")
+        frame = frame.astype(object).where(frame.notna(), None)
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
         self._runs.value = frame
         current = self.run_id

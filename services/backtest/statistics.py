@@ -443,4 +443,7 @@ def best_index(key: str, values: list) -> int | None:
     if len(numbers) < 2:
         return None
     pick = min if key in LOWER_IS_BETTER else max
-    return pick(numbers)[1]
+    best_value, best_at = pick(numbers)
+    if sum(1 for v, _ in numbers if v == best_value) > 1:
+        return None  # a tie has no single winner
+    return best_at

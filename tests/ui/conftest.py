@@ -1,0 +1,250 @@
+"""Browser-test plumbing: one real server over a generated sample catalog, one Chromium.
+
+The server is the product's own entry point (``python -m app``) in a subprocess on a free port,
+with its own state folder, so the tests see exactly what a user sees. Every page a test opens
+is checked at teardown: no "Traceback" text and no browser console error or uncaught exception.
+
+Chromium is Debian's (``playwright install`` cannot download browsers here); without it the
+tests skip on a developer machine and fail under CI (see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import REPO_ROOT, chromium_path, skip_or_fail
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]
+SERVER_START_TIMEOUT_S = 60
+# Tall enough that the results page's cards and first chart are in one screenshot.
+VIEWPORT = {"width": 1440, "height": 1600}
+
+
+@dataclass
+class Server:
+    """The served app: its address and the state folder it writes runs into."""
+
+    url: str
+    state_dir: Path
+    catalog: Path
+    process: subprocess.Popen
+    log: Path
+
+    def run_folders(self) -> set[str]:
+        """Ids of the runs submitted so far (the service writes a folder per run)."""
+        runs = self.state_dir / "runs"
+        return {p.name for p in runs.iterdir()} if runs.exists() else set()
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        skip_or_fail("the playwright package is not installed (pip install -e '.[test]')")
+    path = chromium_path()
+    if path is None:
+        skip_or_fail("no Chromium on PATH (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ui_catalog(tmp_path_factory, chromium_executable) -> Path:
+    """The workbench's synthetic sample catalog, generated once per session (~7 s)."""
+    from services.sample_catalog import generate_sample_catalog, is_sample_catalog
+
+    path = tmp_path_factory.mktemp("ui-sample") / "catalog"
+    generate_sample_catalog(path)
+    assert is_sample_catalog(path)
+    return path
+
+
+# Id of the run the state folder holds before the server starts (see _seed_failed_run).
+FAILED_RUN_ID = "failed-before-start"
+
+
+def _seed_failed_run(state_dir: Path, catalog: Path) -> None:
+    """Leave a run whose worker died mid-run, as a server stopped mid-run leaves it.
+
+    The server's start-up reconcile fails it ("Interrupted ..."), so the pages always have a
+    run without results to show next to the ones the tests complete.
+    """
+    from datetime import UTC, datetime
+
+    from services.db import BacktestRunRow
+    from services.workbench import Workbench
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog))
+    try:
+        folder = wb.settings.runs_dir / FAILED_RUN_ID
+        folder.mkdir(parents=True)
+        now = datetime.now(UTC)
+        with wb.database.session() as session:
+            session.add(BacktestRunRow(
+                run_id=FAILED_RUN_ID, status="Running", strategy="ema_cross",
+                instrument_id="AAPL.XNAS", bar_type="AAPL.XNAS-1-MINUTE-LAST-EXTERNAL", start=now,
+                end=now, spec={}, run_folder=str(folder), actor="ui-test", created_at=now,
+                started_at=now, worker_pid=dead.pid, phase="running", currency="USD",
+            ))
+    finally:
+        wb.database.dispose()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, ui_catalog) -> Server:
+    """``python -m app`` on a free port over the sample catalog, until the session ends.
+
+    Its state folder starts with one interrupted run (FAILED_RUN_ID), failed at start-up.
+    """
+    home = tmp_path_factory.mktemp("ui-server")
+    state_dir, log = home / "state", home / "server.log"
+    _seed_failed_run(state_dir, ui_catalog)
+    port = _free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
+             "--catalog", str(ui_catalog)],
+            cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    srv = Server(f"http://127.0.0.1:{port}", state_dir, ui_catalog, process, log)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while _get_status(srv.url + "/") != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            pytest.fail(f"the app did not serve {srv.url}/ within {SERVER_START_TIMEOUT_S} s "
+                        f"(exit code {process.poll()}); its output:\n{srv.log_tail()}")
+        time.sleep(0.25)
+    yield srv
+    _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server and the backtest workers it started (they run in their own sessions)."""
+    try:
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    for worker in workers:
+        try:
+            worker.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(workers, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_executable,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class PageProblems:
+    """What went wrong in the browser while a test ran."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh browser tab; at teardown it must show no traceback and have logged no error."""
+    context = browser.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    problems = PageProblems()
+    tab.on("console", lambda m: problems.console_errors.append(f"{m.text} @ {m.location}")
+           if m.type == "error" else None)
+    tab.on("pageerror", lambda e: problems.page_errors.append(str(e)))
+    yield tab
+    try:
+        assert_no_traceback(tab)
+        assert not problems.page_errors, f"uncaught exceptions in the page: {problems.page_errors}"
+        assert not problems.console_errors, f"browser console errors: {problems.console_errors}"
+    finally:
+        context.close()
+
+
+def assert_no_traceback(tab) -> None:
+    """No Python traceback anywhere on the page, shadow DOM included."""
+    from playwright.sync_api import expect
+
+    assert "Traceback" not in tab.content()
+    # Panel renders into shadow roots, which page.content() omits; locators pierce them.
+    expect(tab.get_by_text(re.compile("Traceback"))).to_have_count(0)
+
+
+@pytest.fixture
+def open_page(page, server):
+    """``open_page("/backtest")`` -> the tab, once the app has rendered that page."""
+    from playwright.sync_api import expect
+
+    def visit(path: str):
+        page.goto(server.url + path)
+        # The template's header, then the page's own heading: the session has rendered.
+        expect(page.get_by_role("link", name="Nautilus Workbench")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", level=2).first).to_be_visible(timeout=30_000)
+        assert_no_traceback(page)
+        return page
+
+    return visit
+
+
+@pytest.fixture
+def screenshot(page):
+    """``screenshot("results")`` writes tests/ui/artifacts/results.png (kept out of git)."""
+
+    def take(name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take

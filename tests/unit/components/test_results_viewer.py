@@ -1,0 +1,170 @@
+"""ResultsViewer driven through its parameters and widgets, over real services and real runs.
+
+The finished runs live in the session's ``runs_workbench`` (see conftest.py); tests that add runs
+to it look runs up by id, never expect an exact list.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import pytest
+
+from components import ResultsViewer
+from services.backtest.statistics import HEADLINE_LABELS
+
+
+def _tables(viewer: ResultsViewer) -> list[pn.widgets.Tabulator]:
+    """The layout's tables in order: runs, then the run's trades, fills and orders."""
+    return viewer.__panel__().select(pn.widgets.Tabulator)
+
+
+def test_needs_a_workbench():
+    with pytest.raises(ValueError, match="workbench"):
+        ResultsViewer()
+
+
+def test_without_runs_there_is_nothing_to_show(workbench):
+    viewer = ResultsViewer(workbench=workbench)
+
+    assert viewer.param.run_id.objects == []
+    assert viewer.run_id is None
+    assert viewer.statistics == {} and viewer.message == ""
+    assert len(_tables(viewer)[0].value) == 0
+
+
+def test_lists_the_runs_without_showing_one_until_asked(runs_workbench, completed_run, failed_run):
+    viewer = ResultsViewer(workbench=runs_workbench)
+
+    assert {completed_run, failed_run} <= set(viewer.param.run_id.objects)
+    assert viewer.run_id is None
+    assert viewer.statistics == {} and viewer.message == ""
+
+
+def test_completed_run_shows_its_statistics(runs_workbench, completed_run):
+    # Arrange
+    results = runs_workbench.backtests.results(completed_run)
+
+    # Act
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+
+    # Assert
+    assert viewer.message == ""
+    assert set(HEADLINE_LABELS) <= set(viewer.statistics)
+    assert viewer.statistics["num_trades"] == len(results.positions) == results.summary["positions"]
+    assert viewer.statistics["num_trades"] > 0  # a week of 1-minute bars crosses many times
+    assert viewer.statistics == results.statistics
+    assert runs_workbench.backtests.get(completed_run).num_trades == viewer.statistics["num_trades"]
+
+
+def test_completed_run_fills_the_tables_and_cards(runs_workbench, completed_run):
+    # Arrange
+    results = runs_workbench.backtests.results(completed_run)
+
+    # Act
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+
+    # Assert
+    runs, trades, fills, orders = _tables(viewer)
+    assert completed_run in set(runs.value["run_id"])
+    assert len(trades.value) == len(results.positions)  # one row per closed position
+    assert len(fills.value) == len(results.fills) == results.summary["fills"]
+    assert len(orders.value) == len(results.orders) == results.summary["orders"]
+    card_text = " ".join(str(p.object) for p in viewer.__panel__().select(pn.pane.HTML))
+    for label, _ in HEADLINE_LABELS.values():
+        assert label in card_text
+    assert "nan" not in card_text.lower() and "inf " not in card_text.lower()
+
+
+def test_failed_run_shows_why_and_no_statistics(runs_workbench, failed_run):
+    # Act
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=failed_run)
+
+    # Assert
+    assert viewer.statistics == {}
+    assert failed_run in viewer.message
+    assert "Failed" in viewer.message and "Interrupted" in viewer.message
+
+
+def test_switching_between_runs_replaces_statistics_and_message(runs_workbench, completed_run,
+                                                                 failed_run):
+    # Arrange
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+    assert viewer.statistics
+
+    # Act / Assert: to the failed run ...
+    viewer.run_id = failed_run
+    assert viewer.statistics == {} and "Failed" in viewer.message
+
+    # ... and back.
+    viewer.run_id = completed_run
+    assert viewer.message == ""
+    assert viewer.statistics["num_trades"] == runs_workbench.backtests.get(completed_run).num_trades
+
+
+def test_cancelled_run_shows_why_and_no_statistics(runs_workbench, short_spec):
+    # Arrange
+    run_id = runs_workbench.backtests.submit(short_spec(label="to cancel"))
+    runs_workbench.backtests.cancel(run_id, actor="component-test")
+
+    # Act
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=run_id)
+
+    # Assert
+    assert viewer.statistics == {}
+    assert "Cancelled" in viewer.message and "component-test" in viewer.message
+
+
+def test_selecting_a_row_shows_that_run(runs_workbench, completed_run, failed_run):
+    # Arrange
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=failed_run)
+    table = _tables(viewer)[0]
+    row = list(table.value["run_id"]).index(completed_run)
+
+    # Act: the user clicks the completed run's row.
+    table.selection = [row]
+
+    # Assert
+    assert viewer.run_id == completed_run
+    assert viewer.message == ""
+    assert viewer.statistics["num_trades"] == runs_workbench.backtests.get(completed_run).num_trades
+
+
+def test_refresh_lists_new_runs_and_keeps_the_one_on_display(runs_workbench, completed_run,
+                                                              short_spec):
+    # Arrange
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+    new_run = runs_workbench.backtests.submit(short_spec(label="after the viewer opened"))
+    runs_workbench.backtests.cancel(new_run, actor="component-test")  # listing is all we need
+    assert new_run not in viewer.param.run_id.objects
+
+    # Act
+    viewer.param.trigger("refresh")
+
+    # Assert
+    assert new_run in viewer.param.run_id.objects
+    assert new_run in set(_tables(viewer)[0].value["run_id"])
+    assert viewer.run_id == completed_run and viewer.statistics
+
+
+def test_runs_table_shows_statuses_and_percentages(runs_workbench, completed_run, failed_run):
+    # Arrange
+    info = runs_workbench.backtests.get(completed_run)
+
+    # Act
+    viewer = ResultsViewer(workbench=runs_workbench)
+
+    # Assert
+    frame = _tables(viewer)[0].value.set_index("run_id")
+    assert frame.loc[completed_run, "status"] == "Completed"
+    assert frame.loc[failed_run, "status"] == "Failed"
+    assert frame.loc[completed_run, "total_return"] == pytest.approx(info.total_return * 100)
+    assert frame.loc[completed_run, "max_drawdown"] == pytest.approx(info.max_drawdown * 100)
+    assert frame.loc[completed_run, "num_trades"] == info.num_trades
+
+
+def test_runs_table_keeps_trade_counts_whole_next_to_runs_without_results(
+        runs_workbench, completed_run, failed_run):
+    frame = _tables(ResultsViewer(workbench=runs_workbench))[0].value
+
+    assert not pd.api.types.is_float_dtype(frame["num_trades"]), frame["num_trades"].tolist()
