@@ -53,9 +53,11 @@ def widgets_for(obj: param.Parameterized, specs: dict[str, ParameterSpec]) -> pn
         p = obj.param[key]
         bounds = f" Allowed: {spec.min} to {spec.max}." if spec.min is not None else ""
         if spec.type == "int":
-            widget = pn.widgets.IntInput.from_param(p, description=spec.help + bounds)
+            widget = pn.widgets.IntInput.from_param(p, start=None, end=None,
+                                                    description=spec.help + bounds)
         elif spec.type in ("float", "decimal"):
-            widget = pn.widgets.FloatInput.from_param(p, description=spec.help + bounds)
+            widget = pn.widgets.FloatInput.from_param(p, start=None, end=None,
+                                                      description=spec.help + bounds)
         elif spec.type == "bool":
             widget = pn.widgets.Checkbox.from_param(p)
         elif spec.type == "choice":
