@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -104,11 +105,16 @@ def raw_config(config) -> bytes:
     return parsed.json()
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_raw(config_file: Path, workdir: Path, timeout: float) -> dict:
     script = workdir / "raw_runner.py"
     script.write_text(RAW_RUNNER)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen([sys.executable, str(script), str(config_file)], cwd=workdir,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                start_new_session=True)
@@ -119,14 +125,16 @@ def run_raw(config_file: Path, workdir: Path, timeout: float) -> dict:
         process.communicate()
         return {"status": "timeout", "seconds": None, "timeout": timeout}
     seconds = time.perf_counter() - t0
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - c0
     if process.returncode != 0:
         return {"status": "error", "seconds": seconds, "error": err.decode()[-2000:]}
     outcome = json.loads(out.decode().strip().splitlines()[-1])
-    return {"status": "ok", "seconds": seconds, **outcome}
+    return {"status": "ok", "seconds": seconds, "cpu_seconds": cpu, **outcome}
 
 
 def run_workbench(wb, spec, timeout: float) -> dict:
     t0 = time.perf_counter()
+    c0 = _cpu(resource.RUSAGE_CHILDREN) + _cpu(resource.RUSAGE_SELF)
     run_id = wb.backtests.submit(spec)
     info = wb.backtests.wait(run_id, timeout=timeout)
     if not info.is_final:
@@ -136,7 +144,9 @@ def run_workbench(wb, spec, timeout: float) -> dict:
         return {"status": "error", "seconds": time.perf_counter() - t0, "error": info.error}
     results = wb.backtests.results(run_id)
     seconds = time.perf_counter() - t0
-    return {"status": "ok", "seconds": seconds, "run_id": run_id,
+    # The worker is a child of this process, reaped before the run is marked final.
+    cpu = _cpu(resource.RUSAGE_CHILDREN) + _cpu(resource.RUSAGE_SELF) - c0
+    return {"status": "ok", "seconds": seconds, "cpu_seconds": cpu, "run_id": run_id,
             "trades": int(len(results.positions)), "fills": int(len(results.fills)),
             "final_balance": results.summary["final_balances"]["USDT"],
             "engine_seconds": results.summary["engine_seconds"],
@@ -149,6 +159,14 @@ def _fmt(result: dict) -> str:
     if result["status"] != "ok":
         return "error"
     return f"{result['seconds']:.1f}"
+
+
+def _count(value) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _cpu_fmt(result: dict) -> str:
+    return f"{result['cpu_seconds']:.1f}" if result.get("cpu_seconds") else _fmt(result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                 "trades": app.get("trades", raw.get("trades")),
                 "seconds_raw": raw["seconds"], "seconds_workbench": app["seconds"],
                 "ratio_workbench_over_raw": (app["seconds"] / raw["seconds"]) if both else None,
+                "cpu_seconds_raw": raw.get("cpu_seconds"),
+                "cpu_seconds_workbench": app.get("cpu_seconds"),
                 "same_outcome": (raw["trades"] == app["trades"] and raw["fills"] == app["fills"]
                                  and abs(raw["final_balance"] - app["final_balance"]) < 1e-6)
                                 if both else None,
@@ -205,18 +225,23 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    header = f"{'bars':>10} {'EMA':>7} {'trades':>8} {'(a) raw s':>10} {'(b) wb s':>9} {'b/a':>7}  same"
+    header = (f"{'bars':>10} {'EMA':>7} {'trades':>8} {'(a) raw s':>10} {'(b) wb s':>9} {'b/a':>7} "
+              f"{'(a) cpu s':>10} {'(b) cpu s':>10} {'cpu b/a':>8}  same")
     print(header)
     print("-" * len(header))
     for r in rows:
         ratio = f"{r['ratio_workbench_over_raw']:.3f}" if r["ratio_workbench_over_raw"] else "n/a"
-        print(f"{r['bars']:>10,} {r['variant']:>7} {r['trades'] or 0:>8,} {_fmt(r['raw']):>10} "
-              f"{_fmt(r['workbench']):>9} {ratio:>7}  {r['same_outcome']}")
+        cpu_a, cpu_b = r["raw"].get("cpu_seconds"), r["workbench"].get("cpu_seconds")
+        cpu_ratio = f"{cpu_b / cpu_a:.3f}" if cpu_a and cpu_b else "n/a"
+        print(f"{r['bars']:>10,} {r['variant']:>7} {_count(r['trades']):>8} {_fmt(r['raw']):>10} "
+              f"{_fmt(r['workbench']):>9} {ratio:>7} {_cpu_fmt(r['raw']):>10} "
+              f"{_cpu_fmt(r['workbench']):>10} {cpu_ratio:>8}  {r['same_outcome']}")
     import nautilus_trader
 
     report = {
         "created": datetime.now(UTC).isoformat(), "bars": args.bars, "timeout": args.timeout,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load_average_at_end": os.getloadavg(),
                     "nautilus_trader": nautilus_trader.__version__, "pandas": pd.__version__},
         "runs": rows,
     }

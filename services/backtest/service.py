@@ -237,6 +237,19 @@ class BacktestService:
                 self._done.notify_all()
             self._dispatch()
 
+    def _watch_orphan(self, run_id: str, pid: int) -> None:
+        """Wait for a worker this process did not start (no exit code), then finish its run."""
+        try:
+            psutil.Process(pid).wait()
+        except psutil.NoSuchProcess:
+            pass
+        with self._db.session() as session:
+            row = session.get(BacktestRunRow, run_id)
+            folder = Path(row.run_folder) if row is not None else None
+        has_results = folder is not None and (folder / RESULTS / "summary.json").exists()
+        self._finish(run_id, 0 if has_results else 1)
+        self._dispatch()
+
     def _finish(self, run_id: str, code: int) -> None:
         with self._db.session() as session:
             row = session.get(BacktestRunRow, run_id)
@@ -299,7 +312,11 @@ class BacktestService:
                 if row.run_id in self._processes:
                     continue
                 if _worker_alive(row.worker_pid, row.run_folder):
-                    continue  # a worker of another server process; that server watches it
+                    # A worker that outlived its server (workers run in their own session):
+                    # adopt it, and finish its row when it exits.
+                    threading.Thread(target=self._watch_orphan, args=(row.run_id, row.worker_pid),
+                                     daemon=True, name=f"backtest-adopt-{row.run_id}").start()
+                    continue
                 folder = Path(row.run_folder)
                 if (folder / RESULTS / "summary.json").exists():
                     self._finish_row_from_folder(row, folder)

@@ -187,7 +187,7 @@ def test_sample_run_equity_is_marked_to_market_every_bar(workbench, sample_catal
     final_balance = results.summary["final_balances"]["USDT"]
     assert equity["equity"].iloc[-1] == pytest.approx(final_balance, abs=1e-6)
     assert results.statistics["final_equity"] == pytest.approx(final_balance, abs=1e-6)
-    # Realised PnL less commissions is what the account gained.
+    # Realised PnL (net of commissions in NautilusTrader) adds up to what the account gained.
     gained = results.positions["realized_pnl"].sum()
     assert 1_000_000 + gained == pytest.approx(final_balance, abs=1e-6)
 
@@ -450,9 +450,14 @@ def _dead_pid() -> int:
     return process.pid
 
 
+def _stand_in_worker(folder: Path) -> subprocess.Popen:
+    """A live process that looks like the worker of ``folder`` (its command line names it)."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(folder)])
+
+
 def _running_row(run_id: str, folder: Path, pid: int) -> BacktestRunRow:
     now = datetime.now(UTC)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     return BacktestRunRow(
         run_id=run_id, status="Running", strategy="ema_cross", instrument_id="BTCUSDT-PERP.BINANCE",
         bar_type=BTC_BARS, start=now, end=now, spec={}, run_folder=str(folder), actor="test",
@@ -466,50 +471,52 @@ def test_restart_fails_runs_whose_worker_died(tmp_path, sample_catalog_path):
     wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
     runs = wb.settings.runs_dir
     finished = runs / "finished-before-restart"
-    with wb.database.session() as session:
-        session.add(_running_row("interrupted", runs / "interrupted", _dead_pid()))
-        session.add(_running_row("other-server", runs / "other-server", os.getpid()))
-        session.add(_running_row("finished-before-restart", finished, _dead_pid()))
-    (finished / "results").mkdir()
-    (finished / "results" / "summary.json").write_text(json.dumps({"statistics": {
-        "total_return": 0.01, "sharpe": 1.5, "max_drawdown": -0.02, "num_trades": 3,
-        "final_equity": 1_010_000.0}}))
-
-    # Act: a new service over the same database (what a server restart builds).
-    service = BacktestService(wb.database, wb.templates, wb.catalog, runs)
-    service.reconcile()
-
-    # Assert
-    interrupted = service.get("interrupted")
-    assert interrupted.status == "Failed"
-    assert interrupted.error.startswith("Interrupted")
-    assert interrupted.finished_at is not None
-    assert service.get("other-server").status == "Running"  # its live worker is watched elsewhere
-    completed = service.get("finished-before-restart")
-    assert completed.status == "Completed" and completed.num_trades == 3
-    assert completed.final_equity == pytest.approx(1_010_000.0)
-
-    # Reopening the workbench (the real restart path) reconciles too and changes nothing more.
-    # (The "other-server" row is this test process's pid, alive throughout.)
-    wb.database.dispose()
-    reopened = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
+    live_worker = _stand_in_worker(runs / "other-server")
     try:
-        assert reopened.backtests.get("interrupted").status == "Failed"
-        assert reopened.backtests.get("other-server").status == "Running"
+        with wb.database.session() as session:
+            session.add(_running_row("interrupted", runs / "interrupted", _dead_pid()))
+            # The recorded pid now belongs to an unrelated live process (pid reuse).
+            session.add(_running_row("pid-reused", runs / "pid-reused", os.getpid()))
+            session.add(_running_row("other-server", runs / "other-server", live_worker.pid))
+            session.add(_running_row("finished-before-restart", finished, _dead_pid()))
+        (finished / "results").mkdir()
+        (finished / "results" / "summary.json").write_text(json.dumps({"statistics": {
+            "total_return": 0.01, "sharpe": 1.5, "max_drawdown": -0.02, "num_trades": 3,
+            "final_equity": 1_010_000.0}}))
+
+        # Act: a new service over the same database (what a server restart builds).
+        service = BacktestService(wb.database, wb.templates, wb.catalog, runs)
+        service.reconcile()
+
+        # Assert
+        for run_id in ("interrupted", "pid-reused"):
+            info = service.get(run_id)
+            assert info.status == "Failed", run_id
+            assert info.error.startswith("Interrupted"), run_id
+            assert info.finished_at is not None, run_id
+        assert service.get("other-server").status == "Running"  # its worker is alive
+        completed = service.get("finished-before-restart")
+        assert completed.status == "Completed" and completed.num_trades == 3
+        assert completed.final_equity == pytest.approx(1_010_000.0)
+
+        # Reopening the workbench (the real restart path) reconciles too and changes nothing more.
+        wb.database.dispose()
+        reopened = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
+        try:
+            assert reopened.backtests.get("interrupted").status == "Failed"
+            assert reopened.backtests.get("other-server").status == "Running"
+        finally:
+            reopened.database.dispose()
     finally:
-        reopened.database.dispose()
+        live_worker.kill()
+        live_worker.wait()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: services/backtest/service.py BacktestService.reconcile skips Running rows whose "
-    "worker pid is alive but starts no watcher for them; a worker orphaned by a server restart "
-    "(workers run in their own session and outlive the server) is never finished, so its row "
-    "stays Running until the next restart."))
 def test_restart_finishes_a_run_whose_orphaned_worker_ends_later(tmp_path, sample_catalog_path):
     # Arrange: the previous server left a live worker behind (stand-in: a sleeping process).
     state = tmp_path / "state"
     wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
-    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    orphan = _stand_in_worker(wb.settings.runs_dir / "orphaned")
     try:
         with wb.database.session() as session:
             session.add(_running_row("orphaned", wb.settings.runs_dir / "orphaned", orphan.pid))
