@@ -27,6 +27,7 @@ from services.backtest.spec import BacktestSpec, VenueSettings
 from services.db import BacktestRunRow
 from services.errors import BacktestError, CatalogError, TemplateError, ValidationError
 from services.workbench import Workbench
+from tests.conftest import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
@@ -279,7 +280,7 @@ def _assert_same_outcome(actual: dict, expected: dict, what: str) -> None:
 
 def test_parity_with_raw_nautilus_trader_on_real_binance_data(tmp_path):
     if not REAL_BTC_CSV.exists():
-        pytest.skip(f"real data file {REAL_BTC_CSV} is absent")
+        skip_or_fail(f"real data file {REAL_BTC_CSV} is absent")
     from nautilus_trader.analysis.analyzer import PortfolioAnalyzer
     from nautilus_trader.backtest.config import BacktestEngineConfig, BacktestRunConfig
     from nautilus_trader.backtest.engine import BacktestEngine
