@@ -60,7 +60,10 @@ def test_widgets_show_the_templates_parameters_with_their_defaults(configurator)
     assert _widget(configurator, "Fast ema period").value == 10
     assert _widget(configurator, "Slow ema period").value == 20
     fast = _widget(configurator, "Fast ema period")
-    assert (fast.start, fast.end) == (2, 1000)  # the template's bounds
+    # The template's bounds are stated, not enforced in the browser (which would silently revert
+    # a typed value); the service refuses out-of-range values with a message.
+    assert (fast.start, fast.end) == (None, None)
+    assert "Allowed: 2 to 1000." in fast.description
     assert _widget(configurator, "Starting balance").value == 1_000_000
     assert _widget(configurator, "Oms type").value == "NETTING"
 
