@@ -68,6 +68,9 @@ def drawdown_chart(results) -> hv.Overlay:
 
 def price_chart(results, xlim: tuple | None = None) -> hv.Overlay:
     frame = results.equity.reset_index()
+    if xlim is not None:
+        # Slice before decimating, so a zoomed window shows every bar inside it.
+        frame = frame[(frame["ts"] >= xlim[0]) & (frame["ts"] <= xlim[1])]
     price = hv.Curve(minmax_decimate(frame, "close", MAX_CHART_POINTS), TIME,
                      hv.Dimension("close", label="Price"), label="Close").opts(
         color="#555555", line_width=1)

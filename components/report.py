@@ -244,9 +244,13 @@ def metrics_comparison_html(all_results: list) -> str:
     currencies = {r.info.run_id: r.summary.get("currency", "") for r in all_results}
     head = "<tr><th>Metric</th>" + "".join(f"<th>{html.escape(i)}</th>" for i in run_ids) + "</tr>"
     body = []
+    kinds = {k: kind for group in METRIC_GROUPS.values() for k, (_, kind) in group.items()}
+    mixed_currencies = len(set(currencies.values())) > 1
     for _, row in frame.iterrows():
         values = [row[i] for i in run_ids]
-        best = best_index(row["key"], values)
+        # Money amounts in different currencies cannot be ranked against each other.
+        comparable = not (mixed_currencies and kinds.get(row["key"]) == "money")
+        best = best_index(row["key"], values) if comparable else None
         cells = "".join(
             f'<td class="{"best" if j == best else ""}">'
             f"{html.escape(format_statistic(row['key'], v, currencies[run_ids[j]]))}</td>"
@@ -261,15 +265,23 @@ def parameter_diff_frame(all_results: list) -> pd.DataFrame:
             "bar_type": [r.info.bar_type for r in all_results],
             "start": [f"{r.info.start:%Y-%m-%d %H:%M}" for r in all_results],
             "end": [f"{r.info.end:%Y-%m-%d %H:%M}" for r in all_results]}
-    keys = sorted({k for r in all_results for k in r.info.parameters})
-    for key in keys:
-        rows[key] = [str(r.info.parameters.get(key, "—")) for r in all_results]
+    # Effective values (template defaults included), from the config each run really used.
+    effective = [_strategy_config(r) for r in all_results]
+    for key in sorted({k for config in effective for k in config} - {"instrument_id", "bar_type"}):
+        rows[key] = [str(config.get(key, "—")) for config in effective]
     for key in sorted({k for r in all_results for k in (r.spec.get("venue") or {})}):
         values = [(r.spec.get("venue") or {}).get(key) for r in all_results]
         rows[f"venue.{key}"] = ["—" if v is None else str(v) for v in values]
     frame = pd.DataFrame(rows, index=[r.info.run_id for r in all_results]).T
     frame["differs"] = frame.nunique(axis=1) > 1
     return frame
+
+
+def _strategy_config(results) -> dict:
+    try:
+        return dict(results.config["engine"]["strategies"][0]["config"])
+    except (KeyError, IndexError, TypeError):
+        return dict(results.info.parameters)
 
 
 def parameter_diff_html(all_results: list) -> str:

@@ -177,11 +177,21 @@ class ResultsViewer(Viewer):
             return
         try:
             results = self.workbench.backtests.results(self.run_id)
+            self._show(results)
         except WorkbenchError as e:
+            self._results = None
             self.statistics = {}
             self._body.visible = False
             self._warn(str(e))
-            return
+        except Exception:  # a damaged run must not take the page down
+            log.exception("showing run %s failed", self.run_id)
+            self._results = None
+            self.statistics = {}
+            self._body.visible = False
+            self._warn(f"Run {self.run_id} cannot be shown: its results are damaged. "
+                       "The details are in the server log; run the backtest again.")
+
+    def _show(self, results) -> None:
         self._results = results
         self._alert.visible = False
         self.message = ""

@@ -92,6 +92,14 @@ class RunResults:
     config: dict
 
 
+# Columns the viewer, the report and the metrics rely on, per artefact.
+_REQUIRED_COLUMNS = {
+    "equity": {"close", "position", "equity", "drawdown"},
+    "fills": {"ts", "side", "quantity", "price", "commission"},
+    "positions": {"entry", "opened", "closed", "realized_pnl"},
+}
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite returns naive datetimes; everything is stored in UTC.
     if value is not None and value.tzinfo is None:
@@ -400,13 +408,18 @@ class BacktestService:
                 account=pd.read_parquet(results / "account.parquet"),
                 config=json.loads((folder / "config.json").read_text()),
             )
-        except (OSError, ValueError, KeyError) as e:
+            for name, frame in (("equity", loaded.equity), ("fills", loaded.fills),
+                                ("positions", loaded.positions)):
+                missing = _REQUIRED_COLUMNS[name] - set(frame.columns)
+                if missing:
+                    raise ValueError(f"{name}.parquet lacks the columns {sorted(missing)}")
+            if loaded.statistics.get("metrics_version") != METRICS_VERSION:
+                loaded = self._upgrade_metrics(loaded, results)
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise BacktestError(
                 f"The results of run {run_id} in {folder} are missing or damaged ({e}). "
                 "Run the backtest again."
             ) from e
-        if loaded.statistics.get("metrics_version") != METRICS_VERSION:
-            loaded = self._upgrade_metrics(loaded, results)
         return loaded
 
     @staticmethod

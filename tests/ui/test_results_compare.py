@@ -1,0 +1,217 @@
+"""A user makes two runs in the browser, compares them, downloads reports and zooms to a trade.
+
+Drives the real server (see conftest.py) with Chromium as a user would. The two runs are made
+once for the module, on the backtest page in two tabs at once (the server runs them in
+parallel); every page must be free of tracebacks and browser console errors.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.ui
+
+AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
+# A month of AAPL 1-minute bars runs in seconds; the rest is worker start-up on a busy machine.
+RUN_TIMEOUT_MS = 180_000
+# Loading a run's charts and tables, or comparing two runs, on a busy machine.
+RENDER_TIMEOUT_MS = 60_000
+STRATEGIES = ("ema_cross", "simple_momentum")
+VIEWPORT = {"width": 1440, "height": 1600}
+# The price chart of the trades tab, as the ResultsViewer titles it.
+PRICE_CHART = "Price with entries and exits"
+# The x ranges (ms since the epoch) of the figures with that title in the page's Bokeh
+# documents (the charts tab has one too; its x range is linked to the first trades-tab chart).
+PRICE_RANGES_JS = """title => {
+  const out = [];
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.title != null && m.title.text === title) out.push([m.x_range.start, m.x_range.end]);
+  return out; }"""
+DAY_MS = 86_400_000
+
+
+def _assert_no_traceback(page: Page) -> None:
+    assert "Traceback" not in page.content()
+    expect(page.get_by_text(re.compile("Traceback"))).to_have_count(0)  # shadow roots too
+
+
+def _watch(page: Page, problems: list[str]) -> Page:
+    page.on("console",
+            lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def runs(browser, server) -> dict[str, str]:
+    """Run ids by strategy: ema_cross and simple_momentum on AAPL's last month (the page's
+    default dates), each submitted from its own tab of the backtest page."""
+    context = browser.new_context(viewport=VIEWPORT)
+    problems: list[str] = []
+    try:
+        pages = {}
+        for strategy in STRATEGIES:
+            page = pages[strategy] = _watch(context.new_page(), problems)
+            page.goto(server.url + "/backtest")
+            run_button = page.get_by_role("button", name="Run backtest")
+            expect(run_button).to_be_enabled(timeout=RENDER_TIMEOUT_MS)
+            page.get_by_label("Strategy", exact=True).select_option(strategy)
+            page.get_by_label("Bar type").select_option(AAPL_BARS)
+            # The form has followed both choices on the server before Run is clicked.
+            expect(page.get_by_label("Currency")).to_have_value("USD")
+            expect(page.get_by_label("Trade size")).to_have_value("100")
+            field = "Fast ema period" if strategy == "ema_cross" else "Lookback bars"
+            expect(page.get_by_label(field)).to_be_visible()
+
+        ids = {}
+        for strategy, page in pages.items():
+            before = server.run_folders()
+            page.get_by_role("button", name="Run backtest").click()
+            expect(page.get_by_text(re.compile(r"Run \S+ submitted"))).to_be_visible(timeout=30_000)
+            new = server.run_folders() - before
+            assert len(new) == 1, f"expected one new run, got {sorted(new)}"
+            ids[strategy] = new.pop()
+        for strategy, page in pages.items():
+            link = page.get_by_role("link", name="Open the results")
+            expect(link).to_have_attribute("href", f"./results?run={ids[strategy]}",
+                                           timeout=RUN_TIMEOUT_MS)
+            expect(page.get_by_text(re.compile(r"completed: [1-9][\d,]* trades"))).to_be_visible()
+            _assert_no_traceback(page)
+        assert problems == [], problems
+        return ids
+    finally:
+        context.close()
+
+
+def _choose_runs(page: Page, run_ids: list[str]) -> None:
+    """Pick runs in the "Runs to compare" box as a user does: open it, click each, close it."""
+    page.get_by_role("combobox").click()
+    for run_id in run_ids:
+        page.get_by_role("option", name=run_id, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def _tab(page: Page, name: str):
+    return page.locator(".bk-tab", has_text=re.compile(f"^{name}$"))
+
+
+def _open_results(open_page, run_id: str, strategy: str) -> Page:
+    page = open_page(f"/results?run={run_id}")
+    expect(page.get_by_role("heading", name=f"{strategy} on {AAPL_BARS}")).to_be_visible(
+        timeout=RENDER_TIMEOUT_MS)
+    # The charts tab has drawn: the page's widgets are live.
+    expect(page.locator("canvas").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    return page
+
+
+def _stat(page: Page, label: str) -> str:
+    card = page.locator(".stat-card").filter(
+        has=page.locator(".stat-label", has_text=re.compile(f"^{label}$")))
+    return card.locator(".stat-value").inner_text().strip()
+
+
+# -- compare ---------------------------------------------------------------------------------------
+def test_compare_two_runs_and_download_the_report(open_page, runs):
+    # Arrange
+    page = open_page("/compare")
+    a, b = runs["ema_cross"], runs["simple_momentum"]
+    hint = page.get_by_text("Choose two or more completed runs to compare.")
+    expect(hint).to_be_visible()
+
+    # Act
+    _choose_runs(page, [a, b])
+
+    # Assert: metrics side by side (the best of each ranked row marked), charts, parameters.
+    total_return = page.get_by_text("Returns: Total return", exact=True)
+    expect(total_return).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(hint).to_be_hidden()
+    for run_id in (a, b):
+        expect(page.locator("th", has_text=run_id).first).to_be_visible()
+    expect(page.locator("td.best").first).to_be_visible()
+    expect(page.locator("canvas").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    _tab(page, "Parameters").click()
+    strategy_row = page.locator("tr", has=page.locator("td", has_text=re.compile("^strategy$")))
+    expect(strategy_row).to_have_class("best")
+    expect(strategy_row).to_contain_text("ema_cross")
+    expect(strategy_row).to_contain_text("simple_momentum")
+
+    # Act: download the comparison report.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download comparison report").click()
+
+    # Assert
+    report = download.value
+    assert report.suggested_filename == f"comparison-{a}-{b}.html"
+    text = Path(report.path()).read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<title>Comparison of 2 backtests</title>" in text
+    assert a in text and b in text
+    assert 'class="best"' in text
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def test_results_page_downloads_the_report_and_the_trades(open_page, runs):
+    # Arrange
+    run_id = runs["ema_cross"]
+    page = _open_results(open_page, run_id, "ema_cross")
+    trades = int(_stat(page, "Trades").replace(",", ""))
+    assert trades > 0
+
+    # Act
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download HTML report").click()
+
+    # Assert
+    report = download.value
+    assert report.suggested_filename == f"report-{run_id}.html"
+    text = Path(report.path()).read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<title>Backtest report: ema_cross</title>" in text
+    assert f"run {run_id}" in text and f"<h2>Trades ({trades:,})</h2>" in text
+
+    # Act: the trades as CSV.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Trades CSV").click()
+
+    # Assert: one row per trade, as many as the card says.
+    assert download.value.suggested_filename == f"trades-{run_id}.csv"
+    assert len(pd.read_csv(download.value.path())) == trades
+
+
+def test_clicking_a_trade_zooms_the_price_chart_to_it(open_page, runs):
+    # Arrange: the trades tab, with its price chart over the whole run.
+    page = _open_results(open_page, runs["ema_cross"], "ema_cross")
+    _tab(page, "Trades").click()
+    # Rows of the trades table (the runs table above it has no side column).
+    rows = page.locator(".tabulator-row", has=page.locator("[tabulator-field=side]",
+                                                           has_text=re.compile("^(LONG|SHORT)$")))
+    expect(rows.first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("canvas").first).to_be_visible()
+    page.wait_for_function(f"() => ({PRICE_RANGES_JS})({PRICE_CHART!r}).length > 0")
+    ranges = page.evaluate(PRICE_RANGES_JS, PRICE_CHART)
+    assert all(end - start > 7 * DAY_MS for start, end in ranges), ranges  # about a month
+    canvases = [c.element_handle() for c in page.locator("canvas").all() if c.is_visible()]
+    assert canvases
+
+    # Act: click the third trade.
+    row = rows.nth(2)
+    entry = pd.Timestamp(row.locator("[tabulator-field=entry_time]").inner_text(), tz="UTC")
+    exit_ = pd.Timestamp(row.locator("[tabulator-field=exit_time]").inner_text(), tz="UTC")
+    row.locator("[tabulator-field=side]").click()
+
+    # Assert: a new chart replaced the old one, spanning the trade and not much more.
+    page.wait_for_function("els => els.every(e => !e.isConnected)", arg=canvases,
+                           timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("canvas").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    ranges = page.evaluate(PRICE_RANGES_JS, PRICE_CHART)
+    zoomed = [(start, end) for start, end in ranges if end - start < DAY_MS]
+    assert len(zoomed) == 1, ranges
+    start, end = zoomed[0]
+    opened, closed = entry.timestamp() * 1000, exit_.timestamp() * 1000
+    assert start <= opened < closed <= end, (zoomed, entry, exit_)
