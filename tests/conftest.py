@@ -44,3 +44,15 @@ def shared_data_file(name: str) -> Path:
     if not path.exists():
         skip_or_fail(f"{path} is absent (the shared market data is not checked out here)")
     return path
+
+
+def cancel_unfinished(workbench) -> None:
+    """Cancel every run of ``workbench`` that is not final, so no worker outlives a test."""
+    from services.errors import BacktestError
+
+    for info in workbench.backtests.list_runs():
+        if not info.is_final:
+            try:
+                workbench.backtests.cancel(info.run_id, actor="test-teardown")
+            except BacktestError:
+                pass  # finished between listing and cancelling

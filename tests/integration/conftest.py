@@ -10,19 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import BacktestError
 from services.sample_catalog import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
-
-def cancel_unfinished(workbench: Workbench) -> None:
-    """Cancel every run of ``workbench`` that is not final, so no worker outlives a test."""
-    for info in workbench.backtests.list_runs():
-        if not info.is_final:
-            try:
-                workbench.backtests.cancel(info.run_id, actor="test-teardown")
-            except BacktestError:
-                pass  # finished between listing and cancelling
-
+from tests.conftest import cancel_unfinished
 
 @pytest.fixture(scope="session")
 def stop_unfinished():

@@ -23,23 +23,14 @@ import pytest
 from services.backtest import BacktestSpec
 from services.catalog import CatalogService
 from services.db import BacktestRunRow
-from services.errors import BacktestError
 from services.sample_catalog import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
+from tests.conftest import cancel_unfinished
 
 AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
 
 # How long a short sample run may take before a test gives up (they take a few seconds).
 RUN_TIMEOUT_S = 180
-
-
-def _cancel_unfinished(workbench: Workbench) -> None:
-    for info in workbench.backtests.list_runs():
-        if not info.is_final:
-            try:
-                workbench.backtests.cancel(info.run_id, actor="test-teardown")
-            except BacktestError:
-                pass  # finished between listing and cancelling
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,7 +60,7 @@ def workbench(tmp_path, sample_catalog_path) -> Workbench:
     """
     wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(sample_catalog_path))
     yield wb
-    _cancel_unfinished(wb)
+    cancel_unfinished(wb)
     wb.database.dispose()
 
 
@@ -82,7 +73,7 @@ def runs_workbench(tmp_path_factory, sample_catalog_path) -> Workbench:
     wb = Workbench.open(state_dir=tmp_path_factory.mktemp("components-runs"),
                         catalog=str(sample_catalog_path))
     yield wb
-    _cancel_unfinished(wb)
+    cancel_unfinished(wb)
     wb.database.dispose()
 
 
