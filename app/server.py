@@ -185,6 +185,8 @@ def serve(
             {route.lstrip("/") or "/": pages.guarded(route) for route in pages.routes},
             port=port, address=address, show=show, title=TITLE,
             websocket_origin=origins if address != "0.0.0.0" else "*",
+            # gzip every HTTP response: Panel's and Bokeh's JavaScript is ~5.6 MB uncompressed.
+            compress_response=True,
         )
     except OSError as e:
         print(f"error: cannot listen on {address}:{port} ({e.strerror}). Is another server running "
