@@ -92,14 +92,23 @@ def _encode_table(frame: pd.DataFrame) -> tuple[str, int]:
         data.append(values)
     raw = json.dumps({"columns": columns, "kinds": kinds, "data": data, "rows": len(frame)},
                      separators=(",", ":"), allow_nan=False).encode()
-    packed = gzip.compress(raw, compresslevel=9, mtime=0)
+    packed = gzip.compress(raw, compresslevel=6, mtime=0)
     return base64.b64encode(packed).decode(), len(packed)
 
 
-def _table_html(table_id: str, frame: pd.DataFrame, note: str = "") -> str:
-    payload, _ = _encode_table(frame)
+def _table_html(table_id: str, frame: pd.DataFrame, note: str = "", payload: str | None = None) -> str:
+    payload = payload if payload is not None else _encode_table(frame)[0]
     note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
     return f'{note_html}<div class="wb-table" id="{table_id}" data-payload="{payload}"></div>'
+
+
+def _budgeted_table_html(table_id: str, frame: pd.DataFrame, budget: int) -> str:
+    """A table of ``frame``, truncated to ``budget`` compressed bytes (encoded once if it fits)."""
+    payload, size = _encode_table(frame)
+    if size <= budget or len(frame) == 0:
+        return _table_html(table_id, frame, payload=payload)
+    kept, note = _within_budget(frame, budget)
+    return _table_html(table_id, kept, note)
 
 
 def _within_budget(frame: pd.DataFrame, budget: int) -> tuple[pd.DataFrame, str]:
@@ -190,8 +199,6 @@ def run_report_html(results) -> str:
     currency = summary.get("currency", "")
     time_script, time_div = _render_charts(charts.time_charts(results))
     dist_script, dist_div = _render_charts(charts.distribution_charts(results))
-    fills, fills_note = _within_budget(results.fills, SECONDARY_TABLE_BUDGET // 2)
-    orders, orders_note = _within_budget(results.orders, SECONDARY_TABLE_BUDGET // 2)
     params = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                      for k, v in info.parameters.items())
     warnings = "".join(f'<p class="note">{html.escape(w)}</p>' for w in summary.get("warnings", []))
@@ -201,8 +208,8 @@ def run_report_html(results) -> str:
 <section><h2>Metrics</h2>{_metric_groups(stats, currency)}</section>
 <section><h2>Worst drawdowns</h2>{_drawdowns_table(stats)}</section>
 <section><h2>Trades ({len(results.positions):,})</h2>{_table_html("trades", _trades_table(results))}</section>
-<section><h2>Fills ({len(results.fills):,})</h2>{_table_html("fills", fills, fills_note)}</section>
-<section><h2>Orders ({len(results.orders):,})</h2>{_table_html("orders", orders, orders_note)}</section>
+<section><h2>Fills ({len(results.fills):,})</h2>{_budgeted_table_html("fills", results.fills, SECONDARY_TABLE_BUDGET // 2)}</section>
+<section><h2>Orders ({len(results.orders):,})</h2>{_budgeted_table_html("orders", results.orders, SECONDARY_TABLE_BUDGET // 2)}</section>
 <section><h2>Configuration</h2><table><tr><th>Parameter</th><th>Value</th></tr>{params}</table>
 <h3>NautilusTrader BacktestRunConfig</h3><pre>{html.escape(json.dumps(results.config, indent=2))}</pre></section>
 """
