@@ -41,7 +41,7 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from services.sample_catalog import SEED, _bars, _instruments, _ohlc, _walk  # noqa: E402
+from services.sample_catalog import SEED, _bars, _instruments, _ohlc, _walk
 
 BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 
@@ -147,10 +147,10 @@ def run_workbench(wb, spec, timeout: float) -> dict:
     # The worker is a child of this process, reaped before the run is marked final.
     cpu = _cpu(resource.RUSAGE_CHILDREN) + _cpu(resource.RUSAGE_SELF) - c0
     return {"status": "ok", "seconds": seconds, "cpu_seconds": cpu, "run_id": run_id,
-            "trades": int(len(results.positions)), "fills": int(len(results.fills)),
+            "trades": len(results.positions), "fills": len(results.fills),
             "final_balance": results.summary["final_balances"]["USDT"],
             "engine_seconds": results.summary["engine_seconds"],
-            "equity_rows": int(len(results.equity))}
+            "equity_rows": len(results.equity)}
 
 
 def _fmt(result: dict) -> str:

@@ -9,8 +9,9 @@ the sample catalog's generator), runs one EMA cross on all of it, and measures o
 
   (a) NautilusTrader's ``create_tearsheet(engine, output_path=...)``: the same BacktestRunConfig
       the workbench builds, run in this process with ``BacktestNode`` at NautilusTrader's
-      defaults (post-run analysis on, no progress actor, engine kept after the run), then the
-      tearsheet written to HTML. Only the tearsheet call is timed. It needs plotly, which is not
+      defaults (post-run analysis on, no progress actor, engine kept after the run) while the
+      workbench's worker runs it too, then the tearsheet written to HTML. Only the tearsheet
+      call is timed. It needs plotly, which is not
       a workbench dependency: install it into the venv for the bench (``pip install plotly``);
       without it this part is reported as skipped. The run uses the workbench's fix of
       NautilusTrader's quadratic trade recording (services/backtest/analyzer_fix.py), whose
@@ -72,9 +73,8 @@ def _s(x: float | None) -> str:
 
 
 # -- the run ------------------------------------------------------------------------------------
-def workbench_run(wb, spec, timeout: float) -> dict:
-    t0 = time.perf_counter()
-    run_id = wb.backtests.submit(spec)
+def workbench_run(wb, run_id: str, t0: float, timeout: float) -> dict:
+    """Wait for the run submitted at ``t0`` and load its results."""
     info = wb.backtests.wait(run_id, timeout=timeout)
     if not info.is_final:
         wb.backtests.cancel(run_id, actor="bench")
@@ -89,12 +89,16 @@ def workbench_run(wb, spec, timeout: float) -> dict:
 
 
 # -- (a) NautilusTrader's tearsheet -------------------------------------------------------------
-def tearsheet(wb, spec, out: Path) -> dict:
+def plotly_version() -> str | None:
     try:
         import plotly
     except ImportError:
-        return {"status": "skipped", "reason": "plotly is not installed (pip install plotly)"}
-    from nautilus_trader.analysis.tearsheet import create_tearsheet
+        return None
+    return plotly.__version__
+
+
+def raw_run(wb, spec) -> tuple[dict, object]:
+    """The same backtest with BacktestNode in this process, the engine kept for the tearsheet."""
     from nautilus_trader.backtest.config import BacktestRunConfig
     from nautilus_trader.backtest.node import BacktestNode
     from nautilus_trader.model.currencies import USDT
@@ -114,13 +118,20 @@ def tearsheet(wb, spec, out: Path) -> dict:
     cache = engine.cache
     trades = sum(1 for p in cache.positions() + cache.position_snapshots() if p.is_closed)
     balance = engine.portfolio.account(Venue(config.venues[0].name)).balance_total(USDT).as_double()
+    return {"run_seconds": run_seconds, "trades": trades, "final_balance": balance}, node
+
+
+def tearsheet(node, out: Path) -> dict:
+    """Time ``create_tearsheet`` on the engine of ``node`` (after its run)."""
+    from nautilus_trader.analysis.tearsheet import create_tearsheet
+
+    engine = node.get_engines()[0]
     t0 = time.perf_counter()
     create_tearsheet(engine, output_path=str(out))
     seconds = time.perf_counter() - t0
     node.dispose()
     return {"status": "ok", "seconds": seconds, "bytes": out.stat().st_size, "path": str(out),
-            "run_seconds": run_seconds, "trades": trades, "final_balance": balance,
-            "plotly": plotly.__version__,
+            "plotly": plotly_version(),
             "note": "plotly installed into the venv for this benchmark only (not a workbench "
                     "dependency); the run used the workbench's analyzer_fix"}
 
@@ -322,10 +333,30 @@ def main(argv: list[str] | None = None) -> int:
         spec = BacktestSpec(strategy="ema_cross", bar_type=BAR_TYPE, label="bench report",
                             parameters={"fast_ema_period": args.fast, "slow_ema_period": args.slow})
 
-        print("workbench run ...", flush=True)
-        run = report["run"] = workbench_run(wb, spec, args.timeout)
-        print(f"  {run['run_id']}: {run['trades']:,} trades, {run['fills']:,} fills in "
+        # The workbench's worker and NautilusTrader in this process run the backtest at once.
+        print("workbench run (worker process) ...", flush=True)
+        t0 = time.perf_counter()
+        run_id = wb.backtests.submit(spec)
+        node = None
+        if args.skip_tearsheet:
+            report["tearsheet"] = {"status": "skipped", "reason": "--skip-tearsheet"}
+        elif plotly_version() is None:
+            report["tearsheet"] = {"status": "skipped",
+                                   "reason": "plotly is not installed (pip install plotly)"}
+        else:
+            print("NautilusTrader run in this process, for the tearsheet ...", flush=True)
+            report["raw_run"], node = raw_run(wb, spec)
+            print(f"  {report['raw_run']['trades']:,} trades in "
+                  f"{report['raw_run']['run_seconds']:.1f} s", flush=True)
+        run = report["run"] = workbench_run(wb, run_id, t0, args.timeout)
+        print(f"  workbench {run['run_id']}: {run['trades']:,} trades, {run['fills']:,} fills in "
               f"{run['seconds']:.1f} s", flush=True)
+
+        if node is not None:
+            print("(a) NautilusTrader create_tearsheet ...", flush=True)
+            t = report["tearsheet"] = tearsheet(node, workdir / "tearsheet.html")
+            print(f"  {t['seconds']:.2f} s, {_mb(t['bytes'])} MB; {t['note']}", flush=True)
+            node = None
 
         print("(b) workbench report ...", flush=True)
         ours = workbench_report(wb, run["run_id"], workdir / "report.html")
@@ -354,18 +385,6 @@ def main(argv: list[str] | None = None) -> int:
             _stop(server)
             server = None
 
-        if args.skip_tearsheet:
-            report["tearsheet"] = {"status": "skipped", "reason": "--skip-tearsheet"}
-        else:
-            print("(a) NautilusTrader create_tearsheet (runs the backtest in this process) ...",
-                  flush=True)
-            report["tearsheet"] = tearsheet(wb, spec, workdir / "tearsheet.html")
-            t = report["tearsheet"]
-            if t["status"] == "ok":
-                print(f"  run {t['run_seconds']:.1f} s ({t['trades']:,} trades); tearsheet "
-                      f"{t['seconds']:.2f} s, {_mb(t['bytes'])} MB; {t['note']}", flush=True)
-            else:
-                print(f"  skipped: {t['reason']}", flush=True)
         wb.database.dispose()
     finally:
         if server is not None:
@@ -398,6 +417,11 @@ def _print_table(report: dict) -> None:
     ]
     print(f"\n{report['bars']:,} bars, EMA {report['variant']}: {run['trades']:,} trades, "
           f"{run['fills']:,} fills; trades in the report: {ours['trades_in_report']:,}")
+    if "raw_run" in report:
+        raw = report["raw_run"]
+        same = raw["trades"] == run["trades"] and abs(raw["final_balance"] - run["final_balance"]) < 1e-6
+        print(f"NautilusTrader in this process: {raw['trades']:,} trades "
+              f"({'same outcome' if same else 'DIFFERENT outcome'} as the workbench run)")
     header = f"{'':<24} {'seconds':>8} {'MB':>7}  {'faster':>6} {'smaller':>7}"
     print(header)
     print("-" * len(header))

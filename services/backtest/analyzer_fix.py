@@ -16,8 +16,11 @@ import pandas as pd
 from nautilus_trader.analysis.analyzer import PortfolioAnalyzer
 
 _PENDING = "_workbench_pending_pnls"
-# Only these two append; every other public method may read the records and must flush first.
-_APPENDERS = {"add_trade", "record_trade"}
+# Methods that never read the PnL records: they must not flush, or flushing per call would make
+# post-run analysis (add_positions -> add_position_return per position) quadratic again.
+# Every other public method may read the records and flushes first.
+_NON_READERS = {"add_trade", "record_trade", "add_positions", "add_position_return", "add_return",
+                "register_statistic", "deregister_statistic", "deregister_statistics"}
 
 
 def _buffered_append(self, pnls, timestamps, position_id, realized_pnl, ts_event) -> None:
@@ -62,7 +65,7 @@ def install() -> None:
     _buffered_append._workbench_buffered = True
     PortfolioAnalyzer._append_pnl_record = _buffered_append
     for name, member in list(vars(PortfolioAnalyzer).items()):
-        if name.startswith("_") or name in _APPENDERS or not callable(member):
+        if name.startswith("_") or name in _NON_READERS or not callable(member):
             continue
         if isinstance(member, (staticmethod, classmethod)):
             continue

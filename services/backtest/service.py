@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -149,9 +150,15 @@ class BacktestService:
         self._done = threading.Condition(self._lock)
 
     # -- submission ---------------------------------------------------------------------------
-    def validate(self, spec: BacktestSpec):
-        """Return the BacktestRunConfig for ``spec`` or raise a WorkbenchError saying why not."""
-        return self._build(spec, progress_file=str(self._runs_dir / "validate" / PROGRESS_FILE))[0]
+    def validate(self, spec: BacktestSpec, progress_file: str | None = None):
+        """Return the BacktestRunConfig for ``spec`` or raise a WorkbenchError saying why not.
+
+        The config runs as it is (e.g. with BacktestNode); its progress reporter writes to
+        ``progress_file`` (default: a file in the system's temporary folder).
+        """
+        if progress_file is None:
+            progress_file = str(Path(tempfile.gettempdir()) / f"workbench-progress-{uuid.uuid4().hex}.json")
+        return self._build(spec, progress_file=progress_file)[0]
 
     def _build(self, spec: BacktestSpec, progress_file: str):
         strategy = self._templates.strategy(spec.strategy)

@@ -14,6 +14,7 @@ from services.sample_catalog import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
 from tests.conftest import cancel_unfinished
 
+
 @pytest.fixture(scope="session")
 def stop_unfinished():
     """``stop_unfinished(workbench)`` cancels every run of a workbench that is not final."""

@@ -147,7 +147,7 @@ def test_sample_run_equity_is_marked_to_market_every_bar(workbench, sample_catal
     # Arrange
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-    run_id, info = week_run
+    run_id, _ = week_run
     results = workbench.backtests.results(run_id)
     equity, fills = results.equity, results.fills
     # Bars read with NautilusTrader's own catalog, not the workbench's reader.
