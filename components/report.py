@@ -26,7 +26,7 @@ from services import ValidationError, Workbench
 from services.backtest.statistics import METRIC_GROUPS, best_index, format_statistic
 
 # Compressed bytes allowed for the fills and orders tables together; every trade is always kept.
-SECONDARY_TABLE_BUDGET = 1_500_000
+SECONDARY_TABLE_BUDGET = 1_000_000
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -69,8 +69,8 @@ document.querySelectorAll('.wb-table').forEach(el=>wbTable(el.id));
 """
 
 
-def _encode_table(frame: pd.DataFrame) -> tuple[str, int]:
-    """Columnar JSON (times as epoch seconds), gzip, base64. Returns (payload, compressed bytes)."""
+def _columnar(frame: pd.DataFrame) -> tuple[list, list, list]:
+    """Column names, kinds and JSON-ready value lists (times as epoch seconds, NaN as null)."""
     columns, kinds, data = [], [], []
     for name in frame.columns:
         series = frame[name]
@@ -90,10 +90,20 @@ def _encode_table(frame: pd.DataFrame) -> tuple[str, int]:
         columns.append(name)
         kinds.append(kind)
         data.append(values)
-    raw = json.dumps({"columns": columns, "kinds": kinds, "data": data, "rows": len(frame)},
-                     separators=(",", ":"), allow_nan=False).encode()
+    return columns, kinds, data
+
+
+def _pack(columns: list, kinds: list, data: list, rows: int) -> tuple[str, int]:
+    """gzip + base64 of the first ``rows`` rows. Returns (payload, compressed bytes)."""
+    raw = json.dumps({"columns": columns, "kinds": kinds, "data": [v[:rows] for v in data],
+                      "rows": rows}, separators=(",", ":"), allow_nan=False).encode()
     packed = gzip.compress(raw, compresslevel=6, mtime=0)
     return base64.b64encode(packed).decode(), len(packed)
+
+
+def _encode_table(frame: pd.DataFrame) -> tuple[str, int]:
+    """Columnar JSON (times as epoch seconds), gzip, base64. Returns (payload, compressed bytes)."""
+    return _pack(*_columnar(frame), len(frame))
 
 
 def _table_html(table_id: str, frame: pd.DataFrame, note: str = "", payload: str | None = None) -> str:
@@ -113,14 +123,16 @@ def _budgeted_table_html(table_id: str, frame: pd.DataFrame, budget: int) -> str
 
 def _within_budget(frame: pd.DataFrame, budget: int) -> tuple[pd.DataFrame, str]:
     """The frame, or its first rows that fit ``budget`` compressed bytes, with a note saying so."""
-    _, size = _encode_table(frame)
+    columns, kinds, data = _columnar(frame)
+    _, size = _pack(columns, kinds, data, len(frame))
     if size <= budget or len(frame) == 0:
         return frame, ""
     # Bisect on the row count: rows compress unevenly, so a proportional guess can overshoot.
+    # The columns are converted once; each probe only serialises and compresses a prefix.
     low, high = 0, len(frame)
     while low < high:
         middle = (low + high + 1) // 2
-        if _encode_table(frame.iloc[:middle])[1] <= budget:
+        if _pack(columns, kinds, data, middle)[1] <= budget:
             low = middle
         else:
             high = middle - 1
