@@ -132,10 +132,13 @@ class BacktestConfigurator(Viewer):
         if not series:
             self._show("The catalog holds no data to backtest. Import data first, or start the "
                        "workbench without --catalog to use the generated sample.", "warning")
-        if names and self.strategy not in names:
-            self.strategy = "ema_cross" if "ema_cross" in names else names[0]
-        if self._series and self.bar_type not in self._series:
-            self.bar_type = next(iter(self._series))
+        # Set the initial choices without firing the watchers, then build each panel once
+        # (otherwise the strategy template would be loaded several times per session).
+        with param.parameterized.discard_events(self):
+            if names and self.strategy not in names:
+                self.strategy = "ema_cross" if "ema_cross" in names else names[0]
+            if self._series and self.bar_type not in self._series:
+                self.bar_type = next(iter(self._series))
         self._on_bar_type()
         self._on_strategy()
 

@@ -75,6 +75,7 @@ class ResultsViewer(Viewer):
         if self.workbench is None:
             raise ValueError("ResultsViewer needs a workbench (services.Workbench.open()).")
         self._results = None
+        self._all_trades = pd.DataFrame()  # the unfiltered trades table of the run on display
         self._runs = pn.widgets.Tabulator(
             pd.DataFrame(columns=list(_RUN_COLUMNS)), titles=_RUN_COLUMNS, show_index=False,
             selectable=1, disabled=True, pagination="local", page_size=8, height=300,
