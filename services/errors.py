@@ -40,3 +40,11 @@ class TemplateError(ValidationError):
 
 class BacktestError(WorkbenchError):
     """A backtest could not be submitted, or a run's artefacts are missing or unusable."""
+
+
+class EngineError(WorkbenchError):
+    """An engine could not be started, controlled or found, or Docker is unavailable."""
+
+
+class PermissionDenied(EngineError):
+    """The actor may not perform this trading action (role or confirmation missing)."""

@@ -56,3 +56,43 @@ class AuditEntry(Base):
     to_state: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class EngineSessionRow(Base):
+    """One paper/sandbox/live engine session: one container, from start to its final state.
+
+    ``config`` holds the engine configuration with secrets as references ("${NAME}") only.
+    """
+
+    __tablename__ = "engine_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    template: Mapped[str] = mapped_column(String(128))
+    mode: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    container_id: Mapped[str | None] = mapped_column(String(80))
+    container_name: Mapped[str] = mapped_column(String(128))
+    image: Mapped[str] = mapped_column(String(256))
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    final_state: Mapped[str | None] = mapped_column(String(16))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[dict | None] = mapped_column(JSON)  # the bootstrap's latest snapshot
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EngineMetricRow(Base):
+    """One resource sample of an engine container (metric names nautilus.engine.*)."""
+
+    __tablename__ = "engine_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(32), index=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)

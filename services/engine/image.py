@@ -1,0 +1,88 @@
+"""Build the engine image from a small context: Dockerfile.engine, the engine runtime, strategies.
+
+Online, pip inside the build installs NautilusTrader from PyPI. Offline (no registry or PyPI
+reachable from the build), pass a host wheelhouse made with scripts/engine-wheelhouse.sh.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.errors import EngineError
+from services.settings import PROJECT_ROOT
+
+DEFAULT_IMAGE = "nautilus-workbench-engine:1.231.0"
+DEFAULT_BASE_IMAGE = "python:3.12-slim"
+# What runs inside the container; none of it imports the server-side dependencies.
+RUNTIME_FILES = ("services/__init__.py", "services/errors.py", "services/engine_runtime",
+                 "services/strategies")
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    tag: str
+    image_id: str
+    seconds: float
+    log_tail: list[str]
+
+
+def _context(folder: Path, wheelhouse: Path | None) -> None:
+    shutil.copy(PROJECT_ROOT / "Dockerfile.engine", folder / "Dockerfile")
+    for rel in RUNTIME_FILES:
+        source, target = PROJECT_ROOT / rel, folder / "workbench" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    wheels = folder / "wheelhouse"
+    wheels.mkdir()
+    if wheelhouse is not None:
+        if not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl")):
+            raise EngineError(f"The wheelhouse {wheelhouse} holds no wheels. Make one with "
+                              "scripts/engine-wheelhouse.sh, or build online without --wheelhouse.")
+        for wheel in wheelhouse.glob("*.whl"):
+            shutil.copy(wheel, wheels / wheel.name)
+
+
+def build_engine_image(client, tag: str = DEFAULT_IMAGE, base_image: str = DEFAULT_BASE_IMAGE,
+                       wheelhouse: str | Path | None = None, progress=None) -> ImageBuild:
+    """Build the engine image with the Docker daemon behind ``client`` (docker-py)."""
+    import docker.errors
+
+    started = time.perf_counter()
+    log: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="workbench-engine-image-") as tmp:
+        _context(Path(tmp), Path(wheelhouse) if wheelhouse else None)
+        try:
+            stream = client.api.build(path=tmp, tag=tag, buildargs={"BASE_IMAGE": base_image},
+                                      rm=True, forcerm=True, decode=True)
+            for chunk in stream:
+                if "error" in chunk:
+                    raise EngineError(f"Building the engine image failed: {chunk['error'].strip()}"
+                                      + _hint(base_image, chunk["error"], log))
+                text = chunk.get("stream", "").rstrip()
+                if text:
+                    log.append(text)
+                    if progress is not None:
+                        progress(text)
+        except docker.errors.APIError as e:
+            raise EngineError(f"Building the engine image failed: {e.explanation or e}"
+                              + _hint(base_image, str(e), log)) from e
+    image = client.images.get(tag)
+    return ImageBuild(tag, image.id, time.perf_counter() - started, log[-20:])
+
+
+def _hint(base_image: str, error: str, log: list[str]) -> str:
+    text = error + "\n".join(log[-5:])
+    if "pull access denied" in text or "manifest" in text or "dial tcp" in text:
+        return (f". The base image {base_image} could not be pulled: pass a local one with "
+                "--base-image (scripts/install-docker.sh makes one on machines with no registry).")
+    if "pip" in text or "Could not find a version" in text or "No matching distribution" in text:
+        return (". pip could not install NautilusTrader in the build: with no PyPI access, make a "
+                "wheelhouse with scripts/engine-wheelhouse.sh and pass --wheelhouse.")
+    return ""
