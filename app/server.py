@@ -16,6 +16,7 @@ import panel as pn
 
 from components import BacktestConfigurator, ResultsViewer, RunComparison
 from services import Workbench, WorkbenchError
+from services.engine.monitor import EngineMonitor
 from services.backtest.statistics import format_statistic
 
 log = logging.getLogger("nautilus_workbench.app")
@@ -28,8 +29,9 @@ ACCENT = "#0f6e8c"
 class Pages:
     """Builds each page for a new browser session over one shared Workbench."""
 
-    def __init__(self, workbench: Workbench) -> None:
+    def __init__(self, workbench: Workbench, monitor: EngineMonitor | None = None) -> None:
         self.workbench = workbench
+        self.monitor = monitor
         self.routes: dict[str, tuple[str, Callable[[], pn.viewable.Viewable]]] = {
             "/": ("Overview", self.overview),
             "/backtest": ("Backtest", self.backtest),
@@ -173,7 +175,9 @@ def serve(
     # typed just before it is applied, and submit stale parameters. Slow work (backtests) already
     # runs in worker processes.
     hv.extension("bokeh", logo=False)
-    pages = Pages(workbench)
+    # One engine monitor per server process, shared by every browser session.
+    monitor = EngineMonitor(workbench.engines).start()
+    pages = Pages(workbench, monitor)
     origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(extra_origins or [])]
     if address not in ("127.0.0.1", "localhost", "0.0.0.0"):
         origins.append(f"{address}:{port}")

@@ -55,6 +55,11 @@ class Settings:
     def runs_dir(self) -> Path:
         return self.state_dir / "runs"
 
+    @property
+    def engines_dir(self) -> Path:
+        """Per engine session: the engine's log as the workbench received it."""
+        return self.state_dir / "engines"
+
     @classmethod
     def resolve(
         cls,

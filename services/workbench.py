@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
 from services.db import Database
+from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
 from services.sample_catalog import generate_sample_catalog, is_sample_catalog
 from services.settings import Settings
@@ -26,6 +28,7 @@ class Workbench:
     templates: TemplateService
     catalog: CatalogService
     backtests: BacktestService
+    engines: EngineService
 
     @classmethod
     def open(
@@ -61,4 +64,9 @@ class Workbench:
         backtests = BacktestService(database, templates, catalog_service, settings.runs_dir,
                                     max_parallel=max_parallel)
         backtests.reconcile()
-        return cls(settings, database, templates, catalog_service, backtests)
+        # Engines are reattached by the server's monitor (one per process), not here: opening a
+        # workbench must not need Docker.
+        engines = EngineService(database, templates, catalog_service, settings.engines_dir,
+                                instance_id(settings.state_dir),
+                                image=os.environ.get("WORKBENCH_ENGINE_IMAGE"))
+        return cls(settings, database, templates, catalog_service, backtests, engines)

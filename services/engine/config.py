@@ -214,7 +214,7 @@ def build_engine_config(
         known = sorted(set(template.parameters) | set(strategy_template.parameters))
         problems.append(f"{key}: unknown parameter (known: {', '.join(known)})")
     bar_type = str(engine_values.get("bar_type", ""))
-    instrument_id = _instrument_id_of(bar_type) or ""
+    instrument_id = instrument_id_of(bar_type) or ""
     if not instrument_id:
         problems.append(f"bar_type: expected e.g. BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL, "
                         f"was {bar_type!r}")
@@ -292,7 +292,7 @@ def build_engine_config(
     )
 
 
-def _instrument_id_of(bar_type: str) -> str | None:
+def instrument_id_of(bar_type: str) -> str | None:
     """The instrument id of a bar type string (symbols may contain '-', e.g. BTCUSDT-PERP)."""
     match = re.match(r"^(.+\.[A-Za-z0-9_]+)-\d+-[A-Z]+-[A-Z_]+-(EXTERNAL|INTERNAL)$", bar_type)
     return match.group(1) if match else None

@@ -1,0 +1,277 @@
+"""The workbench's only door to Docker (docker-py): engine containers, their logs and stats.
+
+Every docker-py failure becomes an EngineError whose message says what to do. Works the same
+against a local daemon and a remote one (DOCKER_HOST), except that paper engines bind-mount the
+catalog folder, which must then exist on the Docker host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+from services.engine.config import EngineConfig
+from services.errors import EngineError, ValidationError
+
+DOCKER_DOWN = ("The Docker daemon is not reachable ({detail}). Start Docker (e.g. `sudo systemctl "
+               "start docker`, or scripts/install-docker.sh here), or point DOCKER_HOST at a "
+               "running daemon.")
+ENGINE_LABEL = "nautilus-workbench.engine"
+_FRACTION = re.compile(r"\.(\d+)Z$")
+
+
+def normalise_timestamp(ts: str) -> str:
+    """Docker trims trailing zeros of RFC 3339 nanoseconds; pad so strings compare in order."""
+    match = _FRACTION.search(ts)
+    if match:
+        return ts[:match.start()] + "." + match.group(1).ljust(9, "0") + "Z"
+    return ts.replace("Z", ".000000000Z")
+
+
+def _epoch_seconds(ts: str) -> int:
+    return int(datetime.fromisoformat(ts[:19] + "+00:00").timestamp())
+
+
+def parse_stats(sample: dict) -> dict[str, float]:
+    """Metric values from one `docker stats` sample (CPU in % of one core, sizes in bytes)."""
+    cpu, pre = sample.get("cpu_stats") or {}, sample.get("precpu_stats") or {}
+    cpu_delta = (cpu.get("cpu_usage", {}).get("total_usage", 0)
+                 - pre.get("cpu_usage", {}).get("total_usage", 0))
+    system_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    online = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
+    memory = sample.get("memory_stats") or {}
+    inactive = (memory.get("stats") or {}).get("inactive_file", 0)
+    networks = sample.get("networks") or {}
+    blkio = (sample.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
+    return {
+        "cpu_usage": cpu_delta / system_delta * online * 100.0 if system_delta > 0 else 0.0,
+        "memory_usage": float(max(memory.get("usage", 0) - inactive, 0)),
+        "memory_limit": float(memory.get("limit", 0)),
+        "network_rx_bytes": float(sum(n.get("rx_bytes", 0) for n in networks.values())),
+        "network_tx_bytes": float(sum(n.get("tx_bytes", 0) for n in networks.values())),
+        "block_read_bytes": float(sum(b.get("value", 0) for b in blkio
+                                      if str(b.get("op", "")).lower() == "read")),
+        "block_write_bytes": float(sum(b.get("value", 0) for b in blkio
+                                       if str(b.get("op", "")).lower() == "write")),
+        "pids": float((sample.get("pids_stats") or {}).get("current", 0)),
+    }
+
+
+class DockerGateway:
+    """Thin, error-translating wrapper over docker-py for engine containers."""
+
+    def __init__(self, base_url: str | None = None, timeout: int = 20) -> None:
+        self._base_url = base_url
+        self._timeout = timeout
+        self._client = None
+
+    def client(self):
+        import docker
+        import docker.errors
+
+        if self._client is None:
+            try:
+                self._client = (docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
+                                if self._base_url else docker.from_env(timeout=self._timeout))
+            except docker.errors.DockerException as e:
+                raise EngineError(DOCKER_DOWN.format(detail=_short(e))) from e
+        return self._client
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        import docker.errors
+        import requests
+
+        try:
+            return fn(*args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as e:
+            raise EngineError(f"Docker refused to {what}: {e.explanation or e}") from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException,
+                ConnectionError, OSError) as e:
+            self._client = None  # reconnect next time
+            raise EngineError(DOCKER_DOWN.format(detail=_short(e))) from e
+
+    def ping(self) -> tuple[bool, str]:
+        try:
+            self._call("answer a ping", lambda: self.client().ping())
+            return True, "ok"
+        except EngineError as e:
+            return False, str(e)
+
+    def image_present(self, image: str) -> bool:
+        import docker.errors
+
+        try:
+            self._call("look up an image", self.client().images.get, image)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    def create_engine(self, image: str, name: str, config: EngineConfig, labels: dict,
+                      environment: dict[str, str], catalog: str, session_id: str):
+        import docker.errors
+
+        client = self.client()
+        if not self.image_present(image):
+            raise EngineError(f"The engine image {image} is not built on this Docker host. Build "
+                              "it with `nautilus-workbench engine build-image` (offline: add "
+                              "--base-image and --wheelhouse; see the README).")
+        info = self._call("describe the host", client.info)
+        problems = []
+        if config.cpu_limit > info.get("NCPU", 1):
+            problems.append(f"cpu_limit: must be at most {info.get('NCPU')} (the Docker host's "
+                            f"CPUs), was {config.cpu_limit:g}")
+        memory_mb = info.get("MemTotal", 0) / 2**20
+        if memory_mb and config.memory_limit_mb > memory_mb:
+            problems.append(f"memory_limit_mb: must be at most {memory_mb:.0f} (the Docker "
+                            f"host's memory), was {config.memory_limit_mb}")
+        if problems:
+            raise ValidationError(f"Resource limits out of range for engine '{config.name}'",
+                                  problems)
+        volumes = {}
+        if "://" not in catalog:
+            volumes[os.path.abspath(catalog)] = {"bind": "/catalog", "mode": "ro"}
+        elif config.mode == "paper":
+            raise EngineError(f"Paper engines replay from a catalog folder on the Docker host; "
+                              f"the catalog {catalog} is a URL. Copy it to a local folder.")
+        env = {**environment, "WORKBENCH_SESSION_ID": session_id,
+               "WORKBENCH_MODE": config.mode, "WORKBENCH_NODE_CONFIG": json.dumps(config.node)}
+        try:
+            return self._call(
+                "create the engine container", client.containers.create, image,
+                name=name, labels=labels, environment=env, volumes=volumes,
+                user="10001", read_only=True, tmpfs={"/tmp": "rw,size=64m"},
+                cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
+                mem_limit=f"{config.memory_limit_mb}m", nano_cpus=int(config.cpu_limit * 1e9),
+                pids_limit=512, network_mode="bridge" if config.network else "none",
+                log_config={"type": "json-file", "config": {"max-size": "20m", "max-file": "3"}},
+                stop_signal="SIGTERM", detach=True,
+            )
+        except docker.errors.NotFound as e:
+            raise EngineError(f"Cannot create the engine container: {e.explanation}") from e
+
+    def start(self, container) -> None:
+        self._call("start the engine container", container.start)
+
+    def _container(self, container_id: str):
+        import docker.errors
+
+        try:
+            return self._call("find the container", self.client().containers.get, container_id)
+        except docker.errors.NotFound:
+            return None
+
+    def stop(self, container_id: str, timeout: int) -> None:
+        container = self._container(container_id)
+        if container is not None:
+            self._call("stop the engine container", container.stop, timeout=timeout)
+
+    def kill(self, container_id: str) -> bool:
+        """SIGKILL the container; False when it was not running."""
+        import docker.errors
+
+        container = self._container(container_id)
+        if container is None:
+            return False
+        try:
+            self._call("kill the engine container", container.kill)
+            return True
+        except EngineError as e:
+            if "is not running" in str(e):
+                return False
+            raise
+        except docker.errors.NotFound:
+            return False
+
+    def wait_exited(self, container_id: str, timeout: float) -> None:
+        container = self._container(container_id)
+        if container is not None:
+            try:
+                self._call("wait for the engine container", container.wait, timeout=timeout)
+            except EngineError:
+                pass
+
+    def exit_info(self, container_id: str) -> tuple[int, bool, bool] | None:
+        """(exit code, OOM-killed, still running) of a container; None if Docker is away."""
+        try:
+            container = self._container(container_id)
+        except EngineError:
+            return None
+        if container is None:
+            return (-1, False, False)
+        state = container.attrs.get("State", {})
+        return int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")), bool(
+            state.get("Running"))
+
+    def log_stream(self, container_id: str, since: str | None = None) -> Iterator[str]:
+        """Lines "TIMESTAMP text" of the container's output, following it until it exits."""
+        kwargs = {"stream": True, "follow": True, "timestamps": True}
+        if since:
+            kwargs["since"] = _epoch_seconds(since)
+        chunks = self._call("read the engine's logs", self.client().api.logs, container_id,
+                            **kwargs)
+        buffer = b""
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for raw in lines:
+                    yield _normalise_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        except Exception as e:  # the connection broke: the caller decides from the exit state
+            raise EngineError(f"The log stream of container {container_id[:12]} broke: {e}") \
+                from e
+        if buffer:
+            yield _normalise_line(buffer.decode("utf-8", errors="replace"))
+
+    def stats_stream(self, container_id: str) -> Iterator[dict[str, float]]:
+        try:
+            stream = self._call("read the engine's stats", self.client().api.stats,
+                                container_id, stream=True, decode=True)
+            for sample in stream:
+                if not (sample.get("cpu_stats") or {}).get("system_cpu_usage"):
+                    continue  # the first sample and the one after exit carry no usage
+                yield parse_stats(sample)
+        except EngineError:
+            raise
+        except Exception as e:
+            raise EngineError(f"The stats stream of {container_id[:12]} broke: {e}") from e
+
+    def list_engines(self, instance: str) -> list[dict]:
+        containers = self._call(
+            "list engine containers", self.client().containers.list, all=True,
+            filters={"label": [f"{ENGINE_LABEL}=1", f"nautilus-workbench.instance={instance}"]})
+        return [{
+            "id": c.id, "name": c.name, "status": c.status,
+            "session_id": c.labels.get("nautilus-workbench.session"),
+            "engine": c.labels.get("nautilus-workbench.name"),
+            "mode": c.labels.get("nautilus-workbench.mode"),
+            "image": (c.attrs.get("Config") or {}).get("Image"),
+            "created": c.attrs.get("Created"),
+            "health": ((c.attrs.get("State") or {}).get("Health") or {}).get("Status"),
+        } for c in containers]
+
+    def remove_exited(self, instance: str) -> list[str]:
+        removed = []
+        for item in self.list_engines(instance):
+            if item["status"] in ("exited", "dead", "created"):
+                container = self._container(item["id"])
+                if container is not None:
+                    self._call("remove an engine container", container.remove)
+                    removed.append(item["name"])
+        return removed
+
+
+def _normalise_line(line: str) -> str:
+    ts, sep, rest = line.partition(" ")
+    if sep and ts.endswith("Z") and "T" in ts:
+        return normalise_timestamp(ts) + " " + rest
+    return line
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]

@@ -1,0 +1,688 @@
+"""Start, watch and stop paper/sandbox/live TradingNodes, each in its own Docker container.
+
+State machine: Stopped -> Starting -> Running -> Stopping -> Stopped, and any -> Error. States
+change only on what the container and the bootstrap inside it report (status lines in the log
+stream, the container's exit), never on a guess. Every control action is authorised here, not
+only in the UI, and written to the audit log with its outcome, refusals included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from services.catalog import CatalogService
+from services.db import AuditEntry, Database, EngineMetricRow, EngineSessionRow
+from services.engine.config import (
+    EngineConfig,
+    EngineTemplate,
+    build_engine_config,
+    instrument_id_of,
+    load_engine_template,
+)
+from services.engine.docker_api import DockerGateway
+from services.engine.image import DEFAULT_IMAGE
+from services.engine.roles import LIVE_TRADER, TRADER, Roles
+from services.engine_runtime.bootstrap import STATUS_PREFIX
+from services.errors import EngineError, PermissionDenied, TemplateError, ValidationError
+from services.templates import TemplateService
+
+STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
+ACTIVE_STATES = (STARTING, RUNNING, STOPPING)
+ENGINE_TEMPLATE_NAMES = ("paper_trading", "sandbox_engine", "live_engine")
+LOG_TAIL_ON_ERROR = 15
+STOP_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL: a node stops in ~1 s with timeout_post_stop low
+STATUS_WRITE_INTERVAL = 2.0  # seconds between database writes of an engine's status snapshot
+_LOG_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) (.*)$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """An engine session as the UI, API, CLI and notebooks see it (no secret values in it)."""
+
+    session_id: str
+    name: str
+    template: str
+    mode: str
+    state: str
+    container_name: str
+    container_id: str | None
+    image: str
+    actor: str
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    final_state: str | None
+    exit_code: int | None
+    error: str | None
+    status: dict
+    status_at: datetime | None
+    parameters: dict
+    memory_limit_mb: int
+    cpu_limit: float
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for key in ("created_at", "started_at", "stopped_at", "status_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+@dataclass
+class _Watch:
+    """What the service follows for one running container."""
+
+    session_id: str
+    container_id: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    stats: dict | None = None
+    status: dict = field(default_factory=dict)
+    status_written: float = 0.0
+    lines: deque = field(default_factory=lambda: deque(maxlen=400))
+
+
+class EngineService:
+    """Engine sessions over Docker, the database and the audit log."""
+
+    def __init__(self, database: Database, templates: TemplateService, catalog: CatalogService,
+                 engines_dir: Path, instance: str, image: str | None = None,
+                 roles: Roles | None = None, gateway: DockerGateway | None = None) -> None:
+        self.database = database
+        self.templates = templates
+        self.catalog = catalog
+        self.engines_dir = Path(engines_dir)
+        self.instance = instance
+        self.image = image or DEFAULT_IMAGE
+        self.roles = roles or Roles.from_environment()
+        self.docker = gateway or DockerGateway()
+        self._watches: dict[str, _Watch] = {}
+        self._lock = threading.RLock()
+        self._expected_exit: dict[str, str] = {}  # session -> "stop" | "kill"
+        self._changed = threading.Condition()
+
+    # -- templates and validation --------------------------------------------------------------
+
+    def template_names(self) -> list[str]:
+        return [n for n in ENGINE_TEMPLATE_NAMES if (self.templates.root / f"{n}.json").exists()]
+
+    def template(self, name: str) -> EngineTemplate:
+        if name not in self.template_names():
+            raise TemplateError(f"Unknown engine template {name!r}. Known engine templates: "
+                                f"{', '.join(self.template_names()) or 'none'}.")
+        return load_engine_template(self.templates.root / f"{name}.json",
+                                    self.templates.strategy_names())
+
+    def validate(self, template: str, parameters: dict | None = None,
+                 name: str | None = None, session_id: str | None = None) -> EngineConfig:
+        """Build the engine configuration or raise ValidationError listing every problem."""
+        engine_template = self.template(template)
+        values = dict(parameters or {})
+        strategy_spec = engine_template.parameters.get("strategy")
+        strategy_name = str(values.get("strategy", strategy_spec.default if strategy_spec else ""))
+        try:
+            strategy = self.templates.strategy(strategy_name)
+        except TemplateError as e:
+            raise ValidationError(f"Invalid configuration for engine template '{template}'",
+                                  [f"strategy: {e}"]) from e
+        bar_spec = engine_template.parameters.get("bar_type")
+        bar_type = str(values.get("bar_type", bar_spec.default if bar_spec else ""))
+        instrument = None
+        instrument_id = instrument_id_of(bar_type)
+        if instrument_id:
+            try:
+                instrument = self.catalog.instrument(instrument_id)
+            except Exception:  # not in the catalog: live venues load their own instruments
+                instrument = None
+        tag = (session_id or uuid.uuid4().hex)[:12]
+        return build_engine_config(engine_template, values, strategy, instrument, name, tag)
+
+    # -- control actions ----------------------------------------------------------------------
+
+    def start(self, template: str, parameters: dict | None = None, actor: str = "local",
+              name: str | None = None, confirm: str | None = None) -> EngineInfo:
+        """Validate, authorise and start an engine container; returns in state Starting."""
+        target = name or template
+        session_id = uuid.uuid4().hex[:12]
+        try:
+            config = self.validate(template, parameters, name, session_id)
+        except ValidationError as e:
+            self._audit(actor, "engine.start", target, None, None, "invalid", str(e))
+            raise
+        return self._start_config(config, actor, confirm, session_id)
+
+    def _start_config(self, config: EngineConfig, actor: str, confirm: str | None,
+                      session_id: str | None = None) -> EngineInfo:
+        target = config.name
+        self._authorise(actor, "engine.start", target, config.mode, confirm, STOPPED)
+        secrets = self._environment_values(config, actor)
+        with self._lock:
+            running = self._active_by_name(config.name)
+            if running is not None:
+                self._audit(actor, "engine.start", target, running.state, running.state, "refused",
+                            f"already {running.state} as session {running.session_id}")
+                raise EngineError(f"An engine named '{config.name}' is already {running.state} "
+                                  f"(session {running.session_id}). Stop it first, or start this "
+                                  "one under another name.")
+            session_id = session_id or uuid.uuid4().hex[:12]
+            container_name = f"nautilus-engine-{session_id}"
+            folder = self.engines_dir / session_id
+            try:
+                container = self.docker.create_engine(
+                    image=self.image, name=container_name, config=config,
+                    labels=self._labels(session_id, config), environment=secrets,
+                    catalog=self.catalog.location, session_id=session_id)
+            except EngineError as e:
+                self._audit(actor, "engine.start", target, STOPPED, STOPPED, "failed", str(e))
+                raise
+            folder.mkdir(parents=True, exist_ok=True)
+            now = _now()
+            with self.database.session() as session:
+                session.add(EngineSessionRow(
+                    session_id=session_id, name=config.name, template=config.template,
+                    mode=config.mode, config=config.to_record(), state=STARTING,
+                    container_id=container.id, container_name=container_name, image=self.image,
+                    actor=actor, created_at=now, started_at=None))
+                session.add(self._audit_row(actor, "engine.start", f"{config.name} ({session_id})",
+                                            STOPPED, STARTING, "accepted",
+                                            f"template {config.template}, mode {config.mode}"))
+            try:
+                self.docker.start(container)
+            except EngineError as e:
+                self._finish(session_id, ERROR, error=str(e))
+                self._audit(actor, "engine.start", f"{config.name} ({session_id})", STARTING, ERROR,
+                            "failed", str(e))
+                raise
+            self._watch(session_id, container.id, secrets)
+        return self.get(session_id)
+
+    def stop(self, session_id: str, actor: str = "local") -> EngineInfo:
+        """Ask the engine to stop gracefully (SIGTERM; the node stops its strategies)."""
+        info = self.get(session_id)
+        self._authorise(actor, "engine.stop", _target(info), info.mode, "not-needed", info.state)
+        if info.state not in (STARTING, RUNNING):
+            self._audit(actor, "engine.stop", _target(info), info.state, info.state, "refused",
+                        f"engine is {info.state}")
+            raise EngineError(f"Engine '{info.name}' is {info.state}; there is nothing to stop."
+                              + (" Use emergency stop to kill it now." if info.state == STOPPING
+                                 else ""))
+        self._set_state(session_id, STOPPING)
+        self._audit(actor, "engine.stop", _target(info), info.state, STOPPING, "accepted")
+        self._expected_exit[session_id] = "stop"
+
+        def stop_container():
+            try:
+                self.docker.stop(info.container_id, timeout=STOP_GRACE_SECONDS)
+            except EngineError as e:
+                self._finish(session_id, ERROR, error=f"Stopping failed: {e}")
+        threading.Thread(target=stop_container, name=f"stop-{session_id}", daemon=True).start()
+        return self.get(session_id)
+
+    def emergency_stop(self, session_id: str, actor: str = "local") -> EngineInfo:
+        """Kill the engine's container now (SIGKILL), from any state. Never refused for state."""
+        info = self.get(session_id)
+        self._authorise(actor, "engine.emergency_stop", _target(info), info.mode, "not-needed",
+                        info.state)
+        self._expected_exit[session_id] = "kill"
+        started = time.perf_counter()
+        killed = self.docker.kill(info.container_id) if info.container_id else False
+        if killed:
+            self.docker.wait_exited(info.container_id, timeout=10)
+        took = time.perf_counter() - started
+        was = info.state
+        self._finish(session_id, STOPPED, final_state="Killed" if killed else None,
+                     error=None if killed or was != ERROR else info.error)
+        self._audit(actor, "engine.emergency_stop", _target(info), was, self.get(session_id).state,
+                    "killed" if killed else "noop",
+                    f"container killed in {took:.2f} s" if killed else "container was not running")
+        return self.get(session_id)
+
+    def emergency_stop_all(self, actor: str = "local") -> list[EngineInfo]:
+        """Kill every active engine of this workbench (the button on every page)."""
+        return [self.emergency_stop(e.session_id, actor) for e in self.list_sessions()
+                if e.is_active]
+
+    def restart(self, session_id: str, actor: str = "local", confirm: str | None = None,
+                timeout: float = 60) -> EngineInfo:
+        """Stop the engine (if active) and start a new session with the same configuration."""
+        info = self.get(session_id)
+        config = self._stored_config(session_id)
+        # A live restart starts a live engine again: the same typed confirmation (its name).
+        self._authorise(actor, "engine.restart", info.name, info.mode, confirm, info.state)
+        self._audit(actor, "engine.restart", _target(info), info.state, info.state, "accepted")
+        if info.state in (STARTING, RUNNING):
+            self.stop(session_id, actor)
+        if self.get(session_id).is_active:
+            self.wait_for(session_id, (STOPPED, ERROR), timeout=timeout)
+        return self._start_config(config, actor, confirm)
+
+    def update_config(self, session_id: str, parameters: dict, actor: str = "local") -> EngineInfo:
+        """Validate new parameters for a stopped session; the next restart uses them."""
+        info = self.get(session_id)
+        if info.is_active:
+            raise EngineError(f"Engine '{info.name}' is {info.state}; stop it before changing "
+                              "its configuration.")
+        merged = {**info.parameters, **self._stored_config(session_id).strategy_parameters,
+                  **parameters}
+        try:
+            config = self.validate(info.template, merged, info.name)
+        except ValidationError as e:
+            self._audit(actor, "engine.update_config", _target(info), info.state, info.state,
+                        "invalid", str(e))
+            raise
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            row.config = config.to_record()
+            session.add(self._audit_row(actor, "engine.update_config", _target(info), info.state,
+                                        info.state, "accepted",
+                                        json.dumps(_jsonable(parameters), sort_keys=True)))
+        return self.get(session_id)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> EngineInfo:
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            if row is None:
+                raise EngineError(f"There is no engine session {session_id!r}. "
+                                  "List engines with `nautilus-workbench engine list`.")
+            info = self._info(row)
+        watch = self._watches.get(session_id)
+        if watch is not None and watch.status:
+            info = _with_status(info, watch.status)
+        return info
+
+    def list_sessions(self, limit: int = 200) -> list[EngineInfo]:
+        with self.database.session() as session:
+            rows = session.scalars(select(EngineSessionRow)
+                                   .order_by(EngineSessionRow.created_at.desc()).limit(limit)).all()
+            infos = [self._info(r) for r in rows]
+        return [_with_status(i, self._watches[i.session_id].status)
+                if i.session_id in self._watches and self._watches[i.session_id].status else i
+                for i in infos]
+
+    def logs(self, session_id: str, tail: int = 200, search: str | None = None) -> list[str]:
+        """The engine's log lines (newest last), kept by the workbench even after cleanup."""
+        self.get(session_id)
+        path = self.engines_dir / session_id / "engine.log"
+        if not path.exists():
+            return []
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if search:
+            needle = search.lower()
+            lines = [line for line in lines if needle in line.lower()]
+        return lines[-tail:] if tail else lines
+
+    def metrics(self, session_id: str, since: datetime | None = None) -> list[dict]:
+        query = select(EngineMetricRow).where(EngineMetricRow.session_id == session_id)
+        if since is not None:
+            query = query.where(EngineMetricRow.ts >= since)
+        with self.database.session() as session:
+            return [{"ts": r.ts, "name": r.name, "value": r.value}
+                    for r in session.scalars(query.order_by(EngineMetricRow.id))]
+
+    def audit_log(self, target: str | None = None, limit: int = 200) -> list[dict]:
+        query = select(AuditEntry).where(AuditEntry.action.like("engine.%"))
+        if target:
+            query = query.where(AuditEntry.target.contains(target))
+        with self.database.session() as session:
+            return [{"ts": r.ts, "actor": r.actor, "action": r.action, "target": r.target,
+                     "from_state": r.from_state, "to_state": r.to_state, "outcome": r.outcome,
+                     "detail": r.detail}
+                    for r in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
+
+    def containers(self) -> list[dict]:
+        """Every engine container of this workbench on the Docker host."""
+        return self.docker.list_engines(self.instance)
+
+    def cleanup(self, actor: str = "local") -> list[str]:
+        """Remove this workbench's exited engine containers (their logs stay in the workbench)."""
+        removed = self.docker.remove_exited(self.instance)
+        self._audit(actor, "engine.cleanup", "containers", None, None, "done",
+                    f"removed {len(removed)}: {', '.join(removed)}" if removed else "removed 0")
+        return removed
+
+    def health(self) -> dict:
+        reachable, detail = self.docker.ping()
+        image = self.docker.image_present(self.image) if reachable else None
+        return {"docker": "reachable" if reachable else "unreachable", "detail": detail,
+                "image": self.image, "image_present": image,
+                "active_engines": sum(1 for e in self.list_sessions() if e.is_active)}
+
+    def wait_for(self, session_id: str, states: tuple[str, ...], timeout: float = 60) -> EngineInfo:
+        """Block until the session reaches one of ``states``; EngineError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.get(session_id)
+            if info.state in states:
+                return info
+            if info.state == ERROR or (not info.is_active and ERROR not in states
+                                       and info.state not in states):
+                return info
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise EngineError(f"Engine '{info.name}' is still {info.state} after "
+                                  f"{timeout:.0f} s.")
+            with self._changed:
+                self._changed.wait(min(remaining, 0.5))
+
+    # -- following containers -----------------------------------------------------------------
+
+    def reattach(self) -> None:
+        """Follow running engine containers again and settle sessions whose container is gone
+        (after a server restart). Raises EngineError when Docker is unreachable."""
+        containers = {c["session_id"]: c for c in self.docker.list_engines(self.instance)}
+        with self.database.session() as session:
+            active = session.scalars(select(EngineSessionRow)
+                                     .where(EngineSessionRow.state.in_(ACTIVE_STATES))).all()
+            pending = [(r.session_id, r.container_id, r.config) for r in active]
+        for session_id, container_id, config in pending:
+            found = containers.get(session_id)
+            if found is None:
+                self._finish(session_id, ERROR, error="The engine's container is gone (removed "
+                             "outside the workbench, or the Docker host was reset).")
+                self._audit("system", "engine.reconcile", session_id, None, ERROR, "error",
+                            "container missing")
+            elif session_id not in self._watches:
+                secrets = self._environment_values_quiet(config)
+                self._watch(session_id, found["id"], secrets)
+
+    def _watch(self, session_id: str, container_id: str, secrets: dict[str, str]) -> None:
+        watch = _Watch(session_id, container_id)
+        self._watches[session_id] = watch
+        redact = [v for v in secrets.values() if v and len(v) >= 4]
+        log_thread = threading.Thread(target=self._follow_logs, args=(watch, redact),
+                                      name=f"engine-logs-{session_id}", daemon=True)
+        stats_thread = threading.Thread(target=self._follow_stats, args=(watch,),
+                                        name=f"engine-stats-{session_id}", daemon=True)
+        watch.threads = [log_thread, stats_thread]
+        log_thread.start()
+        stats_thread.start()
+
+    def _follow_logs(self, watch: _Watch, redact: list[str]) -> None:
+        folder = self.engines_dir / watch.session_id
+        folder.mkdir(parents=True, exist_ok=True)
+        position = folder / "engine.log.pos"
+        last_ts = position.read_text().strip() if position.exists() else ""
+        try:
+            stream = self.docker.log_stream(watch.container_id, since=last_ts or None)
+            with open(folder / "engine.log", "a", encoding="utf-8") as out:
+                for stamped in stream:
+                    match = _LOG_TS.match(stamped)
+                    ts, line = (match.group(1), match.group(2)) if match else ("", stamped)
+                    if ts and last_ts and ts <= last_ts:
+                        continue  # already written before a reattach
+                    for secret in redact:
+                        line = line.replace(secret, "***")
+                    if line.startswith(STATUS_PREFIX):
+                        self._on_status(watch, line[len(STATUS_PREFIX):])
+                    else:
+                        out.write(line + "\n")
+                        out.flush()
+                        watch.lines.append(line)
+                    if ts:
+                        last_ts = ts
+                        position.write_text(ts)
+        except Exception:  # noqa: BLE001 - daemon away or container gone: decided in _on_exit
+            pass
+        finally:
+            self._on_exit(watch)
+
+    def _follow_stats(self, watch: _Watch) -> None:
+        try:
+            for sample in self.docker.stats_stream(watch.container_id):
+                if watch.stop.is_set():
+                    return
+                watch.stats = sample
+        except EngineError:
+            return
+
+    def _on_status(self, watch: _Watch, text: str) -> None:
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        state = payload.pop("state", None)
+        payload.pop("ts", None)
+        error = payload.pop("error", None)
+        if payload:
+            watch.status = {**watch.status, **payload}
+        if state == RUNNING:
+            self._set_state(watch.session_id, RUNNING, started=True, status=watch.status)
+        elif state == STOPPING:
+            self._set_state(watch.session_id, STOPPING)
+        elif state == ERROR:
+            tail = "\n".join(list(watch.lines)[-LOG_TAIL_ON_ERROR:])
+            self._finish(watch.session_id, ERROR, error=f"{error}\nLast log lines:\n{tail}"
+                         if tail else error)
+        elif state == STOPPED:
+            self._finish(watch.session_id, STOPPED, final_state=STOPPED)
+        elif payload and time.monotonic() - watch.status_written >= STATUS_WRITE_INTERVAL:
+            watch.status_written = time.monotonic()
+            self._write_status(watch.session_id, watch.status)
+        with self._changed:
+            self._changed.notify_all()
+
+    def _on_exit(self, watch: _Watch) -> None:
+        """The log stream ended: the container exited (or Docker went away)."""
+        watch.stop.set()
+        self._watches.pop(watch.session_id, None)
+        exit_info = self.docker.exit_info(watch.container_id)
+        if exit_info is None:
+            return  # unknown (daemon unreachable): reattach decides later
+        code, oom, running = exit_info
+        if running:
+            return  # stream broke while the container runs on; the monitor reattaches
+        info = self.get(watch.session_id)
+        expected = self._expected_exit.pop(watch.session_id, None)
+        if expected == "kill":
+            self._finish(watch.session_id, STOPPED, final_state="Killed", exit_code=code)
+        elif info.state == ERROR:
+            self._finish(watch.session_id, ERROR, exit_code=code, error=info.error)
+        elif code == 0 and info.state in (STOPPING, STOPPED):
+            self._finish(watch.session_id, STOPPED, final_state=STOPPED, exit_code=code)
+        else:
+            reason = ("killed: out of memory (raise memory_limit_mb)" if oom else
+                      "killed from outside the workbench (SIGKILL)" if code == 137 else
+                      "terminated from outside the workbench (SIGTERM)" if code == 143 else
+                      f"exited with code {code}")
+            tail = "\n".join(list(watch.lines)[-LOG_TAIL_ON_ERROR:])
+            self._finish(watch.session_id, ERROR, exit_code=code,
+                         error=f"The engine's container {reason} while {info.state}."
+                         + (f"\nLast log lines:\n{tail}" if tail else ""))
+            self._audit("system", "engine.exited", _target(info), info.state, ERROR, "error",
+                        reason)
+
+    # -- metrics (called by the monitor) ------------------------------------------------------
+
+    def record_metrics(self) -> int:
+        """Write one sample of every followed engine's resources and state; returns rows."""
+        now = _now()
+        rows = []
+        for watch in list(self._watches.values()):
+            sample = dict(watch.stats or {})
+            for key in ("open_orders", "realized_pnl", "unrealized_pnl", "fills"):
+                if isinstance(watch.status.get(key), (int, float)):
+                    sample[key] = float(watch.status[key])
+            rows.extend(EngineMetricRow(session_id=watch.session_id, ts=now,
+                                        name=f"nautilus.engine.{k}", value=float(v))
+                        for k, v in sample.items() if v is not None)
+        if rows:
+            with self.database.session() as session:
+                session.add_all(rows)
+        return len(rows)
+
+    @property
+    def followed_sessions(self) -> list[str]:
+        return list(self._watches)
+
+    # -- persistence helpers ------------------------------------------------------------------
+
+    def _set_state(self, session_id: str, state: str, started: bool = False,
+                   status: dict | None = None) -> None:
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            if row is None or row.state in (STOPPED, ERROR):
+                return  # final states stay final
+            row.state = state
+            if started and row.started_at is None:
+                row.started_at = _now()
+            if status is not None:
+                row.status, row.status_at = status, _now()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _write_status(self, session_id: str, status: dict) -> None:
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            if row is not None:
+                row.status, row.status_at = status, _now()
+
+    def _finish(self, session_id: str, state: str, final_state: str | None = None,
+                exit_code: int | None = None, error: str | None = None) -> None:
+        watch = self._watches.get(session_id)
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            if row is None:
+                return
+            if row.state == ERROR and state == STOPPED and final_state != "Killed":
+                return  # an error stays an error until the user acts
+            row.state = state
+            row.final_state = final_state or row.final_state or state
+            row.stopped_at = row.stopped_at or _now()
+            if exit_code is not None:
+                row.exit_code = exit_code
+            if error is not None:
+                row.error = error
+            if watch is not None and watch.status:
+                row.status, row.status_at = watch.status, _now()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _stored_config(self, session_id: str) -> EngineConfig:
+        with self.database.session() as session:
+            record = dict(session.get(EngineSessionRow, session_id).config)
+        record.pop("warnings", None)
+        return EngineConfig(**record)
+
+    def _active_by_name(self, name: str) -> EngineInfo | None:
+        with self.database.session() as session:
+            row = session.scalars(select(EngineSessionRow).where(
+                EngineSessionRow.name == name,
+                EngineSessionRow.state.in_(ACTIVE_STATES))).first()
+            return self._info(row) if row else None
+
+    def _info(self, row: EngineSessionRow) -> EngineInfo:
+        config = row.config or {}
+        return EngineInfo(
+            session_id=row.session_id, name=row.name, template=row.template, mode=row.mode,
+            state=row.state, container_name=row.container_name, container_id=row.container_id,
+            image=row.image, actor=row.actor, created_at=_aware(row.created_at),
+            started_at=_aware(row.started_at), stopped_at=_aware(row.stopped_at),
+            final_state=row.final_state, exit_code=row.exit_code, error=row.error,
+            status=dict(row.status or {}), status_at=_aware(row.status_at),
+            parameters={**config.get("parameters", {}), **config.get("strategy_parameters", {})},
+            memory_limit_mb=int(config.get("memory_limit_mb", 0)),
+            cpu_limit=float(config.get("cpu_limit", 0)),
+        )
+
+    def _labels(self, session_id: str, config: EngineConfig) -> dict[str, str]:
+        return {"nautilus-workbench.engine": "1", "nautilus-workbench.instance": self.instance,
+                "nautilus-workbench.session": session_id, "nautilus-workbench.name": config.name,
+                "nautilus-workbench.mode": config.mode,
+                "nautilus-workbench.template": config.template}
+
+    def _authorise(self, actor: str, action: str, target: str, mode: str, confirm: str | None,
+                   state: str | None) -> None:
+        needed = LIVE_TRADER if mode == "live" else TRADER
+        if not self.roles.has(actor, needed):
+            self._audit(actor, action, target, state, state, "refused",
+                        f"actor lacks the {needed} role")
+            raise PermissionDenied(f"'{actor}' may not {action.split('.')[1].replace('_', ' ')} "
+                                   f"{mode} engines: the {needed} role is needed.")
+        if mode == "live" and action in ("engine.start", "engine.restart") and confirm != target:
+            name = target
+            self._audit(actor, action, target, state, state, "refused",
+                        "live start without the typed confirmation")
+            raise PermissionDenied(
+                f"Starting live engine '{name}' sends real orders with real money. Type the "
+                f"engine's name to confirm (CLI: --confirm {name}; API: \"confirm\": \"{name}\").")
+
+    def _environment_values(self, config: EngineConfig, actor: str) -> dict[str, str]:
+        import os
+
+        missing = [n for n in config.environment if not os.environ.get(n)]
+        if missing:
+            detail = ", ".join(missing)
+            self._audit(actor, "engine.start", config.name, STOPPED, STOPPED, "invalid",
+                        f"environment variables not set: {detail}")
+            raise ValidationError(
+                f"Engine '{config.name}' needs settings from the server's environment",
+                [f"{n}: not set; export it in the environment of the workbench server (it is "
+                 "passed only into the engine container, never stored)" for n in missing])
+        return {n: os.environ[n] for n in config.environment}
+
+    def _environment_values_quiet(self, record: dict) -> dict[str, str]:
+        import os
+
+        return {n: os.environ.get(n, "") for n in record.get("environment", {})}
+
+    def _audit(self, actor: str, action: str, target: str, from_state: str | None,
+               to_state: str | None, outcome: str, detail: str | None = None) -> None:
+        with self.database.session() as session:
+            session.add(self._audit_row(actor, action, target, from_state, to_state, outcome,
+                                        detail))
+
+    @staticmethod
+    def _audit_row(actor, action, target, from_state, to_state, outcome, detail=None):
+        return AuditEntry(ts=_now(), actor=actor, action=action, target=target,
+                          from_state=from_state, to_state=to_state, outcome=outcome,
+                          detail=detail)
+
+
+def instance_id(state_dir: Path) -> str:
+    """Labels tell this workbench's containers from another's on a shared Docker host."""
+    return hashlib.sha1(str(Path(state_dir).resolve()).encode()).hexdigest()[:12]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: str(v) if not isinstance(v, (int, float, bool, str, type(None))) else v
+            for k, v in values.items()}
+
+
+def _target(info: EngineInfo) -> str:
+    return f"{info.name} ({info.session_id})"
+
+
+def _with_status(info: EngineInfo, status: dict) -> EngineInfo:
+    from dataclasses import replace
+
+    return replace(info, status=dict(status))
+
+
+__all__ = ["ACTIVE_STATES", "ERROR", "EngineInfo", "EngineService", "RUNNING", "STARTING",
+           "STOPPED", "STOPPING", "instance_id"]
