@@ -1,4 +1,4 @@
-"""``nautilus-workbench``: serve the app, list the catalog and templates, run backtests.
+"""``nautilus-workbench``: serve the app, list the catalog and templates, run backtests, engines.
 
 Scripts depend on these command names and on the JSON they print; add, never rename.
 Every WorkbenchError ends as one line on stderr (and a JSON object with ``--json``) and a
@@ -13,6 +13,7 @@ import math
 import sys
 from typing import Any
 
+from app.cli_engine import ENGINE_HANDLERS, add_engine_parser
 from services import Workbench, WorkbenchError
 from services.backtest import BacktestSpec, VenueSettings
 from services.backtest.statistics import HEADLINE_LABELS, format_statistic
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="other runs to compare with RUN_ID")
     report.add_argument("--trades", help="also write the trades table (.csv or .parquet)")
     report.add_argument("--equity", help="also write the per-bar equity (.csv or .parquet)")
+
+    add_engine_parser(commands, common, _key_values)
     return parser
 
 
@@ -338,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         wb = _open(args)
         if args.command == "report":
             return cmd_report(wb, args)
+        if args.command == "engine":
+            return ENGINE_HANDLERS[args.engine_command](wb, args)
         action = getattr(args, f"{args.command}_command")
         return _HANDLERS[(args.command, action)](wb, args)
     except WorkbenchError as e:

@@ -227,6 +227,17 @@ class DockerGateway:
         if buffer:
             yield _normalise_line(buffer.decode("utf-8", errors="replace"))
 
+    def log_tail(self, container_id: str, lines: int) -> list[str]:
+        """The last ``lines`` lines of a container's output, with timestamps, no following."""
+        import docker.errors
+
+        try:
+            raw = self._call("read the engine's logs", self.client().api.logs, container_id,
+                             stream=False, follow=False, timestamps=True, tail=lines)
+        except docker.errors.NotFound:
+            return []
+        return [_normalise_line(x) for x in raw.decode("utf-8", errors="replace").splitlines()]
+
     def stats_stream(self, container_id: str) -> Iterator[dict[str, float]]:
         try:
             stream = self._call("read the engine's stats", self.client().api.stats,

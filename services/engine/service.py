@@ -224,6 +224,7 @@ class EngineService:
             raise EngineError(f"Engine '{info.name}' is {info.state}; there is nothing to stop."
                               + (" Use emergency stop to kill it now." if info.state == STOPPING
                                  else ""))
+        self._ensure_watched(info)  # the exit must be seen by this process to settle the state
         self._set_state(session_id, STOPPING)
         self._audit(actor, "engine.stop", _target(info), info.state, STOPPING, "accepted")
         self._expected_exit[session_id] = "stop"
@@ -489,8 +490,10 @@ class EngineService:
         if exit_info is None:
             return  # unknown (daemon unreachable): reattach decides later
         code, oom, running = exit_info
-        if running:
-            return  # stream broke while the container runs on; the monitor reattaches
+        if not running:  # else the stream broke while the container runs on: reattach later
+            self._settle_exit(watch, code, oom)
+
+    def _settle_exit(self, watch: _Watch, code: int, oom: bool) -> None:
         info = self.get(watch.session_id)
         expected = self._expected_exit.pop(watch.session_id, None)
         if expected == "kill":
@@ -499,10 +502,11 @@ class EngineService:
             self._finish(watch.session_id, ERROR, exit_code=code, error=info.error)
         elif code == 0 and info.state in (STOPPING, STOPPED):
             self._finish(watch.session_id, STOPPED, final_state=STOPPED, exit_code=code)
-        else:
+        elif info.state in ACTIVE_STATES:
             reason = ("killed: out of memory (raise memory_limit_mb)" if oom else
-                      "killed from outside the workbench (SIGKILL)" if code == 137 else
-                      "terminated from outside the workbench (SIGTERM)" if code == 143 else
+                      "was killed from outside the workbench (SIGKILL)" if code == 137 else
+                      "was terminated from outside the workbench (SIGTERM)" if code == 143 else
+                      "container no longer exists" if code == -1 else
                       f"exited with code {code}")
             tail = "\n".join(list(watch.lines)[-LOG_TAIL_ON_ERROR:])
             self._finish(watch.session_id, ERROR, exit_code=code,
@@ -510,6 +514,36 @@ class EngineService:
                          + (f"\nLast log lines:\n{tail}" if tail else ""))
             self._audit("system", "engine.exited", _target(info), info.state, ERROR, "error",
                         reason)
+
+    def refresh(self, session_id: str) -> EngineInfo:
+        """Bring an active session up to date from its container when this process does not
+        follow it (the CLI): the latest status line, or the exit it missed."""
+        info = self.get(session_id)
+        if not info.is_active or session_id in self._watches or not info.container_id:
+            return info
+        exit_info = self.docker.exit_info(info.container_id)
+        if exit_info is None:
+            return info
+        watch = _Watch(session_id, info.container_id)
+        for stamped in self.docker.log_tail(info.container_id, 300):
+            match = _LOG_TS.match(stamped)
+            line = match.group(2) if match else stamped
+            if line.startswith(STATUS_PREFIX):
+                self._on_status(watch, line[len(STATUS_PREFIX):])
+            else:
+                watch.lines.append(line)
+        if watch.status:
+            self._write_status(session_id, watch.status)
+        code, oom, running = exit_info
+        if not running:
+            self._settle_exit(watch, code, oom)
+        return self.get(session_id)
+
+    def _ensure_watched(self, info: EngineInfo) -> None:
+        if info.session_id not in self._watches and info.container_id and info.is_active:
+            self._watch(info.session_id, info.container_id,
+                        self._environment_values_quiet(self._stored_config(info.session_id)
+                                                       .to_record()))
 
     # -- metrics (called by the monitor) ------------------------------------------------------
 
