@@ -134,7 +134,13 @@ class DockerGateway:
                                   problems)
         volumes = {}
         if "://" not in catalog:
-            volumes[os.path.abspath(catalog)] = {"bind": "/catalog", "mode": "ro"}
+            folder = os.path.abspath(catalog)
+            if config.mode == "paper" and (blocked := unreadable_by_others(folder)):
+                raise EngineError(
+                    f"The engine container runs as an unprivileged user and cannot read {blocked}"
+                    f" (part of the catalog {folder}). Allow it with `chmod o+rX` on that path, "
+                    "or point the workbench at a catalog in a readable folder.")
+            volumes[folder] = {"bind": "/catalog", "mode": "ro"}
         elif config.mode == "paper":
             raise EngineError(f"Paper engines replay from a catalog folder on the Docker host; "
                               f"the catalog {catalog} is a URL. Copy it to a local folder.")
@@ -274,6 +280,30 @@ class DockerGateway:
                     self._call("remove an engine container", container.remove)
                     removed.append(item["name"])
         return removed
+
+
+def unreadable_by_others(folder: str) -> str | None:
+    """The first path (an ancestor folder, the catalog or a file in it) that a user other than
+    its owner cannot read or enter; None when the whole catalog is readable."""
+    import stat
+
+    path = os.path.abspath(folder)
+    parts = path.split(os.sep)
+    for i in range(2, len(parts) + 1):
+        ancestor = os.sep.join(parts[:i]) or os.sep
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return ancestor
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            mode = os.stat(os.path.join(root, name)).st_mode
+            if mode & (stat.S_IROTH | stat.S_IXOTH) != (stat.S_IROTH | stat.S_IXOTH):
+                return os.path.join(root, name)
+        for name in files:
+            if not os.stat(os.path.join(root, name)).st_mode & stat.S_IROTH:
+                return os.path.join(root, name)
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        return path
+    return None
 
 
 def _normalise_line(line: str) -> str:

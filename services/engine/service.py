@@ -190,7 +190,7 @@ class EngineService:
                     image=self.image, name=container_name, config=config,
                     labels=self._labels(session_id, config), environment=secrets,
                     catalog=self.catalog.location, session_id=session_id)
-            except EngineError as e:
+            except (EngineError, ValidationError) as e:
                 self._audit(actor, "engine.start", target, STOPPED, STOPPED, "failed", str(e))
                 raise
             folder.mkdir(parents=True, exist_ok=True)
@@ -475,7 +475,7 @@ class EngineService:
             self._finish(watch.session_id, ERROR, error=f"{error}\nLast log lines:\n{tail}"
                          if tail else error)
         elif state == STOPPED:
-            self._finish(watch.session_id, STOPPED, final_state=STOPPED)
+            pass  # the node is down; the session is Stopped once the container has exited
         elif payload and time.monotonic() - watch.status_written >= STATUS_WRITE_INTERVAL:
             watch.status_written = time.monotonic()
             self._write_status(watch.session_id, watch.status)
@@ -509,11 +509,12 @@ class EngineService:
                       "container no longer exists" if code == -1 else
                       f"exited with code {code}")
             tail = "\n".join(list(watch.lines)[-LOG_TAIL_ON_ERROR:])
+            # Audit first: whoever waits for the Error state finds the record already there.
+            self._audit("system", "engine.exited", _target(info), info.state, ERROR, "error",
+                        reason)
             self._finish(watch.session_id, ERROR, exit_code=code,
                          error=f"The engine's container {reason} while {info.state}."
                          + (f"\nLast log lines:\n{tail}" if tail else ""))
-            self._audit("system", "engine.exited", _target(info), info.state, ERROR, "error",
-                        reason)
 
     def refresh(self, session_id: str) -> EngineInfo:
         """Bring an active session up to date from its container when this process does not
