@@ -14,16 +14,25 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from components import BacktestConfigurator, ResultsViewer, RunComparison
+from app.api import api_patterns
+from components import (
+    BacktestConfigurator,
+    EmergencyStop,
+    EngineManager,
+    ResultsViewer,
+    RunComparison,
+)
 from services import Workbench, WorkbenchError
-from services.engine.monitor import EngineMonitor
 from services.backtest.statistics import format_statistic
+from services.engine.monitor import EngineMonitor
 
 log = logging.getLogger("nautilus_workbench.app")
 
 TITLE = "Nautilus Workbench"
 
 ACCENT = "#0f6e8c"
+# Who the audit log names for actions taken in the browser, until logins exist.
+UI_ACTOR = "local"
 
 
 class Pages:
@@ -37,6 +46,7 @@ class Pages:
             "/backtest": ("Backtest", self.backtest),
             "/results": ("Results", self.results),
             "/compare": ("Compare", self.compare),
+            "/engines": ("Engines", self.engines),
         }
 
     def guarded(self, path: str) -> Callable[[], pn.viewable.Viewable]:
@@ -65,11 +75,11 @@ class Pages:
         )
         nav = pn.pane.HTML(
             f'<nav class="workbench-nav">{links}</nav>',
-            stylesheets=[".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
+            stylesheets=[(".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
                          ".nav-link {padding: 8px 12px; border-radius: 6px; text-decoration: none;"
                          " color: inherit; font-size: 1.05em;}"
                          ".nav-link:hover {background: rgba(15,110,140,0.12);}"
-                         ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}"],
+                         ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}")],
             sizing_mode="stretch_width",
         )
         catalog = self.workbench.catalog
@@ -82,6 +92,8 @@ class Pages:
         # (the Fast templates fetch a Google web font).
         return pn.template.BootstrapTemplate(
             title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),
+            # Every page can kill every engine: the button sits in the header.
+            header=[EmergencyStop(workbench=self.workbench, actor=UI_ACTOR)],
             header_background=ACCENT, sidebar_width=240,
         )
 
@@ -140,6 +152,10 @@ class Pages:
             viewer.run_id = completed[0] if completed else None
         return self._template("/results", pn.pane.Markdown("## Backtest results"), notice, viewer)
 
+    def engines(self):
+        manager = EngineManager(workbench=self.workbench, monitor=self.monitor, actor=UI_ACTOR)
+        return self._template("/engines", pn.pane.Markdown("## Trading engines"), manager)
+
     def compare(self):
         runs = [r for r in pn.state.session_args.get("run", []) if r]
         comparison = RunComparison(workbench=self.workbench)
@@ -191,6 +207,8 @@ def serve(
             websocket_origin=origins if address != "0.0.0.0" else "*",
             # gzip every HTTP response: Panel's and Bokeh's JavaScript is ~5.6 MB uncompressed.
             compress_response=True,
+            # The REST API (/api/v1/...) on the same Tornado server as the pages.
+            extra_patterns=api_patterns(workbench, monitor),
         )
     except OSError as e:
         print(f"error: cannot listen on {address}:{port} ({e.strerror}). Is another server running "

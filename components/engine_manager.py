@@ -196,7 +196,8 @@ class EngineManager(Viewer):
     def _plots(self) -> pn.Row:
         time = hv.Dimension("ts", label="Time (UTC)")
         common = {"height": 220, "responsive": True, "show_grid": True, "tools": ["hover"],
-                  "default_tools": ["pan", "wheel_zoom", "reset", "save"]}
+                  "default_tools": ["pan", "wheel_zoom", "reset", "save"], "xticks": 4,
+                  "ylim": (0, None)}
         cpu = hv.DynamicMap(
             lambda data: hv.Curve(data, time, hv.Dimension("cpu", label="CPU (% of one core)")),
             streams=[self._cpu_pipe]).opts(hv.opts.Curve(title="CPU", color="#0f6e8c", **common))
@@ -206,7 +207,7 @@ class EngineManager(Viewer):
             * hv.Curve(data, time, hv.Dimension("limit", label="Memory (MiB)"), label="limit"),
             streams=[self._memory_pipe]).opts(
                 hv.opts.Curve(title="Memory", **common),
-                hv.opts.Overlay(legend_position="top_left"))
+                hv.opts.Overlay(legend_position="right"))
         return pn.Row(pn.pane.HoloViews(cpu, sizing_mode="stretch_width"),
                       pn.pane.HoloViews(memory, sizing_mode="stretch_width"),
                       sizing_mode="stretch_width", css_classes=["resource-plots"])
