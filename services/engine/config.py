@@ -159,26 +159,27 @@ def probe_environment(node: dict) -> dict:
 
 
 def check_node_config(node: dict) -> list[str]:
-    """Problems that keep ``node`` from decoding into NautilusTrader's live config classes."""
-    from nautilus_trader.common.config import ImportableConfig
+    """Problems that keep ``node`` from building NautilusTrader's live configs, decoded the
+    way the engine's bootstrap decodes them."""
+    from nautilus_trader.common.config import resolve_path
     from nautilus_trader.config import TradingNodeConfig
     from nautilus_trader.trading.config import StrategyFactory
 
+    from services.engine_runtime.client_configs import build_client_config
+
     problems: list[str] = []
-    try:
-        config = TradingNodeConfig.parse(json.dumps(probe_environment(node)))
-    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, TypeError) as e:
-        return [f"node: does not decode into TradingNodeConfig: {e}"]
+    probe = probe_environment(node)
     for kind in ("data_clients", "exec_clients"):
-        for name, client in getattr(config, kind).items():
-            if not isinstance(client, ImportableConfig):
-                continue
+        for name, client in probe.pop(kind, {}).items():
             try:
-                client.create()
-                if client.factory is not None:
-                    client.factory.create()
-            except Exception as e:  # import errors, msgspec validation, bad paths
+                build_client_config(client["path"], client.get("config", {}))
+                resolve_path(client["factory"]["path"])
+            except Exception as e:  # import errors, msgspec validation, bad paths, missing keys
                 problems.append(f"node.{kind}.{name}: {type(e).__name__}: {e}")
+    try:
+        config = TradingNodeConfig.parse(json.dumps(probe))
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, TypeError) as e:
+        return [*problems, f"node: does not decode into TradingNodeConfig: {e}"]
     for i, strategy in enumerate(config.strategies):
         try:
             StrategyFactory.create(strategy)

@@ -107,27 +107,30 @@ def build_reporter(trader, interval: float):
     return EngineStatusReporter()
 
 
-def _take_factories(raw: dict) -> list[tuple[str, str, type]]:
-    """Remove client factory paths from ``raw`` and resolve them to classes.
+def _take_clients(raw: dict) -> tuple[list[tuple[str, str, type]], dict[str, dict]]:
+    """Remove the client entries from ``raw``; return their factory classes and configs.
 
     NautilusTrader 1.231 instantiates an ImportableConfig's factory, but its node builder expects
-    a factory class (it reads ``__name__``, e.g. for the sandbox client); registering the classes
-    on the node is the supported route.
+    a factory class (it reads ``__name__``, e.g. for the sandbox client), so the classes are
+    registered on the node instead; configs are built by build_client_config.
     """
     from nautilus_trader.common.config import resolve_path
 
-    found = []
+    from services.engine_runtime.client_configs import build_client_config
+
+    factories, configs = [], {}
     for kind in ("data_clients", "exec_clients"):
-        for name, client in raw.get(kind, {}).items():
-            factory = client.pop("factory", None) if isinstance(client, dict) else None
-            if factory:
-                found.append((kind, name, resolve_path(factory["path"])))
-    return found
+        configs[kind] = {}
+        for name, client in raw.pop(kind, {}).items():
+            factories.append((kind, name, resolve_path(client["factory"]["path"])))
+            configs[kind][name] = build_client_config(client["path"], client.get("config", {}))
+    return factories, configs
 
 
 def main(argv: list[str]) -> int:
     emit("Starting", session_id=os.environ.get("WORKBENCH_SESSION_ID"))
     try:
+        import msgspec
         from nautilus_trader.config import TradingNodeConfig
         from nautilus_trader.live.node import TradingNode
 
@@ -138,8 +141,9 @@ def main(argv: list[str]) -> int:
             emit("Error", error="environment variables not set in the container: "
                  + ", ".join(sorted(set(missing))))
             return 2
-        factories = _take_factories(raw)
+        factories, clients = _take_clients(raw)
         config = TradingNodeConfig.parse(json.dumps(raw))
+        config = msgspec.structs.replace(config, **clients)
         node = TradingNode(config=config)
         for kind, name, factory in factories:
             if kind == "data_clients":
