@@ -462,7 +462,6 @@ class EngineService:
         except json.JSONDecodeError:
             return
         state = payload.pop("state", None)
-        payload.pop("ts", None)
         error = payload.pop("error", None)
         if payload:
             watch.status = {**watch.status, **payload}
