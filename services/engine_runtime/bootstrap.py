@@ -127,8 +127,21 @@ def _take_clients(raw: dict) -> tuple[list[tuple[str, str, type]], dict[str, dic
     return factories, configs
 
 
+def _inside_container() -> bool:
+    if Path("/.dockerenv").exists():
+        return True
+    try:
+        return any(word in Path("/proc/1/cgroup").read_text() for word in ("docker", "containerd"))
+    except OSError:
+        return False
+
+
 def main(argv: list[str]) -> int:
     emit("Starting", session_id=os.environ.get("WORKBENCH_SESSION_ID"))
+    if os.environ.get("WORKBENCH_MODE") == "live" and not _inside_container():
+        emit("Error", error="live engines run only inside their Docker container; start them "
+             "with the workbench (UI, API or `nautilus-workbench engine start`)")
+        return 2
     try:
         import msgspec
         from nautilus_trader.config import TradingNodeConfig

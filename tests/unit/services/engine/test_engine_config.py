@@ -173,3 +173,15 @@ def test_roles_local_operator_has_all_roles_others_only_what_is_assigned():
     assert not roles.has("mallory", TRADER)
     with pytest.raises(ConfigurationError, match="WORKBENCH_ROLES"):
         Roles.parse("carol=admin")
+
+
+def test_live_bootstrap_refuses_to_run_outside_a_container(monkeypatch, capsys, tmp_path):
+    from services.engine_runtime import bootstrap
+
+    monkeypatch.setenv("WORKBENCH_MODE", "live")
+    monkeypatch.setenv("WORKBENCH_HEARTBEAT", str(tmp_path / "heartbeat"))
+    monkeypatch.setattr(bootstrap, "_inside_container", lambda: False)
+    assert bootstrap.main(["bootstrap"]) == 2
+    lines = [json.loads(line[len(bootstrap.STATUS_PREFIX):])
+             for line in capsys.readouterr().out.splitlines()]
+    assert lines[-1]["state"] == "Error" and "only inside their Docker container" in lines[-1]["error"]
