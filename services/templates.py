@@ -465,6 +465,19 @@ class TemplateService:
         except TemplateError as err:
             result.append(TemplateSummary("backtest_engine", "backtest_engine", "Backtest engine",
                                           "", {}, str(self.root / "backtest_engine.json"), str(err)))
+        from services.engine.config import ENGINE_TEMPLATE_NAMES, load_engine_template
+
+        for name in ENGINE_TEMPLATE_NAMES:
+            path = self.root / f"{name}.json"
+            if not path.exists():
+                continue
+            try:
+                t = load_engine_template(path, self.strategy_names())
+                result.append(TemplateSummary(t.name, f"engine ({t.mode})", t.title, t.description,
+                                              {k: _spec_dict(s) for k, s in t.parameters.items()},
+                                              str(path)))
+            except TemplateError as err:
+                result.append(TemplateSummary(name, "engine", name, "", {}, str(path), str(err)))
         return result
 
 

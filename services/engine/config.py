@@ -25,6 +25,7 @@ from services.errors import TemplateError, ValidationError
 from services.templates import ParameterSpec, _parse_parameters, _read_json
 
 MODES = ("paper", "sandbox", "live")
+ENGINE_TEMPLATE_NAMES = ("paper_trading", "sandbox_engine", "live_engine")
 # Parameters the service applies itself rather than through bindings.
 BUILTIN_PARAMETERS = ("strategy", "bar_type", "venue", "starting_balance", "balance_currency",
                       "replay_start", "risk_engine", "max_notional_per_order",

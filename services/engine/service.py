@@ -24,6 +24,7 @@ from sqlalchemy import select
 from services.catalog import CatalogService
 from services.db import AuditEntry, Database, EngineMetricRow, EngineSessionRow
 from services.engine.config import (
+    ENGINE_TEMPLATE_NAMES,
     EngineConfig,
     EngineTemplate,
     build_engine_config,
@@ -39,7 +40,6 @@ from services.templates import TemplateService
 
 STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
 ACTIVE_STATES = (STARTING, RUNNING, STOPPING)
-ENGINE_TEMPLATE_NAMES = ("paper_trading", "sandbox_engine", "live_engine")
 LOG_TAIL_ON_ERROR = 15
 STOP_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL: a node stops in ~1 s with timeout_post_stop low
 STATUS_WRITE_INTERVAL = 2.0  # seconds between database writes of an engine's status snapshot

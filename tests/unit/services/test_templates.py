@@ -96,8 +96,12 @@ def test_summaries_of_shipped_templates_report_no_errors(shipped_templates):
     summaries = service.summaries()
 
     # Assert
-    assert sorted(s.name for s in summaries) == sorted([*SHIPPED_STRATEGIES, "backtest_engine"])
+    assert sorted(s.name for s in summaries) == sorted([*SHIPPED_STRATEGIES, "backtest_engine",
+                                                        "paper_trading", "sandbox_engine",
+                                                        "live_engine"])
     assert [s.error for s in summaries] == [None] * len(summaries)
+    kinds = {s.name: s.kind for s in summaries}
+    assert (kinds["paper_trading"], kinds["live_engine"]) == ("engine (paper)", "engine (live)")
     ema = next(s for s in summaries if s.name == "ema_cross")
     assert ema.parameters["trade_size"] == {
         "type": "decimal", "default": "1", "min": "0.000001", "max": "100000000",
