@@ -15,11 +15,11 @@ import logging
 import os
 from typing import ClassVar
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # registers the Bokeh backend, also outside notebooks
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from components.parameters import parameters_from_specs, values_of, widgets_for
@@ -58,6 +58,30 @@ def _problem_list(error: ValidationError) -> str:
         field, sep, text = problem.partition(": ")
         lines.append(f"- **{field}**: {text}" if sep else f"- {problem}")
     return "\n".join(lines)
+
+
+def _button(parameter: param.Parameter, **options) -> pn.widgets.Button:
+    """A button for an Event parameter, without the tooltip of its doc: a tooltip left over
+    from a click covers the confirmation button that appears next to it."""
+    return pn.widgets.Button.from_param(parameter, description=None, **options)
+
+
+def _time_figure(title: str, y_label: str, source: ColumnDataSource,
+                 lines: list[tuple[str, str, str]], tooltip: str) -> figure:
+    """A small time chart of ``source``'s columns (one line per (column, label, colour))."""
+    chart = figure(title=title, x_axis_type="datetime", height=230, sizing_mode="stretch_width",
+                   tools="pan,wheel_zoom,reset,save", toolbar_location="right")
+    for column, label, colour in lines:
+        legend = {"legend_label": label} if len(lines) > 1 else {}
+        chart.line("ts", column, source=source, color=colour, line_width=2, **legend)
+    chart.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S}"), (title, tooltip)],
+                              formatters={"@ts": "datetime"}, mode="vline"))
+    chart.xaxis.axis_label, chart.yaxis.axis_label = "Time (UTC)", y_label
+    chart.xaxis.ticker.desired_num_ticks = 4
+    chart.y_range.start = 0
+    if len(lines) > 1:
+        chart.legend.location = "bottom_right"
+    return chart
 
 
 def _money(value) -> str:
@@ -170,7 +194,7 @@ class EngineManager(Viewer):
         self._action_confirm = pn.Column(sizing_mode="stretch_width", visible=False,
                                          css_classes=["action-confirmation"])
         self._buttons = {
-            name: pn.widgets.Button.from_param(self.param[name], button_type=kind,
+            name: _button(self.param[name], button_type=kind,
                                                sizing_mode="stretch_width")
             for name, kind in (("start", "primary"), ("stop", "warning"),
                                ("restart", "default"), ("kill", "danger"))
@@ -184,9 +208,9 @@ class EngineManager(Viewer):
                                               css_classes=["engine-state"])
         self._positions = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
         self._balances = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
-        self._cpu_pipe = hv.streams.Pipe(data=pd.DataFrame({"ts": [], "cpu": []}))
-        self._memory_pipe = hv.streams.Pipe(
-            data=pd.DataFrame({"ts": [], "memory": [], "limit": []}))
+        # Bokeh sources updated in place: the plots follow the data without being rebuilt.
+        self._cpu_source = ColumnDataSource({"ts": [], "cpu": []})
+        self._memory_source = ColumnDataSource({"ts": [], "memory": [], "limit": []})
         self._log_view = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["engine-log"],
                                       styles={"max-height": "360px", "overflow": "auto"})
         self._audit = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
@@ -194,22 +218,13 @@ class EngineManager(Viewer):
                                            css_classes=["audit-trail"])
 
     def _plots(self) -> pn.Row:
-        time = hv.Dimension("ts", label="Time (UTC)")
-        common = {"height": 220, "responsive": True, "show_grid": True, "tools": ["hover"],
-                  "default_tools": ["pan", "wheel_zoom", "reset", "save"], "xticks": 4,
-                  "ylim": (0, None)}
-        cpu = hv.DynamicMap(
-            lambda data: hv.Curve(data, time, hv.Dimension("cpu", label="CPU (% of one core)")),
-            streams=[self._cpu_pipe]).opts(hv.opts.Curve(title="CPU", color="#0f6e8c", **common))
-        memory = hv.DynamicMap(
-            lambda data: hv.Curve(data, time, hv.Dimension("memory", label="Memory (MiB)"),
-                                  label="used")
-            * hv.Curve(data, time, hv.Dimension("limit", label="Memory (MiB)"), label="limit"),
-            streams=[self._memory_pipe]).opts(
-                hv.opts.Curve(title="Memory", **common),
-                hv.opts.Overlay(legend_position="right"))
-        return pn.Row(pn.pane.HoloViews(cpu, sizing_mode="stretch_width"),
-                      pn.pane.HoloViews(memory, sizing_mode="stretch_width"),
+        cpu = _time_figure("CPU", "CPU (% of one core)", self._cpu_source,
+                           [("cpu", "CPU", "#0f6e8c")], "@cpu{0.0} %")
+        memory = _time_figure("Memory", "Memory (MiB)", self._memory_source,
+                              [("memory", "used", "#0f6e8c"), ("limit", "limit", "#d62728")],
+                              "@memory{0,0} MiB of @limit{0,0} MiB")
+        return pn.Row(pn.pane.Bokeh(cpu, sizing_mode="stretch_width"),
+                      pn.pane.Bokeh(memory, sizing_mode="stretch_width"),
                       sizing_mode="stretch_width", css_classes=["resource-plots"])
 
     def _build_layout(self) -> pn.Column:
@@ -448,10 +463,10 @@ class EngineManager(Viewer):
         confirm_label = {"start": "Confirm start", "stop": "Confirm stop",
                          "restart": "Confirm restart", "kill": "Confirm emergency stop"}[action]
         parts.append(pn.Row(
-            pn.widgets.Button.from_param(self.param.confirm, name=confirm_label,
+            _button(self.param.confirm, name=confirm_label,
                                          button_type="danger" if typed or action == "kill"
                                          else "primary"),
-            pn.widgets.Button.from_param(self.param.cancel), sizing_mode="stretch_width"))
+            _button(self.param.cancel), sizing_mode="stretch_width"))
         box = self._start_confirm if action == "start" else self._action_confirm
         other = self._action_confirm if action == "start" else self._start_confirm
         other.objects, other.visible = [], False
@@ -635,7 +650,7 @@ class EngineManager(Viewer):
             f"{_money(status.get('realized_pnl'))} | {_money(status.get('unrealized_pnl'))} |")
         positions = pd.DataFrame(status.get("positions") or [],
                                  columns=["instrument_id", "side", "quantity", "avg_px_open"])
-        balances = pd.DataFrame([{"account": k, "total": v}
+        balances = pd.DataFrame([{"account": k, "total": _money(v)}
                                  for k, v in (status.get("balances") or {}).items()],
                                 columns=["account", "total"])
         self._positions.object = positions
@@ -656,11 +671,15 @@ class EngineManager(Viewer):
             return wide[key] / scale if key in wide else pd.Series(dtype=float)
 
         cpu = column("cpu_usage")
-        self._cpu_pipe.send(pd.DataFrame({"ts": pd.to_datetime(cpu.index), "cpu": cpu.values}))
         memory = column("memory_usage", 2**20)
         limit = column("memory_limit", 2**20).reindex(memory.index)
-        self._memory_pipe.send(pd.DataFrame({"ts": pd.to_datetime(memory.index),
-                                             "memory": memory.values, "limit": limit.values}))
+        cpu_data = {"ts": pd.to_datetime(cpu.index).tolist(), "cpu": cpu.tolist()}
+        memory_data = {"ts": pd.to_datetime(memory.index).tolist(), "memory": memory.tolist(),
+                       "limit": limit.tolist()}
+        if cpu_data != self._cpu_source.data:
+            self._cpu_source.data = cpu_data
+        if memory_data != self._memory_source.data:
+            self._memory_source.data = memory_data
 
     @param.depends("log_search", "log_lines", watch=True)
     def _refresh_log(self) -> None:
@@ -727,11 +746,11 @@ class EmergencyStop(Viewer):
         super().__init__(**params)
         if self.workbench is None:
             raise ValueError("EmergencyStop needs a workbench (services.Workbench.open()).")
-        self._arm = pn.widgets.Button.from_param(self.param.arm, button_type="danger",
+        self._arm = _button(self.param.arm, button_type="danger",
                                                  css_classes=["emergency-stop"], width=170)
-        self._confirm = pn.widgets.Button.from_param(self.param.confirm, button_type="danger",
+        self._confirm = _button(self.param.confirm, button_type="danger",
                                                      visible=False, width=190)
-        self._cancel = pn.widgets.Button.from_param(self.param.cancel, visible=False, width=90)
+        self._cancel = _button(self.param.cancel, visible=False, width=90)
         self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
                                       css_classes=["emergency-stop-message"])
         self._layout = pn.Row(self._arm, self._confirm, self._cancel, self._text,

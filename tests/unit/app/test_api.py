@@ -129,8 +129,8 @@ def _remove_engines(state_dir: Path) -> None:
     wb = Workbench.open(state_dir=state_dir)
     try:
         if wb.engines.docker.ping()[0]:
-            wb.engines.emergency_stop_all(actor="test-teardown")
-            wb.engines.cleanup(actor="test-teardown")
+            wb.engines.emergency_stop_all(actor="local")
+            wb.engines.cleanup(actor="local")
     finally:
         wb.database.dispose()
 

@@ -266,9 +266,10 @@ def test_running_engine_shows_state_metrics_and_log(manager, workbench):
     assert "123.50" in text and "-4.25" in text
     assert list(manager._positions.object["side"]) == ["LONG"]
     assert list(manager._balances.object["account"]) == ["SIM-001:USDT"]
-    assert manager._cpu_pipe.data["cpu"].tolist() == [12.5]
-    assert manager._memory_pipe.data["memory"].tolist() == [300.0]
-    assert manager._memory_pipe.data["limit"].tolist() == [1024.0]
+    assert manager._cpu_source.data["cpu"] == [12.5]
+    assert manager._memory_source.data["memory"] == [300.0]
+    assert manager._memory_source.data["limit"] == [1024.0]
+    assert list(manager._balances.object["total"]) == ["1,000,123.50"]
     assert "node starting" in manager._log_view.object
     table = manager._table.value
     assert table["Session"].tolist() == [session_id] and "Running" in table["State"].iloc[0]

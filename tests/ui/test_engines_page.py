@@ -1,0 +1,162 @@
+"""A user starts a paper engine in the browser, watches it run and kills it with the emergency stop.
+
+Needs Chromium, a Docker daemon and the engine image (skipped without them on a developer
+machine, failing under CI). The module serves its own app (overriding conftest's ``server``):
+the engine container's unprivileged user must be able to read the catalog, which pytest's
+private temporary folders do not allow. Every container started is killed and removed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import REPO_ROOT, skip_or_fail
+from tests.ui.conftest import SERVER_START_TIMEOUT_S, Server, _free_port, _get_status, _stop
+
+pytestmark = [pytest.mark.ui, pytest.mark.docker]
+
+# A paper engine is Running within seconds; the rest is a busy machine.
+ENGINE_TIMEOUT_MS = 90_000
+ANSWER_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def server(chromium_executable, tmp_path_factory) -> Server:
+    """``python -m app`` over a sample catalog the engine container can read."""
+    from services.engine.docker_api import DockerGateway
+    from services.engine.image import DEFAULT_IMAGE
+    from services.sample_catalog import generate_sample_catalog
+
+    gateway = DockerGateway()
+    reachable, detail = gateway.ping()
+    if not reachable:
+        skip_or_fail(f"Docker is not available: {detail}")
+    if not gateway.image_present(DEFAULT_IMAGE):
+        skip_or_fail(f"the engine image {DEFAULT_IMAGE} is not built "
+                     "(nautilus-workbench engine build-image)")
+    folder = Path(tempfile.mkdtemp(prefix="workbench-ui-engines-"))
+    folder.chmod(0o755)
+    catalog = folder / "catalog"
+    generate_sample_catalog(catalog)
+    home = tmp_path_factory.mktemp("ui-engines-server")
+    state_dir, log = home / "state", home / "server.log"
+    port = _free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
+             "--catalog", str(catalog)],
+            cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    srv = Server(f"http://127.0.0.1:{port}", state_dir, catalog, process, log)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while _get_status(srv.url + "/") != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            pytest.fail(f"the app did not serve {srv.url}/ in {SERVER_START_TIMEOUT_S} s; "
+                        f"its output:\n{srv.log_tail()}")
+        time.sleep(0.25)
+    yield srv
+    try:
+        _remove_engines(state_dir)
+    finally:
+        _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_engines(state_dir: Path) -> None:
+    from services.workbench import Workbench
+
+    wb = Workbench.open(state_dir=state_dir)
+    try:
+        wb.engines.emergency_stop_all(actor="local")
+        wb.engines.cleanup(actor="local")
+    finally:
+        wb.database.dispose()
+
+
+def _engines(state_dir: Path) -> list:
+    from services.workbench import Workbench
+
+    wb = Workbench.open(state_dir=state_dir)
+    try:
+        return wb.engines.list_sessions()
+    finally:
+        wb.database.dispose()
+
+
+def _type(page: Page, label: str, value: str) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Tab")  # numeric inputs apply their value on change
+    expect(field).to_have_value(value)
+
+
+def test_emergency_stop_is_in_every_pages_header(open_page):
+    for path in ("/", "/backtest", "/engines"):
+        page = open_page(path)
+        expect(page.get_by_role("button", name="EMERGENCY STOP", exact=True)).to_be_visible()
+
+
+def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot):
+    page = open_page("/engines")
+    expect(page.get_by_role("heading", name="Trading engines")).to_be_visible()
+
+    # Arrange: a fast replay and short EMAs, so fills come quickly
+    expect(page.get_by_label("Template")).to_have_value("paper_trading")
+    expect(page.get_by_text("Mode: PAPER").first).to_be_visible()
+    page.get_by_label("Engine name").fill("ui-paper")
+    page.get_by_label("Engine name").press("Tab")
+    _type(page, "Replay speed", "600")
+    _type(page, "Fast ema period", "5")
+    _type(page, "Slow ema period", "12")
+
+    # Act: start asks for a confirmation first
+    page.get_by_role("button", name="Start engine…").click()
+    confirm = page.get_by_role("button", name="Confirm start")
+    expect(confirm).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_text(re.compile(r"Start paper engine ui-paper"))).to_be_visible()
+    assert _engines(server.state_dir) == [], "nothing may start before the confirmation"
+    confirm.click()
+
+    # Assert: it runs, trades, and its resources are plotted
+    header = page.locator(".engine-header")
+    expect(header).to_contain_text("ui-paper", timeout=ANSWER_TIMEOUT_MS)
+    expect(header).to_contain_text("Running", timeout=ENGINE_TIMEOUT_MS)
+    expect(page.get_by_text("EMACross-000 (RUNNING)")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    (engine,) = _engines(server.state_dir)
+    assert (engine.name, engine.state, engine.actor) == ("ui-paper", "Running", "local")
+    assert engine.parameters["replay_speed"] == 600
+    plots = page.locator(".resource-plots canvas")
+    expect(plots.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    box = plots.first.bounding_box()
+    assert box["width"] > 200 and box["height"] > 150
+    expect(page.locator(".engine-log")).to_contain_text("EMACross", timeout=ENGINE_TIMEOUT_MS)
+    page.wait_for_timeout(6000)  # one monitor sample (every 5 s) reaches the plots
+    page.get_by_role("heading", name="Trading engines").scroll_into_view_if_needed()
+    screenshot("engines-running")
+
+    # Act: the header's emergency stop, with its confirmation
+    page.get_by_role("button", name="EMERGENCY STOP", exact=True).click()
+    expect(page.get_by_text("Kill 1 active engine(s)?")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    page.get_by_role("button", name="Kill all engines now").click()
+
+    # Assert: reported, and the engine is Stopped (killed)
+    report = re.compile(r"Emergency stop: killed 1 engine\(s\): ui-paper")
+    expect(page.locator("#header-items").get_by_text(report)).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator(".notyf__message").get_by_text(report)).to_be_visible()
+    expect(header).to_contain_text("Stopped", timeout=ANSWER_TIMEOUT_MS)
+    (engine,) = _engines(server.state_dir)
+    assert (engine.state, engine.final_state) == ("Stopped", "Killed")
+    page.get_by_text("Audit trail", exact=True).click()
+    expect(page.locator(".audit-trail")).to_contain_text("emergency_stop",
+                                                          timeout=ANSWER_TIMEOUT_MS)
+    screenshot("engines-killed")
