@@ -180,6 +180,7 @@ class EngineManager(Viewer):
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(), show_index=False, disabled=True, selectable=1, height=260,
             sizing_mode="stretch_width", formatters={"State": {"type": "html"}},
+            widths={"State": 115},
             css_classes=["engine-list"])
         self._table.param.watch(self._on_table_selection, "selection")
         self._description = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -628,7 +629,7 @@ class EngineManager(Viewer):
             self._engine_header.object = str(e)
             return
         self._engine_header.object = (
-            f"### {html.escape(info.name)} &nbsp; {_state_badge(info.state)}\n"
+            f"#### {html.escape(info.name)} &nbsp; {_state_badge(info.state)}\n"
             f"{info.mode} engine from `{info.template}` · session `{info.session_id}` · "
             f"container `{info.container_name}` · {info.memory_limit_mb} MiB, "
             f"{info.cpu_limit:g} CPU")
