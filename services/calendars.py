@@ -64,7 +64,7 @@ class TradingCalendar:
             return np.ones(ts_ns.shape, dtype=bool)
         if self.sessions:
             local = pd.DatetimeIndex(ts_ns, tz="UTC").tz_convert(self.timezone)
-            minute = (local.dayofweek.to_numpy() * 1440 + local.hour.to_numpy() * 60
+            minute = (local.day_of_week.to_numpy() * 1440 + local.hour.to_numpy() * 60
                       + local.minute.to_numpy())
             result = self._open_minutes[minute]
         else:

@@ -195,7 +195,7 @@ def _future_expiry(symbol: str) -> pd.Timestamp | None:
     digits = match.group(2)
     year = 2020 + int(digits) if len(digits) == 1 else 2000 + int(digits)
     first = pd.Timestamp(year=year, month=month, day=1, tz="UTC")
-    first_wednesday = first + pd.Timedelta(days=(2 - first.dayofweek) % 7)
+    first_wednesday = first + pd.Timedelta(days=(2 - first.day_of_week) % 7)
     return first_wednesday + pd.Timedelta(days=14, hours=14)
 
 

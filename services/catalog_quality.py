@@ -19,7 +19,8 @@ from services.errors import ValidationError
 
 WORST_KEPT = 10
 MAX_GAPS_LISTED = 10_000
-DEFAULT_OUTLIER_Z = 12.0  # robust z-score of a log return (median/MAD), fat tails allowed
+DEFAULT_OUTLIER_Z = 20.0  # robust z-score of a log return (median/MAD); real 1-minute crypto
+# moves reach z 12-15 every few days, so lower thresholds flag markets rather than bad data
 DEFAULT_TICK_QUIET_S = 300  # ticks: open-market silence longer than this is a gap
 _STEP_NS = {"MILLISECOND": 10**6, "SECOND": 10**9, "MINUTE": 60 * 10**9, "HOUR": 3600 * 10**9,
             "DAY": 86400 * 10**9, "WEEK": 7 * 86400 * 10**9}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
+from services.catalog_writer import CatalogWriter
 from services.db import Database
 from services.errors import CatalogError
 from services.sample_catalog import generate_sample_catalog, is_sample_catalog
@@ -26,6 +27,7 @@ class Workbench:
     templates: TemplateService
     catalog: CatalogService
     backtests: BacktestService
+    catalog_writer: CatalogWriter  # imports, conversions and deletions (atomic, audited)
 
     @classmethod
     def open(
@@ -61,4 +63,5 @@ class Workbench:
         backtests = BacktestService(database, templates, catalog_service, settings.runs_dir,
                                     max_parallel=max_parallel)
         backtests.reconcile()
-        return cls(settings, database, templates, catalog_service, backtests)
+        return cls(settings, database, templates, catalog_service, backtests,
+                   CatalogWriter(catalog_service, database))
