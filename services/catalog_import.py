@@ -322,6 +322,9 @@ def open_source(source: str) -> tuple[object, int | None]:
     except (ImportError, ValueError) as e:
         raise CatalogError(f"Cannot open {text!r}: {e}. Install the fsspec driver for that URL "
                            "scheme, or download the file and give its path.") from e
+    except Exception as e:  # drivers that connect on creation (ftp, sftp) fail here
+        raise CatalogError(f"Cannot reach {text!r}: {type(e).__name__}: {e}. Check the URL and "
+                           "the network, or download the file and give its path.") from e
     try:
         size = fs.size(path)
         handle = fs.open(path, "rb")
@@ -630,7 +633,8 @@ def iter_chunks(source: str, layout: Layout, options: ImportOptions,
     try:
         if layout.format == "parquet":
             try:
-                reader = pq.ParquetFile(io.BufferedReader(counter, 1 << 20))
+                reader = pq.ParquetFile(handle)  # Parquet needs seeks: progress by rows
+                total_rows = max(reader.metadata.num_rows, 1)
                 batches = (b.to_pandas() for b in reader.iter_batches(
                     batch_size=options.chunk_rows, columns=list(dict.fromkeys(layout.mapping.values()))))
             except Exception as e:
@@ -643,7 +647,7 @@ def iter_chunks(source: str, layout: Layout, options: ImportOptions,
             batches = pd.read_csv(
                 text, sep=layout.delimiter, header=0 if layout.has_header else None,
                 names=None if layout.has_header else list(layout.columns),
-                usecols=list(dict.fromkeys(layout.mapping.values())), dtype=str,
+                dtype=str,  # no usecols: then a row with extra fields is an error, as it should
                 keep_default_na=False, na_filter=False, skip_blank_lines=False,
                 chunksize=options.chunk_rows, engine="c")
             first_line = 2 if layout.has_header else 1
@@ -665,7 +669,9 @@ def iter_chunks(source: str, layout: Layout, options: ImportOptions,
             chunk = _parse_frame(frame, layout, parser, line, unit_label, step)
             index += len(frame)
             if progress is not None:
-                progress(counter.count, size)
+                done = (counter.count if layout.format == "csv"
+                        else int(size * min(index / total_rows, 1.0)))
+                progress(done, size)
             yield chunk
         if index == 0:
             raise ImportError_(f"{source!r} has a header but no data rows: nothing to import.")
@@ -685,6 +691,14 @@ def _parser_message(error: Exception) -> str:
 def _parse_frame(frame: pd.DataFrame, layout: Layout, parser: _TimestampParser, first_line: int,
                  unit_label: str, step: int | None) -> Chunk:
     ts_col = layout.mapping["timestamp"]
+    used = frame[[c for c in dict.fromkeys(layout.mapping.values())
+                  if c != layout.mapping.get("trade_id")]]
+    short = (used.isna() | used.astype("string").apply(lambda c: c.str.strip() == "")).any(
+        axis=1).to_numpy()
+    if short.any():
+        i = int(np.argmax(short))
+        raise ImportError_(f"{unit_label.capitalize()} {first_line + i} has fewer fields than the "
+                           f"header ({len(layout.columns)}) or empty values; fix or remove it")
     raw_ts = frame[ts_col]
     if raw_ts.dtype == object or pd.api.types.is_string_dtype(raw_ts.dtype):
         empty = (raw_ts.astype("string").fillna("").str.strip() == "").to_numpy()
