@@ -531,6 +531,7 @@ class CatalogWriter:
             removed_rows = removed_files = rewritten = 0
             try:
                 files = self.catalog.series_files(key, start, end)
+                folder = self.catalog.series_folder(key)
                 replacements: list[tuple[str, str | None]] = []
                 for path in files:
                     table = pq.read_table(path, filesystem=fs)
@@ -559,7 +560,6 @@ class CatalogWriter:
                     else:
                         staging.move(new_path, f"{path.rsplit('/', 1)[0]}/{_strip_new(new_path)}")
                         rewritten += 1
-                folder = self.catalog.series_folder(key)
                 if fs.exists(folder) and not fs.ls(folder):
                     fs.rmdir(folder)
             except (CatalogError, ValidationError, OSError) as e:
