@@ -14,7 +14,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from components import BacktestConfigurator, ResultsViewer, RunComparison
+from components import BacktestConfigurator, CatalogBrowser, ResultsViewer, RunComparison
 from services import Workbench, WorkbenchError
 from services.backtest.statistics import format_statistic
 
@@ -23,6 +23,7 @@ log = logging.getLogger("nautilus_workbench.app")
 TITLE = "Nautilus Workbench"
 
 ACCENT = "#0f6e8c"
+MAX_UPLOAD_BYTES = 300 * 1024 * 1024  # a 200 MB file, base64-encoded, plus headroom
 
 
 class Pages:
@@ -35,6 +36,7 @@ class Pages:
             "/backtest": ("Backtest", self.backtest),
             "/results": ("Results", self.results),
             "/compare": ("Compare", self.compare),
+            "/catalog": ("Catalog", self.catalog),
         }
 
     def guarded(self, path: str) -> Callable[[], pn.viewable.Viewable]:
@@ -147,6 +149,11 @@ class Pages:
         return self._template("/compare", pn.pane.Markdown("## Compare backtests"), comparison)
 
 
+    def catalog(self):
+        browser = CatalogBrowser(workbench=self.workbench)
+        return self._template("/catalog", pn.pane.Markdown("## Data catalog"), browser)
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -187,6 +194,8 @@ def serve(
             websocket_origin=origins if address != "0.0.0.0" else "*",
             # gzip every HTTP response: Panel's and Bokeh's JavaScript is ~5.6 MB uncompressed.
             compress_response=True,
+            # Catalog uploads arrive as one websocket message (components.catalog_browser).
+            websocket_max_message_size=MAX_UPLOAD_BYTES,
         )
     except OSError as e:
         print(f"error: cannot listen on {address}:{port} ({e.strerror}). Is another server running "

@@ -2,7 +2,8 @@
 in the served app, over the services passed to it."""
 
 from components.backtest_configurator import BacktestConfigurator
+from components.catalog_browser import CatalogBrowser
 from components.results_viewer import ResultsViewer
 from components.run_comparison import RunComparison
 
-__all__ = ["BacktestConfigurator", "ResultsViewer", "RunComparison"]
+__all__ = ["BacktestConfigurator", "CatalogBrowser", "ResultsViewer", "RunComparison"]

@@ -524,7 +524,7 @@ class CatalogWriter:
         what = "the whole series" if whole else f"rows from {start or 'the start'} to {end or 'the end'}"
         if not confirm:
             raise ValidationError(f"Deleting {what} of {key} cannot be undone: confirm it "
-                                  "(--yes on the command line)")
+                                  "(--yes on the command line, the confirmation box in the app)")
         fs = self.catalog.fs
         with _lock_for(self.catalog.location):
             staging = self._staging()
