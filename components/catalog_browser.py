@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import re
@@ -24,6 +25,48 @@ log = logging.getLogger(__name__)
 # Browser uploads travel over the websocket in one message; bigger files go through the CLI.
 MAX_UPLOAD = "200MB"
 AUTO = "auto"
+ACCENT = "#0f6e8c"
+_EMPTY_PRICES = pd.DataFrame({"ts": pd.Series(dtype="datetime64[ns]"),
+                              "price": pd.Series(dtype="float64")})
+
+
+_TIMELINE_CSS = """
+.cov {font-size: 0.85em;} .cov-row {display: flex; align-items: center; margin: 3px 0;}
+.cov-label {width: 38%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  padding-right: 8px;}
+.cov-track {position: relative; flex: 1; height: 14px; background: rgba(15,110,140,0.08);
+  border-radius: 3px;}
+.cov-bar {position: absolute; top: 0; bottom: 0; background: #0f6e8c; border-radius: 3px;
+  min-width: 2px;}
+.cov-axis {display: flex; justify-content: space-between; margin-left: 38%; opacity: 0.7;}
+"""
+
+
+def coverage_html(series) -> str:
+    """Coverage timeline: one bar per series from its first to its last timestamp (UTC)."""
+    if not series:
+        return ""
+    lo = min(s.first for s in series).value
+    hi = max(s.last for s in series).value
+    span = max(hi - lo, 1)
+    rows = []
+    for s in series:
+        left = 100 * (s.first.value - lo) / span
+        width = 100 * (s.last.value - s.first.value) / span
+        tip = html.escape(f"{s.key}: {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC, "
+                          f"{s.rows:,} rows")
+        rows.append(f'<div class="cov-row"><div class="cov-label" title="{tip}">'
+                    f'{html.escape(s.key)}</div><div class="cov-track"><div class="cov-bar" '
+                    f'title="{tip}" style="left:{left:.3f}%;width:{width:.3f}%"></div></div></div>')
+    first, last = pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi, tz="UTC")
+    axis = f'<div class="cov-axis"><span>{first:%Y-%m-%d}</span><span>{last:%Y-%m-%d}</span></div>'
+    return f'<div class="cov">{"".join(rows)}{axis}</div>'
+
+
+def _price_chart(data: pd.DataFrame):
+    return hv.Curve(data, "ts", "price").opts(
+        responsive=True, height=300, color=ACCENT, xlabel="", ylabel="price", tools=["hover"],
+        framewise=True)
 
 
 def _safe_upload_name(filename: str) -> str:
@@ -31,6 +74,11 @@ def _safe_upload_name(filename: str) -> str:
     base = Path(str(filename).replace("\\", "/")).name
     base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload.csv"
     return f"{uuid.uuid4().hex[:8]}-{base}"
+
+
+def _button(parameter, **kw):
+    # No hover tooltip: it would cover the neighbouring buttons of a row.
+    return pn.widgets.Button.from_param(parameter, description=None, **kw)
 
 
 class CatalogBrowser(Viewer):
@@ -110,8 +158,13 @@ class CatalogBrowser(Viewer):
         self._table.on_click(self._on_row_click)
         self._instruments = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
                                                  sizing_mode="stretch_width", height=200)
-        self._timeline = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=260)
-        self._preview = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
+        # Charts are fed through Pipes: new data updates the plots in place instead of replacing
+        # their Bokeh models (replacing them while the browser syncs leaves stale references).
+        self._preview_pipe = hv.streams.Pipe(data=_EMPTY_PRICES)
+        self._timeline = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[_TIMELINE_CSS])
+        self._preview = pn.pane.HoloViews(
+            hv.DynamicMap(_price_chart, streams=[self._preview_pipe]),
+            sizing_mode="stretch_width", height=320)
         self._preview_note = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._quality_summary = pn.pane.Markdown("Pick a series and run its quality check.",
                                                  sizing_mode="stretch_width")
@@ -145,11 +198,11 @@ class CatalogBrowser(Viewer):
             pn.widgets.Select.from_param(self.param.series, sizing_mode="stretch_width"),
             pn.widgets.TextInput.from_param(self.param.start, placeholder="2024-01-01", width=170),
             pn.widgets.TextInput.from_param(self.param.end, placeholder="2024-01-31T23:59", width=170),
-            pn.widgets.Button.from_param(self.param.refresh, width=90, align="end"),
+            _button(self.param.refresh, width=90, align="end"),
             sizing_mode="stretch_width")
         quality = pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.calendar, width=180),
-                   pn.widgets.Button.from_param(self.param.check, button_type="primary",
+                   _button(self.param.check, button_type="primary",
                                                 width=180, align="end"),
                    self._report_download),
             self._quality_summary,
@@ -164,7 +217,7 @@ class CatalogBrowser(Viewer):
             pn.pane.Markdown("Delete the range above from the selected series (blank start and "
                              "end: the whole series). Deletions are written to the audit log."),
             pn.Row(pn.widgets.Checkbox.from_param(self.param.confirm_delete),
-                   pn.widgets.Button.from_param(self.param.delete, button_type="danger", width=160)),
+                   _button(self.param.delete, button_type="danger", width=160)),
             sizing_mode="stretch_width")
         wizard = pn.Column(
             pn.pane.Markdown("**1. Choose a file** — upload CSV/Parquet (gzip too, up to "
@@ -182,9 +235,9 @@ class CatalogBrowser(Viewer):
                    pn.widgets.Select.from_param(self.param.timestamps_mark, width=150)),
             pn.pane.Markdown("**3. Preview and check, then import** — nothing is written until "
                              "Import, and a failed import leaves the catalog as it was."),
-            pn.Row(pn.widgets.Button.from_param(self.param.preview_import, width=120),
-                   pn.widgets.Button.from_param(self.param.check_import, width=160),
-                   pn.widgets.Button.from_param(self.param.run_import, button_type="primary",
+            pn.Row(_button(self.param.preview_import, width=120),
+                   _button(self.param.check_import, width=160),
+                   _button(self.param.run_import, button_type="primary",
                                                 width=120)),
             self._import_alert, self._import_rows, sizing_mode="stretch_width")
         return pn.Column(
@@ -235,7 +288,7 @@ class CatalogBrowser(Viewer):
             "Lot/step": i.size_increment, "Multiplier": i.multiplier,
             "Expires": f"{i.expiration:%Y-%m-%d}" if i.expiration is not None else "",
         } for i in instruments])
-        self._timeline.object = self._coverage_chart(series)
+        self._timeline.object = coverage_html(series)
         keys = [s.key for s in series]
         self.param.series.objects = list(keys)  # param may add None to the list it is given
         wanted = select if select in keys else (self.series if self.series in keys else None)
@@ -246,19 +299,6 @@ class CatalogBrowser(Viewer):
         elif catalog.is_sample and not self.message:
             self._show("**Synthetic sample data**, generated by the workbench; not market data.",
                        "info")
-
-    @staticmethod
-    def _coverage_chart(series):
-        if not series:
-            return None
-        frame = pd.DataFrame({"series": [s.key for s in series],
-                              "first": [s.first.tz_convert(None) for s in series],
-                              "last": [s.last.tz_convert(None) for s in series],
-                              "rows": [s.rows for s in series]})
-        return hv.Segments(frame, kdims=["first", "series", "last", "series"],
-                           vdims=["rows"]).opts(
-            line_width=14, color="#0f6e8c", responsive=True, height=60 + 34 * len(series),
-            tools=["hover"], xlabel="", ylabel="", title="Coverage (UTC)", default_tools=["pan", "wheel_zoom", "reset"])
 
     def _on_row_click(self, event) -> None:
         if event.row is not None and event.row < len(self._table.value):
@@ -277,7 +317,7 @@ class CatalogBrowser(Viewer):
         self._gaps.value = pd.DataFrame()
         self._offenders.value = pd.DataFrame()
         if self.series is None:
-            self._preview.object = None
+            self._preview_pipe.send(_EMPTY_PRICES)
             self._preview_note.object = ""
             return
         self._export_download.filename = (
@@ -286,7 +326,7 @@ class CatalogBrowser(Viewer):
             frame = self.workbench.catalog.preview(self.series, self.start or None,
                                                    self.end or None, max_points=PREVIEW_POINTS)
         except WorkbenchError as e:
-            self._preview.object = None
+            self._preview_pipe.send(_EMPTY_PRICES)
             self._preview_note.object = f"No preview: {e}"
             return
         info = self.workbench.catalog.find_series(self.series)
@@ -294,9 +334,7 @@ class CatalogBrowser(Viewer):
         self._preview_note.object = (
             f"**{self.series}** — {info.rows:,} rows stored; showing {len(frame):,} points "
             f"(lowest and highest of each stretch, at most {PREVIEW_POINTS:,}).")
-        self._preview.object = hv.Curve(frame.reset_index(), "ts", "price").opts(
-            responsive=True, height=300, color="#0f6e8c", xlabel="", ylabel="price",
-            tools=["hover"], title=self.series)
+        self._preview_pipe.send(frame.reset_index())
 
     @param.depends("export_format", watch=True)
     def _on_format(self) -> None:

@@ -40,10 +40,10 @@ def test_sample_inventory_grouped_by_venue_and_instrument_with_a_bounded_preview
     assert browser._table.groupby == ["Venue", "Instrument"]
     assert "Synthetic sample" in browser.message
     browser.series = BTC_BARS
-    points = browser._preview.object.data
+    points = browser._preview_pipe.data
     assert 0 < len(points) <= PREVIEW_POINTS
     assert "527,040 rows stored" in browser._preview_note.object
-    assert browser._timeline.object is not None
+    assert all(key in browser._timeline.object for key in table["Series"])
 
 
 def test_quality_check_fills_the_panel_and_the_report_download(workbench):
