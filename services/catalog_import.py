@@ -68,7 +68,7 @@ _OFFSET_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _DELIMITERS = ",;\t|"
 
 
-class ImportError_(CatalogError):  # noqa: N801 - not the builtin ImportError
+class ImportError_(CatalogError):
     """A file cannot be imported as asked; the message names the line and column."""
 
 
@@ -140,7 +140,7 @@ def validate_instrument_id(instrument_id: str) -> tuple[str, str]:
 def validate_bar_spec(bar_spec: str) -> str:
     spec = (bar_spec or "").strip().upper()
     bar_step_ns(spec)  # raises a ValidationError naming the expected form
-    step, aggregation, price = spec.split("-")
+    _step, aggregation, price = spec.split("-")
     if price not in ("LAST", "BID", "ASK", "MID"):
         raise ValidationError(f"Bar spec {bar_spec!r}: price type must be LAST, BID, ASK or MID")
     if aggregation not in ("MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH",
@@ -259,7 +259,7 @@ def build_instrument(spec: InstrumentSpec, activation: pd.Timestamp | None = Non
                  else iid.symbol.value)
     price_inc = Price(10.0 ** -spec.price_precision, spec.price_precision)
     size_inc = Quantity(10.0 ** -spec.size_precision, spec.size_precision)
-    fees = {"maker_fee": Decimal("0"), "taker_fee": Decimal("0"), "ts_event": 0, "ts_init": 0}
+    fees = {"maker_fee": Decimal(0), "taker_fee": Decimal(0), "ts_event": 0, "ts_init": 0}
     if spec.instrument_type == "crypto-perp":
         quote = currency(spec.quote_currency)
         return CryptoPerpetual(
@@ -345,7 +345,7 @@ def _format_of(name: str) -> tuple[str, str | None]:
     lower = name.lower()
     compression = "gzip" if lower.endswith(".gz") else None
     stem = lower[:-3] if compression else lower
-    if stem.endswith(".parquet") or stem.endswith(".pq"):
+    if stem.endswith((".parquet", ".pq")):
         return "parquet", compression
     return "csv", compression
 

@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 from services.calendars import default_calendar_name, get_calendar
 from services.catalog import _DATA_FOLDERS, CatalogService, InstrumentInfo, _utc
 from services.catalog_import import (
+    MAX_PRECISION,
     PREVIEW_ROWS,
     Chunk,
     ImportError_,
     ImportOptions,
-    MAX_PRECISION,
     InstrumentSpec,
     Layout,
     build_instrument,
@@ -516,7 +516,7 @@ class CatalogWriter:
     def delete(self, key: str, start=None, end=None, *, confirm: bool = False,
                actor: str = "local") -> DeleteResult:
         """Delete a series, or its rows with ts_event in [start, end]. Needs ``confirm=True``."""
-        info = self.catalog.find_series(key)
+        self.catalog.find_series(key)  # an unknown series is an error before anything else
         start, end = _utc(start, "start"), _utc(end, "end")
         if start is not None and end is not None and start > end:
             raise ValidationError(f"start {start} is after end {end}")

@@ -27,7 +27,11 @@ class Workbench:
     templates: TemplateService
     catalog: CatalogService
     backtests: BacktestService
-    catalog_writer: CatalogWriter  # imports, conversions and deletions (atomic, audited)
+    catalog_writer: CatalogWriter | None = None  # imports, conversions, deletions (audited)
+
+    def __post_init__(self) -> None:
+        if self.catalog_writer is None:
+            self.catalog_writer = CatalogWriter(self.catalog, self.database)
 
     @classmethod
     def open(
@@ -63,5 +67,4 @@ class Workbench:
         backtests = BacktestService(database, templates, catalog_service, settings.runs_dir,
                                     max_parallel=max_parallel)
         backtests.reconcile()
-        return cls(settings, database, templates, catalog_service, backtests,
-                   CatalogWriter(catalog_service, database))
+        return cls(settings, database, templates, catalog_service, backtests)

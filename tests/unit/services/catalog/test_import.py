@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -52,8 +53,8 @@ def test_binance_kline_without_header_is_stamped_at_open(writer, write_file, cat
 
 
 def test_binance_kline_with_header_and_semicolons(writer, write_file):
-    header = ";".join(["open_time", "open", "high", "low", "close", "volume", "close_time",
-                       "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"])
+    header = ("open_time;open;high;low;close;volume;close_time;quote_volume;count;"
+              "taker_buy_volume;taker_buy_quote_volume;ignore")
     rows = [f"{1704153600000 + i * 60000};1;2;0.5;1.5;10;{1704153659999 + i * 60000};1;1;1;1;0"
             for i in range(3)]
     path = write_file("k.csv", "\n".join([header, *rows]) + "\n")
@@ -219,7 +220,7 @@ def test_big_files_stream_in_chunks_with_progress(writer, bars_csv, catalog, tmp
     # Arrange: a gzip file; 2,000 rows read 250 at a time stand in for a file too big for memory.
     plain = bars_csv(2000)
     path = tmp_path / "files" / "bars.csv.gz"
-    path.write_bytes(gzip.compress(open(plain, "rb").read()))
+    path.write_bytes(gzip.compress(Path(plain).read_bytes()))
     seen = []
 
     # Act
