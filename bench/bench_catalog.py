@@ -134,11 +134,12 @@ def bench_inventory(root: Path, instruments: int) -> dict:
         "instruments": instruments, "series": len(series), "data_files": len(data_files),
         "rows": rows, "inventory_cold_s": round(cold, 3), "inventory_warm_s": round(warm, 4),
         "instrument_details_s": round(instruments_s, 3),
+        "inventory_with_instruments_cold_s": round(cold + instruments_s, 3),
         "read_every_file_pyarrow_s": round(read_all_s, 3),
         "nautilus_query_every_series_s": round(nautilus_s, 3),
         "ratio_pyarrow_over_inventory": round(read_all_s / cold, 1),
         "ratio_nautilus_over_inventory": round(nautilus_s / cold, 1),
-        "target_s": 1.0, "ok": cold <= 1.0,
+        "target_s": 1.0, "ok": cold + instruments_s <= 1.0,
     }
 
 

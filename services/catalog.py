@@ -30,8 +30,9 @@ from services.errors import CatalogError, ValidationError
 # NautilusTrader 1.231 stores prices as 128-bit fixed point with 16 decimals (high precision).
 _FIXED_SCALAR = 1e16
 _FILE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{9})Z_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{9})Z\.parquet$")
+# Folder names as NautilusTrader's class_to_filename makes them (OrderBookDelta -> order_book_deltas).
 _DATA_FOLDERS = {"bar": "bars", "quote_tick": "quotes", "trade_tick": "trades",
-                 "order_book_delta": "order_book_deltas", "order_book_depth10": "order_book_depths"}
+                 "order_book_deltas": "order_book_deltas", "order_book_depths": "order_book_depths"}
 _FOLDER_OF = {v: k for k, v in _DATA_FOLDERS.items()}
 SERIES_COLUMNS = {"bars": ["open", "high", "low", "close", "volume"],
                   "quotes": ["bid_price", "ask_price", "bid_size", "ask_size"],

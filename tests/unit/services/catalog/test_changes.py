@@ -139,3 +139,46 @@ def test_inventory_lists_trades_and_instrument_details(writer, write_file, catal
     info = catalog.instrument("ETHUSDT.BINANCE")
     assert (info.base_currency, info.quote_currency, info.price_increment, info.size_increment) == (
         "ETH", "USDT", "0.1", "0.1")
+
+
+def test_order_book_data_is_in_the_inventory(catalog):
+    # Arrange: deltas and depth snapshots written by NautilusTrader itself.
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+    from nautilus_trader.test_kit.stubs.data import TestDataStubs
+
+    nautilus = ParquetDataCatalog(catalog.root)
+    nautilus.write_data([TestDataStubs.order_book_delta(ts_init=i) for i in (1, 2, 3)])
+    nautilus.write_data([TestDataStubs.order_book_depth10(ts_init=5)])
+
+    # Act
+    series = {s.data_type: s for s in catalog.series()}
+
+    # Assert
+    assert series["order_book_deltas"].rows == 3 and series["order_book_deltas"].files == 1
+    assert series["order_book_depths"].rows == 1
+    assert series["order_book_deltas"].key.endswith(":order_book_deltas")
+
+
+def test_catalogs_and_sources_behind_fsspec_urls(tmp_path):
+    import fsspec
+
+    from services.catalog import CatalogService
+    from services.catalog_writer import CatalogWriter
+
+    # Arrange: an in-memory filesystem stands in for object storage (s3://, gcs://).
+    folder = f"/wb-test-{tmp_path.name}"
+    fs = fsspec.filesystem("memory")
+    fs.pipe(f"{folder}/in/bars.csv", b"timestamp,open,high,low,close\n2024-01-02 00:01,1,2,0.5,1.5\n"
+                                     b"2024-01-02 00:02,1,2,0.5,1.5\n")
+    catalog = CatalogService(f"memory://{folder}/catalog")
+    writer = CatalogWriter(catalog)
+    try:
+        # Act
+        result = writer.import_file(f"memory://{folder}/in/bars.csv", ImportOptions(BTC))
+
+        # Assert
+        assert [s.rows for s in catalog.series()] == [2]
+        assert catalog.check(result.series_key).rows == 2
+        assert not [p for p in fs.find(f"{folder}/catalog") if ".staging" in p]
+    finally:
+        fs.rm(folder, recursive=True)
