@@ -63,9 +63,9 @@ class TradingCalendar:
         if self.always_open or ts_ns.size == 0:
             return np.ones(ts_ns.shape, dtype=bool)
         if self.sessions:
-            local = pd.DatetimeIndex(ts_ns, tz="UTC").tz_convert(self.timezone)
-            minute = (local.day_of_week.to_numpy() * 1440 + local.hour.to_numpy() * 60
-                      + local.minute.to_numpy())
+            # Local wall-clock nanoseconds; 1970-01-01 was a Thursday (day 3 of a Monday week).
+            local = pd.DatetimeIndex(ts_ns, tz="UTC").tz_convert(self.timezone).tz_localize(None)
+            minute = (local.asi8 // 60_000_000_000 + 3 * 1440) % MINUTES_PER_WEEK
             result = self._open_minutes[minute]
         else:
             result = np.ones(ts_ns.shape, dtype=bool)

@@ -436,8 +436,11 @@ class CatalogService:
         return rows
 
     def _read_file(self, name: str, columns: list[str], start=None, end=None) -> pd.DataFrame:
-        with self._fs.open(name, "rb") as fh:
-            table = pq.read_table(fh, columns=columns + ["ts_event"])
+        if self._protocol == "file":  # pyarrow's own reader: threaded, no Python file object
+            table = pq.read_table(name, columns=columns + ["ts_event"])
+        else:
+            with self._fs.open(name, "rb") as fh:
+                table = pq.read_table(fh, columns=columns + ["ts_event"])
         data = {c: decode_fixed(table.column(c)) if table.schema.field(c).type == _FIXED_TYPE
                 else table.column(c).to_numpy() for c in columns}
         data["ts_event"] = table.column("ts_event").to_numpy().astype(np.int64)
@@ -483,5 +486,6 @@ def decimate_minmax(series: pd.Series, max_points: int) -> pd.Series:
     rows = np.flatnonzero(valid)
     lows = np.nanargmin(grid[valid], axis=1) + rows * size
     highs = np.nanargmax(grid[valid], axis=1) + rows * size
-    keep = np.unique(np.concatenate([lows, highs]))
+    keep = np.sort(np.concatenate([lows, highs]))
+    keep = keep[np.r_[True, keep[1:] != keep[:-1]]]
     return series.iloc[keep]

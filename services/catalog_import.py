@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from services.catalog_quality import bar_step_ns
+from services.catalog_quality import bar_step_ns, sorted_unique
 from services.errors import CatalogError, ValidationError
 
 DEFAULT_CHUNK_ROWS = 250_000
@@ -747,12 +747,11 @@ def precision_of(values: np.ndarray) -> int:
 
 def infer_bar_spec(ts: np.ndarray, price_type: str = "LAST") -> str:
     """A time bar spec from the most common spacing of the first timestamps."""
-    diffs = np.diff(np.unique(ts[:5000]))
+    diffs = np.diff(sorted_unique(ts[:5000]))
     if diffs.size == 0:
         raise ValidationError("Cannot infer the bar interval from a single row; pass --bar-spec "
                               "(e.g. 1-MINUTE-LAST)")
-    values, counts = np.unique(diffs, return_counts=True)
-    step = int(values[np.argmax(counts)])
+    step = int(pd.Series(diffs).mode().iloc[0])
     for unit, ns in (("DAY", 86400 * 10**9), ("HOUR", 3600 * 10**9), ("MINUTE", 60 * 10**9),
                      ("SECOND", 10**9)):
         if step % ns == 0:
