@@ -281,7 +281,7 @@ class CatalogService:
               sort: bool = True) -> pd.DataFrame:
         """Decoded columns of one series; ``sort=False`` keeps storage order and an int64
         ``ts_event`` column (what the quality checks need), else a sorted UTC index ``ts``."""
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = to_utc(start, "start"), to_utc(end, "end")
         frames = [self._read_file(name, columns, start, end)
                   for name in self._files(folder, ident, start, end)]
         if frames:
@@ -395,8 +395,8 @@ class CatalogService:
         if fmt not in ("csv", "parquet"):
             raise ValidationError(f"Cannot tell the export format of {target!r}: end the file name "
                                   "in .csv or .parquet")
-        start = _utc(start, "start")
-        end = _utc(end, "end")
+        start = to_utc(start, "start")
+        end = to_utc(end, "end")
         columns = SERIES_COLUMNS[info.data_type]
         ident = key if info.data_type == "bars" else info.instrument_id
         precisions = self._footer_precisions(key)
@@ -459,7 +459,7 @@ class CatalogService:
         return {}
 
 
-def _utc(value, name: str) -> pd.Timestamp | None:
+def to_utc(value, name: str) -> pd.Timestamp | None:
     """An ISO text / datetime as a UTC Timestamp (naive means UTC)."""
     if value is None or value == "":
         return None

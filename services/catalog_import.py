@@ -68,7 +68,7 @@ _OFFSET_RE = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _DELIMITERS = ",;\t|"
 
 
-class ImportError_(CatalogError):
+class CatalogImportError(CatalogError):
     """A file cannot be imported as asked; the message names the line and column."""
 
 
@@ -337,7 +337,7 @@ def open_source(source: str) -> tuple[object, int | None]:
                            "the network, or download the file and give its path.") from e
     if size == 0:
         handle.close()
-        raise ImportError_(f"{text!r} is empty: there is nothing to import.")
+        raise CatalogImportError(f"{text!r} is empty: there is nothing to import.")
     return handle, size
 
 
@@ -379,7 +379,7 @@ def _detect_mapping(columns: list[str], options: ImportOptions) -> tuple[str, di
         if field_name in options.columns:
             wanted = options.columns[field_name]
             if wanted not in columns:
-                raise ImportError_(f"Column {wanted!r} (given for {field_name}) is not in the file; "
+                raise CatalogImportError(f"Column {wanted!r} (given for {field_name}) is not in the file; "
                                    f"its columns are: {', '.join(columns)}")
             return wanted
         for alias in _ALIASES[field_name]:
@@ -398,7 +398,7 @@ def _detect_mapping(columns: list[str], options: ImportOptions) -> tuple[str, di
         elif "price" in has:
             data_type = "trades"
         else:
-            raise ImportError_(
+            raise CatalogImportError(
                 f"Cannot tell what the file holds from its columns ({', '.join(columns)}): expected "
                 "open/high/low/close (bars), bid/ask (quotes) or price/size (trades). Name the "
                 "columns in a header row, or map them (--column close=MyClose).")
@@ -406,7 +406,7 @@ def _detect_mapping(columns: list[str], options: ImportOptions) -> tuple[str, di
     taken: set[str] = set()
     ts_col = find("timestamp", taken)
     if ts_col is None:
-        raise ImportError_(f"No timestamp column among {', '.join(columns)}; name it timestamp "
+        raise CatalogImportError(f"No timestamp column among {', '.join(columns)}; name it timestamp "
                            "(or time, date, ts_event, open_time), or map it (--column timestamp=COL)")
     mapping["timestamp"] = ts_col
     taken.add(ts_col)
@@ -420,7 +420,7 @@ def _detect_mapping(columns: list[str], options: ImportOptions) -> tuple[str, di
         mapping[f] = col
         taken.add(col)
     if missing:
-        raise ImportError_(f"Missing column(s) for {data_type}: {', '.join(missing)}. The file has: "
+        raise CatalogImportError(f"Missing column(s) for {data_type}: {', '.join(missing)}. The file has: "
                            f"{', '.join(columns)}. Rename them in the header or map them "
                            "(--column FIELD=COLUMN).")
     layout = {"bars": "generic-ohlcv", "quotes": "quotes", "trades": "trades"}[data_type]
@@ -440,7 +440,7 @@ def detect_layout(source: str, options: ImportOptions) -> Layout:
             try:
                 columns = list(pq.ParquetFile(handle).schema_arrow.names)
             except Exception as e:  # not a Parquet file at all
-                raise ImportError_(f"{source!r} is not a readable Parquet file ({e}); export it "
+                raise CatalogImportError(f"{source!r} is not a readable Parquet file ({e}); export it "
                                    "again, or give a CSV file.") from e
             data_type, mapping, name = _detect_mapping(columns, options)
             return _finish(Layout("parquet", name, data_type, tuple(columns), mapping), options)
@@ -448,13 +448,13 @@ def detect_layout(source: str, options: ImportOptions) -> Layout:
         try:
             head = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict").readlines(65536)
         except (OSError, EOFError, UnicodeDecodeError) as e:
-            raise ImportError_(f"Cannot read {source!r} as {'gzip-compressed ' if compression else ''}"
+            raise CatalogImportError(f"Cannot read {source!r} as {'gzip-compressed ' if compression else ''}"
                                f"UTF-8 text: {e}") from e
     finally:
         handle.close()
     lines = [line.rstrip("\r\n") for line in head]
     if not any(line.strip() for line in lines):
-        raise ImportError_(f"{source!r} holds no rows: there is nothing to import.")
+        raise CatalogImportError(f"{source!r} holds no rows: there is nothing to import.")
     header = lines[0]
     delimiter = options.delimiter or _sniff_delimiter(header, lines[1:50])
     cells = next(csv.reader([header], delimiter=delimiter))
@@ -462,7 +462,7 @@ def detect_layout(source: str, options: ImportOptions) -> Layout:
         others = [d for d in _DELIMITERS if d != delimiter and d in header]
         hint = (f"; it seems to be separated by {others[0]!r} (pass --delimiter {others[0]!r})"
                 if others else "")
-        raise ImportError_(f"Line 1 of {source!r} has a single column {header[:60]!r} with "
+        raise CatalogImportError(f"Line 1 of {source!r} has a single column {header[:60]!r} with "
                            f"delimiter {delimiter!r}{hint}")
     if _looks_numeric(cells):
         # No header: Binance kline and aggTrades exports are recognised by their width.
@@ -471,14 +471,14 @@ def detect_layout(source: str, options: ImportOptions) -> Layout:
         elif len(cells) in (7, 8):
             columns, has_header = list(BINANCE_AGG_TRADES_COLUMNS[: len(cells)]), False
         else:
-            raise ImportError_(
+            raise CatalogImportError(
                 f"Line 1 of {source!r} holds numbers ({header[:60]!r}), not column names, and its "
                 f"{len(cells)} columns match no known headerless layout (Binance klines have 12). "
                 "Add a header row such as timestamp,open,high,low,close,volume.")
     else:
         columns, has_header = [c.strip() for c in cells], True
         if len(set(columns)) != len(columns):
-            raise ImportError_(f"Line 1 of {source!r} repeats a column name: {', '.join(columns)}")
+            raise CatalogImportError(f"Line 1 of {source!r} repeats a column name: {', '.join(columns)}")
     data_type, mapping, name = _detect_mapping(columns, options)
     if not has_header:
         name = "binance-kline" if len(cells) == 12 else "binance-agg-trades"
@@ -540,7 +540,7 @@ class _TimestampParser:
                 self.first_aware_line, self.first_aware_text = first_line + i, text.iloc[i]
             if not offsets.all() or self.aware is False:
                 naive = int(np.argmin(offsets)) if not offsets.all() else 0
-                raise ImportError_(
+                raise CatalogImportError(
                     f"Mixed time zones: {self._where(first_line + naive)} is {text.iloc[naive]!r} "
                     f"without an offset, but {self.unit_label} {self.first_aware_line} is "
                     f"{self.first_aware_text!r} with one. Give every timestamp an offset, or "
@@ -549,7 +549,7 @@ class _TimestampParser:
             parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
             return self._checked(pd.DatetimeIndex(parsed), values, first_line)
         if self.aware:
-            raise ImportError_(
+            raise CatalogImportError(
                 f"Mixed time zones: {self._where(first_line)} is {text.iloc[0]!r} without an "
                 f"offset, but {self.unit_label} {self.first_aware_line} is "
                 f"{self.first_aware_text!r} with one.")
@@ -557,7 +557,7 @@ class _TimestampParser:
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
         if parsed.isna().any():
             bad = int(np.argmax(parsed.isna().to_numpy()))
-            raise ImportError_(f"Unparseable timestamp at {self._where(first_line + bad)}: "
+            raise CatalogImportError(f"Unparseable timestamp at {self._where(first_line + bad)}: "
                                f"{text.iloc[bad]!r}; write times as ISO 8601 "
                                "(2024-01-31 23:59:00) or as epoch seconds/milliseconds")
         index = self._localize(pd.DatetimeIndex(parsed), values, first_line)
@@ -567,7 +567,7 @@ class _TimestampParser:
         local = index.tz_localize(self.timezone, ambiguous="NaT", nonexistent="NaT")
         if local.isna().any():
             bad = int(np.argmax(local.isna()))
-            raise ImportError_(f"Timestamp {raw.iloc[bad]!r} at {self._where(first_line + bad)} does "
+            raise CatalogImportError(f"Timestamp {raw.iloc[bad]!r} at {self._where(first_line + bad)} does "
                                f"not exist or is ambiguous in {self.timezone} (daylight saving "
                                "change); export the data in UTC or with offsets")
         return local
@@ -575,7 +575,7 @@ class _TimestampParser:
     def _epoch(self, numbers: pd.Series, raw: pd.Series, first_line: int) -> np.ndarray:
         if numbers.isna().any():
             bad = int(np.argmax(numbers.isna().to_numpy()))
-            raise ImportError_(f"Unparseable timestamp at {self._where(first_line + bad)}: "
+            raise CatalogImportError(f"Unparseable timestamp at {self._where(first_line + bad)}: "
                                f"{raw.iloc[bad]!r}")
         if self.epoch_unit is None:
             magnitude = float(numbers.abs().max())
@@ -589,7 +589,7 @@ class _TimestampParser:
     def _checked(self, index: pd.DatetimeIndex, raw: pd.Series, first_line: int) -> np.ndarray:
         if index.isna().any():
             bad = int(np.argmax(index.isna()))
-            raise ImportError_(f"Unparseable timestamp at {self._where(first_line + bad)}: "
+            raise CatalogImportError(f"Unparseable timestamp at {self._where(first_line + bad)}: "
                                f"{raw.iloc[bad]!r}")
         return index.as_unit("ns").asi8.copy()
 
@@ -606,7 +606,7 @@ def _numbers(values: pd.Series, field_name: str, column: str, first_line: int,
     bad = ~np.isfinite(numbers)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ImportError_(f"Non-numeric {field_name} at {unit_label} {first_line + i}, column "
+        raise CatalogImportError(f"Non-numeric {field_name} at {unit_label} {first_line + i}, column "
                            f"{column!r}: {values.iloc[i]!r}; prices and sizes must be plain "
                            "numbers (no thousands separators or currency signs)")
     return numbers
@@ -638,7 +638,7 @@ def iter_chunks(source: str, layout: Layout, options: ImportOptions,
                 batches = (b.to_pandas() for b in reader.iter_batches(
                     batch_size=options.chunk_rows, columns=list(dict.fromkeys(layout.mapping.values()))))
             except Exception as e:
-                raise ImportError_(f"{source!r} is not a readable Parquet file ({e})") from e
+                raise CatalogImportError(f"{source!r} is not a readable Parquet file ({e})") from e
             first_line = 1
         else:
             raw = io.BufferedReader(counter, 1 << 20)
@@ -658,10 +658,10 @@ def iter_chunks(source: str, layout: Layout, options: ImportOptions,
             except StopIteration:
                 break
             except pd.errors.ParserError as e:
-                raise ImportError_(f"{source!r} is malformed: {_parser_message(e)}. Check the "
+                raise CatalogImportError(f"{source!r} is malformed: {_parser_message(e)}. Check the "
                                    f"delimiter ({layout.delimiter!r}) and quoting.") from e
             except (OSError, EOFError, UnicodeDecodeError) as e:
-                raise ImportError_(f"Cannot read {source!r} after {unit_label} "
+                raise CatalogImportError(f"Cannot read {source!r} after {unit_label} "
                                    f"{first_line + index}: {e}") from e
             if frame.empty:
                 break
@@ -674,7 +674,7 @@ def iter_chunks(source: str, layout: Layout, options: ImportOptions,
                 progress(done, size)
             yield chunk
         if index == 0:
-            raise ImportError_(f"{source!r} has a header but no data rows: nothing to import.")
+            raise CatalogImportError(f"{source!r} has a header but no data rows: nothing to import.")
     finally:
         handle.close()
 
@@ -697,14 +697,14 @@ def _parse_frame(frame: pd.DataFrame, layout: Layout, parser: _TimestampParser, 
         axis=1).to_numpy()
     if short.any():
         i = int(np.argmax(short))
-        raise ImportError_(f"{unit_label.capitalize()} {first_line + i} has fewer fields than the "
+        raise CatalogImportError(f"{unit_label.capitalize()} {first_line + i} has fewer fields than the "
                            f"header ({len(layout.columns)}) or empty values; fix or remove it")
     raw_ts = frame[ts_col]
     if raw_ts.dtype == object or pd.api.types.is_string_dtype(raw_ts.dtype):
         empty = (raw_ts.astype("string").fillna("").str.strip() == "").to_numpy()
         if empty.any():
             i = int(np.argmax(empty))
-            raise ImportError_(f"{unit_label.capitalize()} {first_line + i} has no timestamp "
+            raise CatalogImportError(f"{unit_label.capitalize()} {first_line + i} has no timestamp "
                                f"(column {ts_col!r} is empty); remove blank or short lines")
     ts = parser.parse(raw_ts.reset_index(drop=True), first_line)
     if layout.data_type == "bars" and layout.timestamps_mark == "open":

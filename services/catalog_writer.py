@@ -21,12 +21,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from services.calendars import default_calendar_name, get_calendar
-from services.catalog import _DATA_FOLDERS, CatalogService, InstrumentInfo, _utc
+from services.catalog import CatalogService, InstrumentInfo, to_utc
 from services.catalog_import import (
     MAX_PRECISION,
     PREVIEW_ROWS,
+    CatalogImportError,
     Chunk,
-    ImportError_,
     ImportOptions,
     InstrumentSpec,
     Layout,
@@ -52,7 +52,6 @@ from services.errors import CatalogError, ValidationError
 
 _CLASS_OF_TYPE = {"fx": "CurrencyPair", "crypto-spot": "CurrencyPair",
                   "crypto-perp": "CryptoPerpetual", "equity": "Equity", "future": "FuturesContract"}
-_FOLDER_OF = {v: k for k, v in _DATA_FOLDERS.items()}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -305,7 +304,7 @@ class CatalogWriter:
                     progress: Callable[[int, int | None], None] | None = None) -> ImportResult:
         """Import ``source`` as one series; checks run on every row before anything is moved in.
 
-        Raises ImportError_/ValidationError/CatalogError with the line and column at fault; the
+        Raises CatalogImportError/ValidationError/CatalogError with the line and column at fault; the
         catalog is then unchanged.
         """
         started = time.perf_counter()
@@ -343,7 +342,7 @@ class CatalogWriter:
                 order = np.argsort(chunk.ts, kind="stable")
                 ts_sorted = chunk.ts[order]
                 if last_ts is not None and ts_sorted[0] <= last_ts:
-                    raise ImportError_(
+                    raise CatalogImportError(
                         f"Rows from line {chunk.first_line} on go back in time "
                         f"({pd.Timestamp(int(ts_sorted[0]), tz='UTC')} after "
                         f"{pd.Timestamp(int(last_ts), tz='UTC')} before line {last_line}): sort the "
@@ -356,7 +355,7 @@ class CatalogWriter:
                 try:
                     staged.write_data(objects)
                 except ValueError as e:
-                    raise ImportError_(f"Cannot write the rows from line {chunk.first_line}: {e}") from e
+                    raise CatalogImportError(f"Cannot write the rows from line {chunk.first_line}: {e}") from e
                 rows += len(objects)
                 files += 1
                 last_ts, last_line = int(ts_sorted[-1]), chunk.first_line + len(chunk.ts)
@@ -366,6 +365,10 @@ class CatalogWriter:
                 if instrument_obj is not None:
                     staged.write_data([instrument_obj])
                 self._commit(staging, self._staged_leaves(staging))
+        except OSError as e:  # disk full, permissions, a network filesystem going away
+            staging.undo()
+            raise CatalogError(f"Writing {key} failed: {e.strerror or e}; the catalog is "
+                               "unchanged. Check free space and permissions, then retry.") from e
         except BaseException:
             staging.undo()
             raise
@@ -403,7 +406,7 @@ class CatalogWriter:
         def refuse(mask: np.ndarray, what: str) -> None:
             if mask.any():
                 i = int(np.argmax(mask))
-                raise ImportError_(f"Line {int(lines[i])}: {what} ({int(mask.sum())} such rows from "
+                raise CatalogImportError(f"Line {int(lines[i])}: {what} ({int(mask.sum())} such rows from "
                                    f"line {chunk.first_line}); fix or remove them and import again")
 
         if ts.size and (chunk.ts < 0).any():
@@ -517,7 +520,7 @@ class CatalogWriter:
                actor: str = "local") -> DeleteResult:
         """Delete a series, or its rows with ts_event in [start, end]. Needs ``confirm=True``."""
         self.catalog.find_series(key)  # an unknown series is an error before anything else
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = to_utc(start, "start"), to_utc(end, "end")
         if start is not None and end is not None and start > end:
             raise ValidationError(f"start {start} is after end {end}")
         whole = start is None and end is None

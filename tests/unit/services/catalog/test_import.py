@@ -246,13 +246,13 @@ def test_a_failure_while_moving_into_place_is_undone(writer, bars_csv, catalog, 
     def failing_move(self, src, dst):
         calls.append(dst)
         if len(calls) == 2:
-            raise OSError("disk full")
+            raise OSError(28, "No space left on device")
         real_move(self, src, dst)
 
     monkeypatch.setattr(_Staging, "move", failing_move)
 
     # Act
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CatalogError, match="No space left on device; the catalog is unchanged"):
         writer.import_file(bars_csv(60, start="2024-01-05 00:01", name="b.csv"),
                            _options(instrument_id="ETHUSDT-PERP.BINANCE"))
 
