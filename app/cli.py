@@ -11,12 +11,16 @@ import argparse
 import json
 import math
 import sys
+import time
 from typing import Any
 
 from app.cli_engine import ENGINE_HANDLERS, add_engine_parser
 from services import Workbench, WorkbenchError
 from services.backtest import BacktestSpec, VenueSettings
 from services.backtest.statistics import HEADLINE_LABELS, format_statistic
+from services.calendars import calendar_names, get_calendar
+from services.catalog_import import INSTRUMENT_TYPES, ImportOptions
+from services.catalog_quality import DEFAULT_OUTLIER_Z
 
 EXIT_FAILED_RUN = 1
 EXIT_USAGE = 2
@@ -51,6 +55,67 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_list = catalog_cmds.add_parser("list", parents=[common],
                                            help="instruments and stored series with coverage")
     catalog_list.add_argument("--json", action="store_true")
+
+    imp = catalog_cmds.add_parser("import", parents=[common],
+                                  help="import a CSV or Parquet file (path or fsspec URL)")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--instrument-id", required=True, help="e.g. BTCUSDT-PERP.BINANCE")
+    imp.add_argument("--instrument-type", choices=INSTRUMENT_TYPES,
+                     help="for a new instrument (default: guessed from the id)")
+    kind = imp.add_mutually_exclusive_group()
+    kind.add_argument("--bar-spec", help="bars, e.g. 1-MINUTE-LAST (default: from the spacing)")
+    kind.add_argument("--data-type", choices=["quotes", "trades"], help="ticks instead of bars")
+    imp.add_argument("--timezone", default="UTC", help="of timestamps without an offset")
+    imp.add_argument("--timestamps", choices=["open", "close"],
+                     help="bars: the time is the bar's open or close (default: close; Binance "
+                          "klines: open)")
+    imp.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    imp.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
+                     help="map a column, e.g. timestamp=Time or close=Last (repeatable)")
+    imp.add_argument("--price-precision", type=int, help="new instrument (default: from data)")
+    imp.add_argument("--size-precision", type=int, help="new instrument (default: from data)")
+    imp.add_argument("--calendar", choices=calendar_names(), help="calendar of the gap check")
+    imp.add_argument("--dry-run", action="store_true", help="parse and check only; write nothing")
+    imp.add_argument("--json", action="store_true")
+
+    check = catalog_cmds.add_parser("check", parents=[common], help="quality checks of a series")
+    check.add_argument("series", metavar="SERIES",
+                       help="a bar type, or INSTRUMENT_ID:quotes / INSTRUMENT_ID:trades")
+    check.add_argument("--calendar", choices=calendar_names(),
+                       help="trading calendar (default: by instrument class)")
+    check.add_argument("--start", help="ISO date/time")
+    check.add_argument("--end", help="ISO date/time")
+    check.add_argument("--outlier-z", type=float, default=DEFAULT_OUTLIER_Z,
+                       help="robust z-score of a return that counts as an outlier")
+    check.add_argument("--min-gap", type=int, default=1, help="bars: report gaps of at least N bars")
+    check.add_argument("--report", help="also write the offenders to FILE (.csv or .json)")
+    check.add_argument("--json", action="store_true")
+
+    export = catalog_cmds.add_parser("export", parents=[common], help="write a series to CSV/Parquet")
+    export.add_argument("series", metavar="SERIES")
+    export.add_argument("--start", help="ISO date/time")
+    export.add_argument("--end", help="ISO date/time")
+    export.add_argument("-o", "--output", required=True, help="file ending in .csv or .parquet")
+    export.add_argument("--json", action="store_true")
+
+    delete = catalog_cmds.add_parser("delete", parents=[common],
+                                     help="delete a series or a date range of it (audited)")
+    delete.add_argument("series", metavar="SERIES")
+    delete.add_argument("--start", help="ISO date/time (default: the first row)")
+    delete.add_argument("--end", help="ISO date/time (default: the last row)")
+    delete.add_argument("--yes", action="store_true", help="confirm: deletion cannot be undone")
+    delete.add_argument("--json", action="store_true")
+
+    convert = catalog_cmds.add_parser("convert", parents=[common],
+                                      help="ticks to bars, or bars to a larger interval")
+    convert.add_argument("series", metavar="SERIES")
+    convert.add_argument("--bar-spec", required=True, help="target, e.g. 5-MINUTE-LAST")
+    convert.add_argument("--start", help="ISO date/time")
+    convert.add_argument("--end", help="ISO date/time")
+    convert.add_argument("--json", action="store_true")
+
+    calendars = catalog_cmds.add_parser("calendars", help="trading calendars for gap checks")
+    calendars.add_argument("--json", action="store_true")
 
     templates = commands.add_parser("templates", help="strategy and engine templates")
     templates_cmds = templates.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
@@ -177,6 +242,109 @@ def cmd_catalog_list(wb: Workbench, args) -> int:
     for b in backtestable:
         how = "stored bars" if b.data_type == "bars" else "aggregated from quotes"
         print(f"  {b.bar_type}  ({how})")
+    return 0
+
+
+def _progress_printer(enabled: bool):
+    """Progress of a long import on stderr, at most once a second (quiet for short ones)."""
+    last = [time.monotonic()]
+
+    def show(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if not enabled or now - last[0] < 1.0:
+            return
+        last[0] = now
+        share = f"{100 * done / total:.0f}% " if total else ""
+        print(f"  read {share}({done / 1e6:,.1f} MB)", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_quality(report) -> None:
+    print(f"Quality of {report.series} (calendar {report.calendar}): {report.summary()}")
+    for gap in sorted(report.gaps, key=lambda g: -g.missing)[:5]:
+        print(f"  gap {gap.start:%Y-%m-%d %H:%M} .. {gap.end:%Y-%m-%d %H:%M} UTC ({gap.missing} missing)")
+    for check in ("duplicates", "out_of_order", "ohlc_errors", "non_positive", "crossed", "outliers"):
+        for item in report.worst.get(check, [])[:3]:
+            print(f"  {check}: " + ", ".join(f"{k}={v}" for k, v in item.items()))
+
+
+def cmd_catalog_import(wb: Workbench, args) -> int:
+    options = ImportOptions(
+        instrument_id=args.instrument_id, instrument_type=args.instrument_type,
+        bar_spec=args.bar_spec, data_type=args.data_type, timezone=args.timezone,
+        timestamps_mark=args.timestamps, delimiter=args.delimiter,
+        columns=_key_values(args.column, "--column"), price_precision=args.price_precision,
+        size_precision=args.size_precision)
+    result = wb.catalog_writer.import_file(
+        args.file, options, actor="cli", calendar=args.calendar, dry_run=args.dry_run,
+        progress=_progress_printer(not args.json))
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    verb = "Checked (dry run, nothing written)" if result.dry_run else "Imported"
+    print(f"{verb} {result.rows:,} rows into {result.series_key} "
+          f"({result.first:%Y-%m-%d %H:%M} .. {result.last:%Y-%m-%d %H:%M} UTC) in "
+          f"{result.seconds:.1f} s" + ("; created the instrument" if result.instrument_created else ""))
+    _print_quality(result.quality)
+    return 0
+
+
+def cmd_catalog_check(wb: Workbench, args) -> int:
+    report = wb.catalog.check(args.series, calendar=args.calendar, start=args.start, end=args.end,
+                              outlier_z=args.outlier_z, min_gap=args.min_gap)
+    if args.report:
+        if args.report.endswith(".json"):
+            with open(args.report, "w", encoding="utf-8") as fh:
+                json.dump(_jsonable(report.to_dict()), fh, indent=2)
+        else:
+            _write_table(report.offenders_frame(), args.report)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        _print_quality(report)
+    return 0
+
+
+def cmd_catalog_export(wb: Workbench, args) -> int:
+    rows = wb.catalog.export(args.series, args.output, start=args.start, end=args.end)
+    if args.json:
+        _print_json({"series": args.series, "rows": rows, "output": args.output})
+    else:
+        print(f"Wrote {rows:,} rows of {args.series} to {args.output}")
+    return 0
+
+
+def cmd_catalog_delete(wb: Workbench, args) -> int:
+    result = wb.catalog_writer.delete(args.series, args.start, args.end, confirm=args.yes,
+                                      actor="cli")
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        what = "the whole series" if result.whole_series else "the range"
+        print(f"Deleted {what} of {result.series_key}: {result.rows_deleted:,} rows "
+              f"({result.files_removed} files removed, {result.files_rewritten} rewritten)")
+    return 0
+
+
+def cmd_catalog_convert(wb: Workbench, args) -> int:
+    result = wb.catalog_writer.convert(args.series, args.bar_spec, actor="cli", start=args.start,
+                                       end=args.end)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(f"Wrote {result.rows:,} bars to {result.series_key}")
+        _print_quality(result.quality)
+    return 0
+
+
+def cmd_catalog_calendars(args) -> int:
+    calendars = [get_calendar(n).describe() for n in calendar_names()]
+    if args.json:
+        _print_json(calendars)
+    else:
+        for c in calendars:
+            print(f"{c['name']:<12} {c['description']}")
     return 0
 
 
@@ -324,6 +492,11 @@ def cmd_serve(args) -> int:
 
 _HANDLERS = {
     ("catalog", "list"): cmd_catalog_list,
+    ("catalog", "import"): cmd_catalog_import,
+    ("catalog", "check"): cmd_catalog_check,
+    ("catalog", "export"): cmd_catalog_export,
+    ("catalog", "delete"): cmd_catalog_delete,
+    ("catalog", "convert"): cmd_catalog_convert,
     ("templates", "list"): cmd_templates_list,
     ("backtest", "run"): cmd_backtest_run,
     ("backtest", "list"): cmd_backtest_list,
@@ -338,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "catalog" and args.catalog_command == "calendars":
+            return cmd_catalog_calendars(args)
         wb = _open(args)
         if args.command == "report":
             return cmd_report(wb, args)

@@ -17,6 +17,7 @@ import panel as pn
 from app.api import api_patterns
 from components import (
     BacktestConfigurator,
+    CatalogBrowser,
     EmergencyStop,
     EngineManager,
     ResultsViewer,
@@ -33,6 +34,7 @@ TITLE = "Nautilus Workbench"
 ACCENT = "#0f6e8c"
 # Who the audit log names for actions taken in the browser, until logins exist.
 UI_ACTOR = "local"
+MAX_UPLOAD_BYTES = 300 * 1024 * 1024  # a 200 MB file, base64-encoded, plus headroom
 
 
 class Pages:
@@ -46,6 +48,7 @@ class Pages:
             "/backtest": ("Backtest", self.backtest),
             "/results": ("Results", self.results),
             "/compare": ("Compare", self.compare),
+            "/catalog": ("Catalog", self.catalog),
             "/engines": ("Engines", self.engines),
         }
 
@@ -165,6 +168,11 @@ class Pages:
         return self._template("/compare", pn.pane.Markdown("## Compare backtests"), comparison)
 
 
+    def catalog(self):
+        browser = CatalogBrowser(workbench=self.workbench)
+        return self._template("/catalog", pn.pane.Markdown("## Data catalog"), browser)
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -209,6 +217,8 @@ def serve(
             compress_response=True,
             # The REST API (/api/v1/...) on the same Tornado server as the pages.
             extra_patterns=api_patterns(workbench, monitor),
+            # Catalog uploads arrive as one websocket message (components.catalog_browser).
+            websocket_max_message_size=MAX_UPLOAD_BYTES,
         )
     except OSError as e:
         print(f"error: cannot listen on {address}:{port} ({e.strerror}). Is another server running "

@@ -2,9 +2,10 @@
 in the served app, over the services passed to it."""
 
 from components.backtest_configurator import BacktestConfigurator
+from components.catalog_browser import CatalogBrowser
 from components.engine_manager import EmergencyStop, EngineManager
 from components.results_viewer import ResultsViewer
 from components.run_comparison import RunComparison
 
-__all__ = ["BacktestConfigurator", "EmergencyStop", "EngineManager", "ResultsViewer",
-           "RunComparison"]
+__all__ = ["BacktestConfigurator", "CatalogBrowser", "EmergencyStop", "EngineManager",
+           "ResultsViewer", "RunComparison"]

@@ -14,15 +14,32 @@ from functools import cached_property
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.errors import CatalogError
+from services.calendars import default_calendar_name, get_calendar
+from services.catalog_quality import (
+    DEFAULT_OUTLIER_Z,
+    DEFAULT_TICK_QUIET_S,
+    QualityReport,
+    bar_step_ns,
+    check_frame,
+)
+from services.errors import CatalogError, ValidationError
 
 # NautilusTrader 1.231 stores prices as 128-bit fixed point with 16 decimals (high precision).
 _FIXED_SCALAR = 1e16
 _FILE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{9})Z_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{9})Z\.parquet$")
+# Folder names as NautilusTrader's class_to_filename makes them (OrderBookDelta -> order_book_deltas).
 _DATA_FOLDERS = {"bar": "bars", "quote_tick": "quotes", "trade_tick": "trades",
-                 "order_book_delta": "order_book_deltas", "order_book_depth10": "order_book_depths"}
+                 "order_book_deltas": "order_book_deltas", "order_book_depths": "order_book_depths"}
+_FOLDER_OF = {v: k for k, v in _DATA_FOLDERS.items()}
+SERIES_COLUMNS = {"bars": ["open", "high", "low", "close", "volume"],
+                  "quotes": ["bid_price", "ask_price", "bid_size", "ask_size"],
+                  "trades": ["price", "size", "aggressor_side", "trade_id"]}
+_FIXED_TYPE = pa.binary(16)
+_BAR_TYPE_RE = re.compile(r"^(.+)-(\d+-[A-Z_]+-[A-Z_]+)-(EXTERNAL|INTERNAL)$")
+PREVIEW_POINTS = 50_000  # never send more price points than this to a browser
 # Bars aggregated inside the engine from quotes, offered for instruments that only have quotes.
 QUOTE_BAR_SUFFIX = "-1-MINUTE-MID-INTERNAL"
 
@@ -40,6 +57,11 @@ class InstrumentInfo:
     size_precision: int
     multiplier: float
     is_inverse: bool
+    price_increment: str = ""
+    size_increment: str = ""
+    lot_size: str | None = None
+    raw_symbol: str = ""
+    expiration: pd.Timestamp | None = None  # futures and options
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,7 @@ class CatalogService:
         protocol, path = fsspec.core.split_protocol(self.location)
         self._protocol = protocol or "file"
         self._root = path.rstrip("/")
+        self._footers: dict[tuple, tuple[int, dict[str, str]]] = {}
         try:
             self._fs = fsspec.filesystem(self._protocol)
         except (ImportError, ValueError) as e:
@@ -138,6 +161,11 @@ class CatalogService:
                 quote_currency=str(inst.quote_currency), settlement_currency=str(settlement),
                 price_precision=inst.price_precision, size_precision=inst.size_precision,
                 multiplier=float(inst.multiplier), is_inverse=bool(inst.is_inverse),
+                price_increment=str(inst.price_increment), size_increment=str(inst.size_increment),
+                lot_size=str(inst.lot_size) if getattr(inst, "lot_size", None) is not None else None,
+                raw_symbol=str(inst.raw_symbol),
+                expiration=(pd.Timestamp(inst.expiration_ns, tz="UTC")
+                            if getattr(inst, "expiration_ns", None) else None),
             ))
         return sorted(result, key=lambda i: i.instrument_id)
 
@@ -159,7 +187,11 @@ class CatalogService:
             raise CatalogError(f"Cannot reach catalog {self.location!r}: {e}") from e
 
     def series(self) -> list[SeriesInfo]:
-        """Every stored series with coverage, rows, files and bytes, from metadata only."""
+        """Every stored series with coverage, rows, files and bytes, from metadata only.
+
+        Footers are read once per file version (path, size, modification time) and remembered,
+        so refreshing the inventory after an import reads only the new files.
+        """
         if not self.exists():
             return []
         result = []
@@ -178,17 +210,38 @@ class CatalogService:
                     m = _FILE_RE.match(f["name"].rsplit("/", 1)[-1])
                     firsts.append(_parse_file_ts(m.group(1)))
                     lasts.append(_parse_file_ts(m.group(2)))
-                    with self._fs.open(f["name"], "rb") as fh:
-                        footer = pq.read_metadata(fh)
-                    rows += footer.num_rows
-                    meta = meta or {k.decode(): v.decode() for k, v in (footer.metadata or {}).items()
-                                    if k in (b"bar_type", b"instrument_id")}
+                    file_rows, file_meta = self._footer(f)
+                    rows += file_rows
+                    meta = meta or file_meta
                 # Folder names drop '/' (EUR/USD -> EURUSD); the footer keeps the real identifier.
                 instrument_id = meta.get("instrument_id", ident)
                 key = meta.get("bar_type", ident) if data_type == "bars" else f"{instrument_id}:{data_type}"
                 result.append(SeriesInfo(key, data_type, instrument_id, min(firsts), max(lasts),
                                          rows, len(files), int(sum(f["size"] for f in files))))
         return result
+
+    def _footer(self, info: dict) -> tuple[int, dict[str, str]]:
+        """Row count and identifiers from one file's Parquet footer (cached per file version)."""
+        version = (info["name"], info.get("size"), info.get("mtime") or info.get("LastModified"))
+        cached = self._footers.get(version)
+        if cached is None:
+            if self._protocol == "file":
+                footer = pq.read_metadata(info["name"])
+            else:
+                with self._fs.open(info["name"], "rb") as fh:
+                    footer = pq.read_metadata(fh)
+            meta = {k.decode(): v.decode() for k, v in (footer.metadata or {}).items()
+                    if k in (b"bar_type", b"instrument_id", b"price_precision", b"size_precision")}
+            cached = self._footers[version] = (footer.num_rows, meta)
+        return cached
+
+    def find_series(self, key: str) -> SeriesInfo:
+        """The stored series named ``key`` (a bar type or ``INSTRUMENT_ID:quotes|trades``)."""
+        for s in self.series():
+            if s.key == key:
+                return s
+        known = ", ".join(s.key for s in self.series()) or "(the catalog holds no data)"
+        raise CatalogError(f"No series {key!r} in {self.location}. Stored series: {known}")
 
     def backtestable(self) -> list[BacktestableSeries]:
         """Bar types a backtest can run on: stored LAST/MID bars, and 1-minute bars from quotes."""
@@ -224,25 +277,22 @@ class CatalogService:
             chosen.append(name)
         return chosen
 
-    def _read(self, folder: str, ident: str, columns: list[str], start=None, end=None) -> pd.DataFrame:
-        frames = []
-        for name in self._files(folder, ident, start, end):
-            with self._fs.open(name, "rb") as fh:
-                table = pq.read_table(fh, columns=columns + ["ts_event"])
-            data = {c: decode_fixed(table.column(c)) for c in columns}
-            data["ts_event"] = table.column("ts_event").to_numpy()
-            frames.append(pd.DataFrame(data))
-        if not frames:
-            return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC", name="ts"))
-        df = pd.concat(frames, ignore_index=True)
-        df.index = pd.to_datetime(df.pop("ts_event"), unit="ns", utc=True)
-        df.index.name = "ts"
-        df = df.sort_index()
-        if start is not None:
-            df = df[df.index >= start]
-        if end is not None:
-            df = df[df.index <= end]
-        return df
+    def _read(self, folder: str, ident: str, columns: list[str], start=None, end=None,
+              sort: bool = True) -> pd.DataFrame:
+        """Decoded columns of one series; ``sort=False`` keeps storage order and an int64
+        ``ts_event`` column (what the quality checks need), else a sorted UTC index ``ts``."""
+        start, end = to_utc(start, "start"), to_utc(end, "end")
+        frames = [self._read_file(name, columns, start, end)
+                  for name in self._files(folder, ident, start, end)]
+        if frames:
+            df = pd.concat(frames, ignore_index=True)
+        else:
+            df = pd.DataFrame({**{c: np.array([], dtype=np.float64) for c in columns},
+                               "ts_event": np.array([], dtype=np.int64)})
+        if not sort:
+            return df.reset_index(drop=True)
+        df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("ts_event"), unit="ns", utc=True), name="ts")
+        return df.sort_index(kind="stable")
 
     def bars(self, bar_type: str, start=None, end=None) -> pd.DataFrame:
         """OHLCV of a bar type (index: bar close time, UTC)."""
@@ -254,7 +304,188 @@ class CatalogService:
             ohlc = mid.resample("1min", label="right", closed="right").ohlc().dropna()
             ohlc["volume"] = 0.0
             return ohlc
-        return self._read("bar", bar_type, ["open", "high", "low", "close", "volume"], start, end)
+        return self._read("bar", bar_type, SERIES_COLUMNS["bars"], start, end)
 
     def quotes(self, instrument_id: str, start=None, end=None) -> pd.DataFrame:
         return self._read("quote_tick", instrument_id, ["bid_price", "ask_price"], start, end)
+
+    def trades(self, instrument_id: str, start=None, end=None) -> pd.DataFrame:
+        return self._read("trade_tick", instrument_id, SERIES_COLUMNS["trades"], start, end)
+
+    def read_series(self, key: str, start=None, end=None, columns: list[str] | None = None,
+                    sort: bool = True) -> pd.DataFrame:
+        """Every column of a stored series (see ``SERIES_COLUMNS``), or the ``columns`` asked."""
+        info = self.find_series(key)
+        if info.data_type not in SERIES_COLUMNS:
+            raise CatalogError(f"Reading {info.data_type} is not supported; bars, quotes and "
+                               "trades are")
+        folder = _FOLDER_OF[info.data_type]
+        ident = key if info.data_type == "bars" else info.instrument_id
+        return self._read(folder, ident, columns or SERIES_COLUMNS[info.data_type], start, end, sort)
+
+    def series_files(self, key: str, start=None, end=None) -> list[str]:
+        """Paths of the data files of a stored series (overlapping [start, end] if given)."""
+        info = self.find_series(key)
+        ident = key if info.data_type == "bars" else info.instrument_id
+        return self._files(_FOLDER_OF[info.data_type], ident, start, end)
+
+    def series_folder(self, key: str) -> str:
+        info = self.find_series(key)
+        ident = key if info.data_type == "bars" else info.instrument_id
+        return f"{self._root}/data/{_FOLDER_OF[info.data_type]}/{ident.replace('/', '')}"
+
+    @property
+    def fs(self):
+        """The fsspec filesystem the catalog lives on."""
+        return self._fs
+
+    # -- quality, preview, export ------------------------------------------------------------
+    def bar_spec(self, key: str) -> str | None:
+        """``1-MINUTE-LAST`` of a bar type key; None for quotes and trades."""
+        match = _BAR_TYPE_RE.match(key)
+        return match.group(2) if match else None
+
+    def default_calendar(self, key: str) -> str:
+        info = self.find_series(key)
+        try:
+            instrument = self.instrument(info.instrument_id)
+        except CatalogError:
+            return default_calendar_name(None)
+        return default_calendar_name(instrument.instrument_class, instrument.venue)
+
+    def check(self, key: str, calendar: str | None = None, start=None, end=None,
+              outlier_z: float = DEFAULT_OUTLIER_Z, min_gap: int = 1,
+              tick_quiet_s: int = DEFAULT_TICK_QUIET_S) -> QualityReport:
+        """Every quality check on a stored series, against ``calendar`` (default: by instrument)."""
+        info = self.find_series(key)
+        cal = get_calendar(calendar or self.default_calendar(key))
+        columns = [c for c in SERIES_COLUMNS.get(info.data_type, []) if c != "trade_id"]
+        frame = self.read_series(key, start, end, columns=columns, sort=False)
+        spec = self.bar_spec(key) if info.data_type == "bars" else None
+        return check_frame(frame, info.data_type, series=key, calendar=cal,
+                           step_ns=bar_step_ns(spec) if spec else None, interval=spec,
+                           outlier_z=outlier_z, min_gap=min_gap, tick_quiet_s=tick_quiet_s)
+
+    def preview(self, key: str, start=None, end=None, max_points: int = PREVIEW_POINTS) -> pd.DataFrame:
+        """A price line of the series with at most ``max_points`` rows (extremes kept).
+
+        Only the timestamp and one price column are read; each of ``max_points / 2`` equal
+        buckets keeps its lowest and highest price, so spikes survive decimation.
+        """
+        info = self.find_series(key)
+        column = {"bars": ["close"], "quotes": ["bid_price", "ask_price"],
+                  "trades": ["price"]}.get(info.data_type)
+        if column is None:
+            raise CatalogError(f"No price preview for {info.data_type}")
+        frame = self.read_series(key, start, end, columns=column)
+        price = frame.mean(axis=1) if len(column) > 1 else frame[column[0]]
+        return decimate_minmax(price.rename("price"), max_points).to_frame()
+
+    def export(self, key: str, target, start=None, end=None, fmt: str | None = None) -> int:
+        """Write a series (or its [start, end] slice) to CSV or Parquet, file by file.
+
+        ``target`` is a path (format from its suffix unless ``fmt``) or a binary file object.
+        Timestamps are ``ts_event`` in UTC (bars: their close). Returns the rows written.
+        """
+        info = self.find_series(key)
+        if fmt is None:
+            name = str(target).lower()
+            fmt = "parquet" if name.endswith(".parquet") else "csv" if name.endswith(
+                (".csv", ".csv.gz")) else None
+        if fmt not in ("csv", "parquet"):
+            raise ValidationError(f"Cannot tell the export format of {target!r}: end the file name "
+                                  "in .csv or .parquet")
+        start = to_utc(start, "start")
+        end = to_utc(end, "end")
+        columns = SERIES_COLUMNS[info.data_type]
+        ident = key if info.data_type == "bars" else info.instrument_id
+        precisions = self._footer_precisions(key)
+        rows = 0
+        writer = None
+        try:
+            sink = target if hasattr(target, "write") else open(target, "wb")  # noqa: SIM115
+        except OSError as e:
+            raise CatalogError(f"Cannot write {target}: {e.strerror or e}") from e
+        try:
+            for name in self._files(_FOLDER_OF[info.data_type], ident, start, end):
+                frame = self._read_file(name, columns, start, end)
+                for column in columns:
+                    digits = precisions.get("size" if column in ("volume", "size", "bid_size",
+                                                                 "ask_size") else "price")
+                    if digits is not None and frame[column].dtype == np.float64:
+                        frame[column] = frame[column].round(digits)
+                frame.insert(0, "ts_event", pd.to_datetime(frame.pop("ts_event"), unit="ns", utc=True))
+                if fmt == "csv":
+                    frame["ts_event"] = frame["ts_event"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                    sink.write(frame.to_csv(header=rows == 0, index=False,
+                                            lineterminator="\n").encode())
+                else:
+                    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(
+                        {"series": key})
+                    if writer is None:
+                        writer = pq.ParquetWriter(sink, table.schema)
+                    writer.write_table(table)
+                rows += len(frame)
+            if rows == 0:
+                raise CatalogError(f"{key} has no data between {start} and {end}; nothing exported.")
+        finally:
+            if writer is not None:
+                writer.close()
+            if not hasattr(target, "write"):
+                sink.close()
+        return rows
+
+    def _read_file(self, name: str, columns: list[str], start=None, end=None) -> pd.DataFrame:
+        if self._protocol == "file":  # pyarrow's own reader: threaded, no Python file object
+            table = pq.read_table(name, columns=columns + ["ts_event"])
+        else:
+            with self._fs.open(name, "rb") as fh:
+                table = pq.read_table(fh, columns=columns + ["ts_event"])
+        data = {c: decode_fixed(table.column(c)) if table.schema.field(c).type == _FIXED_TYPE
+                else table.column(c).to_numpy() for c in columns}
+        data["ts_event"] = table.column("ts_event").to_numpy().astype(np.int64)
+        frame = pd.DataFrame(data)
+        if start is not None:
+            frame = frame[frame["ts_event"] >= start.value]
+        if end is not None:
+            frame = frame[frame["ts_event"] <= end.value]
+        return frame.reset_index(drop=True)
+
+    def _footer_precisions(self, key: str) -> dict[str, int]:
+        for path in self.series_files(key)[:1]:
+            info = self._fs.info(path)
+            meta = self._footer({**info, "name": path})[1]
+            return {k.split("_")[0]: int(v) for k, v in meta.items() if k.endswith("_precision")}
+        return {}
+
+
+def to_utc(value, name: str) -> pd.Timestamp | None:
+    """An ISO text / datetime as a UTC Timestamp (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ValidationError(f"{name} {value!r} is not a date/time; use ISO 8601 such as "
+                              "2024-01-31 or 2024-01-31T12:00Z") from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def decimate_minmax(series: pd.Series, max_points: int) -> pd.Series:
+    """At most ``max_points`` values: the lowest and highest of each equal-count bucket."""
+    n = len(series)
+    if n <= max_points:
+        return series
+    buckets = max(max_points // 2, 1)
+    size = -(-n // buckets)
+    values = series.to_numpy(dtype=np.float64)
+    padded = np.full(buckets * size, np.nan)
+    padded[:n] = values
+    grid = padded.reshape(buckets, size)
+    valid = ~np.all(np.isnan(grid), axis=1)
+    rows = np.flatnonzero(valid)
+    lows = np.nanargmin(grid[valid], axis=1) + rows * size
+    highs = np.nanargmax(grid[valid], axis=1) + rows * size
+    keep = np.sort(np.concatenate([lows, highs]))
+    keep = keep[np.r_[True, keep[1:] != keep[:-1]]]
+    return series.iloc[keep]

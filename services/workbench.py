@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
+from services.catalog_writer import CatalogWriter
 from services.db import Database
 from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
@@ -29,6 +30,11 @@ class Workbench:
     catalog: CatalogService
     backtests: BacktestService
     engines: EngineService
+    catalog_writer: CatalogWriter | None = None  # imports, conversions, deletions (audited)
+
+    def __post_init__(self) -> None:
+        if self.catalog_writer is None:
+            self.catalog_writer = CatalogWriter(self.catalog, self.database)
 
     @classmethod
     def open(

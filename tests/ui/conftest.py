@@ -155,6 +155,31 @@ def server(tmp_path_factory, ui_catalog) -> Server:
     _stop(process)
 
 
+@pytest.fixture(scope="module")
+def empty_catalog_server(tmp_path_factory, chromium_executable) -> Server:
+    """``python -m app`` over an empty temporary catalog, for tests that import data into it
+    (the shared sample catalog of ``server`` stays untouched)."""
+    home = tmp_path_factory.mktemp("ui-empty-catalog")
+    catalog, state_dir, log = home / "catalog", home / "state", home / "server.log"
+    port = _free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
+             "--catalog", str(catalog)],
+            cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    srv = Server(f"http://127.0.0.1:{port}", state_dir, catalog, process, log)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while _get_status(srv.url + "/") != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            pytest.fail(f"the app did not serve {srv.url}/ within {SERVER_START_TIMEOUT_S} s "
+                        f"(exit code {process.poll()}); its output:\n{srv.log_tail()}")
+        time.sleep(0.25)
+    yield srv
+    _stop(process)
+
+
 def _stop(process: subprocess.Popen) -> None:
     """Stop the server and the backtest workers it started (they run in their own sessions)."""
     try:

@@ -1,0 +1,475 @@
+"""Browse, check, import, export and delete the market data of the catalog."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import re
+import uuid
+from pathlib import Path
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from services import ValidationError, Workbench, WorkbenchError
+from services.calendars import calendar_names
+from services.catalog import PREVIEW_POINTS
+from services.catalog_import import INSTRUMENT_TYPES, ImportOptions
+
+log = logging.getLogger(__name__)
+
+# Browser uploads travel over the websocket in one message; bigger files go through the CLI.
+MAX_UPLOAD = "200MB"
+AUTO = "auto"
+ACCENT = "#0f6e8c"
+_EMPTY_PRICES = pd.DataFrame({"ts": pd.Series(dtype="datetime64[ns]"),
+                              "price": pd.Series(dtype="float64")})
+
+
+_TIMELINE_CSS = """
+.cov {font-size: 0.85em;} .cov-row {display: flex; align-items: center; margin: 3px 0;}
+.cov-label {width: 38%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  padding-right: 8px;}
+.cov-track {position: relative; flex: 1; height: 14px; background: rgba(15,110,140,0.08);
+  border-radius: 3px;}
+.cov-bar {position: absolute; top: 0; bottom: 0; background: #0f6e8c; border-radius: 3px;
+  min-width: 2px;}
+.cov-axis {display: flex; justify-content: space-between; margin-left: 38%; opacity: 0.7;}
+"""
+
+
+def coverage_html(series) -> str:
+    """Coverage timeline: one bar per series from its first to its last timestamp (UTC)."""
+    if not series:
+        return ""
+    lo = min(s.first for s in series).value
+    hi = max(s.last for s in series).value
+    span = max(hi - lo, 1)
+    rows = []
+    for s in series:
+        left = 100 * (s.first.value - lo) / span
+        width = 100 * (s.last.value - s.first.value) / span
+        tip = html.escape(f"{s.key}: {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC, "
+                          f"{s.rows:,} rows")
+        rows.append(f'<div class="cov-row"><div class="cov-label" title="{tip}">'
+                    f'{html.escape(s.key)}</div><div class="cov-track"><div class="cov-bar" '
+                    f'title="{tip}" style="left:{left:.3f}%;width:{width:.3f}%"></div></div></div>')
+    first, last = pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi, tz="UTC")
+    axis = f'<div class="cov-axis"><span>{first:%Y-%m-%d}</span><span>{last:%Y-%m-%d}</span></div>'
+    return f'<div class="cov">{"".join(rows)}{axis}</div>'
+
+
+def _price_chart(data: pd.DataFrame):
+    return hv.Curve(data, "ts", "price").opts(
+        responsive=True, height=300, color=ACCENT, xlabel="", ylabel="price", tools=["hover"],
+        framewise=True)
+
+
+def _safe_upload_name(filename: str) -> str:
+    """A file name for an upload that cannot leave the uploads folder (``../`` and all)."""
+    base = Path(str(filename).replace("\\", "/")).name
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload.csv"
+    return f"{uuid.uuid4().hex[:8]}-{base}"
+
+
+def _button(parameter, **kw):
+    # No hover tooltip: it would cover the neighbouring buttons of a row.
+    return pn.widgets.Button.from_param(parameter, description=None, **kw)
+
+
+class CatalogBrowser(Viewer):
+    """Inventory (venue -> instrument -> data type), coverage, quality, preview, import, export."""
+
+    workbench = param.ClassSelector(class_=Workbench, doc="""
+        Services the catalog is read through and changed with.""")
+
+    series = param.Selector(default=None, objects=[], doc="""
+        The stored series the preview, quality check, export and delete apply to.""")
+
+    calendar = param.Selector(default=AUTO, objects=[AUTO, *calendar_names()], doc="""
+        Trading calendar of the gap check; 'auto' picks one by instrument class.""")
+
+    start = param.String(default="", doc="Start of the range (ISO, UTC); blank: the first row.")
+
+    end = param.String(default="", doc="End of the range (ISO, UTC); blank: the last row.")
+
+    refresh = param.Event(label="Refresh", doc="Read the inventory again.")
+
+    check = param.Event(label="Run quality check", doc="Check the selected series.")
+
+    confirm_delete = param.Boolean(default=False, label="I understand deleting cannot be undone",
+                                   doc="Must be ticked before Delete does anything.")
+
+    delete = param.Event(label="Delete range", doc="Delete the range (or, blank, the series).")
+
+    export_format = param.Selector(default="csv", objects=["csv", "parquet"], doc="Export format.")
+
+    # Import wizard
+    source = param.String(default="", label="File path or URL", doc="""
+        Server-side path or fsspec URL to import (uploads fill this in).""")
+
+    instrument_id = param.String(default="", label="Instrument id", doc="""
+        SYMBOL.VENUE of the data, e.g. BTCUSDT-PERP.BINANCE; an unknown one is created.""")
+
+    instrument_type = param.Selector(default=AUTO, objects=[AUTO, *INSTRUMENT_TYPES], doc="""
+        Kind of instrument to create when the id is new.""")
+
+    data_kind = param.Selector(default=AUTO, objects=[AUTO, "bars", "quotes", "trades"],
+                               label="Data", doc="What the file holds ('auto': from its columns).")
+
+    bar_spec = param.String(default="", label="Bar spec", doc="""
+        e.g. 1-MINUTE-LAST; blank: from the spacing of the timestamps.""")
+
+    timezone = param.String(default="UTC", label="Time zone", doc="""
+        Time zone of timestamps written without an offset.""")
+
+    timestamps_mark = param.Selector(default=AUTO, objects=[AUTO, "close", "open"],
+                                     label="Bar timestamps mark", doc="""
+        Whether a bar's timestamp is its open or its close ('auto': close, Binance klines open).""")
+
+    preview_import = param.Event(label="Preview", doc="Parse the first rows and propose the import.")
+
+    check_import = param.Event(label="Check whole file", doc="Run every check, write nothing.")
+
+    run_import = param.Event(label="Import", doc="Check and write the file into the catalog.")
+
+    message = param.String(default="", doc="Last outcome shown to the user (markdown).")
+
+    message_kind = param.Selector(default="info", objects=["info", "success", "warning", "danger"])
+
+    import_message = param.String(default="", doc="Outcome of the import wizard (markdown).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.workbench is None:
+            raise ValueError("CatalogBrowser needs a workbench (services.Workbench.open()).")
+        self._inventory = pd.DataFrame()
+        self._report = None
+        self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
+                                    sizing_mode="stretch_width")
+        self._table = pn.widgets.Tabulator(
+            pd.DataFrame(), show_index=False, disabled=True, selectable=1,
+            groupby=["Venue", "Instrument"], sizing_mode="stretch_width", height=300,
+            name="Inventory")
+        self._table.on_click(self._on_row_click)
+        self._instruments = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
+                                                 sizing_mode="stretch_width", height=200)
+        # Charts are fed through Pipes: new data updates the plots in place instead of replacing
+        # their Bokeh models (replacing them while the browser syncs leaves stale references).
+        self._preview_pipe = hv.streams.Pipe(data=_EMPTY_PRICES)
+        self._timeline = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[_TIMELINE_CSS])
+        self._preview = pn.pane.HoloViews(
+            hv.DynamicMap(_price_chart, streams=[self._preview_pipe]),
+            sizing_mode="stretch_width", height=320)
+        self._preview_note = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._quality_summary = pn.pane.Markdown("Pick a series and run its quality check.",
+                                                 sizing_mode="stretch_width")
+        self._gaps = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
+                                          sizing_mode="stretch_width", height=220, page_size=50,
+                                          pagination="local")
+        self._offenders = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
+                                               sizing_mode="stretch_width", height=220)
+        self._report_download = pn.widgets.FileDownload(
+            callback=self._report_file, filename="quality.csv", label="Download quality report",
+            button_type="light", width=240, visible=False)
+        self._export_download = pn.widgets.FileDownload(
+            callback=self._export_file, filename="export.csv", label="Export selection",
+            button_type="primary", width=200)
+        self._upload = pn.widgets.FileInput(accept=".csv,.gz,.parquet,.txt", name="Upload a file")
+        self._upload.param.watch(self._on_upload, "value")
+        self._import_alert = pn.pane.Alert(self.param.import_message, alert_type="info",
+                                           visible=False, sizing_mode="stretch_width")
+        self._import_rows = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
+                                                 sizing_mode="stretch_width", height=260,
+                                                 visible=False)
+        self._load()
+        self._layout = self._build()
+
+    def __panel__(self):
+        return self._layout
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build(self):
+        range_row = pn.Row(
+            pn.widgets.Select.from_param(self.param.series, sizing_mode="stretch_width"),
+            pn.widgets.TextInput.from_param(self.param.start, placeholder="2024-01-01", width=170),
+            pn.widgets.TextInput.from_param(self.param.end, placeholder="2024-01-31T23:59", width=170),
+            _button(self.param.refresh, width=90, align="end"),
+            sizing_mode="stretch_width")
+        quality = pn.Column(
+            pn.Row(pn.widgets.Select.from_param(self.param.calendar, width=180),
+                   _button(self.param.check, button_type="primary",
+                                                width=180, align="end"),
+                   self._report_download),
+            self._quality_summary,
+            pn.pane.Markdown("**Gaps** (market-open time without data)"), self._gaps,
+            pn.pane.Markdown("**Worst offenders**"), self._offenders,
+            sizing_mode="stretch_width")
+        export_delete = pn.Column(
+            pn.pane.Markdown("Export the selected series over the range above (blank: all of it)."),
+            pn.Row(pn.widgets.RadioButtonGroup.from_param(self.param.export_format, width=180),
+                   self._export_download),
+            pn.layout.Divider(),
+            pn.pane.Markdown("Delete the range above from the selected series (blank start and "
+                             "end: the whole series). Deletions are written to the audit log."),
+            pn.Row(pn.widgets.Checkbox.from_param(self.param.confirm_delete),
+                   _button(self.param.delete, button_type="danger", width=160)),
+            sizing_mode="stretch_width")
+        wizard = pn.Column(
+            pn.pane.Markdown("**1. Choose a file** — upload CSV/Parquet (gzip too, up to "
+                             f"{MAX_UPLOAD}), or give a path or URL the server can read."),
+            pn.Row(self._upload,
+                   pn.widgets.TextInput.from_param(self.param.source, sizing_mode="stretch_width")),
+            pn.pane.Markdown("**2. Describe it** — anything left on *auto* is detected."),
+            pn.Row(pn.widgets.TextInput.from_param(self.param.instrument_id,
+                                                   placeholder="BTCUSDT-PERP.BINANCE", width=240),
+                   pn.widgets.Select.from_param(self.param.instrument_type, width=140),
+                   pn.widgets.Select.from_param(self.param.data_kind, width=110),
+                   pn.widgets.TextInput.from_param(self.param.bar_spec, placeholder="1-MINUTE-LAST",
+                                                   width=160),
+                   pn.widgets.TextInput.from_param(self.param.timezone, width=150),
+                   pn.widgets.Select.from_param(self.param.timestamps_mark, width=150)),
+            pn.pane.Markdown("**3. Preview and check, then import** — nothing is written until "
+                             "Import, and a failed import leaves the catalog as it was."),
+            pn.Row(_button(self.param.preview_import, width=120),
+                   _button(self.param.check_import, width=160),
+                   _button(self.param.run_import, button_type="primary",
+                                                width=120)),
+            self._import_alert, self._import_rows, sizing_mode="stretch_width")
+        return pn.Column(
+            self._alert,
+            pn.pane.Markdown("### Inventory"), self._table,
+            pn.pane.Markdown("### Coverage"), self._timeline,
+            range_row,
+            pn.Tabs(("Price preview", pn.Column(self._preview_note, self._preview,
+                                                sizing_mode="stretch_width")),
+                    ("Quality", quality), ("Instruments", self._instruments),
+                    ("Import", wizard), ("Export / delete", export_delete),
+                    sizing_mode="stretch_width", dynamic=False),
+            sizing_mode="stretch_width")
+
+    def _show(self, text: str, kind: str = "info") -> None:
+        self.message, self.message_kind = text, kind
+        self._alert.alert_type = kind
+        self._alert.visible = bool(text)
+
+    def _show_import(self, text: str, kind: str = "info") -> None:
+        self.import_message = text
+        self._import_alert.alert_type = kind
+        self._import_alert.visible = bool(text)
+
+    # -- inventory ------------------------------------------------------------------------------
+    def _load(self, select: str | None = None) -> None:
+        catalog = self.workbench.catalog
+        try:
+            series = catalog.series()
+            instruments = catalog.instruments()
+        except WorkbenchError as e:
+            self._show(f"Cannot read the catalog: {e}", "danger")
+            return
+        venues = {i.instrument_id: i.venue for i in instruments}
+        self._inventory = pd.DataFrame([{
+            "Venue": venues.get(s.instrument_id, s.instrument_id.rsplit(".", 1)[-1]),
+            "Instrument": s.instrument_id, "Data": s.data_type, "Series": s.key,
+            "First (UTC)": f"{s.first:%Y-%m-%d %H:%M}", "Last (UTC)": f"{s.last:%Y-%m-%d %H:%M}",
+            "Rows": s.rows, "Files": s.files, "MB": round(s.bytes / 1e6, 2),
+        } for s in series], columns=["Venue", "Instrument", "Data", "Series", "First (UTC)",
+                                     "Last (UTC)", "Rows", "Files", "MB"])
+        self._table.value = self._inventory
+        self._instruments.value = pd.DataFrame([{
+            "Instrument": i.instrument_id, "Venue": i.venue, "Class": i.instrument_class,
+            "Base": i.base_currency or "", "Quote": i.quote_currency,
+            "Settlement": i.settlement_currency, "Price precision": i.price_precision,
+            "Size precision": i.size_precision, "Tick": i.price_increment,
+            "Lot/step": i.size_increment, "Multiplier": i.multiplier,
+            "Expires": f"{i.expiration:%Y-%m-%d}" if i.expiration is not None else "",
+        } for i in instruments])
+        self._timeline.object = coverage_html(series)
+        keys = [s.key for s in series]
+        self.param.series.objects = list(keys)  # param may add None to the list it is given
+        wanted = select if select in keys else (self.series if self.series in keys else None)
+        self.series = wanted or (keys[0] if keys else None)
+        if not keys:
+            self._show("The catalog holds no data yet: import a file on the **Import** tab.",
+                       "warning")
+        elif catalog.is_sample and not self.message:
+            self._show("**Synthetic sample data**, generated by the workbench; not market data.",
+                       "info")
+
+    def _on_row_click(self, event) -> None:
+        if event.row is not None and event.row < len(self._table.value):
+            self.series = self._table.value.iloc[event.row]["Series"]
+
+    @param.depends("refresh", watch=True)
+    def _on_refresh(self) -> None:
+        self._show("")
+        self._load()
+
+    @param.depends("series", "start", "end", watch=True)
+    def _on_series(self) -> None:
+        self._report = None
+        self._report_download.visible = False
+        self._quality_summary.object = "Run the quality check to see gaps and offenders."
+        self._gaps.value = pd.DataFrame()
+        self._offenders.value = pd.DataFrame()
+        if self.series is None:
+            self._preview_pipe.send(_EMPTY_PRICES)
+            self._preview_note.object = ""
+            return
+        self._export_download.filename = (
+            f"{re.sub(r'[^A-Za-z0-9._-]', '_', self.series)}.{self.export_format}")
+        try:
+            frame = self.workbench.catalog.preview(self.series, self.start or None,
+                                                   self.end or None, max_points=PREVIEW_POINTS)
+        except WorkbenchError as e:
+            self._preview_pipe.send(_EMPTY_PRICES)
+            self._preview_note.object = f"No preview: {e}"
+            return
+        info = self.workbench.catalog.find_series(self.series)
+        frame = frame.tz_convert(None) if frame.index.tz is not None else frame
+        self._preview_note.object = (
+            f"**{self.series}** — {info.rows:,} rows stored; showing {len(frame):,} points "
+            f"(lowest and highest of each stretch, at most {PREVIEW_POINTS:,}).")
+        self._preview_pipe.send(frame.reset_index())
+
+    @param.depends("export_format", watch=True)
+    def _on_format(self) -> None:
+        if self.series:
+            self._export_download.filename = (
+                f"{re.sub(r'[^A-Za-z0-9._-]', '_', self.series)}.{self.export_format}")
+
+    # -- quality --------------------------------------------------------------------------------
+    @param.depends("check", watch=True)
+    def _on_check(self) -> None:
+        if self.series is None:
+            self._show("Pick a series first.", "warning")
+            return
+        try:
+            report = self.workbench.catalog.check(
+                self.series, calendar=None if self.calendar == AUTO else self.calendar,
+                start=self.start or None, end=self.end or None)
+        except WorkbenchError as e:
+            self._show(f"Cannot check {self.series}: {e}", "danger")
+            return
+        self._report = report
+        self._quality_summary.object = (
+            f"**{report.series}** against the **{report.calendar}** calendar: {report.summary()}")
+        self._gaps.value = pd.DataFrame([{
+            "Start (UTC)": f"{g.start:%Y-%m-%d %H:%M}", "End (UTC)": f"{g.end:%Y-%m-%d %H:%M}",
+            "Missing": g.missing} for g in sorted(report.gaps, key=lambda g: -g.missing)],
+            columns=["Start (UTC)", "End (UTC)", "Missing"])
+        self._offenders.value = report.offenders_frame().query("check != 'gap'")
+        self._report_download.visible = True
+        self._report_download.filename = f"quality-{re.sub(r'[^A-Za-z0-9._-]', '_', report.series)}.csv"
+
+    def _report_file(self):
+        if self._report is None:
+            return io.BytesIO(b"")
+        return io.BytesIO(self._report.offenders_frame().to_csv(index=False).encode())
+
+    # -- export / delete ------------------------------------------------------------------------
+    def _export_file(self):
+        buffer = io.BytesIO()
+        try:
+            self.workbench.catalog.export(self.series, buffer, start=self.start or None,
+                                          end=self.end or None, fmt=self.export_format)
+        except WorkbenchError as e:
+            self._show(f"Cannot export: {e}", "danger")
+            return io.BytesIO(b"")
+        buffer.seek(0)
+        return buffer
+
+    @param.depends("delete", watch=True)
+    def _on_delete(self) -> None:
+        if self.series is None:
+            self._show("Pick a series first.", "warning")
+            return
+        try:
+            result = self.workbench.catalog_writer.delete(
+                self.series, self.start or None, self.end or None, confirm=self.confirm_delete,
+                actor="web")
+        except WorkbenchError as e:
+            self._show(str(e), "warning" if isinstance(e, ValidationError) else "danger")
+            return
+        self.confirm_delete = False
+        self._show(f"Deleted {result.rows_deleted:,} rows of {result.series_key}.", "success")
+        self._load()
+
+    # -- import ---------------------------------------------------------------------------------
+    def _on_upload(self, event) -> None:
+        if not event.new:
+            return
+        folder = self.workbench.settings.state_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / _safe_upload_name(self._upload.filename or "upload.csv")
+        path.write_bytes(event.new)
+        self.source = str(path)
+        self._show_import(f"Uploaded **{self._upload.filename}** ({len(event.new) / 1e6:.1f} MB). "
+                          "Fill in the instrument id and press Preview.", "info")
+
+    def _options(self) -> ImportOptions:
+        if not self.source:
+            raise ValidationError("Choose a file first: upload one or give a path or URL.")
+        if not self.instrument_id.strip():
+            raise ValidationError("Give the instrument id, e.g. BTCUSDT-PERP.BINANCE.")
+        data_type = None if self.data_kind == AUTO else self.data_kind
+        bar_spec = self.bar_spec.strip() or None if data_type in (None, "bars") else None
+        return ImportOptions(
+            instrument_id=self.instrument_id.strip(),
+            instrument_type=None if self.instrument_type == AUTO else self.instrument_type,
+            bar_spec=bar_spec, data_type=data_type,
+            timezone=self.timezone.strip() or "UTC",
+            timestamps_mark=None if self.timestamps_mark == AUTO else self.timestamps_mark)
+
+    @param.depends("preview_import", watch=True)
+    def _on_preview_import(self) -> None:
+        try:
+            preview = self.workbench.catalog_writer.preview_import(self.source, self._options())
+        except WorkbenchError as e:
+            self._show_import(str(e), "danger")
+            self._import_rows.visible = False
+            return
+        rows = preview.rows.copy()
+        rows["ts_event"] = rows["ts_event"].dt.strftime("%Y-%m-%d %H:%M:%S")
+        self._import_rows.value = rows
+        self._import_rows.visible = True
+        self._show_import(f"Will import **{preview.summary()}**.  \nFirst rows: "
+                          f"{preview.quality.summary()} (calendar {preview.calendar}).", "info")
+
+    @param.depends("check_import", watch=True)
+    def _on_check_import(self) -> None:
+        self._import(dry_run=True)
+
+    @param.depends("run_import", watch=True)
+    def _on_run_import(self) -> None:
+        self._import(dry_run=False)
+
+    def _import(self, dry_run: bool) -> None:
+        try:
+            options = self._options()
+            self._layout.loading = True
+            result = self.workbench.catalog_writer.import_file(
+                self.source, options, actor="web", dry_run=dry_run)
+        except WorkbenchError as e:
+            self._show_import(str(e), "danger")
+            return
+        except Exception:
+            log.exception("import of %s failed", self.source)
+            self._show_import("The import failed unexpectedly; the catalog is unchanged. The "
+                              "details are in the server log.", "danger")
+            return
+        finally:
+            self._layout.loading = False
+        quality = result.quality.summary()
+        if dry_run:
+            self._show_import(f"Checked **{result.rows:,} rows** for {result.series_key}; nothing "
+                              f"written. Quality: {quality}", "info")
+            return
+        self._show_import(f"Imported **{result.rows:,} rows** into **{result.series_key}** "
+                          f"({result.first:%Y-%m-%d %H:%M} to {result.last:%Y-%m-%d %H:%M} UTC). "
+                          f"Quality: {quality}", "success")
+        self._load(select=result.series_key)
