@@ -40,3 +40,7 @@ class TemplateError(ValidationError):
 
 class BacktestError(WorkbenchError):
     """A backtest could not be submitted, or a run's artefacts are missing or unusable."""
+
+
+class RuntimeUnavailableError(BacktestError):
+    """A runtime (Docker, a Dask cluster) cannot be used; nothing was queued on it."""

@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy 2.x models, engine creation and Alembic migrations."""
 
 from services.db.database import Database
-from services.db.models import AuditEntry, BacktestRunRow, Base
+from services.db.models import AuditEntry, BacktestRunRow, Base, SweepRow
 
-__all__ = ["AuditEntry", "BacktestRunRow", "Base", "Database"]
+__all__ = ["AuditEntry", "BacktestRunRow", "Base", "Database", "SweepRow"]
