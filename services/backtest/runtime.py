@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
 import socket
@@ -385,26 +386,26 @@ class DaskRuntime(Runtime):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, n_workers: int | None = None,
-                 threads_per_worker: int | None = None, connect_timeout: float = 10.0) -> None:
+    def __init__(self, address: str | None = None, max_parallel: int | None = None,
+                 connect_timeout: float = 5.0) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError as e:
             raise RuntimeUnavailableError(
                 "The dask runtime needs the 'distributed' package: pip install distributed") from e
         self.address = address
+        self.max_parallel = max_parallel  # None: every thread of the cluster
         self._cluster = None
         try:
             if address is None:
                 # One Dask worker process whose threads each supervise one backtest process.
                 self._cluster = LocalCluster(
-                    n_workers=n_workers or 1,
-                    threads_per_worker=threads_per_worker or os.cpu_count() or 1,
-                    processes=True, dashboard_address=None, silence_logs="error")
+                    n_workers=1, threads_per_worker=max_parallel or os.cpu_count() or 1,
+                    processes=True, dashboard_address=None, silence_logs=logging.ERROR)
                 self._client = Client(self._cluster, timeout=connect_timeout, set_as_default=False)
             else:
                 self._client = Client(address, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as e:
+        except (OSError, TimeoutError, ValueError, RuntimeError) as e:
             if self._cluster is not None:
                 self._cluster.close()
             where = address or "a new LocalCluster"
@@ -412,14 +413,13 @@ class DaskRuntime(Runtime):
                 f"Cannot reach the Dask scheduler at {where} ({type(e).__name__}: {e}). Check "
                 "that the scheduler runs ('dask scheduler') and the address (tcp://HOST:8786); "
                 "nothing was queued.") from e
-        self.dashboard_link = self._client.dashboard_link if self._cluster is None else None
 
     def capacity(self) -> int:
         try:
-            workers = self._client.scheduler_info()["workers"].values()
+            threads = sum(self._client.nthreads().values())
         except Exception:  # scheduler gone: start nothing more; queued runs wait
             return 0
-        return sum(w.get("nthreads", 1) for w in workers)
+        return min(threads, self.max_parallel) if self.max_parallel else threads
 
     def start(self, run_id: str, folder: Path) -> Execution:
         (Path(folder) / CONTROL_FILE).unlink(missing_ok=True)
