@@ -14,7 +14,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
-from components import BacktestConfigurator, ResultsViewer, RunComparison
+from components import BacktestConfigurator, ResultsViewer, RunComparison, RunQueue, SweepView
 from services import Workbench, WorkbenchError
 from services.backtest.statistics import format_statistic
 
@@ -33,6 +33,8 @@ class Pages:
         self.routes: dict[str, tuple[str, Callable[[], pn.viewable.Viewable]]] = {
             "/": ("Overview", self.overview),
             "/backtest": ("Backtest", self.backtest),
+            "/runs": ("Runs", self.runs),
+            "/sweeps": ("Sweeps", self.sweeps),
             "/results": ("Results", self.results),
             "/compare": ("Compare", self.compare),
         }
@@ -123,6 +125,14 @@ class Pages:
         configurator = BacktestConfigurator(workbench=self.workbench)
         return self._template("/backtest", pn.pane.Markdown("## Configure and run a backtest"),
                               configurator)
+
+    def runs(self):
+        queue = RunQueue(workbench=self.workbench)
+        return self._template("/runs", pn.pane.Markdown("## Backtest queue"), queue)
+
+    def sweeps(self):
+        view = SweepView(workbench=self.workbench)
+        return self._template("/sweeps", pn.pane.Markdown("## Parameter sweeps"), view)
 
     def results(self):
         run = pn.state.session_args.get("run", [b""])[0].decode() or None

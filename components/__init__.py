@@ -4,5 +4,7 @@ in the served app, over the services passed to it."""
 from components.backtest_configurator import BacktestConfigurator
 from components.results_viewer import ResultsViewer
 from components.run_comparison import RunComparison
+from components.run_queue import RunQueue
+from components.sweep_view import SweepView
 
-__all__ = ["BacktestConfigurator", "ResultsViewer", "RunComparison"]
+__all__ = ["BacktestConfigurator", "ResultsViewer", "RunComparison", "RunQueue", "SweepView"]

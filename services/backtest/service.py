@@ -757,6 +757,10 @@ class BacktestService:
             self._statistics_cache[run.run_id] = cached
         return cached
 
+    def sweep_metrics(self, sweep_id: str) -> list[str]:
+        """The metrics the sweep's runs can be ranked by (sharpe, total_return, ...)."""
+        return sweep_metrics(self, self.sweep(sweep_id))
+
     def leaderboard(self, sweep_id: str, metric: str = "sharpe") -> pd.DataFrame:
         """One row per run: status, the varied parameters, ``metric`` and the headline metrics;
         completed runs best first (higher is better, except for e.g. volatility)."""
