@@ -97,7 +97,9 @@ class SweepView(Viewer):
             pd.DataFrame(), show_index=False, disabled=True, pagination="local", page_size=10,
             sizing_mode="stretch_width", layout="fit_data_stretch",
             formatters={"open": {"type": "html"}})
-        self._heatmap = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=380)
+        # Replaced whole on every update: swapping a live plot's object in place left the
+        # browser with references to models the server had dropped.
+        self._heatmap = pn.Column(sizing_mode="stretch_width", height=380)
         self._queue = RunQueue(workbench=self.workbench, sweep_id="")
         self._completed_seen = None
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
@@ -133,11 +135,12 @@ class SweepView(Viewer):
                    pn.widgets.Button.from_param(self.param.stop, button_type="danger", width=120),
                    pn.widgets.Select.from_param(self.param.metric, width=200)),
             self._summary, self._progress, self._best,
-            pn.Tabs(("Leaderboard", self._leaderboard),
-                    ("Heatmap", pn.Column(pn.Row(pn.widgets.Select.from_param(self.param.x),
-                                                 pn.widgets.Select.from_param(self.param.y)),
-                                          self._heatmap, sizing_mode="stretch_width")),
-                    ("Runs", self._queue), sizing_mode="stretch_width"),
+            pn.pane.Markdown("### Leaderboard"), self._leaderboard,
+            pn.pane.Markdown("### Heatmap"),
+            pn.Row(pn.widgets.Select.from_param(self.param.x),
+                   pn.widgets.Select.from_param(self.param.y)),
+            self._heatmap,
+            pn.pane.Markdown("### Runs"), self._queue,
             sizing_mode="stretch_width",
         )
         return pn.Row(form, results, sizing_mode="stretch_width")
@@ -303,7 +306,8 @@ class SweepView(Viewer):
                                  else "" for r, s in zip(shown["run_id"], shown["status"],
                                                          strict=True)])
         self._leaderboard.value = shown.astype(object).where(shown.notna(), None)
-        self._heatmap.object = self._heatmap_plot()
+        self._heatmap.objects = [pn.pane.HoloViews(self._heatmap_plot(),
+                                                   sizing_mode="stretch_width", height=370)]
 
     def _heatmap_plot(self):
         if not (self.x and self.y) or self.x == self.y:

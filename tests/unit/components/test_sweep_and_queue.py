@@ -43,8 +43,8 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     best_by_return = workbench.backtests.leaderboard(sweep_id, "total_return")["run_id"].iloc[0]
     assert view.best_run == best_by_return
     assert view.x == "fast_ema_period" and view.y == "slow_ema_period"
-    assert isinstance(view._heatmap.object, hv.HeatMap)
-    assert len(view._heatmap.object.data) == 2
+    heatmap = view._heatmap.objects[0].object
+    assert isinstance(heatmap, hv.HeatMap) and len(heatmap.data) == 2
     assert view._queue.sweep_id == sweep_id and len(view._queue.runs) == 2
 
 
