@@ -227,8 +227,11 @@ class CatalogService:
     def _read(self, folder: str, ident: str, columns: list[str], start=None, end=None) -> pd.DataFrame:
         frames = []
         for name in self._files(folder, ident, start, end):
+            # Only the rows in range are decoded: a short slice of a year-long file stays cheap.
+            bounds = [("ts_event", op, ts.value) for op, ts in ((">=", start), ("<=", end))
+                      if ts is not None]
             with self._fs.open(name, "rb") as fh:
-                table = pq.read_table(fh, columns=columns + ["ts_event"])
+                table = pq.read_table(fh, columns=columns + ["ts_event"], filters=bounds or None)
             data = {c: decode_fixed(table.column(c)) for c in columns}
             data["ts_event"] = table.column("ts_event").to_numpy()
             frames.append(pd.DataFrame(data))
@@ -244,8 +247,9 @@ class CatalogService:
             df = df[df.index <= end]
         return df
 
-    def bars(self, bar_type: str, start=None, end=None) -> pd.DataFrame:
-        """OHLCV of a bar type (index: bar close time, UTC)."""
+    def bars(self, bar_type: str, start=None, end=None, columns: list[str] | None = None
+             ) -> pd.DataFrame:
+        """OHLCV of a bar type (index: bar close time, UTC); ``columns`` reads only those."""
         if bar_type.endswith(QUOTE_BAR_SUFFIX):
             instrument_id = bar_type[: -len(QUOTE_BAR_SUFFIX)]
             quotes = self._read("quote_tick", instrument_id, ["bid_price", "ask_price"], start, end)
@@ -254,7 +258,8 @@ class CatalogService:
             ohlc = mid.resample("1min", label="right", closed="right").ohlc().dropna()
             ohlc["volume"] = 0.0
             return ohlc
-        return self._read("bar", bar_type, ["open", "high", "low", "close", "volume"], start, end)
+        return self._read("bar", bar_type, columns or ["open", "high", "low", "close", "volume"],
+                          start, end)
 
     def quotes(self, instrument_id: str, start=None, end=None) -> pd.DataFrame:
         return self._read("quote_tick", instrument_id, ["bid_price", "ask_price"], start, end)

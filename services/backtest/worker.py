@@ -172,7 +172,7 @@ def run(folder: Path) -> dict:
 
     start, end = pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"])
     catalog = CatalogService(meta["catalog"])
-    closes = catalog.bars(meta["bar_type"], start, end)["close"]
+    closes = catalog.bars(meta["bar_type"], start, end, columns=["close"])["close"]
     equity = mark_to_market(closes, fills, meta["starting_balance"], meta["multiplier"])
     statistics = compute_statistics(equity, positions, float(fills["commission"].sum()),
                                     meta["starting_balance"], fills=fills,
