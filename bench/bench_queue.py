@@ -38,10 +38,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from services.backtest.runtime import DaskRuntime  # noqa: E402
-from services.backtest.spec import BacktestSpec  # noqa: E402
-from services.sample_catalog import generate_sample_catalog  # noqa: E402
-from services.workbench import Workbench  # noqa: E402
+from services.backtest.runtime import DaskRuntime
+from services.backtest.spec import BacktestSpec
+from services.sample_catalog import generate_sample_catalog
+from services.workbench import Workbench
 
 BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -32,7 +32,7 @@ def _parameters_text(parameters: dict) -> str:
 def _eta_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 

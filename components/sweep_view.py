@@ -250,7 +250,7 @@ class SweepView(Viewer):
         if not self.sweep_id:
             return
         info = self.workbench.backtests.sweep(self.sweep_id)
-        varied = list((info.spec.get("grid") or {}))
+        varied = list(info.spec.get("grid") or {})
         self.param.x.objects, self.param.y.objects = varied, varied
         with param.parameterized.discard_events(self):
             self.x = varied[0] if varied else None
@@ -268,7 +268,7 @@ class SweepView(Viewer):
             self._show(str(e), "danger")
             return
         final = info.count("Completed", "Failed", "Cancelled")
-        self._progress.value = int(round(info.progress * 100))
+        self._progress.value = round(info.progress * 100)
         self._summary.object = (
             f"**{info.status}** — {info.strategy} on `{info.bar_type}`, {info.runtime} runtime: "
             f"{final}/{len(info.runs)} done ({info.count('Completed')} completed, "

@@ -13,7 +13,17 @@ from services.errors import (
     ValidationError,
     WorkbenchError,
 )
-from services.workbench import Workbench
+
+
+def __getattr__(name: str):
+    # Imported on first use: backtest workers import this package too, and need neither the
+    # database nor the migrations that Workbench brings in (half a second per worker).
+    if name == "Workbench":
+        from services.workbench import Workbench
+
+        return Workbench
+    raise AttributeError(f"module 'services' has no attribute {name!r}")
+
 
 __all__ = [
     "BacktestError",

@@ -155,10 +155,10 @@ def expand(spec: SweepSpec, template: StrategyTemplate,
         size *= len(values)
     if size > MAX_GRID:
         raise ValidationError(f"The sweep's grid has {size:,} combinations; the limit is "
-                              f"{MAX_RUNS:,} runs", [
+                              f"{MAX_RUNS:,} runs", [(
                                   "grid: give fewer values per parameter, or draw a sample "
                                   f"with --random N (N <= {MAX_RUNS:,}) from a grid of at most "
-                                  f"{MAX_GRID:,}"])
+                                  f"{MAX_GRID:,}")])
     base = {name: p.default_for(instrument_class) for name, p in template.parameters.items()}
     base.update(spec.fixed)
     names = list(axes)
@@ -177,20 +177,20 @@ def expand(spec: SweepSpec, template: StrategyTemplate,
             rejected += 1
     if not combinations:
         rules = "; ".join(f"{c.left} {c.op} {c.right}" for c in constraints) or "none"
-        raise ValidationError("The sweep has 0 combinations to run", [
+        raise ValidationError("The sweep has 0 combinations to run", [(
             f"constraints: all {rejected:,} combinations of the grid break a constraint "
-            f"({rules}); widen the grid's values"])
+            f"({rules}); widen the grid's values")])
     if spec.random_draws is not None:
         if spec.random_draws > len(combinations):
-            raise ValidationError("Too many random draws", [
+            raise ValidationError("Too many random draws", [(
                 f"random: asked for {spec.random_draws:,} draws but the grid has only "
-                f"{len(combinations):,} valid combinations; ask for at most that many"])
+                f"{len(combinations):,} valid combinations; ask for at most that many")])
         combinations = random.Random(spec.seed).sample(combinations, spec.random_draws)
     if len(combinations) > MAX_RUNS:
         raise ValidationError(f"The sweep has {len(combinations):,} combinations; the limit is "
-                              f"{MAX_RUNS:,} runs", [
+                              f"{MAX_RUNS:,} runs", [(
                                   "grid: give fewer values per parameter, or draw a sample "
-                                  f"with --random N (N <= {MAX_RUNS:,})"])
+                                  f"with --random N (N <= {MAX_RUNS:,})")])
     return [{k: template.parameters[k].to_json_value(v) for k, v in c.items()}
             for c in combinations]
 
