@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-websocket-origin", action="append", default=None,
                        help="extra host[:port] browsers may connect from (repeatable)")
     serve.add_argument("--show", action="store_true", help="open a browser tab")
+    serve.add_argument("--max-parallel", type=int, metavar="N",
+                       help="backtests at once on local workers (default: the number of cores)")
+    serve.add_argument("--dask-address", metavar="ADDR",
+                       help="also run backtests on Dask: a scheduler (tcp://HOST:8786) or 'local' "
+                            "for a LocalCluster on this machine")
 
     catalog = commands.add_parser("catalog", help="inspect the data catalog")
     catalog_cmds = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
@@ -506,7 +511,8 @@ def cmd_serve(args) -> int:
     serve(port=args.port, address=args.address, show=args.show,
           extra_origins=args.allow_websocket_origin or [],
           state_dir=getattr(args, "state_dir", None), catalog=getattr(args, "catalog", None),
-          database_url=getattr(args, "database_url", None))
+          database_url=getattr(args, "database_url", None), max_parallel=args.max_parallel,
+          dask_address=args.dask_address)
     return 0
 
 

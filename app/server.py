@@ -170,11 +170,23 @@ def serve(
     state_dir: str | None = None,
     catalog: str | None = None,
     database_url: str | None = None,
+    max_parallel: int | None = None,
+    dask_address: str | None = None,
 ) -> None:
-    """Open the services and serve the app until interrupted."""
+    """Open the services and serve the app until interrupted.
+
+    ``dask_address`` also connects a Dask runtime: a scheduler address, or "local" for a
+    LocalCluster on this machine.
+    """
     _configure_logging()
     try:
-        workbench = Workbench.open(state_dir=state_dir, catalog=catalog, database_url=database_url)
+        workbench = Workbench.open(state_dir=state_dir, catalog=catalog, database_url=database_url,
+                                   max_parallel=max_parallel)
+        if dask_address:
+            from services.backtest.runtime import DaskRuntime
+
+            workbench.backtests.attach_runtime(
+                DaskRuntime(None if dask_address == "local" else dask_address))
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

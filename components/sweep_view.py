@@ -128,7 +128,7 @@ class SweepView(Viewer):
             pn.widgets.Button.from_param(self.param.submit, button_type="primary",
                                          sizing_mode="stretch_width"),
             self._alert,
-            title="New sweep", collapsible=False, sizing_mode="stretch_width", width=380,
+            title="New sweep", collapsible=False, width=380,
         )
         results = pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.sweep_id, width=320),
