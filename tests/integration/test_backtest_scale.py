@@ -421,3 +421,80 @@ def test_disk_full_while_writing_results_fails_the_run_without_a_corrupt_folder(
     assert json.loads((folder / "spec.json").read_text())["label"] == "disk full"
     with pytest.raises(BacktestError, match="Failed"):
         wb.backtests.results(run_id)
+
+
+# -- the CLI ----------------------------------------------------------------------------------------
+def _cli(wb: Workbench, catalog, *args: str) -> int:
+    from app.cli import main as cli
+
+    return cli([*args, "--state-dir", str(wb.settings.state_dir), "--catalog", str(catalog)])
+
+
+def test_cli_sweep_json_contract(fresh_workbench, sample_catalog_path, capsys):
+    wb = fresh_workbench(max_parallel=2)
+
+    code = _cli(wb, sample_catalog_path, "backtest", "sweep", "--strategy", "ema_cross",
+                "--bar-type", BTC_BARS, "--start", "2024-03-04", "--end", "2024-03-06",
+                "--grid", "fast_ema_period=5..20:5", "--grid", "slow_ema_period=10,30",
+                "--random", "3", "--constraint", "fast_ema_period<slow_ema_period",
+                "--max-parallel", "2", "--metric", "total_return", "--json")
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    payload = json.loads(captured.out)
+    assert payload["sweep_id"].startswith("sweep-") and payload["status"] == "Completed"
+    assert payload["runtime"] == "local" and len(payload["runs"]) == 3
+    for run in payload["runs"]:
+        assert set(run) >= {"run_id", "parameters", "status", "statistics"}
+        assert run["status"] == "Completed"
+        assert run["parameters"]["fast_ema_period"] < run["parameters"]["slow_ema_period"]
+        assert "sharpe" in run["statistics"] and "total_return" in run["statistics"]
+    returns = [r["statistics"]["total_return"] for r in payload["runs"]]
+    assert returns == sorted(returns, reverse=True)
+    assert payload["best_run_id"] == payload["runs"][0]["run_id"]
+    assert "3/3 done" in captured.err  # the progress bar
+    assert wb.backtests.sweep(payload["sweep_id"]).status == "Completed"
+
+
+def test_cli_pause_resume_cancel_a_run_another_process_started(fresh_workbench,
+                                                               sample_catalog_path, capsys):
+    # Arrange: the run belongs to this workbench's service; the CLI is another service.
+    wb = fresh_workbench(max_parallel=1)
+    run_id = wb.backtests.submit(_long("cli controls"))
+    _wait_for(lambda: _in_engine(wb, run_id), 120, "the run to reach its engine")
+    pid = _worker_pid(wb, run_id)
+
+    # Act / Assert
+    assert _cli(wb, sample_catalog_path, "backtest", "pause", run_id) == 0
+    assert f"Run {run_id}: Paused" in capsys.readouterr().out
+    _wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 5, "SIGSTOP")
+    assert _cli(wb, sample_catalog_path, "backtest", "resume", run_id) == 0
+    assert f"Run {run_id}: Running" in capsys.readouterr().out
+    _wait_for(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 5, "SIGCONT")
+    assert _cli(wb, sample_catalog_path, "backtest", "cancel", run_id) == 0
+    assert f"Run {run_id}: Cancelled" in capsys.readouterr().out
+    assert wb.backtests.wait(run_id, timeout=30).status == "Cancelled"
+    _wait_for(lambda: not psutil.pid_exists(pid)
+              or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 10, "the worker to end")
+    assert _cli(wb, sample_catalog_path, "backtest", "pause", run_id) == 2
+    assert "only a Running run can be paused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--runtime", "docker"], "not available yet"),
+    (["--runtime", "dask", "--dask-address", "tcp://127.0.0.1:9"], "Cannot reach the Dask scheduler"),
+    (["--dask-address", "tcp://127.0.0.1:9"], "--dask-address needs --runtime dask"),
+    (["--max-parallel", "0"], "--max-parallel must be at least 1"),
+])
+def test_cli_sweep_runtime_errors_are_one_line(fresh_workbench, sample_catalog_path, capsys,
+                                               extra, message):
+    wb = fresh_workbench()
+
+    code = _cli(wb, sample_catalog_path, "backtest", "sweep", "--strategy", "ema_cross",
+                "--bar-type", BTC_BARS, "--grid", "fast_ema_period=5,10", "--json", *extra)
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert message in json.loads(captured.out)["error"]
+    assert captured.err.startswith("error: ") and "Traceback" not in captured.err
+    assert wb.backtests.list_sweeps() == [] and wb.backtests.list_runs() == []
