@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-websocket-origin", action="append", default=None,
                        help="extra host[:port] browsers may connect from (repeatable)")
     serve.add_argument("--show", action="store_true", help="open a browser tab")
+    serve.add_argument("--max-parallel", type=int, metavar="N",
+                       help="backtests at once on local workers (default: the number of cores)")
+    serve.add_argument("--dask-address", metavar="ADDR",
+                       help="also run backtests on Dask: a scheduler (tcp://HOST:8786) or 'local' "
+                            "for a LocalCluster on this machine")
 
     catalog = commands.add_parser("catalog", help="inspect the data catalog")
     catalog_cmds = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
@@ -146,8 +151,50 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
 
-    cancel = bt_cmds.add_parser("cancel", parents=[common], help="cancel a queued or running run")
+    cancel = bt_cmds.add_parser("cancel", parents=[common],
+                                help="cancel a queued, running or paused run")
     cancel.add_argument("run_id")
+    pause = bt_cmds.add_parser("pause", parents=[common],
+                               help="pause a running run (its worker uses no CPU until resumed)")
+    pause.add_argument("run_id")
+    resume = bt_cmds.add_parser("resume", parents=[common], help="resume a paused run")
+    resume.add_argument("run_id")
+
+    sweep = bt_cmds.add_parser("sweep", parents=[common],
+                               help="run a parameter sweep (grid or random draws) and wait for it")
+    sweep.add_argument("--strategy", required=True, help="strategy template name")
+    sweep.add_argument("--bar-type", required=True, help="bar type (see 'catalog list')")
+    sweep.add_argument("--start", help="ISO date/time (default: start of the data)")
+    sweep.add_argument("--end", help="ISO date/time (default: end of the data)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="values of a parameter to vary; LOW..HIGH:STEP is a range "
+                            "(repeatable, one per parameter)")
+    sweep.add_argument("--random", type=int, metavar="N",
+                       help="run N random draws from the grid instead of all of it")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    sweep.add_argument("--constraint", action="append", default=[], metavar="EXPR",
+                       help='skip combinations breaking EXPR, e.g. "fast_ema_period<slow_ema_period" '
+                            "(the template's own constraints always apply)")
+    sweep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="a parameter every run shares (repeatable)")
+    sweep.add_argument("--balance", help='starting balance, e.g. "1000000 USDT"')
+    sweep.add_argument("--venue", action="append", default=[], metavar="KEY=VALUE",
+                       help="venue setting of the backtest engine template")
+    sweep.add_argument("--runtime", choices=["local", "docker", "dask"], default="local",
+                       help="where the runs execute (default: local worker processes)")
+    sweep.add_argument("--dask-address", metavar="ADDR",
+                       help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default with --runtime "
+                            "dask: a LocalCluster on this machine)")
+    sweep.add_argument("--max-parallel", type=int, metavar="N",
+                       help="runs at once (default: the number of cores, or the cluster's threads)")
+    sweep.add_argument("--metric", default="sharpe",
+                       help="metric the summary ranks the runs by (default: sharpe)")
+    sweep.add_argument("--label", default="", help="free text shown with every run")
+    sweep.add_argument("--timeout", type=float, default=None, help="give up waiting after N seconds")
+    sweep.add_argument("--json", action="store_true")
+
+    sweeps = bt_cmds.add_parser("sweeps", parents=[common], help="recent sweeps")
+    sweeps.add_argument("--json", action="store_true")
 
     report = commands.add_parser("report", parents=[common],
                                  help="write a standalone HTML report of a run (or a comparison)")
@@ -163,10 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(args) -> Workbench:
+    local_parallel = getattr(args, "max_parallel", None) if getattr(
+        args, "runtime", "local") == "local" else None
     return Workbench.open(
         state_dir=getattr(args, "state_dir", None),
         catalog=getattr(args, "catalog", None),
         database_url=getattr(args, "database_url", None),
+        max_parallel=local_parallel if local_parallel and local_parallel > 0 else None,
     )
 
 
@@ -445,6 +495,152 @@ def cmd_backtest_cancel(wb: Workbench, args) -> int:
     return 0
 
 
+def cmd_backtest_pause(wb: Workbench, args) -> int:
+    info = wb.backtests.pause(args.run_id, actor="cli")
+    print(f"Run {info.run_id}: {info.status}")
+    return 0
+
+
+def cmd_backtest_resume(wb: Workbench, args) -> int:
+    info = wb.backtests.resume(args.run_id, actor="cli")
+    print(f"Run {info.run_id}: {info.status}")
+    return 0
+
+
+def _grid(items: list[str]) -> dict[str, list[str]]:
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise WorkbenchError(f"--grid expects KEY=V1,V2,... or KEY=LOW..HIGH:STEP, was {item!r}")
+        grid.setdefault(key.strip(), []).append(values.strip())
+    return grid
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (a line per change when stderr is not a terminal)."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._last = ""
+
+    def __call__(self, info) -> None:
+        total = len(info.runs)
+        final = info.count("Completed", "Failed", "Cancelled")
+        filled = round(info.progress * self.WIDTH)
+        counts = (f"{final}/{total} done, {info.count('Running')} running, "
+                  f"{info.count('Paused')} paused, {info.count('Queued')} queued")
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {info.progress:4.0%}  {counts}"
+        if self._tty:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif counts != self._last:
+            print(line, file=sys.stderr, flush=True)
+        self._last = counts
+
+    def close(self) -> None:
+        if self._tty:
+            print(file=sys.stderr)
+
+
+def cmd_backtest_sweep(wb: Workbench, args) -> int:
+    from services.backtest.runtime import DaskRuntime
+    from services.backtest.sweep import SweepSpec
+
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise WorkbenchError(f"--max-parallel must be at least 1, was {args.max_parallel}")
+    if args.dask_address and args.runtime != "dask":
+        raise WorkbenchError("--dask-address needs --runtime dask")
+    spec = SweepSpec(
+        strategy=args.strategy, bar_type=args.bar_type, start=args.start, end=args.end,
+        grid=_grid(args.grid), random_draws=args.random, constraints=tuple(args.constraint),
+        fixed=_key_values(args.param, "--param"), venue=_venue_settings(args), seed=args.seed,
+        label=args.label,
+    )
+    if args.runtime == "dask":
+        if not args.json:
+            print(f"Connecting to {args.dask_address or 'a new Dask LocalCluster'}...",
+                  file=sys.stderr)
+        wb.backtests.attach_runtime(DaskRuntime(args.dask_address, max_parallel=args.max_parallel))
+    elif args.max_parallel:
+        wb.backtests.max_parallel = args.max_parallel
+    try:
+        sweep_id = wb.backtests.submit_sweep(spec, actor="cli", runtime=args.runtime)
+        info = wb.backtests.sweep(sweep_id)
+        print(f"Sweep {sweep_id}: {len(info.runs)} runs on the {args.runtime} runtime",
+              file=sys.stderr)
+        bar = _ProgressBar()
+        try:
+            info = wb.backtests.wait_sweep(sweep_id, timeout=args.timeout, on_progress=bar)
+        except KeyboardInterrupt:
+            bar.close()
+            wb.backtests.stop_sweep(sweep_id, actor="cli")
+            print(f"Stopped sweep {sweep_id}: its unfinished runs are cancelled.", file=sys.stderr)
+            raise
+        bar.close()
+        board = wb.backtests.leaderboard(sweep_id, args.metric)
+    finally:
+        wb.backtests.close()
+    payload = _sweep_payload(wb, info, board, args.metric)
+    if args.json:
+        _print_json(payload)
+    else:
+        _print_sweep(payload, board, args.metric)
+    return 0 if info.status == "Completed" else EXIT_FAILED_RUN
+
+
+def _sweep_payload(wb: Workbench, info, board, metric: str) -> dict:
+    # Runs in leaderboard order: the best completed run first.
+    order = {run_id: i for i, run_id in enumerate(board["run_id"])} if len(board) else {}
+    runs = sorted(info.runs, key=lambda r: order.get(r.run_id, len(order)))
+    ranked = board[(board["status"] == "Completed") & board[metric].notna()] if len(board) else board
+    return {
+        "sweep_id": info.sweep_id, "status": info.status, "runtime": info.runtime,
+        "strategy": info.strategy, "bar_type": info.bar_type, "metric": metric,
+        "best_run_id": ranked["run_id"].iloc[0] if len(ranked) else None,
+        "runs": [{
+            "run_id": r.run_id, "parameters": r.parameters, "status": r.status,
+            "error": r.error, "cpu_seconds": r.cpu_seconds, "memory_bytes": r.memory_bytes,
+            "statistics": wb.backtests.run_statistics(r) if r.status == "Completed" else None,
+        } for r in runs],
+    }
+
+
+def _print_sweep(payload: dict, board, metric: str) -> None:
+    print(f"Sweep {payload['sweep_id']}: {payload['status']} "
+          f"({len(payload['runs'])} runs, {payload['runtime']} runtime), ranked by {metric}")
+    varied = [c for c in board.columns if c not in ("run_id", "status", metric, "total_return",
+                                                     "sharpe", "max_drawdown", "num_trades")]
+    rows = [[r["run_id"], r["status"], *(str(r["parameters"].get(k)) for k in varied),
+             format_statistic(metric, (r["statistics"] or {}).get(metric)),
+             format_statistic("total_return", (r["statistics"] or {}).get("total_return"))]
+            for r in payload["runs"]]
+    print(_table(rows, ["RUN", "STATUS", *[k.upper() for k in varied], metric.upper(), "RETURN"]))
+    for r in payload["runs"]:
+        if r["error"] and r["status"] == "Failed":
+            print(f"  {r['run_id']}: {r['error']}")
+    if payload["best_run_id"]:
+        print(f"Best run: {payload['best_run_id']} (open it with 'nautilus-workbench backtest "
+              f"show {payload['best_run_id']}' or /results?run={payload['best_run_id']})")
+
+
+def cmd_backtest_sweeps(wb: Workbench, args) -> int:
+    sweeps = wb.backtests.list_sweeps()
+    if args.json:
+        _print_json([{"sweep_id": s.sweep_id, "status": s.status, "strategy": s.strategy,
+                      "bar_type": s.bar_type, "runtime": s.runtime, "created_at": s.created_at,
+                      "runs": len(s.runs), "completed": s.count("Completed")} for s in sweeps])
+        return 0
+    if not sweeps:
+        print("No sweeps yet. Start one with 'nautilus-workbench backtest sweep ...'.")
+        return 0
+    print(_table([[s.sweep_id, s.status, s.strategy, s.bar_type, s.runtime,
+                   f"{s.count('Completed')}/{len(s.runs)}"] for s in sweeps],
+                 ["SWEEP", "STATUS", "STRATEGY", "BAR TYPE", "RUNTIME", "COMPLETED"]))
+    return 0
+
+
 def _write_table(frame, path: str) -> None:
     if path.endswith(".parquet"):
         frame.to_parquet(path, index=False)
@@ -486,7 +682,8 @@ def cmd_serve(args) -> int:
     serve(port=args.port, address=args.address, show=args.show,
           extra_origins=args.allow_websocket_origin or [],
           state_dir=getattr(args, "state_dir", None), catalog=getattr(args, "catalog", None),
-          database_url=getattr(args, "database_url", None))
+          database_url=getattr(args, "database_url", None), max_parallel=args.max_parallel,
+          dask_address=args.dask_address)
     return 0
 
 
@@ -502,6 +699,10 @@ _HANDLERS = {
     ("backtest", "list"): cmd_backtest_list,
     ("backtest", "show"): cmd_backtest_show,
     ("backtest", "cancel"): cmd_backtest_cancel,
+    ("backtest", "pause"): cmd_backtest_pause,
+    ("backtest", "resume"): cmd_backtest_resume,
+    ("backtest", "sweep"): cmd_backtest_sweep,
+    ("backtest", "sweeps"): cmd_backtest_sweeps,
 }
 
 

@@ -22,6 +22,8 @@ from components import (
     EngineManager,
     ResultsViewer,
     RunComparison,
+    RunQueue,
+    SweepView,
 )
 from services import Workbench, WorkbenchError
 from services.backtest.statistics import format_statistic
@@ -46,6 +48,8 @@ class Pages:
         self.routes: dict[str, tuple[str, Callable[[], pn.viewable.Viewable]]] = {
             "/": ("Overview", self.overview),
             "/backtest": ("Backtest", self.backtest),
+            "/runs": ("Runs", self.runs),
+            "/sweeps": ("Sweeps", self.sweeps),
             "/results": ("Results", self.results),
             "/compare": ("Compare", self.compare),
             "/catalog": ("Catalog", self.catalog),
@@ -141,6 +145,14 @@ class Pages:
         return self._template("/backtest", pn.pane.Markdown("## Configure and run a backtest"),
                               configurator)
 
+    def runs(self):
+        queue = RunQueue(workbench=self.workbench)
+        return self._template("/runs", pn.pane.Markdown("## Backtest queue"), queue)
+
+    def sweeps(self):
+        view = SweepView(workbench=self.workbench)
+        return self._template("/sweeps", pn.pane.Markdown("## Parameter sweeps"), view)
+
     def results(self):
         run = pn.state.session_args.get("run", [b""])[0].decode() or None
         viewer = ResultsViewer(workbench=self.workbench)
@@ -186,11 +198,23 @@ def serve(
     state_dir: str | None = None,
     catalog: str | None = None,
     database_url: str | None = None,
+    max_parallel: int | None = None,
+    dask_address: str | None = None,
 ) -> None:
-    """Open the services and serve the app until interrupted."""
+    """Open the services and serve the app until interrupted.
+
+    ``dask_address`` also connects a Dask runtime: a scheduler address, or "local" for a
+    LocalCluster on this machine.
+    """
     _configure_logging()
     try:
-        workbench = Workbench.open(state_dir=state_dir, catalog=catalog, database_url=database_url)
+        workbench = Workbench.open(state_dir=state_dir, catalog=catalog, database_url=database_url,
+                                   max_parallel=max_parallel)
+        if dask_address:
+            from services.backtest.runtime import DaskRuntime
+
+            workbench.backtests.attach_runtime(
+                DaskRuntime(None if dask_address == "local" else dask_address))
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

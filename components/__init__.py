@@ -6,6 +6,8 @@ from components.catalog_browser import CatalogBrowser
 from components.engine_manager import EmergencyStop, EngineManager
 from components.results_viewer import ResultsViewer
 from components.run_comparison import RunComparison
+from components.run_queue import RunQueue
+from components.sweep_view import SweepView
 
 __all__ = ["BacktestConfigurator", "CatalogBrowser", "EmergencyStop", "EngineManager",
-           "ResultsViewer", "RunComparison"]
+           "ResultsViewer", "RunComparison", "RunQueue", "SweepView"]

@@ -294,8 +294,9 @@ class CatalogService:
         df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("ts_event"), unit="ns", utc=True), name="ts")
         return df.sort_index(kind="stable")
 
-    def bars(self, bar_type: str, start=None, end=None) -> pd.DataFrame:
-        """OHLCV of a bar type (index: bar close time, UTC)."""
+    def bars(self, bar_type: str, start=None, end=None, columns: list[str] | None = None
+             ) -> pd.DataFrame:
+        """OHLCV of a bar type (index: bar close time, UTC); ``columns`` reads only those."""
         if bar_type.endswith(QUOTE_BAR_SUFFIX):
             instrument_id = bar_type[: -len(QUOTE_BAR_SUFFIX)]
             quotes = self._read("quote_tick", instrument_id, ["bid_price", "ask_price"], start, end)
@@ -304,7 +305,7 @@ class CatalogService:
             ohlc = mid.resample("1min", label="right", closed="right").ohlc().dropna()
             ohlc["volume"] = 0.0
             return ohlc
-        return self._read("bar", bar_type, SERIES_COLUMNS["bars"], start, end)
+        return self._read("bar", bar_type, columns or SERIES_COLUMNS["bars"], start, end)
 
     def quotes(self, instrument_id: str, start=None, end=None) -> pd.DataFrame:
         return self._read("quote_tick", instrument_id, ["bid_price", "ask_price"], start, end)
@@ -436,11 +437,14 @@ class CatalogService:
         return rows
 
     def _read_file(self, name: str, columns: list[str], start=None, end=None) -> pd.DataFrame:
+        # Only the rows in range are decoded: a short slice of a year-long file stays cheap.
+        bounds = [("ts_event", op, ts.value) for op, ts in ((">=", start), ("<=", end))
+                  if ts is not None] or None
         if self._protocol == "file":  # pyarrow's own reader: threaded, no Python file object
-            table = pq.read_table(name, columns=columns + ["ts_event"])
+            table = pq.read_table(name, columns=columns + ["ts_event"], filters=bounds)
         else:
             with self._fs.open(name, "rb") as fh:
-                table = pq.read_table(fh, columns=columns + ["ts_event"])
+                table = pq.read_table(fh, columns=columns + ["ts_event"], filters=bounds)
         data = {c: decode_fixed(table.column(c)) if table.schema.field(c).type == _FIXED_TYPE
                 else table.column(c).to_numpy() for c in columns}
         data["ts_event"] = table.column("ts_event").to_numpy().astype(np.int64)

@@ -48,3 +48,7 @@ class EngineError(WorkbenchError):
 
 class PermissionDenied(EngineError):
     """The actor may not perform this trading action (role or confirmation missing)."""
+
+
+class RuntimeUnavailableError(BacktestError):
+    """A runtime (Docker, a Dask cluster) cannot be used; nothing was queued on it."""

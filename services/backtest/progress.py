@@ -1,13 +1,16 @@
 """An actor that reports how far a backtest has got, in simulated time, to a file.
 
 It wakes on a timer in simulated time (once per simulated hour), so its cost does not grow
-with the number of bars, and writes at most twice a second of wall time.
+with the number of bars, and writes at most twice a second of wall time. Besides the simulated
+time reached it reports the messages NautilusTrader's message bus has carried so far (bars,
+orders, fills, ...: the "events processed") and the worker's CPU time and peak memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +33,7 @@ class ProgressReporter(Actor):
         self._last_write = 0.0
 
     def on_start(self) -> None:
+        self._running_since = time.time()
         self.clock.set_timer("workbench-progress", timedelta(hours=1), callback=self._on_timer)
 
     def _on_timer(self, event) -> None:
@@ -38,17 +42,25 @@ class ProgressReporter(Actor):
             return
         self._last_write = now
         fraction = min(max((event.ts_event - self.config.start_ns) / self._span, 0.0), 1.0)
-        write_progress(self._path, "running", fraction, sim_time_ns=event.ts_event)
+        bus = self.msgbus
+        events = bus.pub_count + bus.sent_count + bus.req_count + bus.res_count
+        write_progress(self._path, "running", fraction, sim_time_ns=event.ts_event, events=events,
+                       running_since=self._running_since)
 
     def on_stop(self) -> None:
         self.clock.cancel_timers()
 
 
-def write_progress(path: Path, phase: str, fraction: float, sim_time_ns: int | None = None) -> None:
+def write_progress(path: Path, phase: str, fraction: float, sim_time_ns: int | None = None,
+                   events: int | None = None, running_since: float | None = None) -> None:
     """Atomically replace the progress file (readers never see half a JSON document)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"phase": phase, "fraction": fraction, "sim_time_ns": sim_time_ns,
-                               "wall_time": time.time()}))
+    tmp.write_text(json.dumps({
+        "phase": phase, "fraction": fraction, "sim_time_ns": sim_time_ns, "events": events,
+        "wall_time": time.time(), "running_since": running_since, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "memory_bytes": usage.ru_maxrss * 1024,  # Linux reports kilobytes
+    }))
     os.replace(tmp, path)
 
 

@@ -9,6 +9,7 @@ writes ``error.json`` (the message a user sees) and exits non-zero; the tracebac
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -21,6 +22,12 @@ import pandas as pd
 
 from services.backtest.layout import ERROR_FILE, PARTIAL, PROGRESS_FILE, RESULTS
 from services.backtest.progress import write_progress
+
+# Exit code of a worker that ran out of disk space, so the service can say so even when no
+# error.json could be written.
+EXIT_DISK_FULL = 28
+DISK_FULL_MESSAGE = ("The disk of the state folder is full: the results could not be written and "
+                     "were removed. Free some space and run the backtest again.")
 
 
 def _money_amount(value) -> float:
@@ -165,7 +172,7 @@ def run(folder: Path) -> dict:
 
     start, end = pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"])
     catalog = CatalogService(meta["catalog"])
-    closes = catalog.bars(meta["bar_type"], start, end)["close"]
+    closes = catalog.bars(meta["bar_type"], start, end, columns=["close"])["close"]
     equity = mark_to_market(closes, fills, meta["starting_balance"], meta["multiplier"])
     statistics = compute_statistics(equity, positions, float(fills["commission"].sum()),
                                     meta["starting_balance"], fills=fills,
@@ -204,11 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(folder)
     except BaseException as e:  # the worker's job is to report any failure, then exit
-        traceback.print_exc()
-        message = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        (folder / ERROR_FILE).write_text(json.dumps({"error": message}))
+        # Half-written results go first: they may be what filled the disk.
         shutil.rmtree(folder / PARTIAL, ignore_errors=True)
-        return 1
+        disk_full = isinstance(e, OSError) and e.errno == errno.ENOSPC
+        message = DISK_FULL_MESSAGE if disk_full else (
+            f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        try:
+            traceback.print_exc()
+            (folder / ERROR_FILE).write_text(json.dumps({"error": message}))
+        except OSError:
+            pass  # the exit code still tells the service what happened
+        return EXIT_DISK_FULL if disk_full else 1
     return 0
 
 

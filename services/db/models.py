@@ -40,6 +40,29 @@ class BacktestRunRow(Base):
     num_trades: Mapped[int | None] = mapped_column(Integer)
     final_equity: Mapped[float | None] = mapped_column(Float)
     currency: Mapped[str | None] = mapped_column(String(16))
+    sweep_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    runtime: Mapped[str] = mapped_column(String(16), default="local")
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Time spent paused before paused_at (or in total once resumed), for an honest ETA.
+    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    memory_bytes: Mapped[int | None] = mapped_column(Integer)  # peak resident memory seen
+
+
+class SweepRow(Base):
+    """A parameter sweep: what was varied, on which runtime; its runs carry its sweep_id."""
+
+    __tablename__ = "sweeps"
+
+    sweep_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(128))
+    bar_type: Mapped[str] = mapped_column(String(256))
+    spec: Mapped[dict] = mapped_column(JSON)
+    runtime: Mapped[str] = mapped_column(String(16))
+    num_runs: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128), default="local")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

@@ -1,0 +1,178 @@
+"""The backtest queue: every queued, running and paused run with its progress, simulated time,
+events, ETA, CPU and memory, and controls to pause, resume and cancel it."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from services import Workbench, WorkbenchError
+
+log = logging.getLogger(__name__)
+
+# How often the table is refreshed from the service (milliseconds); progress moves every 0.5 s.
+REFRESH_PERIOD_MS = 1000
+
+_COLUMNS = {
+    "run_id": "Run", "status": "Status", "progress": "Progress", "phase": "Phase",
+    "parameters": "Parameters", "sim_time": "Simulated time", "events": "Events",
+    "eta": "ETA", "cpu": "CPU (s)", "memory": "Memory (MB)", "runtime": "Runtime",
+    "strategy": "Strategy", "bar_type": "Bar type", "error": "Note",
+}
+
+
+def _parameters_text(parameters: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in parameters.items())
+
+
+def _eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def runs_frame(runs) -> pd.DataFrame:
+    """The queue table: one row per run, numbers rounded for display."""
+    rows = [{
+        "run_id": r.run_id, "status": r.status,
+        "progress": round((1.0 if r.status == "Completed" else r.progress or 0.0) * 100, 1),
+        "phase": r.phase or "", "parameters": _parameters_text(r.parameters),
+        "sim_time": f"{r.sim_time:%Y-%m-%d %H:%M}" if r.sim_time else "",
+        "events": f"{r.events:,}" if r.events else "",
+        "eta": _eta_text(r.eta_seconds),
+        "cpu": round(r.cpu_seconds, 1) if r.cpu_seconds is not None else None,
+        "memory": round(r.memory_bytes / 1e6) if r.memory_bytes else None,
+        "runtime": r.runtime, "strategy": r.strategy, "bar_type": r.bar_type,
+        "error": r.error or "",
+    } for r in runs]
+    return pd.DataFrame(rows, columns=list(_COLUMNS))
+
+
+class RunQueue(Viewer):
+    """Queued, running and recent backtests; pause, resume or cancel the selected one."""
+
+    workbench = param.ClassSelector(class_=Workbench, doc="""
+        Services the runs are listed from and controlled through.""")
+
+    sweep_id = param.String(default=None, allow_None=True, doc="""
+        Show only the runs of this sweep (None: every run).""")
+
+    limit = param.Integer(default=100, bounds=(1, 10_000), doc="""
+        At most this many runs are listed (active ones first).""")
+
+    selected = param.Selector(default=None, objects=[], allow_None=True, label="Run", doc="""
+        The run the controls act on.""")
+
+    pause = param.Event(label="Pause", doc="Pause the selected run (its worker stops using CPU).")
+
+    resume = param.Event(label="Resume", doc="Resume the selected paused run.")
+
+    cancel = param.Event(label="Cancel", doc="Cancel the selected queued, running or paused run.")
+
+    refresh = param.Event(label="Refresh", doc="Reload the table now.")
+
+    runs = param.DataFrame(default=None, allow_None=True, doc="The table on display (read-only).")
+
+    message = param.String(default="", doc="Outcome of the last control action (markdown).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.workbench is None:
+            raise ValueError("RunQueue needs a workbench (services.Workbench.open()).")
+        self._table = pn.widgets.Tabulator(
+            runs_frame([]), titles=_COLUMNS, show_index=False, disabled=True, selectable=1,
+            pagination="local", page_size=15, sizing_mode="stretch_width",
+            layout="fit_data_stretch", hidden_columns=["bar_type"],
+            formatters={"progress": {"type": "progress", "max": 100, "legend": True,
+                                     "color": "#0f6e8c"}},
+        )
+        self._table.param.watch(self._on_row_selected, "selection")
+        self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
+                                    sizing_mode="stretch_width")
+        self._buttons = {
+            "pause": pn.widgets.Button.from_param(self.param.pause, width=100),
+            "resume": pn.widgets.Button.from_param(self.param.resume, width=100),
+            "cancel": pn.widgets.Button.from_param(self.param.cancel, button_type="danger",
+                                                   width=100),
+        }
+        self._layout = pn.Column(
+            pn.Row(pn.widgets.Select.from_param(self.param.selected, width=260),
+                   *self._buttons.values(),
+                   pn.widgets.Button.from_param(self.param.refresh, width=100),
+                   sizing_mode="stretch_width"),
+            self._alert, self._table, sizing_mode="stretch_width",
+        )
+        self._load()
+        try:
+            self._poller = pn.state.add_periodic_callback(self._load, period=REFRESH_PERIOD_MS)
+        except RuntimeError:  # no event loop (plain scripts, tests): call refresh instead
+            self._poller = None
+
+    def __panel__(self):
+        return self._layout
+
+    @param.depends("refresh", "sweep_id", watch=True)
+    def _load(self) -> None:
+        try:
+            runs = self.workbench.backtests.list_runs(limit=self.limit, sweep_id=self.sweep_id,
+                                                      active_first=True)
+        except WorkbenchError as e:
+            self._say(f"Cannot list runs: {e}", "danger")
+            return
+        frame = runs_frame(runs)
+        self._statuses = {r.run_id: r.status for r in runs}
+        if self.runs is None or not frame.equals(self.runs):
+            self.runs = frame
+            self._table.value = frame
+        ids = [r.run_id for r in runs]
+        if ids != self.param.selected.objects:
+            current = self.selected
+            self.param.selected.objects = ids
+            self.selected = current if current in ids else next(
+                (r.run_id for r in runs if not r.is_final), ids[0] if ids else None)
+        self._enable_buttons()
+
+    @param.depends("selected", watch=True)
+    def _enable_buttons(self) -> None:
+        status = getattr(self, "_statuses", {}).get(self.selected)
+        self._buttons["pause"].disabled = status != "Running"
+        self._buttons["resume"].disabled = status != "Paused"
+        self._buttons["cancel"].disabled = status not in ("Queued", "Running", "Paused")
+
+    def _on_row_selected(self, event) -> None:
+        if event.new:
+            self.selected = self._table.value.iloc[event.new[0]]["run_id"]
+
+    @param.depends("pause", watch=True)
+    def _on_pause(self) -> None:
+        self._control("pause", "paused")
+
+    @param.depends("resume", watch=True)
+    def _on_resume(self) -> None:
+        self._control("resume", "resumed")
+
+    @param.depends("cancel", watch=True)
+    def _on_cancel(self) -> None:
+        self._control("cancel", "cancelled")
+
+    def _control(self, action: str, done: str) -> None:
+        if not self.selected:
+            self._say("Select a run first.", "warning")
+            return
+        try:
+            info = getattr(self.workbench.backtests, action)(self.selected, actor="web")
+        except WorkbenchError as e:
+            self._say(f"Could not {action} run `{self.selected}`: {e}", "danger")
+        else:
+            self._say(f"Run `{info.run_id}` {done}: now **{info.status}**.", "success")
+        self._load()
+
+    def _say(self, text: str, kind: str) -> None:
+        self.message = text
+        self._alert.alert_type = kind
+        self._alert.visible = bool(text)
