@@ -16,7 +16,6 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-import holoviews as hv
 import pandas as pd
 from bokeh.embed import components
 from bokeh.resources import Resources
@@ -155,10 +154,10 @@ def _trades_table(results) -> pd.DataFrame:
     })
 
 
-def _render_charts(layout: hv.Layout) -> tuple[str, str]:
-    model = hv.render(layout, backend="bokeh")
-    script, div = components(model)
-    return script, div
+def _render_charts(*layouts) -> tuple[str, list[str]]:
+    """One script (one Bokeh document) and a div per layout."""
+    script, divs = components(layouts)
+    return script, list(divs)
 
 
 def _page(title: str, subtitle: str, body: str, scripts: str) -> str:
@@ -209,8 +208,8 @@ def run_report_html(results) -> str:
     """A standalone HTML report of one completed run (``RunResults``)."""
     info, summary, stats = results.info, results.summary, results.statistics
     currency = summary.get("currency", "")
-    time_script, time_div = _render_charts(charts.time_charts(results))
-    dist_script, dist_div = _render_charts(charts.distribution_charts(results))
+    script, (time_div, dist_div) = _render_charts(charts.time_charts(results),
+                                                   charts.distribution_charts(results))
     params = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                      for k, v in info.parameters.items())
     warnings = "".join(f'<p class="note">{html.escape(w)}</p>' for w in summary.get("warnings", []))
@@ -228,12 +227,12 @@ def run_report_html(results) -> str:
     subtitle = html.escape(
         f"{info.strategy} on {info.bar_type} · {info.start:%Y-%m-%d %H:%M} to {info.end:%Y-%m-%d %H:%M} UTC"
         f" · run {info.run_id}")
-    return _page(f"Backtest report: {info.strategy}", subtitle, body, time_script + dist_script)
+    return _page(f"Backtest report: {info.strategy}", subtitle, body, script)
 
 
 def comparison_report_html(all_results: list) -> str:
     """A standalone HTML report comparing completed runs side by side."""
-    script, div = _render_charts(charts.comparison_charts(all_results))
+    script, (div,) = _render_charts(charts.comparison_charts(all_results))
     currencies = {r.summary.get("currency") for r in all_results}
     note = ""
     if len(currencies) > 1:
