@@ -10,6 +10,8 @@ one zooms them all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from bokeh.layouts import column, row
@@ -28,7 +30,7 @@ from bokeh.models import (
 from bokeh.palettes import RdYlGn11
 from bokeh.plotting import figure
 
-from services.backtest.downsample import minmax_decimate
+from services.backtest.downsample import minmax_indices
 from services.backtest.statistics import daily_returns
 
 # Points per time chart: enough for a sharp 4K-wide line, small enough for any browser.
@@ -48,7 +50,7 @@ _TIME_TOOLTIP = ("Time", "@ts{%F %T}")
 def _ms(times) -> np.ndarray:
     """Epoch milliseconds of UTC timestamps, whatever their resolution: what a datetime axis
     reads, sent to the browser as one binary float64 array."""
-    times = pd.to_datetime(pd.Series(times), utc=True)
+    times = pd.DatetimeIndex(pd.to_datetime(times, utc=True))
     return ((times - _EPOCH) / _MS).to_numpy(dtype="float64", na_value=np.nan)
 
 
@@ -60,13 +62,38 @@ def _source(times, **columns) -> ColumnDataSource:
     return ColumnDataSource({"ts": _ms(times), **{k: _values(v) for k, v in columns.items()}})
 
 
-def _time_range(times) -> Range1d:
-    """The x range the time charts of one layout share (zoom one, the others follow)."""
-    ms = _ms(times)
-    start, end = (float(np.nanmin(ms)), float(np.nanmax(ms))) if len(ms) else (0.0, 1.0)
-    if end <= start:
-        end = start + 60_000.0
-    return Range1d(start, end)
+@dataclass(frozen=True)
+class Bars:
+    """A run's per-bar series as float64 arrays (time in epoch ms), converted once for all of
+    its charts; each chart decimates the columns it draws."""
+
+    ts: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, results, xlim: tuple | None = None) -> Bars:
+        equity = results.equity
+        if xlim is not None:
+            equity = equity.loc[xlim[0]:xlim[1]]
+        columns = {name: equity[name].to_numpy(dtype="float64", na_value=np.nan)
+                   for name in ("equity", "close", "position", "drawdown")}
+        start = results.statistics.get("starting_balance") or (
+            float(columns["equity"][0]) if len(equity) else 1.0)
+        first_close = float(results.equity["close"].iloc[0]) if len(results.equity) else 0.0
+        columns["benchmark"] = (start * columns["close"] / first_close if first_close
+                                else np.full(len(equity), np.nan))
+        columns["drawdown_pct"] = columns["drawdown"] * 100
+        return cls(_ms(equity.index), columns)
+
+    def source(self, *names: str) -> ColumnDataSource:
+        """The decimated series ``names`` (extremes of the first kept) with their times."""
+        keep = minmax_indices(self.columns[names[0]], MAX_CHART_POINTS)
+        return ColumnDataSource({"ts": self.ts[keep], **{n: self.columns[n][keep] for n in names}})
+
+    def x_range(self) -> Range1d:
+        """The x range the time charts of one layout share (zoom one, the others follow)."""
+        start, end = (float(self.ts[0]), float(self.ts[-1])) if len(self.ts) else (0.0, 1.0)
+        return Range1d(start, end if end > start else start + 60_000.0)
 
 
 def _time_figure(title: str, height: int, y_label: str, x_range, log: bool = False):
@@ -89,68 +116,49 @@ def _legend(fig, location: str = "top_left") -> None:
     fig.legend.background_fill_alpha = 0.6
 
 
-def equity_frame(results) -> pd.DataFrame:
-    """Per-bar equity with the buy-and-hold benchmark (same starting balance) and drawdown in %."""
-    frame = results.equity.reset_index()
-    start = results.statistics.get("starting_balance") or float(frame["equity"].iloc[0])
-    first_close = float(frame["close"].iloc[0]) if len(frame) else 1.0
-    frame["benchmark"] = start * frame["close"] / first_close if first_close else np.nan
-    frame["drawdown_pct"] = frame["drawdown"] * 100
-    return frame
-
-
-def equity_chart(results, x_range, log: bool = False, frame: pd.DataFrame | None = None):
-    frame = equity_frame(results) if frame is None else frame
+def equity_chart(results, bars: Bars, x_range, log: bool = False):
     currency = results.summary.get("currency", "")
     fig = _time_figure("Mark-to-market equity vs buy-and-hold" + (" (log)" if log else ""), 280,
                        f"Equity ({currency})", x_range, log=log)
-    strategy = minmax_decimate(frame, "equity", MAX_CHART_POINTS)
-    bench = minmax_decimate(frame, "benchmark", MAX_CHART_POINTS)
-    line = fig.line("ts", "equity", source=_source(strategy["ts"], equity=strategy["equity"]),
-                    color=PALETTE[0], line_width=2, legend_label="Strategy", name="equity")
-    fig.line("ts", "benchmark", source=_source(bench["ts"], benchmark=bench["benchmark"]),
-             color="#999999", line_dash="dashed", legend_label="Buy and hold", name="benchmark")
+    line = fig.line("ts", "equity", source=bars.source("equity"), color=PALETTE[0],
+                    line_width=2, legend_label="Strategy", name="equity")
+    fig.line("ts", "benchmark", source=bars.source("benchmark"), color="#999999",
+             line_dash="dashed", legend_label="Buy and hold", name="benchmark")
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0")
     _hover(fig, [line], ("Equity", "@equity{0,0.00}"))
     _legend(fig)
     return fig
 
 
-def drawdown_chart(results, x_range, frame: pd.DataFrame | None = None):
-    frame = equity_frame(results) if frame is None else frame
+def drawdown_chart(results, bars: Bars, x_range):
     fig = _time_figure("Underwater (worst 5 drawdowns shaded)", 180, "Drawdown (%)", x_range)
-    shown = minmax_decimate(frame, "drawdown_pct", MAX_CHART_POINTS)
-    source = _source(shown["ts"], drawdown=shown["drawdown_pct"])
-    source.data["zero"] = np.zeros(len(shown))
-    area = fig.varea("ts", y1="zero", y2="drawdown", source=source, color="#d62728", alpha=0.55,
-                     name="drawdown")
-    end = frame["ts"].iloc[-1] if len(frame) else None
+    source = bars.source("drawdown_pct")
+    source.data["zero"] = np.zeros(len(source.data["ts"]))
+    area = fig.varea("ts", y1="zero", y2="drawdown_pct", source=source, color="#d62728",
+                     alpha=0.55, name="drawdown")
+    end = float(bars.ts[-1]) if len(bars.ts) else None
     for period in results.statistics.get("worst_drawdowns", []):
-        recovery = period["recovery"] or end
-        if recovery is None:
-            continue
-        left, right = _ms([period["peak"], recovery])
-        fig.add_layout(BoxAnnotation(left=left, right=right, fill_color="#d62728",
-                                     fill_alpha=0.08, line_alpha=0))
-    _hover(fig, [area], ("Drawdown", "@drawdown{0.00}%"))
+        left = float(_ms([period["peak"]])[0])
+        right = float(_ms([period["recovery"]])[0]) if period["recovery"] else end
+        if right is not None:
+            fig.add_layout(BoxAnnotation(left=left, right=right, fill_color="#d62728",
+                                         fill_alpha=0.08, line_alpha=0))
+    _hover(fig, [area], ("Drawdown", "@drawdown_pct{0.00}%"))
     return fig
 
 
-def price_chart(results, xlim: tuple | None = None, x_range=None):
+def price_chart(results, xlim: tuple | None = None, x_range=None, bars: Bars | None = None):
     """Close with every fill marked. ``xlim`` (a trade's window) slices before decimating, so a
     zoomed window shows every bar inside it."""
-    frame = results.equity.reset_index()
     fills = results.fills
     if xlim is not None:
-        frame = frame[(frame["ts"] >= xlim[0]) & (frame["ts"] <= xlim[1])]
+        bars = Bars.of(results, xlim)
         fills = fills[(fills["ts"] >= xlim[0]) & (fills["ts"] <= xlim[1])]
         x_range = Range1d(*_ms(list(xlim)))
-    elif x_range is None:
-        x_range = _time_range(frame["ts"])
-    fig = _time_figure(PRICE_TITLE, 300, "Price", x_range)
-    shown = minmax_decimate(frame, "close", MAX_CHART_POINTS)
-    line = fig.line("ts", "close", source=_source(shown["ts"], close=shown["close"]),
-                    color="#555555", line_width=1, legend_label="Close", name="close")
+    bars = bars or Bars.of(results)
+    fig = _time_figure(PRICE_TITLE, 300, "Price", x_range or bars.x_range())
+    line = fig.line("ts", "close", source=bars.source("close"), color="#555555", line_width=1,
+                    legend_label="Close", name="close")
     if len(fills) > MAX_FILL_MARKERS:
         fills = fills.iloc[:: len(fills) // MAX_FILL_MARKERS + 1]
     markers = []
@@ -169,12 +177,10 @@ def price_chart(results, xlim: tuple | None = None, x_range=None):
     return fig
 
 
-def position_chart(results, x_range):
-    frame = results.equity.reset_index()
-    shown = minmax_decimate(frame, "position", MAX_CHART_POINTS)
+def position_chart(bars: Bars, x_range):
     fig = _time_figure("Net position", 130, "Position", x_range)
-    step = fig.step("ts", "position", source=_source(shown["ts"], position=shown["position"]),
-                    mode="after", color="#9467bd", name="position")
+    step = fig.step("ts", "position", source=bars.source("position"), mode="after",
+                    color="#9467bd", name="position")
     _hover(fig, [step], ("Position", "@position{0.[0000]}"))
     return fig
 
@@ -214,10 +220,10 @@ def rolling_chart(results, x_range):
 
 def time_charts(results, log: bool = False):
     """Equity, drawdown, price, position and rolling charts, linked in zoom (one x range)."""
-    frame = equity_frame(results)
-    x_range = _time_range(frame["ts"])
-    return column(equity_chart(results, x_range, log, frame), drawdown_chart(results, x_range, frame),
-                  price_chart(results, x_range=x_range), position_chart(results, x_range),
+    bars = Bars.of(results)
+    x_range = bars.x_range()
+    return column(equity_chart(results, bars, x_range, log), drawdown_chart(results, bars, x_range),
+                  price_chart(results, x_range=x_range, bars=bars), position_chart(bars, x_range),
                   rolling_chart(results, x_range), sizing_mode="stretch_width")
 
 
@@ -291,26 +297,25 @@ def distribution_charts(results):
 
 def comparison_charts(all_results: list):
     """Equity (as % return, so different balances and currencies compare) and drawdown overlaid."""
-    frames = []
+    all_bars = []
     for results in all_results:
-        frame = results.equity.reset_index()
-        start = results.statistics.get("starting_balance") or float(frame["equity"].iloc[0])
-        frame["return_pct"] = (frame["equity"] / start - 1) * 100
-        frame["drawdown_pct"] = frame["drawdown"] * 100
-        frames.append(frame)
-    x_range = _time_range(pd.concat([f["ts"] for f in frames]) if frames else [])
+        bars = Bars.of(results)
+        start = results.statistics.get("starting_balance") or (
+            float(bars.columns["equity"][0]) if len(bars.ts) else 1.0)
+        bars.columns["return_pct"] = (bars.columns["equity"] / start - 1) * 100
+        all_bars.append(bars)
+    spans = [(b.ts[0], b.ts[-1]) for b in all_bars if len(b.ts)]
+    x_range = Bars(np.array([min(s for s, _ in spans), max(e for _, e in spans)]) if spans
+                   else np.array([]), {}).x_range()
     returns = _time_figure("Return on starting balance (%)", 300, "Return (%)", x_range)
     drawdowns = _time_figure("Drawdown (%)", 200, "Drawdown (%)", x_range)
     lines = []
-    for i, (results, frame) in enumerate(zip(all_results, frames, strict=True)):
+    for i, (results, bars) in enumerate(zip(all_results, all_bars, strict=True)):
         label = f"{results.info.run_id} {results.info.strategy}"
         color = PALETTE[i % len(PALETTE)]
-        equity = minmax_decimate(frame, "return_pct", MAX_CHART_POINTS)
-        lines.append(returns.line("ts", "value", color=color, legend_label=label,
-                                  source=_source(equity["ts"], value=equity["return_pct"])))
-        drawdown = minmax_decimate(frame, "drawdown_pct", MAX_CHART_POINTS)
-        drawdowns.line("ts", "value", color=color,
-                       source=_source(drawdown["ts"], value=drawdown["drawdown_pct"]))
-    _hover(returns, lines, ("Return", "@value{0.00}%"))
+        lines.append(returns.line("ts", "return_pct", source=bars.source("return_pct"),
+                                  color=color, legend_label=label))
+        drawdowns.line("ts", "drawdown_pct", source=bars.source("drawdown_pct"), color=color)
+    _hover(returns, lines, ("Return", "@return_pct{0.00}%"))
     _legend(returns)
     return column(returns, drawdowns, sizing_mode="stretch_width")
