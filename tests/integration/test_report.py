@@ -282,7 +282,7 @@ def _in_own_thread(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def _check_offline_rendering(path: Path, trades: int, shorts: int) -> None:
+def _check_offline_rendering(path: Path, trades: int, shorts: int, first_duration: str) -> float:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -308,6 +308,8 @@ def _check_offline_rendering(path: Path, trades: int, shorts: int) -> None:
             expect(info).to_have_text(f"1-25 of {trades}")
             expect(host.locator("tr")).to_have_count(26)
             expect(host.locator("th").first).to_have_text("#")
+            # Durations travel as seconds and read as pandas prints them.
+            expect(host.locator("tr").nth(1).locator("td").nth(9)).to_have_text(first_duration)
             # Search filters the rows.
             host.get_by_placeholder("Search").fill("SHORT")
             expect(info).to_have_text(f"1-{min(25, shorts)} of {shorts} (filtered from {trades})")
@@ -343,7 +345,9 @@ def test_run_report_renders_offline_in_chromium(run_report, results):
     assert 0 < shorts < len(positions)
 
     # Act / Assert (in the browser)
-    first_pnl = _in_own_thread(_check_offline_rendering, run_report, len(positions), shorts)
+    first_duration = str(positions["closed"].iloc[0] - positions["opened"].iloc[0])
+    first_pnl = _in_own_thread(_check_offline_rendering, run_report, len(positions), shorts,
+                               first_duration)
 
     assert first_pnl == pytest.approx(positions["realized_pnl"].min(), abs=0.01)
 
