@@ -651,12 +651,9 @@ def _write_table(frame, path: str) -> None:
 
 
 def cmd_report(wb: Workbench, args) -> int:
-    import holoviews as hv
-
     from components.report import export_comparison_report, export_run_report
     from components.results_viewer import trades_frame
 
-    hv.extension("bokeh", logo=False)
     try:
         if args.compare:
             path = export_comparison_report(wb, [args.run_id, *args.compare], args.output)

@@ -2,7 +2,7 @@
 own tearsheet.
 
     python bench/bench_report.py [--bars N] [--fast 10] [--slow 20] [--port P] [--out FILE]
-                                 [--skip-tearsheet] [--skip-browser] [--keep]
+                                 [--skip-tearsheet] [--skip-browser] [--keep] [--workdir DIR]
 
 Builds a synthetic catalog of N one-minute BTCUSDT-PERP bars (``bench_backtest.build_catalog``,
 the sample catalog's generator), runs one EMA cross on all of it, and measures on that run:
@@ -25,6 +25,10 @@ the sample catalog's generator), runs one EMA cross on all of it, and measures o
       every HTTP response body (as sent: compressed if the server compresses) and every
       websocket frame, until the page has drawn its charts and the websocket has been quiet for
       two seconds; then again after opening every tab. Decoded sizes are reported too.
+
+With ``--workdir DIR`` the folder is kept and reused: its catalog if it holds N bars, and a
+completed workbench run of the same strategy and parameters if it has one (then only the
+NautilusTrader run for the tearsheet is made again; ``--skip-tearsheet`` skips that too).
 
 Targets: (b) faster and smaller than (a); (c) <= 2 s; (d) <= 5 MB. Results go to a table on
 stdout and to JSON in bench/results/ (git-ignored).
@@ -286,6 +290,29 @@ def browser_payload(url: str, heading: str) -> dict:
             "console_errors": errors}
 
 
+def _catalog(workdir: Path, bars: int) -> None:
+    """The bench catalog of ``bars`` bars in ``workdir``, built unless an earlier run left it."""
+    marker = workdir / "catalog" / ".bench-bars"
+    if marker.exists() and marker.read_text() == str(bars):
+        print(f"catalog: reusing {bars:,} bars in {workdir}", flush=True)
+        return
+    shutil.rmtree(workdir / "catalog", ignore_errors=True)
+    t0 = time.perf_counter()
+    first, last = build_catalog(workdir / "catalog", bars)
+    marker.write_text(str(bars))
+    print(f"catalog: {bars:,} bars {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} "
+          f"in {time.perf_counter() - t0:.1f} s ({workdir})", flush=True)
+
+
+def _completed_run(wb, parameters: dict) -> str | None:
+    """A completed bench run with these parameters in the workbench's state, if there is one."""
+    for info in wb.backtests.list_runs():
+        if (info.status == "Completed" and info.label == "bench report"
+                and info.parameters == parameters):
+            return info.run_id
+    return None
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -308,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tearsheet", action="store_true")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="folder to keep and reuse (catalog and a completed matching run)")
     args = parser.parse_args(argv)
     out = args.out or (BENCH_DIR / "results"
                        / f"bench_report-{args.bars}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json")
@@ -320,23 +349,30 @@ def main(argv: list[str] | None = None) -> int:
 
     pn.extension("tabulator")
     hv.extension("bokeh", logo=False)
-    workdir = Path(tempfile.mkdtemp(prefix="nwb-bench-report-"))
+    if args.workdir is not None:
+        workdir = args.workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        args.keep = True
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="nwb-bench-report-"))
     report: dict = {"created": datetime.now(UTC).isoformat(), "bars": args.bars,
                     "variant": f"{args.fast}/{args.slow}", "workdir": str(workdir)}
     server = None
     try:
-        t0 = time.perf_counter()
-        first, last = build_catalog(workdir / "catalog", args.bars)
-        print(f"catalog: {args.bars:,} bars {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} "
-              f"in {time.perf_counter() - t0:.1f} s ({workdir})", flush=True)
+        _catalog(workdir, args.bars)
         wb = Workbench.open(state_dir=workdir / "state", catalog=str(workdir / "catalog"))
+        parameters = {"fast_ema_period": args.fast, "slow_ema_period": args.slow}
         spec = BacktestSpec(strategy="ema_cross", bar_type=BAR_TYPE, label="bench report",
-                            parameters={"fast_ema_period": args.fast, "slow_ema_period": args.slow})
+                            parameters=parameters)
 
         # The workbench's worker and NautilusTrader in this process run the backtest at once.
-        print("workbench run (worker process) ...", flush=True)
         t0 = time.perf_counter()
-        run_id = wb.backtests.submit(spec)
+        run_id = reused = _completed_run(wb, parameters)
+        if run_id is None:
+            print("workbench run (worker process) ...", flush=True)
+            run_id = wb.backtests.submit(spec)
+        else:
+            print(f"workbench run: reusing {run_id} from {workdir}", flush=True)
         node = None
         if args.skip_tearsheet:
             report["tearsheet"] = {"status": "skipped", "reason": "--skip-tearsheet"}
@@ -349,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {report['raw_run']['trades']:,} trades in "
                   f"{report['raw_run']['run_seconds']:.1f} s", flush=True)
         run = report["run"] = workbench_run(wb, run_id, t0, args.timeout)
-        print(f"  workbench {run['run_id']}: {run['trades']:,} trades, {run['fills']:,} fills in "
-              f"{run['seconds']:.1f} s", flush=True)
+        if reused:
+            run["seconds"], run["reused"] = None, True
+        print(f"  workbench {run['run_id']}: {run['trades']:,} trades, {run['fills']:,} fills"
+              + ("" if reused else f" in {run['seconds']:.1f} s"), flush=True)
 
         if node is not None:
             print("(a) NautilusTrader create_tearsheet ...", flush=True)

@@ -87,10 +87,11 @@ class ResultsViewer(Viewer):
         self._alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self._header = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._cards = pn.FlexBox(sizing_mode="stretch_width")
-        self._time_charts = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=True)
-        self._distribution = pn.pane.HoloViews(None, sizing_mode="stretch_width")
+        # Bokeh layouts from components.charts (the time charts share one x range: linked zoom).
+        self._time_charts = pn.pane.Bokeh(None, sizing_mode="stretch_width")
+        self._distribution = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._metrics = pn.FlexBox(sizing_mode="stretch_width")
-        self._trade_price = pn.pane.HoloViews(None, sizing_mode="stretch_width")
+        self._trade_price = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._trades = self._table(page_size=12)
         self._trades.on_click(self._on_trade_click)
         self._trade_search = pn.widgets.TextInput(placeholder="Search trades (side, dates, amounts)",

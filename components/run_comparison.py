@@ -32,7 +32,7 @@ class RunComparison(Viewer):
         self._results = []
         self._alert = pn.pane.Alert("", alert_type="info", sizing_mode="stretch_width")
         self._note = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
-        self._charts = pn.pane.HoloViews(None, sizing_mode="stretch_width", linked_axes=True)
+        self._charts = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._metrics = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[
             "table {border-collapse: collapse; font-size: 0.9em;}"
             "td, th {padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right;}"

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 
-import holoviews as hv
 import pandas as pd
 import pytest
 
@@ -56,12 +55,6 @@ RENDER_TIMEOUT_MS = 60_000
 
 
 # -- the runs ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def bokeh_backend():
-    """The report renders HoloViews charts with Bokeh, as the CLI and the app load it."""
-    hv.extension("bokeh", logo=False)
-
-
 @pytest.fixture(scope="module")
 def runs(workbench) -> dict[str, str]:
     """Run ids by name: three strategies on the same two AAPL weeks and three months of BTC
@@ -289,7 +282,7 @@ def _in_own_thread(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def _check_offline_rendering(path: Path, trades: int, shorts: int) -> None:
+def _check_offline_rendering(path: Path, trades: int, shorts: int, first_duration: str) -> float:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -315,6 +308,8 @@ def _check_offline_rendering(path: Path, trades: int, shorts: int) -> None:
             expect(info).to_have_text(f"1-25 of {trades}")
             expect(host.locator("tr")).to_have_count(26)
             expect(host.locator("th").first).to_have_text("#")
+            # Durations travel as seconds and read as pandas prints them.
+            expect(host.locator("tr").nth(1).locator("td").nth(9)).to_have_text(first_duration)
             # Search filters the rows.
             host.get_by_placeholder("Search").fill("SHORT")
             expect(info).to_have_text(f"1-{min(25, shorts)} of {shorts} (filtered from {trades})")
@@ -350,7 +345,9 @@ def test_run_report_renders_offline_in_chromium(run_report, results):
     assert 0 < shorts < len(positions)
 
     # Act / Assert (in the browser)
-    first_pnl = _in_own_thread(_check_offline_rendering, run_report, len(positions), shorts)
+    first_duration = str(positions["closed"].iloc[0] - positions["opened"].iloc[0])
+    first_pnl = _in_own_thread(_check_offline_rendering, run_report, len(positions), shorts,
+                               first_duration)
 
     assert first_pnl == pytest.approx(positions["realized_pnl"].min(), abs=0.01)
 
@@ -540,12 +537,36 @@ def test_trade_zoom_of_a_long_run_shows_every_bar_around_the_trade(results):
     xlim = (trade["opened"] - pad, trade["closed"] + pad)
 
     # Act
-    overlay = charts.price_chart(run, xlim=xlim)
+    chart = charts.price_chart(run, xlim=xlim)
 
-    # Assert: the close line has every bar of the window.
-    close = next(e for e in overlay.values() if isinstance(e, hv.Curve))
-    shown = close.data[(close.data["ts"] >= xlim[0]) & (close.data["ts"] <= xlim[1])]
-    assert len(shown) == len(run.equity.loc[xlim[0]:xlim[1]])
+    # Assert: the close line has every bar of the window, and the chart spans the window.
+    window_ms = [ts.value / 1e6 for ts in pd.to_datetime(list(xlim), utc=True)]
+    close = chart.select_one({"name": "close"}).data_source.data
+    shown = [t for t in close["ts"] if window_ms[0] <= t <= window_ms[1]]
+    assert len(shown) == len(close["ts"]) == len(run.equity.loc[xlim[0]:xlim[1]])
+    assert (chart.x_range.start, chart.x_range.end) == pytest.approx(window_ms)
+
+
+def test_time_charts_share_one_x_range_and_ship_decimated_curves(results):
+    # Arrange: three months of one-minute bars, far more than a chart draws.
+    run = results("long")
+    assert len(run.equity) > 10 * charts.MAX_CHART_POINTS
+
+    # Act
+    layout = charts.time_charts(run)
+
+    # Assert: one x range for all (zoom one, the others follow), every curve decimated.
+    figures = layout.children
+    assert [f.title.text for f in figures][:3] == [
+        "Mark-to-market equity vs buy-and-hold", "Underwater (worst 5 drawdowns shaded)",
+        charts.PRICE_TITLE]
+    assert len({id(f.x_range) for f in figures}) == 1
+    equity = figures[0].select_one({"name": "equity"}).data_source.data
+    assert len(equity["ts"]) <= charts.MAX_CHART_POINTS
+    assert max(equity["equity"]) == pytest.approx(run.equity["equity"].max())
+    assert min(equity["equity"]) == pytest.approx(run.equity["equity"].min())
+    shaded = [a for a in figures[1].center if type(a).__name__ == "BoxAnnotation"]
+    assert len(shaded) == len(run.statistics["worst_drawdowns"]) > 0
 
 
 def test_comparison_of_runs_in_different_currencies_says_so(results):

@@ -18,7 +18,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import pytest
@@ -43,12 +42,6 @@ UNDEFINED_WITHOUT_TRADES = ("volatility", "sharpe", "sortino", "calmar", "omega"
                             "largest_win", "largest_loss", "average_holding_hours")
 RESULT_FILES = ("equity.parquet", "fills.parquet", "positions.parquet", "orders.parquet",
                 "account.parquet", "statistics.json", "summary.json")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def bokeh_backend():
-    """Charts are styled with Bokeh options, as in the app and the CLI."""
-    hv.extension("bokeh", logo=False)
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,16 @@ PRICE_RANGES_JS = """title => {
       if (m.title != null && m.title.text === title) out.push([m.x_range.start, m.x_range.end]);
   return out; }"""
 DAY_MS = 86_400_000
+# The time charts of the charts tab (components.charts.time_charts), linked in zoom.
+TIME_CHARTS = ("Mark-to-market equity vs buy-and-hold", "Underwater (worst 5 drawdowns shaded)",
+               PRICE_CHART, "Net position", "Rolling 30-day Sharpe and volatility")
+X_RANGES_JS = """titles => {
+  const out = {};
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.title != null && titles.includes(m.title.text))
+        out[m.title.text] = [m.x_range.start, m.x_range.end];
+  return out; }"""
 
 
 def _assert_no_traceback(page: Page) -> None:
@@ -215,3 +225,32 @@ def test_clicking_a_trade_zooms_the_price_chart_to_it(open_page, runs):
     start, end = zoomed[0]
     opened, closed = entry.timestamp() * 1000, exit_.timestamp() * 1000
     assert start <= opened < closed <= end, (zoomed, entry, exit_)
+
+
+def test_zooming_one_time_chart_zooms_the_others(open_page, runs):
+    # Arrange: the charts tab, every time chart over the whole run.
+    page = _open_results(open_page, runs["ema_cross"], "ema_cross")
+    page.wait_for_function(f"() => Object.keys(({X_RANGES_JS})({list(TIME_CHARTS)!r})).length"
+                           f" === {len(TIME_CHARTS)}", timeout=RENDER_TIMEOUT_MS)
+    before = page.evaluate(X_RANGES_JS, list(TIME_CHARTS))
+    start, end = before[TIME_CHARTS[0]]
+    assert all(r == [start, end] for r in before.values()), before
+
+    # Act: box-zoom (the active drag tool) across the middle fifth of the equity chart.
+    canvas = page.locator("canvas").first
+    box = canvas.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, y + 20, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.6, y + 40, steps=5)
+    page.mouse.up()
+
+    # Assert: every time chart shows the same, narrower window.
+    page.wait_for_function(
+        f"() => {{ const r = ({X_RANGES_JS})({list(TIME_CHARTS)!r})[{TIME_CHARTS[0]!r}];"
+        f" return r[1] - r[0] < {(end - start) * 0.5}; }}", timeout=RENDER_TIMEOUT_MS)
+    after = page.evaluate(X_RANGES_JS, list(TIME_CHARTS))
+    zoomed = after[TIME_CHARTS[0]]
+    assert start < zoomed[0] < zoomed[1] < end, (before, after)
+    assert all(r == zoomed for r in after.values()), after

@@ -17,7 +17,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import holoviews as hv
 import pytest
 
 from services.backtest import BacktestSpec
@@ -31,15 +30,6 @@ AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
 
 # How long a short sample run may take before a test gives up (they take a few seconds).
 RUN_TIMEOUT_S = 180
-
-
-@pytest.fixture(scope="session", autouse=True)
-def plotting_extension() -> None:
-    """Load HoloViews' Bokeh backend, as a notebook's first cell and the served app do.
-
-    ResultsViewer styles its charts with Bokeh options, which need a loaded plotting backend.
-    """
-    hv.extension("bokeh", logo=False)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.report import _encode_table, _within_budget
+from components.report import _BUDGET_FILL, _encode_table, _within_budget
 from services.backtest.statistics import LOWER_IS_BETTER, NOT_RANKED, best_index
 
 
@@ -66,15 +66,16 @@ def test_encode_table_round_trips_every_kind_of_column():
     assert size == len(base64.b64decode(payload))
     assert table["rows"] == 3
     assert table["columns"] == list(frame.columns)
-    assert table["kinds"] == ["time", "time", "num", "num", "text", "text", "text"]
+    assert table["kinds"] == ["time", "time", "num", "num", "duration", "text", "text"]
     # Times travel as epoch seconds (UTC; naive times are taken as UTC), NaT as null.
     assert _column(table, "when") == [1709562660.0, None, 1.5]
     assert _column(table, "naive") == [1709562660.0, 1709562720.0, None]
     # Numbers stay numbers; NaN and inf (never valid JSON) become null.
     assert _column(table, "pnl") == [12.5, None, None]
     assert _column(table, "count") == [1.0, 2.0, 3.0]
-    # Timedeltas become the text pandas prints; missing values are null in every kind.
-    assert _column(table, "held") == ["0 days 01:30:00", None, "2 days 00:00:05"]
+    # Durations travel as seconds (so they sort as durations); missing values are null in
+    # every kind.
+    assert _column(table, "held") == [5400.0, None, 172805.0]
     assert _column(table, "side") == ["LONG", None, "SHORT"]
     assert _column(table, "flag") == ["True", "False", "True"]
 
@@ -136,7 +137,7 @@ def test_within_budget_keeps_the_first_rows_and_says_so_when_over():
     # Assert: a prefix of the rows, within the budget, and a note naming both counts.
     assert 0 < len(kept) < len(frame)
     pd.testing.assert_frame_equal(kept, frame.iloc[: len(kept)])
-    assert _encode_table(kept)[1] <= budget
+    assert budget * _BUDGET_FILL <= _encode_table(kept)[1] <= budget
     assert f"first {len(kept):,} of {len(frame):,} rows" in note
     assert "CSV or Parquet" in note
 
@@ -168,10 +169,11 @@ def test_within_budget_holds_when_the_first_rows_compress_worse():
     # Act
     kept, note = _within_budget(frame, budget)
 
-    # Assert: the longest prefix that fits.
+    # Assert: a prefix that fits and fills the budget (or the longest one that fits).
     assert note
-    assert _encode_table(kept)[1] <= budget
-    assert _encode_table(frame.iloc[: len(kept) + 1])[1] > budget
+    size = _encode_table(kept)[1]
+    assert size <= budget
+    assert size >= budget * _BUDGET_FILL or _encode_table(frame.iloc[: len(kept) + 1])[1] > budget
 
 
 # -- best_index --------------------------------------------------------------------------------
