@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also outside notebooks)
 import pandas as pd
 import panel as pn
 import param

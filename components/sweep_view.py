@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also outside notebooks)
 import pandas as pd
 import panel as pn
 import param
