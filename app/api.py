@@ -20,8 +20,7 @@ from typing import Any
 import tornado.web
 
 from services import PermissionDenied, ValidationError, Workbench, WorkbenchError
-from services.engine.docker_api import DOCKER_DOWN
-from services.errors import EngineError
+from services.errors import DockerUnavailable, EngineError, EngineNotFound, EngineStateConflict
 
 log = logging.getLogger("nautilus_workbench.api")
 
@@ -30,7 +29,6 @@ ENGINE_ROOT = f"{API_ROOT}/nautilus/engine"
 ACTOR_HEADER = "X-Workbench-Actor"
 DEFAULT_ACTOR = "local"
 MAX_LOG_LINES = 10_000
-_DOCKER_DOWN_PREFIX = DOCKER_DOWN.split("(")[0].strip()
 
 
 class ApiError(Exception):
@@ -43,24 +41,15 @@ class ApiError(Exception):
 
 
 def status_of(error: WorkbenchError) -> int:
-    """The HTTP status for a service error.
-
-    The service's error tree tells refusals (403) and invalid input (422) apart by type; for
-    EngineError the kind is in the message: Docker unreachable or the engine image missing
-    (503, the server cannot do it now), and otherwise an action the engine's state does not allow
-    (409: double start, stop of a stopped engine, config change of a running one).
-    Unknown sessions are found before the action is tried (404).
-    """
-    if isinstance(error, PermissionDenied):
-        return 403
-    if isinstance(error, ValidationError):
-        return 422
-    if isinstance(error, EngineError):
-        text = str(error)
-        if text.startswith(_DOCKER_DOWN_PREFIX) or "is not built on this Docker host" in text:
-            return 503
-        return 409
-    return 500
+    """The HTTP status for a service error, by its type: refusals 403, invalid input 422, an
+    unknown session 404, an action the engine's state does not allow 409 (double start, stop of
+    a stopped engine, config change of a running one), Docker unreachable or the engine image
+    missing 503 (the server cannot do it now)."""
+    for kind, status in ((PermissionDenied, 403), (ValidationError, 422), (EngineNotFound, 404),
+                         (EngineStateConflict, 409), (DockerUnavailable, 503)):
+        if isinstance(error, kind):
+            return status
+    return 409 if isinstance(error, EngineError) else 500
 
 
 class _JsonHandler(tornado.web.RequestHandler):

@@ -50,5 +50,17 @@ class PermissionDenied(EngineError):
     """The actor may not perform this trading action (role or confirmation missing)."""
 
 
+class EngineNotFound(EngineError):
+    """There is no engine session with that id."""
+
+
+class EngineStateConflict(EngineError):
+    """The engine's state does not allow the action (double start, stop of a stopped engine)."""
+
+
+class DockerUnavailable(EngineError):
+    """The Docker daemon cannot be reached, or the engine image is not built on it."""
+
+
 class RuntimeUnavailableError(BacktestError):
     """A runtime (Docker, a Dask cluster) cannot be used; nothing was queued on it."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from services.engine.config import EngineConfig
-from services.errors import EngineError, ValidationError
+from services.errors import DockerUnavailable, EngineError, ValidationError
 
 DOCKER_DOWN = ("The Docker daemon is not reachable ({detail}). Start Docker (e.g. `sudo systemctl "
                "start docker`, or scripts/install-docker.sh here), or point DOCKER_HOST at a "
@@ -77,7 +77,7 @@ class DockerGateway:
                 self._client = (docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
                                 if self._base_url else docker.from_env(timeout=self._timeout))
             except docker.errors.DockerException as e:
-                raise EngineError(DOCKER_DOWN.format(detail=_short(e))) from e
+                raise DockerUnavailable(DOCKER_DOWN.format(detail=_short(e))) from e
         return self._client
 
     def _call(self, what: str, fn, *args, **kwargs):
@@ -93,7 +93,7 @@ class DockerGateway:
         except (docker.errors.DockerException, requests.exceptions.RequestException,
                 ConnectionError, OSError) as e:
             self._client = None  # reconnect next time
-            raise EngineError(DOCKER_DOWN.format(detail=_short(e))) from e
+            raise DockerUnavailable(DOCKER_DOWN.format(detail=_short(e))) from e
 
     def ping(self) -> tuple[bool, str]:
         try:
@@ -117,7 +117,7 @@ class DockerGateway:
 
         client = self.client()
         if not self.image_present(image):
-            raise EngineError(f"The engine image {image} is not built on this Docker host. Build "
+            raise DockerUnavailable(f"The engine image {image} is not built on this Docker host. Build "
                               "it with `nautilus-workbench engine build-image` (offline: add "
                               "--base-image and --wheelhouse; see the README).")
         info = self._call("describe the host", client.info)
@@ -142,8 +142,9 @@ class DockerGateway:
                     "or point the workbench at a catalog in a readable folder.")
             volumes[folder] = {"bind": "/catalog", "mode": "ro"}
         elif config.mode == "paper":
-            raise EngineError(f"Paper engines replay from a catalog folder on the Docker host; "
-                              f"the catalog {catalog} is a URL. Copy it to a local folder.")
+            raise ValidationError(f"Paper engines replay from a catalog folder on the Docker "
+                                  f"host; the catalog {catalog} is a URL. Copy it to a local "
+                                  "folder and point the workbench at it.")
         env = {**environment, "WORKBENCH_SESSION_ID": session_id,
                "WORKBENCH_MODE": config.mode, "WORKBENCH_NODE_CONFIG": json.dumps(config.node)}
         try:

@@ -35,7 +35,14 @@ from services.engine.docker_api import DockerGateway
 from services.engine.image import DEFAULT_IMAGE
 from services.engine.roles import LIVE_TRADER, TRADER, Roles
 from services.engine_runtime.bootstrap import STATUS_PREFIX
-from services.errors import EngineError, PermissionDenied, TemplateError, ValidationError
+from services.errors import (
+    EngineError,
+    EngineNotFound,
+    EngineStateConflict,
+    PermissionDenied,
+    TemplateError,
+    ValidationError,
+)
 from services.templates import TemplateService
 
 STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
@@ -179,7 +186,8 @@ class EngineService:
             if running is not None:
                 self._audit(actor, "engine.start", target, running.state, running.state, "refused",
                             f"already {running.state} as session {running.session_id}")
-                raise EngineError(f"An engine named '{config.name}' is already {running.state} "
+                raise EngineStateConflict(
+                    f"An engine named '{config.name}' is already {running.state} "
                                   f"(session {running.session_id}). Stop it first, or start this "
                                   "one under another name.")
             session_id = session_id or uuid.uuid4().hex[:12]
@@ -221,7 +229,7 @@ class EngineService:
         if info.state not in (STARTING, RUNNING):
             self._audit(actor, "engine.stop", _target(info), info.state, info.state, "refused",
                         f"engine is {info.state}")
-            raise EngineError(f"Engine '{info.name}' is {info.state}; there is nothing to stop."
+            raise EngineStateConflict(f"Engine '{info.name}' is {info.state}; there is nothing to stop."
                               + (" Use emergency stop to kill it now." if info.state == STOPPING
                                  else ""))
         self._ensure_watched(info)  # the exit must be seen by this process to settle the state
@@ -279,7 +287,7 @@ class EngineService:
         """Validate new parameters for a stopped session; the next restart uses them."""
         info = self.get(session_id)
         if info.is_active:
-            raise EngineError(f"Engine '{info.name}' is {info.state}; stop it before changing "
+            raise EngineStateConflict(f"Engine '{info.name}' is {info.state}; stop it before changing "
                               "its configuration.")
         merged = {**info.parameters, **self._stored_config(session_id).strategy_parameters,
                   **parameters}
@@ -303,7 +311,7 @@ class EngineService:
         with self.database.session() as session:
             row = session.get(EngineSessionRow, session_id)
             if row is None:
-                raise EngineError(f"There is no engine session {session_id!r}. "
+                raise EngineNotFound(f"There is no engine session {session_id!r}. "
                                   "List engines with `nautilus-workbench engine list`.")
             info = self._info(row)
         watch = self._watches.get(session_id)
@@ -321,16 +329,25 @@ class EngineService:
                 for i in infos]
 
     def logs(self, session_id: str, tail: int = 200, search: str | None = None) -> list[str]:
-        """The engine's log lines (newest last), kept by the workbench even after cleanup."""
+        """The engine's log lines (newest last), kept by the workbench even after cleanup.
+
+        Reads backwards from the end of the file only as far as ``tail`` lines need, so polling
+        the tail of a long log stays cheap; ``tail=0`` reads everything."""
         self.get(session_id)
         path = self.engines_dir / session_id / "engine.log"
         if not path.exists():
             return []
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if search:
-            needle = search.lower()
-            lines = [line for line in lines if needle in line.lower()]
-        return lines[-tail:] if tail else lines
+        needle = search.lower() if search else None
+        if not tail:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            return [line for line in lines if needle is None or needle in line.lower()]
+        found: list[str] = []
+        for line in _lines_backwards(path):
+            if needle is None or needle in line.lower():
+                found.append(line)
+                if len(found) == tail:
+                    break
+        return found[::-1]
 
     def metrics(self, session_id: str, since: datetime | None = None) -> list[dict]:
         query = select(EngineMetricRow).where(EngineMetricRow.session_id == session_id)
@@ -690,6 +707,25 @@ class EngineService:
         return AuditEntry(ts=_now(), actor=actor, action=action, target=target,
                           from_state=from_state, to_state=to_state, outcome=outcome,
                           detail=detail)
+
+
+def _lines_backwards(path: Path, block: int = 64 * 1024):
+    """The lines of a text file from the last to the first, reading blocks from the end."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        position, remainder = handle.tell(), b""
+        while position > 0:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            chunk = handle.read(step) + remainder
+            lines = chunk.split(b"\n")
+            remainder = lines.pop(0)  # may continue in the previous block
+            for raw in reversed(lines):
+                if raw:
+                    yield raw.decode("utf-8", errors="replace")
+        if remainder:
+            yield remainder.decode("utf-8", errors="replace")
 
 
 def instance_id(state_dir: Path) -> str:
