@@ -563,6 +563,10 @@ def cmd_backtest_sweep(wb: Workbench, args) -> int:
             print(f"Connecting to {args.dask_address or 'a new Dask LocalCluster'}...",
                   file=sys.stderr)
         wb.backtests.attach_runtime(DaskRuntime(args.dask_address, max_parallel=args.max_parallel))
+    elif args.runtime == "docker":
+        from services.backtest.docker_runtime import DockerRuntime
+
+        wb.backtests.attach_runtime(DockerRuntime(max_parallel=args.max_parallel))
     elif args.max_parallel:
         wb.backtests.max_parallel = args.max_parallel
     try:

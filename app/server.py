@@ -185,6 +185,18 @@ class Pages:
         return self._template("/catalog", pn.pane.Markdown("## Data catalog"), browser)
 
 
+def _attach_docker_runtime(workbench: Workbench) -> None:
+    """Offer the docker runtime for backtests when Docker and the engine image are there; the
+    sweep page says why it is missing otherwise."""
+    from services.backtest.docker_runtime import DockerRuntime
+
+    try:
+        workbench.backtests.attach_runtime(DockerRuntime(max_parallel=workbench.backtests
+                                                         .max_parallel))
+    except WorkbenchError as e:
+        log.info("docker runtime for backtests not attached: %s", e)
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -218,6 +230,7 @@ def serve(
     except WorkbenchError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    _attach_docker_runtime(workbench)
     pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
     # No pn.config.nthreads: with a thread pool Panel may run a button click before the value
     # typed just before it is applied, and submit stale parameters. Slow work (backtests) already

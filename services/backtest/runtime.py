@@ -1,15 +1,9 @@
-"""Where backtest workers run: one interface over local processes, a Dask cluster (and, later,
-Docker containers).
+"""Where backtest workers run: one interface over local processes, a Dask cluster and Docker
+containers (services.backtest.docker_runtime).
 
 Every runtime runs the same thing, ``python -m services.backtest.worker RUN_FOLDER``, so the
 same spec gives the same results everywhere; they differ only in where that process lives and
 how it is paused, resumed and killed.
-
-A Docker runtime (once the engine image of issue #3 exists) fits the same seam: ``start`` runs
-the worker command in a container from the engine image with the run folder mounted at the same
-path; ``suspend``/``resume`` are ``container.pause()``/``unpause()`` (the cgroup freezer: no
-CPU while paused); ``kill`` is ``container.kill()``; ``resources`` reads ``container.stats()``;
-``wait`` is ``container.wait()``. Until then :func:`unavailable_runtime_error` says so.
 """
 
 from __future__ import annotations
@@ -101,8 +95,9 @@ class Runtime(ABC):
 def unavailable_runtime_error(name: str) -> RuntimeUnavailableError:
     if name == "docker":
         return RuntimeUnavailableError(
-            "The docker runtime is not available yet: it needs the engine image (issue #3). "
-            "Use --runtime local (worker processes) or --runtime dask.")
+            "The docker runtime is not attached: use --runtime docker on the command line, or "
+            "Workbench.backtests.attach_runtime(DockerRuntime()) in Python (it needs a Docker "
+            "daemon and the engine image).")
     if name == "dask":
         return RuntimeUnavailableError(
             "No Dask cluster is connected to this workbench. Use --runtime dask (a LocalCluster) "

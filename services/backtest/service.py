@@ -519,6 +519,10 @@ class BacktestService:
             return watched[1]
         if row.runtime == "local":
             return PidExecution(row.worker_pid) if worker_alive(row.worker_pid, row.run_folder) else None
+        if row.runtime == "docker":
+            from services.backtest.docker_runtime import find_execution
+
+            return find_execution(row.run_id)
         return ControlFileExecution(Path(row.run_folder))
 
     def _audit(self, session, actor, action, run_id, before, after, detail=None) -> None:
@@ -624,11 +628,18 @@ class BacktestService:
             for row in rows:
                 if row.run_id in self._executions:
                     continue
+                adopted = None
                 if row.runtime == "local" and worker_alive(row.worker_pid, row.run_folder):
-                    # A worker that outlived its server (workers run in their own session):
-                    # adopt it, and finish its row when it exits.
-                    execution = PidExecution(row.worker_pid)
-                    self._executions[row.run_id] = ("local", execution)
+                    adopted = PidExecution(row.worker_pid)
+                elif row.runtime == "docker":
+                    from services.backtest.docker_runtime import find_execution
+
+                    adopted = find_execution(row.run_id)
+                if adopted is not None:
+                    # A worker that outlived its server (workers run in their own session, or
+                    # in their own container): adopt it, and finish its row when it exits.
+                    execution = adopted
+                    self._executions[row.run_id] = (row.runtime, execution)
                     threading.Thread(target=self._watch, args=(row.run_id, execution),
                                      daemon=True, name=f"backtest-adopt-{row.run_id}").start()
                     continue

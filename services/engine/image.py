@@ -1,4 +1,4 @@
-"""Build the engine image from a small context: Dockerfile.engine, the engine runtime, strategies.
+"""Build the engine image from a small context: Dockerfile.engine and the service package.
 
 Online, pip inside the build installs NautilusTrader from PyPI. Offline (no registry or PyPI
 reachable from the build), pass a host wheelhouse made with scripts/engine-wheelhouse.sh.
@@ -17,9 +17,9 @@ from services.settings import PROJECT_ROOT
 
 DEFAULT_IMAGE = "nautilus-workbench-engine:1.231.0"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
-# What runs inside the container; none of it imports the server-side dependencies.
-RUNTIME_FILES = ("services/__init__.py", "services/errors.py", "services/engine_runtime",
-                 "services/strategies")
+# The service package: engine containers run services.engine_runtime, backtest containers
+# services.backtest.worker; neither imports the server-side dependencies (SQLAlchemy, docker-py).
+RUNTIME_FILES = ("services",)
 
 
 @dataclass(frozen=True)

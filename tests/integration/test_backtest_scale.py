@@ -315,7 +315,7 @@ def test_unreachable_dask_scheduler_and_docker_are_clear_errors_and_lose_nothing
         DaskRuntime("tcp://127.0.0.1:9", connect_timeout=2)
     with pytest.raises(RuntimeUnavailableError, match="No Dask cluster is connected"):
         wb.backtests.submit_sweep(_sweep_spec(), runtime="dask")
-    with pytest.raises(RuntimeUnavailableError, match="not available yet"):
+    with pytest.raises(RuntimeUnavailableError, match="docker runtime is not attached"):
         wb.backtests.submit(_short("docker"), runtime="docker")
 
     # Nothing was queued by the failed attempts, nothing queued before was lost.
@@ -481,14 +481,15 @@ def test_cli_pause_resume_cancel_a_run_another_process_started(fresh_workbench,
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--runtime", "docker"], "not available yet"),
+    (["--runtime", "docker"], "The Docker daemon is not reachable"),
     (["--runtime", "dask", "--dask-address", "tcp://127.0.0.1:9"], "Cannot reach the Dask scheduler"),
     (["--dask-address", "tcp://127.0.0.1:9"], "--dask-address needs --runtime dask"),
     (["--max-parallel", "0"], "--max-parallel must be at least 1"),
 ])
 def test_cli_sweep_runtime_errors_are_one_line(fresh_workbench, sample_catalog_path, capsys,
-                                               extra, message):
+                                               monkeypatch, extra, message):
     wb = fresh_workbench()
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/no-docker-here.sock")  # a dead daemon
 
     code = _cli(wb, sample_catalog_path, "backtest", "sweep", "--strategy", "ema_cross",
                 "--bar-type", BTC_BARS, "--grid", "fast_ema_period=5,10", "--json", *extra)

@@ -59,14 +59,14 @@ def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
     assert workbench.backtests.list_sweeps() == []
 
 
-def test_sweep_view_says_the_docker_runtime_is_not_available(workbench):
+def test_sweep_view_says_when_the_docker_runtime_is_not_attached(workbench):
     view = SweepView(workbench=workbench)
     _small_sweep(view)
     view.runtime = "docker"
 
     view.param.trigger("submit")
 
-    assert "not available yet" in view.message
+    assert "docker runtime is not attached" in view.message
     assert workbench.backtests.list_runs() == []
 
 
