@@ -18,6 +18,7 @@ from services.errors import WorkbenchError
 
 log = logging.getLogger("nautilus_workbench.engines")
 BACKOFF = (5, 10, 20, 40, 60)
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class EngineMonitor:
         self.state = MonitorState()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pruned = float("-inf")
 
     def start(self) -> EngineMonitor:
         if self._thread is None or not self._thread.is_alive():
@@ -58,6 +60,9 @@ class EngineMonitor:
                 raise WorkbenchError(detail)
             self.engines.reattach()
             self.engines.record_metrics()
+            if time.monotonic() - self._pruned >= PRUNE_EVERY_S:
+                self.engines.prune_metrics()
+                self._pruned = time.monotonic()
             self.state = MonitorState(True, "ok", time.time(), 0, self.interval,
                                       len(self.engines.followed_sessions))
         except WorkbenchError as e:

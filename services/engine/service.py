@@ -49,6 +49,7 @@ STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", 
 ACTIVE_STATES = (STARTING, RUNNING, STOPPING)
 LOG_TAIL_ON_ERROR = 15
 STOP_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL: a node stops in ~1 s with timeout_post_stop low
+METRICS_RETENTION_DAYS = 14  # engine_metrics grows by ~12 rows per engine every 5 s
 STATUS_WRITE_INTERVAL = 2.0  # seconds between database writes of an engine's status snapshot
 _LOG_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) (.*)$")
 
@@ -100,7 +101,6 @@ class _Watch:
     session_id: str
     container_id: str
     stop: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
     stats: dict | None = None
     status: dict = field(default_factory=dict)
     status_written: float = 0.0
@@ -390,11 +390,8 @@ class EngineService:
         deadline = time.monotonic() + timeout
         while True:
             info = self.get(session_id)
-            if info.state in states:
-                return info
-            if info.state == ERROR or (not info.is_active and ERROR not in states
-                                       and info.state not in states):
-                return info
+            if info.state in states or not info.is_active:
+                return info  # reached, or final (Stopped/Error) and will not change any more
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise EngineError(f"Engine '{info.name}' is still {info.state} after "
@@ -431,7 +428,6 @@ class EngineService:
                                       name=f"engine-logs-{session_id}", daemon=True)
         stats_thread = threading.Thread(target=self._follow_stats, args=(watch,),
                                         name=f"engine-stats-{session_id}", daemon=True)
-        watch.threads = [log_thread, stats_thread]
         log_thread.start()
         stats_thread.start()
 
@@ -580,6 +576,17 @@ class EngineService:
             with self.database.session() as session:
                 session.add_all(rows)
         return len(rows)
+
+    def prune_metrics(self, older_than_days: float = METRICS_RETENTION_DAYS) -> int:
+        """Delete metric samples older than the retention period; returns rows deleted."""
+        from datetime import timedelta
+
+        from sqlalchemy import delete
+
+        cutoff = _now() - timedelta(days=older_than_days)
+        with self.database.session() as session:
+            return session.execute(delete(EngineMetricRow)
+                                   .where(EngineMetricRow.ts < cutoff)).rowcount
 
     @property
     def followed_sessions(self) -> list[str]:

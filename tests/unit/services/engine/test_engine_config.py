@@ -185,3 +185,22 @@ def test_live_bootstrap_refuses_to_run_outside_a_container(monkeypatch, capsys, 
     lines = [json.loads(line[len(bootstrap.STATUS_PREFIX):])
              for line in capsys.readouterr().out.splitlines()]
     assert lines[-1]["state"] == "Error" and "only inside their Docker container" in lines[-1]["error"]
+
+
+def test_old_engine_metrics_are_pruned(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from services.db import Database, EngineMetricRow
+    from services.engine.service import EngineService
+
+    database = Database(f"sqlite:///{tmp_path / 'wb.db'}")
+    database.upgrade()
+    engines = EngineService(database, TEMPLATES, None, tmp_path / "engines", "test")
+    now = datetime.now(UTC)
+    with database.session() as session:
+        session.add_all([EngineMetricRow(session_id="s", ts=now - timedelta(days=30),
+                                         name="nautilus.engine.cpu_usage", value=1.0),
+                         EngineMetricRow(session_id="s", ts=now, name="nautilus.engine.cpu_usage",
+                                         value=2.0)])
+    assert engines.prune_metrics(older_than_days=14) == 1
+    assert [m["value"] for m in engines.metrics("s")] == [2.0]
