@@ -16,20 +16,21 @@ def minmax_decimate(frame: pd.DataFrame, column: str, max_points: int = 4000) ->
 
 
 def minmax_indices(values: np.ndarray, max_points: int = 4000) -> np.ndarray:
-    """The positions ``minmax_decimate`` keeps of ``values`` (float64), in order."""
+    """The positions ``minmax_decimate`` keeps of ``values`` (float64), in order: per bucket of
+    ``ceil(n / (max_points // 4))`` consecutive rows its first, last, minimum and maximum
+    (the first of equal extremes; NaN is skipped, and an all-NaN bucket keeps only its ends)."""
     n = len(values)
     if n <= max_points:
         return np.arange(n)
-    buckets = max(max_points // 4, 1)
-    edges = np.unique(np.linspace(0, n, buckets + 1).astype(int))
-    starts, sizes = edges[:-1], np.diff(edges)
-    keep = [starts, edges[1:] - 1]
-    # Vectorised over buckets (a Python loop over them costs more than the rest of a chart):
-    # each bucket's extreme, then the first row of the bucket that holds it. NaN is skipped,
-    # as in nanargmin; an all-NaN bucket keeps only its ends.
-    for reduce in (np.fmin, np.fmax):
-        extreme = np.repeat(reduce.reduceat(values, starts), sizes)
-        hits = np.flatnonzero(values == extreme)
-        bucket = np.searchsorted(edges, hits, side="right") - 1
-        keep.append(hits[np.unique(bucket, return_index=True)[1]])
-    return np.unique(np.concatenate(keep))
+    size = -(-n // max(max_points // 4, 1))
+    starts = np.arange(0, n, size)
+    # Equal buckets reshape into rows, so each extreme is one vectorised arg-reduction (a loop
+    # over the buckets costs more than the rest of a chart). The last bucket is padded.
+    padded = np.full(len(starts) * size, np.nan)
+    padded[:n] = values
+    rows = padded.reshape(len(starts), size)
+    nan = np.isnan(rows)
+    lowest = np.where(nan, np.inf, rows).argmin(axis=1)
+    highest = np.where(nan, -np.inf, rows).argmax(axis=1)
+    ends = np.minimum(starts + size, n) - 1
+    return np.unique(np.concatenate([starts, ends, starts + lowest, starts + highest]))

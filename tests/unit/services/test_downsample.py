@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -18,11 +18,10 @@ def _by_hand(values: np.ndarray, max_points: int) -> list[int]:
     n = len(values)
     if n <= max_points:
         return list(range(n))
-    edges = np.linspace(0, n, max(max_points // 4, 1) + 1).astype(int)
+    size = math.ceil(n / (max_points // 4))
     keep = set()
-    for lo, hi in itertools.pairwise(edges):
-        if hi <= lo:
-            continue
+    for lo in range(0, n, size):
+        hi = min(lo + size, n)
         keep.update((lo, hi - 1))
         chunk = values[lo:hi]
         if not np.isnan(chunk).all():
