@@ -136,23 +136,9 @@ def server(tmp_path_factory, ui_catalog) -> Server:
     home = tmp_path_factory.mktemp("ui-server")
     state_dir, log = home / "state", home / "server.log"
     _seed_failed_run(state_dir, ui_catalog)
-    port = _free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
-             "--catalog", str(ui_catalog)],
-            cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    srv = Server(f"http://127.0.0.1:{port}", state_dir, ui_catalog, process, log)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while _get_status(srv.url + "/") != 200:
-        if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
-            pytest.fail(f"the app did not serve {srv.url}/ within {SERVER_START_TIMEOUT_S} s "
-                        f"(exit code {process.poll()}); its output:\n{srv.log_tail()}")
-        time.sleep(0.25)
+    srv = start_server(state_dir, ui_catalog, log)
     yield srv
-    _stop(process)
+    _stop(srv.process)
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +147,13 @@ def empty_catalog_server(tmp_path_factory, chromium_executable) -> Server:
     (the shared sample catalog of ``server`` stays untouched)."""
     home = tmp_path_factory.mktemp("ui-empty-catalog")
     catalog, state_dir, log = home / "catalog", home / "state", home / "server.log"
+    srv = start_server(state_dir, catalog, log)
+    yield srv
+    _stop(srv.process)
+
+
+def start_server(state_dir: Path, catalog: Path, log: Path) -> Server:
+    """Start ``python -m app`` on a free port and wait until it serves its first page."""
     port = _free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -176,8 +169,7 @@ def empty_catalog_server(tmp_path_factory, chromium_executable) -> Server:
             pytest.fail(f"the app did not serve {srv.url}/ within {SERVER_START_TIMEOUT_S} s "
                         f"(exit code {process.poll()}); its output:\n{srv.log_tail()}")
         time.sleep(0.25)
-    yield srv
-    _stop(process)
+    return srv
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -200,8 +192,11 @@ def _stop(process: subprocess.Popen) -> None:
     psutil.wait_procs(workers, timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_executable):
+    # Module scope: Playwright's sync API keeps an asyncio loop marked running in this thread
+    # while it is open, and Panel would schedule the async callbacks of components in later
+    # (non-browser) tests onto that loop, where they never run.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import REPO_ROOT, skip_or_fail
-from tests.ui.conftest import SERVER_START_TIMEOUT_S, Server, _free_port, _get_status, _stop
+from tests.conftest import skip_or_fail
+from tests.ui.conftest import Server, _stop, start_server
 
 pytestmark = [pytest.mark.ui, pytest.mark.docker]
 
@@ -48,26 +45,13 @@ def server(chromium_executable, tmp_path_factory) -> Server:
     catalog = folder / "catalog"
     generate_sample_catalog(catalog)
     home = tmp_path_factory.mktemp("ui-engines-server")
-    state_dir, log = home / "state", home / "server.log"
-    port = _free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
-             "--catalog", str(catalog)],
-            cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    srv = Server(f"http://127.0.0.1:{port}", state_dir, catalog, process, log)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while _get_status(srv.url + "/") != 200:
-        if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
-            pytest.fail(f"the app did not serve {srv.url}/ in {SERVER_START_TIMEOUT_S} s; "
-                        f"its output:\n{srv.log_tail()}")
-        time.sleep(0.25)
+    state_dir = home / "state"
+    srv = start_server(state_dir, catalog, home / "server.log")
     yield srv
     try:
         _remove_engines(state_dir)
     finally:
-        _stop(process)
+        _stop(srv.process)
         shutil.rmtree(folder, ignore_errors=True)
 
 
