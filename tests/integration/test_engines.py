@@ -223,6 +223,8 @@ def test_engine_crashing_at_start_ends_in_error_with_its_log(docker_ready, engin
         for s in wb.engines.list_sessions():
             if s.is_active:
                 wb.engines.emergency_stop(s.session_id)
+            elif s.container_id:  # Error is reported before the container has exited
+                docker_ready.wait_exited(s.container_id, timeout=30)
         wb.engines.cleanup()
 
 
