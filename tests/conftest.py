@@ -56,3 +56,18 @@ def cancel_unfinished(workbench) -> None:
                 workbench.backtests.cancel(info.run_id, actor="test-teardown")
             except BacktestError:
                 pass  # finished between listing and cancelling
+
+
+def docker_with_engine_image():
+    """A DockerGateway to a daemon that has the engine image; skips (fails under CI) otherwise."""
+    from services.engine.docker_api import DockerGateway
+    from services.engine.image import DEFAULT_IMAGE
+
+    gateway = DockerGateway()
+    reachable, detail = gateway.ping()
+    if not reachable:
+        skip_or_fail(f"Docker is not available: {detail}")
+    if not gateway.image_present(DEFAULT_IMAGE):
+        skip_or_fail(f"the engine image {DEFAULT_IMAGE} is not built "
+                     "(nautilus-workbench engine build-image; .ci/run builds it)")
+    return gateway

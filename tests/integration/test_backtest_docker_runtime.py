@@ -16,10 +16,8 @@ import pytest
 
 from services.backtest.docker_runtime import DockerRuntime
 from services.backtest.spec import BacktestSpec
-from services.engine.docker_api import DockerGateway
-from services.engine.image import DEFAULT_IMAGE
 from services.workbench import Workbench
-from tests.conftest import cancel_unfinished, skip_or_fail
+from tests.conftest import cancel_unfinished, docker_with_engine_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -27,12 +25,7 @@ BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 
 @pytest.fixture
 def docker_wb(sample_catalog_path, tmp_path):
-    gateway = DockerGateway()
-    reachable, detail = gateway.ping()
-    if not reachable:
-        skip_or_fail(f"Docker is not available: {detail}")
-    if not gateway.image_present(DEFAULT_IMAGE):
-        skip_or_fail(f"the engine image {DEFAULT_IMAGE} is not built")
+    gateway = docker_with_engine_image()
     # The container's unprivileged user must be able to read the catalog.
     folder = Path(tempfile.mkdtemp(prefix="workbench-docker-catalog-"))
     folder.chmod(0o755)

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from services.engine.docker_api import DockerGateway
-from services.engine.image import DEFAULT_IMAGE
 from services.engine.monitor import EngineMonitor
 from services.engine.service import ERROR, RUNNING, STOPPED, EngineService
 from services.errors import EngineError, PermissionDenied, ValidationError
 from services.workbench import Workbench
-from tests.conftest import REPO_ROOT, skip_or_fail
+from tests.conftest import REPO_ROOT, docker_with_engine_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -31,14 +30,7 @@ FAST = {"replay_speed": 600, "fast_ema_period": 5, "slow_ema_period": 12}
 
 @pytest.fixture(scope="module")
 def docker_ready():
-    gateway = DockerGateway()
-    reachable, detail = gateway.ping()
-    if not reachable:
-        skip_or_fail(f"Docker is not available: {detail}")
-    if not gateway.image_present(DEFAULT_IMAGE):
-        skip_or_fail(f"the engine image {DEFAULT_IMAGE} is not built "
-                     "(nautilus-workbench engine build-image; .ci/run builds it)")
-    return gateway
+    return docker_with_engine_image()
 
 
 @pytest.fixture(scope="module")

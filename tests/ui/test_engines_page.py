@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import skip_or_fail
+from tests.conftest import docker_with_engine_image
 from tests.ui.conftest import Server, _stop, start_server
 
 pytestmark = [pytest.mark.ui, pytest.mark.docker]
@@ -29,17 +29,9 @@ ANSWER_TIMEOUT_MS = 15_000
 @pytest.fixture(scope="module")
 def server(chromium_executable, tmp_path_factory) -> Server:
     """``python -m app`` over a sample catalog the engine container can read."""
-    from services.engine.docker_api import DockerGateway
-    from services.engine.image import DEFAULT_IMAGE
     from services.sample_catalog import generate_sample_catalog
 
-    gateway = DockerGateway()
-    reachable, detail = gateway.ping()
-    if not reachable:
-        skip_or_fail(f"Docker is not available: {detail}")
-    if not gateway.image_present(DEFAULT_IMAGE):
-        skip_or_fail(f"the engine image {DEFAULT_IMAGE} is not built "
-                     "(nautilus-workbench engine build-image)")
+    docker_with_engine_image()
     folder = Path(tempfile.mkdtemp(prefix="workbench-ui-engines-"))
     folder.chmod(0o755)
     catalog = folder / "catalog"
