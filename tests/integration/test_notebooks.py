@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import REPO_ROOT
+from services.workbench import Workbench
+from tests.conftest import REPO_ROOT, docker_with_engine_image
 
 pytestmark = pytest.mark.integration
 
-NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+ENGINE_NOTEBOOK = REPO_ROOT / "notebooks" / "paper_engine.ipynb"
+# Backtest notebooks; the engine notebook needs Docker and has its own test below.
+NOTEBOOKS = sorted(p for p in (REPO_ROOT / "notebooks").glob("*.ipynb") if p != ENGINE_NOTEBOOK)
 
 
 def _outputs_text(nb) -> str:
@@ -48,3 +55,32 @@ def test_notebook_executes_with_results(path, tmp_path, sample_catalog_path, mon
     assert "Completed" in text
     assert "total_return" in text and "sharpe" in text
     assert os.listdir(tmp_path / "state" / "runs"), "the notebook's run left no run folder"
+
+
+def test_paper_engine_notebook_starts_watches_and_stops_an_engine(tmp_path, sample_catalog_path,
+                                                                  monkeypatch):
+    docker_with_engine_image()
+    # The engine container's unprivileged user must be able to read the catalog.
+    folder = Path(tempfile.mkdtemp(prefix="workbench-notebook-catalog-"))
+    folder.chmod(0o755)
+    shutil.copytree(sample_catalog_path, folder / "catalog")
+    monkeypatch.setenv("WORKBENCH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("WORKBENCH_CATALOG", str(folder / "catalog"))
+    nb = nbformat.read(ENGINE_NOTEBOOK, as_version=4)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        wb = Workbench.open()
+        wb.engines.emergency_stop_all()  # nothing outlives the test, whatever happened
+        wb.engines.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    text = _outputs_text(nb)
+    assert "notebook-paper Running nautilus-engine-" in text
+    fills = int(re.search(r"fills: (\d+)", text).group(1))
+    assert fills >= 2
+    assert "notebook-paper Stopped exit code 0" in text
+    assert "engine.stop Running -> Stopping accepted" in text
