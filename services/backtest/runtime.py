@@ -179,7 +179,22 @@ def _kill_group(pid: int) -> None:
         _signal_tree(pid, "kill")
 
 
-class LocalExecution(Execution):
+class _ProcessTreeExecution(Execution):
+    """A worker process on this machine, paused and measured through its process tree."""
+
+    pid: int
+
+    def suspend(self) -> None:
+        _signal_tree(self.pid, "suspend")
+
+    def resume(self) -> None:
+        _signal_tree(self.pid, "resume")
+
+    def resources(self) -> Resources | None:
+        return process_resources(self.pid)
+
+
+class LocalExecution(_ProcessTreeExecution):
     """A worker process this process started."""
 
     def __init__(self, process: subprocess.Popen) -> None:
@@ -196,17 +211,9 @@ class LocalExecution(Execution):
         if self._process.poll() is None:
             _kill_group(self.pid)
 
-    def suspend(self) -> None:
-        _signal_tree(self.pid, "suspend")
-
-    def resume(self) -> None:
-        _signal_tree(self.pid, "resume")
-
-    def resources(self) -> Resources | None:
-        return process_resources(self.pid)
 
 
-class PidExecution(Execution):
+class PidExecution(_ProcessTreeExecution):
     """A worker on this machine that another process started (a previous server, the CLI).
 
     Its exit code is unknown; :meth:`wait` returns 0 and the caller looks at the run folder.
@@ -227,14 +234,6 @@ class PidExecution(Execution):
     def kill(self) -> None:
         _kill_group(self.pid)
 
-    def suspend(self) -> None:
-        _signal_tree(self.pid, "suspend")
-
-    def resume(self) -> None:
-        _signal_tree(self.pid, "resume")
-
-    def resources(self) -> Resources | None:
-        return process_resources(self.pid)
 
 
 def worker_alive(pid: int | None, run_folder: str) -> bool:
