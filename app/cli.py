@@ -18,9 +18,9 @@ from app.cli_engine import ENGINE_HANDLERS, add_engine_parser
 from services import Workbench, WorkbenchError
 from services.backtest import BacktestSpec, VenueSettings
 from services.backtest.statistics import HEADLINE_LABELS, format_statistic
-from services.calendars import calendar_names, get_calendar
-from services.catalog_import import INSTRUMENT_TYPES, ImportOptions
-from services.catalog_quality import DEFAULT_OUTLIER_Z
+from services.catalog.calendars import calendar_names, get_calendar
+from services.catalog.importer import INSTRUMENT_TYPES, ImportOptions
+from services.catalog.quality import DEFAULT_OUTLIER_Z
 
 EXIT_FAILED_RUN = 1
 EXIT_USAGE = 2

@@ -41,7 +41,7 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from services.sample_catalog import SEED, _bars, _instruments, _ohlc, _walk
+from services.catalog.sample import SEED, _bars, _instruments, _ohlc, _walk
 
 BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 

@@ -33,9 +33,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.calendars import get_calendar
-from services.catalog import PREVIEW_POINTS, CatalogService
-from services.catalog_quality import check_frame, find_bar_gaps
+from services.catalog.calendars import get_calendar
+from services.catalog.inventory import PREVIEW_POINTS, CatalogService
+from services.catalog.quality import check_frame, find_bar_gaps
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROWS_PER_SERIES = 2_000
@@ -218,8 +218,8 @@ def bench_preview(root: Path, n: int) -> dict:
 def bench_import(root: Path, n: int) -> dict:
     import psutil
 
-    from services.catalog_import import ImportOptions
-    from services.catalog_writer import CatalogWriter
+    from services.catalog.importer import ImportOptions
+    from services.catalog.writer import CatalogWriter
 
     path = root / "big.csv"
     root.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from services.backtest.runtime import DaskRuntime
 from services.backtest.spec import BacktestSpec
-from services.sample_catalog import generate_sample_catalog
+from services.catalog.sample import generate_sample_catalog
 from services.workbench import Workbench
 
 BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"

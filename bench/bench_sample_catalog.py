@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from services.catalog import CatalogService
-from services.sample_catalog import generate_sample_catalog
+from services.catalog.sample import generate_sample_catalog
 
 TARGET_SECONDS = 30.0
 

@@ -17,9 +17,9 @@ import param
 from panel.viewable import Viewer
 
 from services import ValidationError, Workbench, WorkbenchError
-from services.calendars import calendar_names
-from services.catalog import PREVIEW_POINTS
-from services.catalog_import import INSTRUMENT_TYPES, ImportOptions
+from services.catalog.calendars import calendar_names
+from services.catalog.inventory import PREVIEW_POINTS
+from services.catalog.importer import INSTRUMENT_TYPES, ImportOptions
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
-from services.catalog_writer import CatalogWriter
+from services.catalog.writer import CatalogWriter
 from services.db import Database
 from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
-from services.sample_catalog import generate_sample_catalog, is_sample_catalog
+from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.settings import Settings
 from services.templates import TemplateService
 

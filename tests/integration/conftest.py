@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.sample_catalog import generate_sample_catalog, is_sample_catalog
+from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
 from tests.conftest import cancel_unfinished
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from services.catalog import CatalogService
-from services.catalog_import import ImportOptions
-from services.catalog_writer import CatalogWriter
+from services.catalog.importer import ImportOptions
+from services.catalog.writer import CatalogWriter
 from tests.conftest import shared_data_file
 
 CME_FILE = "xcme-6EH4-1m-2024-01.csv.gz"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from services.catalog import CatalogService
-from services.sample_catalog import SAMPLE_MARKER, generate_sample_catalog
+from services.catalog.sample import SAMPLE_MARKER, generate_sample_catalog
 
 pytestmark = pytest.mark.integration
 

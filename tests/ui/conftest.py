@@ -86,7 +86,7 @@ def chromium_executable() -> str:
 @pytest.fixture(scope="session")
 def ui_catalog(tmp_path_factory, chromium_executable) -> Path:
     """The workbench's synthetic sample catalog, generated once per session (~7 s)."""
-    from services.sample_catalog import generate_sample_catalog, is_sample_catalog
+    from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 
     path = tmp_path_factory.mktemp("ui-sample") / "catalog"
     generate_sample_catalog(path)

@@ -29,7 +29,7 @@ ANSWER_TIMEOUT_MS = 15_000
 @pytest.fixture(scope="module")
 def server(chromium_executable, tmp_path_factory) -> Server:
     """``python -m app`` over a sample catalog the engine container can read."""
-    from services.sample_catalog import generate_sample_catalog
+    from services.catalog.sample import generate_sample_catalog
 
     docker_with_engine_image()
     folder = Path(tempfile.mkdtemp(prefix="workbench-ui-engines-"))

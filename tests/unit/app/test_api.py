@@ -79,7 +79,7 @@ def _free_port() -> int:
 def readable_catalog():
     """The sample catalog in a folder the engine container's unprivileged user can read
     (pytest's temporary folders are private to their owner)."""
-    from services.sample_catalog import generate_sample_catalog
+    from services.catalog.sample import generate_sample_catalog
 
     folder = Path(tempfile.mkdtemp(prefix="workbench-api-catalog-"))
     folder.chmod(0o755)

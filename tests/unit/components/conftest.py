@@ -22,7 +22,7 @@ import pytest
 from services.backtest import BacktestSpec
 from services.catalog import CatalogService
 from services.db import BacktestRunRow
-from services.sample_catalog import generate_sample_catalog, is_sample_catalog
+from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
 from tests.conftest import cancel_unfinished
 

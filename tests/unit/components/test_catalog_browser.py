@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from components import CatalogBrowser
 from components.catalog_browser import _safe_upload_name
-from services.catalog import PREVIEW_POINTS
+from services.catalog.inventory import PREVIEW_POINTS
 from services.db import AuditEntry
 from services.workbench import Workbench
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from services.catalog import CatalogService
-from services.catalog_writer import CatalogWriter
+from services.catalog.writer import CatalogWriter
 from services.db import Database
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.calendars import (
+from services.catalog.calendars import (
     TradingCalendar,
     calendar_names,
     default_calendar_name,

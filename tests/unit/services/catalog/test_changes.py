@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from services.catalog import decimate_minmax
-from services.catalog_import import ImportOptions
+from services.catalog.inventory import decimate_minmax
+from services.catalog.importer import ImportOptions
 from services.db import AuditEntry
 from services.errors import CatalogError, ValidationError
 
@@ -163,7 +163,7 @@ def test_catalogs_and_sources_behind_fsspec_urls(tmp_path):
     import fsspec
 
     from services.catalog import CatalogService
-    from services.catalog_writer import CatalogWriter
+    from services.catalog.writer import CatalogWriter
 
     # Arrange: an in-memory filesystem stands in for object storage (s3://, gcs://).
     folder = f"/wb-test-{tmp_path.name}"

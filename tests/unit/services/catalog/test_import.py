@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from services.catalog_import import ImportOptions, detect_layout, validate_instrument_id
-from services.catalog_writer import _Staging
+from services.catalog.importer import ImportOptions, detect_layout, validate_instrument_id
+from services.catalog.writer import _Staging
 from services.db import AuditEntry
 from services.errors import CatalogError, ValidationError
 

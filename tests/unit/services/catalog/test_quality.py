@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.calendars import get_calendar
-from services.catalog_quality import bar_step_ns, check_frame, find_bar_gaps, merge_reports
+from services.catalog.calendars import get_calendar
+from services.catalog.quality import bar_step_ns, check_frame, find_bar_gaps, merge_reports
 from services.errors import ValidationError
 
 MINUTE = 60 * 10**9

@@ -1,4 +1,4 @@
-"""Tests of services/catalog.py on catalogs written by hand with pyarrow."""
+"""Tests of services/catalog/inventory.py on catalogs written by hand with pyarrow."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.catalog import QUOTE_BAR_SUFFIX, CatalogService, decode_fixed
+from services.catalog.inventory import QUOTE_BAR_SUFFIX, CatalogService, decode_fixed
 from services.errors import CatalogError
 
 BAR_TYPE = "EUR/USD.SIM-1-MINUTE-LAST-EXTERNAL"

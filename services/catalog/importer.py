@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from services.catalog_quality import bar_step_ns, sorted_unique
+from services.catalog.quality import bar_step_ns, sorted_unique
 from services.errors import CatalogError, ValidationError
 
 DEFAULT_CHUNK_ROWS = 250_000

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from services.calendars import TradingCalendar
+from services.catalog.calendars import TradingCalendar
 from services.errors import ValidationError
 
 WORST_KEPT = 10

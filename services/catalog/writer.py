@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from services.calendars import default_calendar_name, get_calendar
-from services.catalog import CatalogService, InstrumentInfo, to_utc
-from services.catalog_import import (
+from services.catalog.calendars import default_calendar_name, get_calendar
+from services.catalog.inventory import CatalogService, InstrumentInfo, to_utc
+from services.catalog.importer import (
     MAX_PRECISION,
     PREVIEW_ROWS,
     CatalogImportError,
@@ -40,7 +40,7 @@ from services.catalog_import import (
     validate_bar_spec,
     validate_instrument_id,
 )
-from services.catalog_quality import (
+from services.catalog.quality import (
     QualityReport,
     bar_step_ns,
     check_frame,

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.calendars import default_calendar_name, get_calendar
-from services.catalog_quality import (
+from services.catalog.calendars import default_calendar_name, get_calendar
+from services.catalog.quality import (
     DEFAULT_OUTLIER_Z,
     DEFAULT_TICK_QUIET_S,
     QualityReport,
