@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -34,6 +35,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "(default: a generated synthetic sample under data/)")
     parser.add_argument("--database-url", default=argparse.SUPPRESS,
                         help="SQLAlchemy database URL; env DATABASE_URL (default: SQLite in the state folder)")
+    parser.add_argument("--token", default=argparse.SUPPRESS,
+                        help="act as the user of this API token; env WORKBENCH_TOKEN (default: the "
+                             "local operator, audited as local:<os user>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +224,12 @@ def _open(args) -> Workbench:
     )
 
 
+def _principal(wb: Workbench, args):
+    """The user of --token / WORKBENCH_TOKEN, else the local operator (local:<os user>)."""
+    token = getattr(args, "token", None) or os.environ.get("WORKBENCH_TOKEN")
+    return wb.tokens.authenticate(token.strip()) if token else wb.authorizer.default
+
+
 def _key_values(items: list[str], flag: str) -> dict[str, str]:
     result = {}
     for item in items:
@@ -327,7 +337,7 @@ def cmd_catalog_import(wb: Workbench, args) -> int:
         columns=_key_values(args.column, "--column"), price_precision=args.price_precision,
         size_precision=args.size_precision)
     result = wb.catalog_writer.import_file(
-        args.file, options, actor="cli", calendar=args.calendar, dry_run=args.dry_run,
+        args.file, options, principal=args.principal, calendar=args.calendar, dry_run=args.dry_run,
         progress=_progress_printer(not args.json))
     if args.json:
         _print_json(result.to_dict())
@@ -357,7 +367,8 @@ def cmd_catalog_check(wb: Workbench, args) -> int:
 
 
 def cmd_catalog_export(wb: Workbench, args) -> int:
-    rows = wb.catalog.export(args.series, args.output, start=args.start, end=args.end)
+    rows = wb.catalog_writer.export(args.series, args.output, start=args.start, end=args.end,
+                                   principal=args.principal)
     if args.json:
         _print_json({"series": args.series, "rows": rows, "output": args.output})
     else:
@@ -367,7 +378,7 @@ def cmd_catalog_export(wb: Workbench, args) -> int:
 
 def cmd_catalog_delete(wb: Workbench, args) -> int:
     result = wb.catalog_writer.delete(args.series, args.start, args.end, confirm=args.yes,
-                                      actor="cli")
+                                      principal=args.principal)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -378,7 +389,8 @@ def cmd_catalog_delete(wb: Workbench, args) -> int:
 
 
 def cmd_catalog_convert(wb: Workbench, args) -> int:
-    result = wb.catalog_writer.convert(args.series, args.bar_spec, actor="cli", start=args.start,
+    result = wb.catalog_writer.convert(args.series, args.bar_spec, principal=args.principal,
+                                       start=args.start,
                                        end=args.end)
     if args.json:
         _print_json(result.to_dict())
@@ -453,7 +465,7 @@ def cmd_backtest_run(wb: Workbench, args) -> int:
         strategy=args.strategy, bar_type=args.bar_type, start=args.start, end=args.end,
         parameters=_key_values(args.param, "--param"), venue=_venue_settings(args), label=args.label,
     )
-    run_id = wb.backtests.submit(spec, actor="cli")
+    run_id = wb.backtests.submit(spec, principal=args.principal)
     if not args.json:
         print(f"Submitted run {run_id}; waiting for it to finish...", file=sys.stderr)
     info = wb.backtests.wait(run_id, timeout=args.timeout)
@@ -490,19 +502,19 @@ def cmd_backtest_show(wb: Workbench, args) -> int:
 
 
 def cmd_backtest_cancel(wb: Workbench, args) -> int:
-    info = wb.backtests.cancel(args.run_id, actor="cli")
+    info = wb.backtests.cancel(args.run_id, principal=args.principal)
     print(f"Run {info.run_id}: {info.status}")
     return 0
 
 
 def cmd_backtest_pause(wb: Workbench, args) -> int:
-    info = wb.backtests.pause(args.run_id, actor="cli")
+    info = wb.backtests.pause(args.run_id, principal=args.principal)
     print(f"Run {info.run_id}: {info.status}")
     return 0
 
 
 def cmd_backtest_resume(wb: Workbench, args) -> int:
-    info = wb.backtests.resume(args.run_id, actor="cli")
+    info = wb.backtests.resume(args.run_id, principal=args.principal)
     print(f"Run {info.run_id}: {info.status}")
     return 0
 
@@ -570,7 +582,8 @@ def cmd_backtest_sweep(wb: Workbench, args) -> int:
     elif args.max_parallel:
         wb.backtests.max_parallel = args.max_parallel
     try:
-        sweep_id = wb.backtests.submit_sweep(spec, actor="cli", runtime=args.runtime)
+        sweep_id = wb.backtests.submit_sweep(spec, principal=args.principal,
+                                                 runtime=args.runtime)
         info = wb.backtests.sweep(sweep_id)
         print(f"Sweep {sweep_id}: {len(info.runs)} runs on the {args.runtime} runtime",
               file=sys.stderr)
@@ -579,7 +592,7 @@ def cmd_backtest_sweep(wb: Workbench, args) -> int:
             info = wb.backtests.wait_sweep(sweep_id, timeout=args.timeout, on_progress=bar)
         except KeyboardInterrupt:
             bar.close()
-            wb.backtests.stop_sweep(sweep_id, actor="cli")
+            wb.backtests.stop_sweep(sweep_id, principal=args.principal)
             print(f"Stopped sweep {sweep_id}: its unfinished runs are cancelled.", file=sys.stderr)
             raise
         bar.close()
@@ -716,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "catalog" and args.catalog_command == "calendars":
             return cmd_catalog_calendars(args)
         wb = _open(args)
+        args.principal = _principal(wb, args)
         if args.command == "report":
             return cmd_report(wb, args)
         if args.command == "engine":

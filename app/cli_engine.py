@@ -35,7 +35,6 @@ def add_engine_parser(commands, common: argparse.ArgumentParser, key_values) -> 
                        help="engine or strategy parameter (repeatable; see 'engine templates')")
     start.add_argument("--name", help="engine name (default: mode-strategy-symbol)")
     start.add_argument("--confirm", help="live engines: the engine's name, typed to confirm")
-    start.add_argument("--actor", default="local", help=argparse.SUPPRESS)
     start.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for Running")
     start.add_argument("--no-wait", action="store_true", help="return once the container started")
     start.add_argument("--json", action="store_true")
@@ -61,14 +60,12 @@ def add_engine_parser(commands, common: argparse.ArgumentParser, key_values) -> 
         sub.add_argument("session_id", nargs="?" if action == "emergency-stop" else None)
         if action == "emergency-stop":
             sub.add_argument("--all", action="store_true", help="every active engine")
-        sub.add_argument("--actor", default="local", help=argparse.SUPPRESS)
         sub.add_argument("--timeout", type=float, default=60.0)
         sub.add_argument("--json", action="store_true")
 
     restart = cmds.add_parser("restart", parents=[common], help="stop and start with the same config")
     restart.add_argument("session_id")
     restart.add_argument("--confirm", help="live engines: the engine's name")
-    restart.add_argument("--actor", default="local", help=argparse.SUPPRESS)
     restart.add_argument("--timeout", type=float, default=90.0)
     restart.add_argument("--json", action="store_true")
 
@@ -118,7 +115,8 @@ def cmd_build_image(wb: Workbench, args) -> int:
 def cmd_start(wb: Workbench, args, key_values) -> int:
     from app.cli import _print_json
 
-    info = wb.engines.start(args.template, key_values(args.param, "--param"), actor=args.actor,
+    info = wb.engines.start(args.template, key_values(args.param, "--param"),
+                            principal=args.principal,
                             name=args.name, confirm=args.confirm)
     if not args.json:
         print(f"Started {info.session_id} ({info.name}); waiting for it to run...", flush=True)
@@ -188,7 +186,7 @@ def cmd_logs(wb: Workbench, args) -> int:
 def cmd_stop(wb: Workbench, args) -> int:
     from app.cli import _print_json
 
-    info = wb.engines.stop(args.session_id, actor=args.actor)
+    info = wb.engines.stop(args.session_id, principal=args.principal)
     info = wb.engines.wait_for(info.session_id, (STOPPED, ERROR), timeout=args.timeout)
     _emit(info, args.json, _print_json)
     return EXIT_ENGINE_FAILED if info.state == ERROR else 0
@@ -200,8 +198,8 @@ def cmd_emergency_stop(wb: Workbench, args) -> int:
     if args.all == bool(args.session_id):
         raise WorkbenchError("emergency-stop needs a SESSION_ID or --all (not both).")
     started = time.perf_counter()
-    infos = (wb.engines.emergency_stop_all(actor=args.actor) if args.all
-             else [wb.engines.emergency_stop(args.session_id, actor=args.actor)])
+    infos = (wb.engines.emergency_stop_all(principal=args.principal) if args.all
+             else [wb.engines.emergency_stop(args.session_id, principal=args.principal)])
     if args.json:
         _print_json([_payload(i) for i in infos])
         return 0
@@ -216,7 +214,7 @@ def cmd_emergency_stop(wb: Workbench, args) -> int:
 def cmd_restart(wb: Workbench, args) -> int:
     from app.cli import _print_json
 
-    info = wb.engines.restart(args.session_id, actor=args.actor, confirm=args.confirm,
+    info = wb.engines.restart(args.session_id, principal=args.principal, confirm=args.confirm,
                               timeout=args.timeout)
     info = wb.engines.wait_for(info.session_id, (RUNNING, ERROR, STOPPED), timeout=args.timeout)
     _emit(info, args.json, _print_json)
@@ -226,7 +224,7 @@ def cmd_restart(wb: Workbench, args) -> int:
 def cmd_cleanup(wb: Workbench, args) -> int:
     from app.cli import _print_json
 
-    removed = wb.engines.cleanup()
+    removed = wb.engines.cleanup(principal=args.principal)
     if args.json:
         _print_json({"removed": removed})
     else:

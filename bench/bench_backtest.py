@@ -138,7 +138,7 @@ def run_workbench(wb, spec, timeout: float) -> dict:
     run_id = wb.backtests.submit(spec)
     info = wb.backtests.wait(run_id, timeout=timeout)
     if not info.is_final:
-        wb.backtests.cancel(run_id, actor="bench")
+        wb.backtests.cancel(run_id)
         return {"status": "timeout", "seconds": None, "timeout": timeout, "run_id": run_id}
     if info.status != "Completed":
         return {"status": "error", "seconds": time.perf_counter() - t0, "error": info.error}

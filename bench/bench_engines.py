@@ -22,10 +22,10 @@ from pathlib import Path
 
 import psutil
 
+from services.catalog.sample import generate_sample_catalog
 from services.engine.docker_api import DockerGateway
 from services.engine.monitor import EngineMonitor
 from services.engine.service import ERROR, RUNNING, STOPPED
-from services.catalog.sample import generate_sample_catalog
 from services.workbench import Workbench
 
 PARAMS = {"replay_speed": 60, "fast_ema_period": 5, "slow_ema_period": 12}

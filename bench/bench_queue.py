@@ -102,7 +102,7 @@ def run_raw(wb: Workbench, batch: list[BacktestSpec], workdir: Path) -> dict:
 
 def run_queue(wb: Workbench, batch: list[BacktestSpec], runtime: str) -> dict:
     t0 = time.perf_counter()
-    run_ids = [wb.backtests.submit(spec, actor="bench", runtime=runtime) for spec in batch]
+    run_ids = [wb.backtests.submit(spec, runtime=runtime) for spec in batch]
     submitted = time.perf_counter() - t0
     infos = [wb.backtests.wait(r, timeout=3600) for r in run_ids]
     seconds = time.perf_counter() - t0

@@ -81,7 +81,7 @@ def workbench_run(wb, run_id: str, t0: float, timeout: float) -> dict:
     """Wait for the run submitted at ``t0`` and load its results."""
     info = wb.backtests.wait(run_id, timeout=timeout)
     if not info.is_final:
-        wb.backtests.cancel(run_id, actor="bench")
+        wb.backtests.cancel(run_id)
         raise SystemExit(f"the workbench run did not finish in {timeout:.0f} s")
     if info.status != "Completed":
         raise SystemExit(f"the workbench run ended {info.status}: {info.error}")

@@ -10,6 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from components.parameters import parameters_from_specs, values_of, widgets_for
+from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest import BacktestSpec, VenueSettings
 
@@ -24,6 +25,9 @@ class BacktestConfigurator(Viewer):
 
     workbench = param.ClassSelector(class_=Workbench, doc="""
         Services the component reads templates and catalog from and submits runs to.""")
+
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
 
     strategy = param.Selector(default=None, objects=[], doc="Strategy template to run.")
 
@@ -222,7 +226,7 @@ class BacktestConfigurator(Viewer):
             self._show("A run is already in progress; wait for it or open the runs list.", "warning")
             return
         try:
-            run_id = self.workbench.backtests.submit(self.spec())
+            run_id = self.workbench.backtests.submit(self.spec(), principal=self.principal)
         except ValidationError as e:
             problems = "\n".join(f"- {p}" for p in e.problems) or str(e)
             self._show(f"**{e.summary}.** Fix these and run again:\n\n{problems}", "danger")

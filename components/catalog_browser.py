@@ -16,6 +16,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.catalog.calendars import calendar_names
 from services.catalog.inventory import PREVIEW_POINTS
@@ -87,6 +88,9 @@ class CatalogBrowser(Viewer):
 
     workbench = param.ClassSelector(class_=Workbench, doc="""
         Services the catalog is read through and changed with.""")
+
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
 
     series = param.Selector(default=None, objects=[], doc="""
         The stored series the preview, quality check, export and delete apply to.""")
@@ -376,8 +380,9 @@ class CatalogBrowser(Viewer):
     def _export_file(self):
         buffer = io.BytesIO()
         try:
-            self.workbench.catalog.export(self.series, buffer, start=self.start or None,
-                                          end=self.end or None, fmt=self.export_format)
+            self.workbench.catalog_writer.export(self.series, buffer, start=self.start or None,
+                                                 end=self.end or None, fmt=self.export_format,
+                                                 principal=self.principal)
         except WorkbenchError as e:
             self._show(f"Cannot export: {e}", "danger")
             return io.BytesIO(b"")
@@ -392,7 +397,7 @@ class CatalogBrowser(Viewer):
         try:
             result = self.workbench.catalog_writer.delete(
                 self.series, self.start or None, self.end or None, confirm=self.confirm_delete,
-                actor="web")
+                principal=self.principal)
         except WorkbenchError as e:
             self._show(str(e), "warning" if isinstance(e, ValidationError) else "danger")
             return
@@ -454,7 +459,7 @@ class CatalogBrowser(Viewer):
             options = self._options()
             self._layout.loading = True
             result = self.workbench.catalog_writer.import_file(
-                self.source, options, actor="web", dry_run=dry_run)
+                self.source, options, principal=self.principal, dry_run=dry_run)
         except WorkbenchError as e:
             self._show_import(str(e), "danger")
             return

@@ -23,6 +23,7 @@ from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from components.parameters import parameters_from_specs, values_of, widgets_for
+from services.identity.principal import Principal
 from services import PermissionDenied, ValidationError, Workbench, WorkbenchError
 from services.engine.config import instrument_id_of
 
@@ -94,11 +95,13 @@ class EngineManager(Viewer):
     workbench = param.ClassSelector(class_=Workbench, doc="""
         Services the component reads templates from and controls engines through.""")
 
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
+
     monitor = param.Parameter(default=None, doc="""
         The server's engine monitor (one per process): its state says whether Docker is
         reachable. Without it (in a notebook) the component asks the service itself.""")
 
-    actor = param.String(default="local", doc="Who the audit log records as acting.")
 
     template = param.Selector(default=None, objects=[], doc="Engine template to start from.")
 
@@ -489,16 +492,18 @@ class EngineManager(Viewer):
         action = self.pending
         if action is None or self.busy:
             return
-        actor, typed = self.actor, self.confirm_text.strip() or None
+        actor, typed = self.principal, self.confirm_text.strip() or None
         if action == "start":
             job = self._pending_start
-            call = lambda: self.engines.start(job["template"], job["values"], actor,
-                                              job["given_name"], typed)
+            call = lambda: self.engines.start(job["template"], job["values"], principal=actor,
+                                              name=job["given_name"], confirm=typed)
         else:
             session_id = self.selected
-            call = {"stop": lambda: self.engines.stop(session_id, actor),
-                    "restart": lambda: self.engines.restart(session_id, actor, typed),
-                    "kill": lambda: self.engines.emergency_stop(session_id, actor)}[action]
+            call = {"stop": lambda: self.engines.stop(session_id, principal=actor),
+                    "restart": lambda: self.engines.restart(session_id, principal=actor,
+                                                            confirm=typed),
+                    "kill": lambda: self.engines.emergency_stop(session_id,
+                                                                principal=actor)}[action]
         self._cancel_pending()
         self.busy = True
         try:
@@ -731,7 +736,9 @@ class EmergencyStop(Viewer):
 
     workbench = param.ClassSelector(class_=Workbench, doc="Services whose engines it stops.")
 
-    actor = param.String(default="local", doc="Who the audit log records as acting.")
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
+
 
     arm = param.Event(label="EMERGENCY STOP", doc="Ask to confirm killing every active engine.")
 
@@ -783,7 +790,8 @@ class EmergencyStop(Viewer):
         self.armed = False
         self._say("Killing…")
         try:
-            killed = await asyncio.to_thread(self.workbench.engines.emergency_stop_all, self.actor)
+            killed = await asyncio.to_thread(self.workbench.engines.emergency_stop_all,
+                                           principal=self.principal)
         except WorkbenchError as e:
             self._say(f"Emergency stop failed: {e}")
             return

@@ -10,6 +10,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from services.identity.principal import Principal
 from services import Workbench, WorkbenchError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class RunQueue(Viewer):
 
     workbench = param.ClassSelector(class_=Workbench, doc="""
         Services the runs are listed from and controlled through.""")
+
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
 
     sweep_id = param.String(default=None, allow_None=True, doc="""
         Show only the runs of this sweep (None: every run).""")
@@ -165,7 +169,8 @@ class RunQueue(Viewer):
             self._say("Select a run first.", "warning")
             return
         try:
-            info = getattr(self.workbench.backtests, action)(self.selected, actor="web")
+            info = getattr(self.workbench.backtests, action)(self.selected,
+                                                             principal=self.principal)
         except WorkbenchError as e:
             self._say(f"Could not {action} run `{self.selected}`: {e}", "danger")
         else:

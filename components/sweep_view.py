@@ -14,6 +14,7 @@ import param
 from panel.viewable import Viewer
 
 from components.run_queue import REFRESH_PERIOD_MS, RunQueue
+from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest.statistics import format_statistic
 from services.backtest.sweep import SweepSpec
@@ -40,6 +41,9 @@ class SweepView(Viewer):
 
     workbench = param.ClassSelector(class_=Workbench, doc="""
         Services the sweep is validated, queued and read through.""")
+
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
 
     strategy = param.Selector(default=None, objects=[], doc="Strategy template to sweep.")
 
@@ -216,7 +220,8 @@ class SweepView(Viewer):
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:
         try:
-            sweep_id = self.workbench.backtests.submit_sweep(self.spec(), actor="web",
+            sweep_id = self.workbench.backtests.submit_sweep(self.spec(),
+                                                             principal=self.principal,
                                                              runtime=self.runtime)
         except ValidationError as e:
             problems = "\n".join(f"- {p}" for p in e.problems) or str(e)
@@ -330,7 +335,7 @@ class SweepView(Viewer):
         if not self.sweep_id:
             return
         try:
-            info = self.workbench.backtests.stop_sweep(self.sweep_id, actor="web")
+            info = self.workbench.backtests.stop_sweep(self.sweep_id, principal=self.principal)
         except WorkbenchError as e:
             self._show(f"Could not stop the sweep: {e}", "danger")
             return

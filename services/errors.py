@@ -46,8 +46,12 @@ class EngineError(WorkbenchError):
     """An engine could not be started, controlled or found, or Docker is unavailable."""
 
 
-class PermissionDenied(EngineError):
-    """The actor may not perform this trading action (role or confirmation missing)."""
+class AuthenticationError(WorkbenchError):
+    """Nobody is signed in, or the credentials (password, token, session) are not valid."""
+
+
+class PermissionDenied(WorkbenchError):
+    """The principal may not do this: a role is missing, or a confirmation was not given."""
 
 
 class EngineNotFound(EngineError):

@@ -7,15 +7,24 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.audit import AuditLog
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
+from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.catalog.writer import CatalogWriter
 from services.db import Database
 from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
-from services.catalog.sample import generate_sample_catalog, is_sample_catalog
+from services.identity.authorizer import Authorizer
+from services.identity.principal import Principal
+from services.identity.sessions import SessionService
+from services.identity.tokens import TokenService
+from services.identity.users import UserService
 from services.settings import Settings
 from services.templates import TemplateService
+
+# Calls that name no principal act for this one: the OS user of a notebook, a test or the CLI.
+LOCAL = "local"
 
 _open_lock = threading.Lock()
 
@@ -26,15 +35,16 @@ class Workbench:
 
     settings: Settings
     database: Database
+    audit: AuditLog
+    authorizer: Authorizer
+    users: UserService
+    tokens: TokenService
+    sessions: SessionService
     templates: TemplateService
     catalog: CatalogService
+    catalog_writer: CatalogWriter  # imports, conversions, exports, deletions (authorised, audited)
     backtests: BacktestService
     engines: EngineService
-    catalog_writer: CatalogWriter | None = None  # imports, conversions, deletions (audited)
-
-    def __post_init__(self) -> None:
-        if self.catalog_writer is None:
-            self.catalog_writer = CatalogWriter(self.catalog, self.database)
 
     @classmethod
     def open(
@@ -44,12 +54,18 @@ class Workbench:
         database_url: str | None = None,
         templates_dir: str | Path | None = None,
         max_parallel: int | None = None,
+        default_principal: Principal | None | str = LOCAL,
     ) -> Workbench:
         """Resolve settings, migrate the database, create the sample catalog if it is missing.
+
+        ``default_principal`` acts for service calls that name none: by default the local OS
+        user (notebooks, tests, the CLI without a token); the server passes ``None`` so that
+        every call must name its signed-in user.
 
         Raises ConfigurationError / StorageError / CatalogError with a message saying how to fix
         the setting at fault.
         """
+        default = Principal.local() if default_principal == LOCAL else default_principal
         settings = Settings.resolve(state_dir, catalog, database_url, templates_dir)
         with _open_lock:
             settings.ensure_state_dir()
@@ -67,12 +83,20 @@ class Workbench:
         is_sample = "://" not in settings.catalog and is_sample_catalog(settings.catalog)
         catalog_service = CatalogService(settings.catalog, is_sample=is_sample)
         templates = TemplateService(settings.templates_dir)
+        audit = AuditLog(database)
+        authorizer = Authorizer(audit, default)
         backtests = BacktestService(database, templates, catalog_service, settings.runs_dir,
-                                    max_parallel=max_parallel)
+                                    authorizer, max_parallel=max_parallel)
         backtests.reconcile()
         # Engines are reattached by the server's monitor (one per process), not here: opening a
         # workbench must not need Docker.
         engines = EngineService(database, templates, catalog_service, settings.engines_dir,
-                                instance_id(settings.state_dir),
+                                instance_id(settings.state_dir), authorizer,
                                 image=os.environ.get("WORKBENCH_ENGINE_IMAGE"))
-        return cls(settings, database, templates, catalog_service, backtests, engines)
+        return cls(settings=settings, database=database, audit=audit, authorizer=authorizer,
+                   users=UserService(database, audit, authorizer),
+                   tokens=TokenService(database, audit, authorizer),
+                   sessions=SessionService(database, audit),
+                   templates=templates, catalog=catalog_service,
+                   catalog_writer=CatalogWriter(catalog_service, authorizer),
+                   backtests=backtests, engines=engines)

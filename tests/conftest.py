@@ -53,7 +53,7 @@ def cancel_unfinished(workbench) -> None:
     for info in workbench.backtests.list_runs():
         if not info.is_final:
             try:
-                workbench.backtests.cancel(info.run_id, actor="test-teardown")
+                workbench.backtests.cancel(info.run_id)
             except BacktestError:
                 pass  # finished between listing and cancelling
 

@@ -57,8 +57,11 @@ from services.backtest.statistics import (
 from services.backtest.sweep import SweepSpec, expand, run_specs
 from services.backtest.worker import DISK_FULL_MESSAGE, EXIT_DISK_FULL
 from services.catalog import CatalogService
-from services.db import AuditEntry, BacktestRunRow, Database, SweepRow
+from services.audit import AuditLog
+from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, StorageError
+from services.identity.authorizer import Authorizer
+from services.identity.principal import Principal
 from services.templates import TemplateService
 
 log = logging.getLogger(__name__)
@@ -228,9 +231,11 @@ class BacktestService:
         templates: TemplateService,
         catalog: CatalogService,
         runs_dir: Path,
+        authorizer: Authorizer,
         max_parallel: int | None = None,
     ) -> None:
         self._db = database
+        self._auth = authorizer
         self._templates = templates
         self._catalog = catalog
         self._runs_dir = Path(runs_dir)
@@ -296,8 +301,10 @@ class BacktestService:
         engine = self._templates.backtest_engine()
         return build_run_config(spec, strategy, engine, self._catalog, progress_file)
 
-    def submit(self, spec: BacktestSpec, actor: str = "local", runtime: str = "local") -> str:
+    def submit(self, spec: BacktestSpec, *, principal: Principal | None = None,
+               runtime: str = "local") -> str:
         """Validate ``spec``, record it as Queued and start it when a slot of ``runtime`` is free."""
+        actor = self._auth.require(principal, "backtest.submit", f"{spec.strategy} on {spec.bar_type}")
         if runtime not in RUNTIME_NAMES:
             raise unavailable_runtime_error(runtime)
         self.runtime(runtime)
@@ -309,7 +316,7 @@ class BacktestService:
     def _new_id() -> str:
         return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
-    def _prepare(self, spec: BacktestSpec, actor: str, runtime: str, sweep_id: str | None,
+    def _prepare(self, spec: BacktestSpec, actor: Principal, runtime: str, sweep_id: str | None,
                  session=None) -> str:
         """Write the run folder and add the Queued row (to ``session`` if given)."""
         run_id = self._new_id()
@@ -341,13 +348,12 @@ class BacktestService:
             run_id=run_id, status=QUEUED, strategy=spec.strategy,
             instrument_id=instrument.instrument_id, bar_type=spec.bar_type,
             start=resolved["start"].to_pydatetime(), end=resolved["end"].to_pydatetime(),
-            spec=spec.to_dict(), run_folder=str(folder), actor=actor, created_at=_now(),
+            spec=spec.to_dict(), run_folder=str(folder), actor=actor.name, created_at=_now(),
             currency=resolved["currency"], phase="queued", runtime=runtime, sweep_id=sweep_id,
             paused_seconds=0.0,
         )
-        audit = AuditEntry(ts=_now(), actor=actor, action="backtest.submit", target=run_id,
-                           from_state=None, to_state=QUEUED, outcome="ok",
-                           detail=f"{spec.strategy} on {spec.bar_type} ({runtime})")
+        audit = AuditLog.row(actor, "backtest.submit", run_id, "ok",
+                             f"{spec.strategy} on {spec.bar_type} ({runtime})", to_state=QUEUED)
         if session is not None:
             session.add_all([row, audit])
             return run_id
@@ -359,8 +365,10 @@ class BacktestService:
             raise
         return run_id
 
-    def submit_sweep(self, spec: SweepSpec, actor: str = "local", runtime: str = "local") -> str:
+    def submit_sweep(self, spec: SweepSpec, *, principal: Principal | None = None,
+                     runtime: str = "local") -> str:
         """Validate every run of the sweep, queue them all (or none) and return the sweep id."""
+        actor = self._auth.require(principal, "sweep.submit", f"{spec.strategy} on {spec.bar_type}")
         if runtime not in RUNTIME_NAMES:
             raise unavailable_runtime_error(runtime)
         self.runtime(runtime)
@@ -377,11 +385,10 @@ class BacktestService:
                 session.add(SweepRow(
                     sweep_id=sweep_id, strategy=spec.strategy, bar_type=spec.bar_type,
                     spec={**spec.to_dict(), "combinations": len(specs)}, runtime=runtime,
-                    num_runs=len(specs), actor=actor, created_at=_now()))
-                session.add(AuditEntry(ts=_now(), actor=actor, action="sweep.submit",
-                                       target=sweep_id, from_state=None, to_state=QUEUED,
-                                       outcome="ok", detail=f"{len(specs)} runs of "
-                                       f"{spec.strategy} on {spec.bar_type} ({runtime})"))
+                    num_runs=len(specs), actor=actor.name, created_at=_now()))
+                session.add(AuditLog.row(actor, "sweep.submit", sweep_id, "ok",
+                                         f"{len(specs)} runs of {spec.strategy} on "
+                                         f"{spec.bar_type} ({runtime})", to_state=QUEUED))
                 for run_spec in specs:
                     run_ids.append(self._prepare(run_spec, actor, runtime, sweep_id, session))
         except BaseException:
@@ -526,8 +533,15 @@ class BacktestService:
         return ControlFileExecution(Path(row.run_folder))
 
     def _audit(self, session, actor, action, run_id, before, after, detail=None) -> None:
-        session.add(AuditEntry(ts=_now(), actor=actor, action=action, target=run_id,
-                               from_state=before, to_state=after, outcome="ok", detail=detail))
+        session.add(AuditLog.row(actor, action, run_id, "ok", detail, before, after))
+
+    def _authorise_control(self, principal: Principal | None, run_id: str) -> Principal:
+        """The acting principal if it may control ``run_id`` (its own runs, or any as admin)."""
+        with self._db.session() as session:
+            row = self._row(session, run_id)
+            owner, status = row.actor, row.status
+        return self._auth.require(principal, "backtest.control", run_id, owner=owner,
+                                  state=status)
 
     def _row(self, session, run_id: str) -> BacktestRunRow:
         row = session.get(BacktestRunRow, run_id)
@@ -536,8 +550,9 @@ class BacktestService:
                                 "'nautilus-workbench backtest list'.")
         return row
 
-    def pause(self, run_id: str, actor: str = "local") -> RunInfo:
+    def pause(self, run_id: str, *, principal: Principal | None = None) -> RunInfo:
         """Suspend a running backtest's worker: it keeps its memory and slot but uses no CPU."""
+        actor = self._authorise_control(principal, run_id)
         with self._lock, self._db.session() as session:
             row = self._row(session, run_id)
             if row.status != RUNNING:
@@ -552,8 +567,9 @@ class BacktestService:
             self._audit(session, actor, "backtest.pause", run_id, RUNNING, PAUSED)
         return self.get(run_id)
 
-    def resume(self, run_id: str, actor: str = "local") -> RunInfo:
+    def resume(self, run_id: str, *, principal: Principal | None = None) -> RunInfo:
         """Let a paused backtest continue where it stopped."""
+        actor = self._authorise_control(principal, run_id)
         with self._lock, self._db.session() as session:
             row = self._row(session, run_id)
             if row.status != PAUSED:
@@ -571,9 +587,12 @@ class BacktestService:
             self._audit(session, actor, "backtest.resume", run_id, PAUSED, RUNNING)
         return self.get(run_id)
 
-    def cancel(self, run_id: str, actor: str = "local") -> RunInfo:
+    def cancel(self, run_id: str, *, principal: Principal | None = None) -> RunInfo:
         """Stop a queued, running or paused backtest; it ends Cancelled, its partial results
         removed (the spec, config and worker log stay as the record)."""
+        return self._cancel(run_id, self._authorise_control(principal, run_id))
+
+    def _cancel(self, run_id: str, actor: Principal) -> RunInfo:
         with self._lock:
             with self._db.session() as session:
                 row = self._row(session, run_id)
@@ -582,7 +601,7 @@ class BacktestService:
                     raise BacktestError(f"Run {run_id} is already {before}; nothing to cancel.")
                 handle = self._handle(row) if before in ACTIVE_STATES else None
                 row.status, row.finished_at, row.phase, row.paused_at = CANCELLED, _now(), None, None
-                row.error = f"Cancelled by {actor}."
+                row.error = f"Cancelled by {actor.name}."
                 self._audit(session, actor, "backtest.cancel", run_id, before, CANCELLED)
                 folder = Path(row.run_folder)
             if handle is not None:
@@ -595,16 +614,19 @@ class BacktestService:
         shutil.rmtree(folder / PARTIAL, ignore_errors=True)
         (folder / PROGRESS_FILE).unlink(missing_ok=True)
 
-    def stop_sweep(self, sweep_id: str, actor: str = "local") -> SweepInfo:
+    def stop_sweep(self, sweep_id: str, *, principal: Principal | None = None) -> SweepInfo:
         """Cancel every run of the sweep that has not finished; finished runs keep results."""
         with self._db.session() as session:
             sweep = session.get(SweepRow, sweep_id)
             if sweep is None:
                 raise BacktestError(f"No sweep {sweep_id!r}. List sweeps with "
                                     "'nautilus-workbench backtest sweeps'.")
+            owner = sweep.actor
+        actor = self._auth.require(principal, "sweep.stop", sweep_id, owner=owner)
+        with self._db.session() as session:
+            sweep = session.get(SweepRow, sweep_id)
             sweep.stopped_at = sweep.stopped_at or _now()
-            session.add(AuditEntry(ts=_now(), actor=actor, action="sweep.stop", target=sweep_id,
-                                   from_state=None, to_state="Stopped", outcome="ok"))
+            session.add(AuditLog.row(actor, "sweep.stop", sweep_id, "ok", to_state="Stopped"))
             # Queued runs first, so none of them starts in a slot a cancelled run frees.
             pending = session.scalars(
                 select(BacktestRunRow).where(BacktestRunRow.sweep_id == sweep_id,
@@ -614,7 +636,8 @@ class BacktestService:
             pending_ids = [r.run_id for r in pending]
         for run_id in pending_ids:
             try:
-                self.cancel(run_id, actor=actor)
+                # The sweep's owner (or an admin) stops the sweep: its runs go with it.
+                self._cancel(run_id, actor)
             except BacktestError:
                 pass  # it finished meanwhile
         return self.sweep(sweep_id)

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -49,6 +48,8 @@ from services.catalog.quality import (
     merge_reports,
 )
 from services.errors import CatalogError, ValidationError
+from services.identity.authorizer import Authorizer
+from services.identity.principal import Principal
 
 _CLASS_OF_TYPE = {"fx": "CurrencyPair", "crypto-spot": "CurrencyPair",
                   "crypto-perp": "CryptoPerpetual", "equity": "Equity", "future": "FuturesContract"}
@@ -162,9 +163,11 @@ class _Staging:
 class CatalogWriter:
     """Import, convert and delete over one catalog; every change is atomic and audited."""
 
-    def __init__(self, catalog: CatalogService, database=None) -> None:
+    def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None) -> None:
         self.catalog = catalog
-        self._db = database
+        # Without an authoriser (benchmarks, tests of the catalog alone) the writer acts for the
+        # local operator and keeps no audit trail.
+        self._auth = authorizer or Authorizer(None, Principal.local())
 
     # -- staging and audit ------------------------------------------------------------------
     def _staging(self) -> _Staging:
@@ -192,17 +195,12 @@ class CatalogWriter:
                     raise CatalogError(f"{leaf}/{name} already exists in the catalog")
                 staging.move(path, f"{dst}/{name}")
 
-    def _audit(self, actor: str, action: str, target: str, outcome: str, detail: str) -> None:
-        if self._db is None:
-            return
-        from services.db import AuditEntry
+    def _audit(self, actor: Principal, action: str, target: str, outcome: str,
+               detail: str) -> None:
+        if self._auth.audit is not None:
+            self._auth.audit.record(actor, action, target, outcome, detail)
 
-        with self._db.session() as session:
-            session.add(AuditEntry(ts=datetime.now(UTC), actor=actor, action=action,
-                                   target=target[:256], from_state=None, to_state=None,
-                                   outcome=outcome, detail=detail))
-
-    def _fail(self, actor: str, action: str, target: str, error: Exception):
+    def _fail(self, actor: Principal, action: str, target: str, error: Exception):
         self._audit(actor, action, target, "failed", str(error)[:2000])
 
     def _staged_leaves(self, staging: _Staging) -> list[str]:
@@ -299,14 +297,16 @@ class CatalogWriter:
         return check_frame(frame, options.data_type, series=key, calendar=get_calendar(calendar),
                            step_ns=step, interval=options.bar_spec if step else None)
 
-    def import_file(self, source: str, options: ImportOptions, *, actor: str = "local",
-                    calendar: str | None = None, dry_run: bool = False,
+    def import_file(self, source: str, options: ImportOptions, *,
+                    principal: Principal | None = None, calendar: str | None = None,
+                    dry_run: bool = False,
                     progress: Callable[[int, int | None], None] | None = None) -> ImportResult:
         """Import ``source`` as one series; checks run on every row before anything is moved in.
 
         Raises CatalogImportError/ValidationError/CatalogError with the line and column at fault; the
         catalog is then unchanged.
         """
+        actor = self._auth.require(principal, "catalog.import", f"{options.instrument_id} <- {source}")
         started = time.perf_counter()
         with _lock_for(self.catalog.location):
             try:
@@ -441,9 +441,10 @@ class CatalogWriter:
         return TradeTick.from_raw_arrays_to_list(iid, pp, sp, price, size, sides, ids, ts, ts.copy())
 
     # -- conversion -------------------------------------------------------------------------
-    def convert(self, source_key: str, bar_spec: str, *, actor: str = "local",
+    def convert(self, source_key: str, bar_spec: str, *, principal: Principal | None = None,
                 start=None, end=None) -> ImportResult:
         """Aggregate ticks (quotes or trades) into bars, or bars into a larger interval."""
+        actor = self._auth.require(principal, "catalog.convert", f"{source_key} -> {bar_spec}")
         started = time.perf_counter()
         spec = validate_bar_spec(bar_spec)
         step = bar_step_ns(spec)
@@ -515,10 +516,21 @@ class CatalogWriter:
         return ImportResult(key, "bars", len(objects), 1, quality.first, quality.last, False,
                             quality, False, time.perf_counter() - started, "conversion")
 
+    # -- export -----------------------------------------------------------------------------
+    def export(self, key: str, target, start=None, end=None, fmt: str | None = None, *,
+               principal: Principal | None = None) -> int:
+        """Write a series (or a range of it) to a CSV/Parquet file or buffer; returns rows."""
+        actor = self._auth.require(principal, "catalog.export", key)
+        rows = self.catalog.export(key, target, start=start, end=end, fmt=fmt)
+        self._audit(actor, "catalog.export", key, "ok",
+                    f"{rows} rows to {target if isinstance(target, str) else 'a download'}")
+        return rows
+
     # -- delete -----------------------------------------------------------------------------
     def delete(self, key: str, start=None, end=None, *, confirm: bool = False,
-               actor: str = "local") -> DeleteResult:
+               principal: Principal | None = None) -> DeleteResult:
         """Delete a series, or its rows with ts_event in [start, end]. Needs ``confirm=True``."""
+        actor = self._auth.require(principal, "catalog.delete", key)
         self.catalog.find_series(key)  # an unknown series is an error before anything else
         start, end = to_utc(start, "start"), to_utc(end, "end")
         if start is not None and end is not None and start > end:

@@ -2,13 +2,16 @@
 
 from services.db.database import Database
 from services.db.models import (
+    ApiTokenRow,
     AuditEntry,
     BacktestRunRow,
     Base,
     EngineMetricRow,
     EngineSessionRow,
     SweepRow,
+    UserRow,
+    UserSessionRow,
 )
 
-__all__ = ["AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
-           "EngineSessionRow", "SweepRow"]
+__all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
+           "EngineSessionRow", "SweepRow", "UserRow", "UserSessionRow"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from services.catalog import CatalogService
-from services.db import AuditEntry, Database, EngineMetricRow, EngineSessionRow
+from services.db import Database, EngineMetricRow, EngineSessionRow
 from services.engine.config import (
     ENGINE_TEMPLATE_NAMES,
     EngineConfig,
@@ -33,7 +33,6 @@ from services.engine.config import (
 )
 from services.engine.docker_api import DockerGateway
 from services.engine.image import DEFAULT_IMAGE
-from services.engine.roles import LIVE_TRADER, TRADER, Roles
 from services.engine_runtime.bootstrap import STATUS_PREFIX
 from services.errors import (
     EngineError,
@@ -43,6 +42,8 @@ from services.errors import (
     TemplateError,
     ValidationError,
 )
+from services.identity.authorizer import Authorizer
+from services.identity.principal import Principal
 from services.templates import TemplateService
 
 STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
@@ -111,15 +112,16 @@ class EngineService:
     """Engine sessions over Docker, the database and the audit log."""
 
     def __init__(self, database: Database, templates: TemplateService, catalog: CatalogService,
-                 engines_dir: Path, instance: str, image: str | None = None,
-                 roles: Roles | None = None, gateway: DockerGateway | None = None) -> None:
+                 engines_dir: Path, instance: str, authorizer: Authorizer,
+                 image: str | None = None, gateway: DockerGateway | None = None) -> None:
         self.database = database
         self.templates = templates
         self.catalog = catalog
         self.engines_dir = Path(engines_dir)
         self.instance = instance
         self.image = image or DEFAULT_IMAGE
-        self.roles = roles or Roles.from_environment()
+        self.authorizer = authorizer
+        self.audit = authorizer.audit
         self.docker = gateway or DockerGateway()
         self._watches: dict[str, _Watch] = {}
         self._lock = threading.RLock()
@@ -164,9 +166,11 @@ class EngineService:
 
     # -- control actions ----------------------------------------------------------------------
 
-    def start(self, template: str, parameters: dict | None = None, actor: str = "local",
-              name: str | None = None, confirm: str | None = None) -> EngineInfo:
+    def start(self, template: str, parameters: dict | None = None, *,
+              principal: Principal | None = None, name: str | None = None,
+              confirm: str | None = None) -> EngineInfo:
         """Validate, authorise and start an engine container; returns in state Starting."""
+        actor = self.authorizer.resolve(principal)
         target = name or template
         session_id = uuid.uuid4().hex[:12]
         try:
@@ -176,10 +180,10 @@ class EngineService:
             raise
         return self._start_config(config, actor, confirm, session_id)
 
-    def _start_config(self, config: EngineConfig, actor: str, confirm: str | None,
+    def _start_config(self, config: EngineConfig, actor: Principal, confirm: str | None,
                       session_id: str | None = None) -> EngineInfo:
         target = config.name
-        self._authorise(actor, "engine.start", target, config.mode, confirm, STOPPED)
+        actor = self._authorise(actor, "engine.start", target, config.mode, confirm, STOPPED)
         secrets = self._environment_values(config, actor)
         with self._lock:
             running = self._active_by_name(config.name)
@@ -208,7 +212,7 @@ class EngineService:
                     session_id=session_id, name=config.name, template=config.template,
                     mode=config.mode, config=config.to_record(), state=STARTING,
                     container_id=container.id, container_name=container_name, image=self.image,
-                    actor=actor, created_at=now, started_at=None))
+                    actor=actor.name, created_at=now, started_at=None))
                 session.add(self._audit_row(actor, "engine.start", f"{config.name} ({session_id})",
                                             STOPPED, STARTING, "accepted",
                                             f"template {config.template}, mode {config.mode}"))
@@ -222,10 +226,11 @@ class EngineService:
             self._watch(session_id, container.id, secrets)
         return self.get(session_id)
 
-    def stop(self, session_id: str, actor: str = "local") -> EngineInfo:
+    def stop(self, session_id: str, *, principal: Principal | None = None) -> EngineInfo:
         """Ask the engine to stop gracefully (SIGTERM; the node stops its strategies)."""
         info = self.get(session_id)
-        self._authorise(actor, "engine.stop", _target(info), info.mode, "not-needed", info.state)
+        actor = self._authorise(principal, "engine.stop", _target(info), info.mode, "not-needed",
+                                info.state)
         if info.state not in (STARTING, RUNNING):
             self._audit(actor, "engine.stop", _target(info), info.state, info.state, "refused",
                         f"engine is {info.state}")
@@ -245,11 +250,11 @@ class EngineService:
         threading.Thread(target=stop_container, name=f"stop-{session_id}", daemon=True).start()
         return self.get(session_id)
 
-    def emergency_stop(self, session_id: str, actor: str = "local") -> EngineInfo:
+    def emergency_stop(self, session_id: str, *, principal: Principal | None = None) -> EngineInfo:
         """Kill the engine's container now (SIGKILL), from any state. Never refused for state."""
         info = self.get(session_id)
-        self._authorise(actor, "engine.emergency_stop", _target(info), info.mode, "not-needed",
-                        info.state)
+        actor = self._authorise(principal, "engine.emergency_stop", _target(info), info.mode,
+                                "not-needed", info.state)
         self._expected_exit[session_id] = "kill"
         started = time.perf_counter()
         killed = self.docker.kill(info.container_id) if info.container_id else False
@@ -264,29 +269,35 @@ class EngineService:
                     f"container killed in {took:.2f} s" if killed else "container was not running")
         return self.get(session_id)
 
-    def emergency_stop_all(self, actor: str = "local") -> list[EngineInfo]:
+    def emergency_stop_all(self, *, principal: Principal | None = None) -> list[EngineInfo]:
         """Kill every active engine of this workbench (the button on every page)."""
-        return [self.emergency_stop(e.session_id, actor) for e in self.list_sessions()
-                if e.is_active]
+        return [self.emergency_stop(e.session_id, principal=principal)
+                for e in self.list_sessions() if e.is_active]
 
-    def restart(self, session_id: str, actor: str = "local", confirm: str | None = None,
-                timeout: float = 60) -> EngineInfo:
+    def restart(self, session_id: str, *, principal: Principal | None = None,
+                confirm: str | None = None, timeout: float = 60) -> EngineInfo:
         """Stop the engine (if active) and start a new session with the same configuration."""
         info = self.get(session_id)
         config = self._stored_config(session_id)
         # A live restart starts a live engine again: the same typed confirmation (its name).
-        self._authorise(actor, "engine.restart", info.name, info.mode, confirm, info.state)
+        actor = self._authorise(principal, "engine.restart", info.name, info.mode, confirm,
+                                info.state)
         self._audit(actor, "engine.restart", _target(info), info.state, info.state, "accepted")
         if info.state in (STARTING, RUNNING):
-            self.stop(session_id, actor)
+            self.stop(session_id, principal=actor)
         if self.get(session_id).is_active:
             self.wait_for(session_id, (STOPPED, ERROR), timeout=timeout)
         return self._start_config(config, actor, confirm)
 
-    def update_config(self, session_id: str, parameters: dict, actor: str = "local") -> EngineInfo:
+    def update_config(self, session_id: str, parameters: dict, *,
+                      principal: Principal | None = None) -> EngineInfo:
         """Validate new parameters for a stopped session; the next restart uses them."""
         info = self.get(session_id)
+        actor = self._authorise(principal, "engine.update_config", _target(info), info.mode,
+                                "not-needed", info.state)
         if info.is_active:
+            self._audit(actor, "engine.update_config", _target(info), info.state, info.state,
+                        "refused", f"engine is {info.state}")
             raise EngineStateConflict(f"Engine '{info.name}' is {info.state}; stop it before changing "
                               "its configuration.")
         merged = {**info.parameters, **self._stored_config(session_id).strategy_parameters,
@@ -358,21 +369,19 @@ class EngineService:
                     for r in session.scalars(query.order_by(EngineMetricRow.id))]
 
     def audit_log(self, target: str | None = None, limit: int = 200) -> list[dict]:
-        query = select(AuditEntry).where(AuditEntry.action.like("engine.%"))
-        if target:
-            query = query.where(AuditEntry.target.contains(target))
-        with self.database.session() as session:
-            return [{"ts": r.ts, "actor": r.actor, "action": r.action, "target": r.target,
-                     "from_state": r.from_state, "to_state": r.to_state, "outcome": r.outcome,
-                     "detail": r.detail}
-                    for r in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
+        """Engine actions of the audit log, newest first."""
+        return [{"ts": r.ts, "actor": r.actor, "action": r.action, "target": r.target,
+                 "from_state": r.from_state, "to_state": r.to_state, "outcome": r.outcome,
+                 "detail": r.detail}
+                for r in self.audit.entries("engine.", target=target, limit=limit)]
 
     def containers(self) -> list[dict]:
         """Every engine container of this workbench on the Docker host."""
         return self.docker.list_engines(self.instance)
 
-    def cleanup(self, actor: str = "local") -> list[str]:
+    def cleanup(self, *, principal: Principal | None = None) -> list[str]:
         """Remove this workbench's exited engine containers (their logs stay in the workbench)."""
+        actor = self.authorizer.require(principal, "engine.cleanup", "containers")
         removed = self.docker.remove_exited(self.instance)
         self._audit(actor, "engine.cleanup", "containers", None, None, "done",
                     f"removed {len(removed)}: {', '.join(removed)}" if removed else "removed 0")
@@ -414,7 +423,7 @@ class EngineService:
             if found is None:
                 self._finish(session_id, ERROR, error="The engine's container is gone (removed "
                              "outside the workbench, or the Docker host was reset).")
-                self._audit("system", "engine.reconcile", session_id, None, ERROR, "error",
+                self._audit(Principal.system("monitor"), "engine.reconcile", session_id, None, ERROR, "error",
                             "container missing")
             elif session_id not in self._watches:
                 secrets = self._environment_values_quiet(config)
@@ -522,7 +531,7 @@ class EngineService:
                       f"exited with code {code}")
             tail = "\n".join(list(watch.lines)[-LOG_TAIL_ON_ERROR:])
             # Audit first: whoever waits for the Error state finds the record already there.
-            self._audit("system", "engine.exited", _target(info), info.state, ERROR, "error",
+            self._audit(Principal.system("monitor"), "engine.exited", _target(info), info.state, ERROR, "error",
                         reason)
             self._finish(watch.session_id, ERROR, exit_code=code,
                          error=f"The engine's container {reason} while {info.state}."
@@ -668,23 +677,21 @@ class EngineService:
                 "nautilus-workbench.mode": config.mode,
                 "nautilus-workbench.template": config.template}
 
-    def _authorise(self, actor: str, action: str, target: str, mode: str, confirm: str | None,
-                   state: str | None) -> None:
-        needed = LIVE_TRADER if mode == "live" else TRADER
-        if not self.roles.has(actor, needed):
-            self._audit(actor, action, target, state, state, "refused",
-                        f"actor lacks the {needed} role")
-            raise PermissionDenied(f"'{actor}' may not {action.split('.')[1].replace('_', ' ')} "
-                                   f"{mode} engines: the {needed} role is needed.")
+    def _authorise(self, principal: Principal | None, action: str, target: str, mode: str,
+                   confirm: str | None, state: str | None) -> Principal:
+        """The acting principal after the role check (and, to start a live engine, the typed
+        confirmation); refusals are audited."""
+        actor = self.authorizer.require(principal, action, target, live=mode == "live",
+                                        state=state)
         if mode == "live" and action in ("engine.start", "engine.restart") and confirm != target:
-            name = target
             self._audit(actor, action, target, state, state, "refused",
                         "live start without the typed confirmation")
             raise PermissionDenied(
-                f"Starting live engine '{name}' sends real orders with real money. Type the "
-                f"engine's name to confirm (CLI: --confirm {name}; API: \"confirm\": \"{name}\").")
+                f"Starting live engine '{target}' sends real orders with real money. Type the "
+                f"engine's name to confirm (CLI: --confirm {target}; API: \"confirm\": \"{target}\").")
+        return actor
 
-    def _environment_values(self, config: EngineConfig, actor: str) -> dict[str, str]:
+    def _environment_values(self, config: EngineConfig, actor: Principal) -> dict[str, str]:
         import os
 
         missing = [n for n in config.environment if not os.environ.get(n)]
@@ -703,17 +710,13 @@ class EngineService:
 
         return {n: os.environ.get(n, "") for n in record.get("environment", {})}
 
-    def _audit(self, actor: str, action: str, target: str, from_state: str | None,
+    def _audit(self, actor: Principal, action: str, target: str, from_state: str | None,
                to_state: str | None, outcome: str, detail: str | None = None) -> None:
-        with self.database.session() as session:
-            session.add(self._audit_row(actor, action, target, from_state, to_state, outcome,
-                                        detail))
+        self.audit.record(actor, action, target, outcome, detail, from_state, to_state)
 
-    @staticmethod
-    def _audit_row(actor, action, target, from_state, to_state, outcome, detail=None):
-        return AuditEntry(ts=_now(), actor=actor, action=action, target=target,
-                          from_state=from_state, to_state=to_state, outcome=outcome,
-                          detail=detail)
+    def _audit_row(self, actor: Principal, action, target, from_state, to_state, outcome,
+                   detail=None):
+        return self.audit.row(actor, action, target, outcome, detail, from_state, to_state)
 
 
 def _lines_backwards(path: Path, block: int = 64 * 1024):

@@ -25,8 +25,11 @@ from services.backtest.spec import BacktestSpec
 from services.backtest.sweep import SweepSpec
 from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, RuntimeUnavailableError, ValidationError
+from services.identity.principal import Principal
 from services.workbench import Workbench
 from tests.conftest import REPO_ROOT, cancel_unfinished
+
+TESTER = Principal.user("tester", {"researcher", "admin"})
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +107,7 @@ def test_four_concurrent_runs_pause_resume_and_cancel(fresh_workbench):
 
     # Act 1: pause a run inside its engine loop.
     _wait_for(lambda: _in_engine(wb, to_pause), 120, "the run to pause to reach its engine")
-    paused = wb.backtests.pause(to_pause, actor="tester")
+    paused = wb.backtests.pause(to_pause, principal=TESTER)
     pid = paused_pid = _worker_pid(wb, to_pause)
     time.sleep(0.5)  # let the stop signal land
     cpu_before = _cpu_seconds(pid)
@@ -121,10 +124,10 @@ def test_four_concurrent_runs_pause_resume_and_cancel(fresh_workbench):
     # Act 2: cancel another run in flight.
     _wait_for(lambda: _in_engine(wb, to_cancel), 120, "the run to cancel to reach its engine")
     cancel_pid = _worker_pid(wb, to_cancel)
-    cancelled = wb.backtests.cancel(to_cancel, actor="tester")
+    cancelled = wb.backtests.cancel(to_cancel, principal=TESTER)
 
     # Act 3: resume the paused run; it uses CPU again.
-    resumed = wb.backtests.resume(to_pause, actor="tester")
+    resumed = wb.backtests.resume(to_pause, principal=TESTER)
     _wait_for(lambda: not psutil.pid_exists(paused_pid) or _cpu_seconds(paused_pid) > cpu_after + 0.05,
               30, "the resumed worker to use CPU again")
     finals = {r: wb.backtests.wait(r, timeout=RUN_TIMEOUT_S) for r in runs}
@@ -213,12 +216,12 @@ def test_sweep_on_local_workers_and_on_dask_gives_identical_metrics(fresh_workbe
     wb = fresh_workbench(max_parallel=2)
 
     # Act 1: local worker processes.
-    local_id = wb.backtests.submit_sweep(_sweep_spec(), actor="tester")
+    local_id = wb.backtests.submit_sweep(_sweep_spec(), principal=TESTER)
     local = wb.backtests.wait_sweep(local_id, timeout=RUN_TIMEOUT_S)
 
     # Act 2: the same sweep on a Dask LocalCluster.
     wb.backtests.attach_runtime(DaskRuntime(max_parallel=2))
-    dask_id = wb.backtests.submit_sweep(_sweep_spec(), actor="tester", runtime="dask")
+    dask_id = wb.backtests.submit_sweep(_sweep_spec(), principal=TESTER, runtime="dask")
     on_dask = wb.backtests.wait_sweep(dask_id, timeout=RUN_TIMEOUT_S)
 
     # Assert: six runs each, all completed, the same parameter combinations and metrics.
@@ -260,7 +263,7 @@ def test_random_draws_respect_constraints_and_stop_sweep_cancels_the_rest(fresh_
     sweep_id = wb.backtests.submit_sweep(spec)
     info = wb.backtests.sweep(sweep_id)
     _wait_for(lambda: wb.backtests.sweep(sweep_id).count("Running"), 60, "a run to start")
-    stopped = wb.backtests.stop_sweep(sweep_id, actor="tester")
+    stopped = wb.backtests.stop_sweep(sweep_id, principal=TESTER)
 
     # Assert: 5 distinct draws, every one with fast < slow (the template's constraint);
     # stopping cancels them all, queued and running.

@@ -26,8 +26,11 @@ from services.backtest.service import BacktestService
 from services.backtest.spec import BacktestSpec, VenueSettings
 from services.db import BacktestRunRow
 from services.errors import BacktestError, CatalogError, TemplateError, ValidationError
+from services.identity.principal import Principal
 from services.workbench import Workbench
 from tests.conftest import skip_or_fail
+
+TESTER = Principal.user("tester", {"researcher", "admin"})
 
 pytestmark = pytest.mark.integration
 
@@ -387,7 +390,7 @@ def test_cancelled_run_ends_cancelled_and_its_worker_is_gone(workbench, stop_unf
         pid = _wait_until_running(workbench, run_id)
 
         # Act
-        returned = workbench.backtests.cancel(run_id, actor="tester")
+        returned = workbench.backtests.cancel(run_id, principal=TESTER)
         info = workbench.backtests.wait(run_id, timeout=30)
     finally:
         stop_unfinished(workbench)
@@ -486,7 +489,7 @@ def test_restart_fails_runs_whose_worker_died(tmp_path, sample_catalog_path):
             "final_equity": 1_010_000.0}}))
 
         # Act: a new service over the same database (what a server restart builds).
-        service = BacktestService(wb.database, wb.templates, wb.catalog, runs)
+        service = BacktestService(wb.database, wb.templates, wb.catalog, runs, wb.authorizer)
         service.reconcile()
 
         # Assert

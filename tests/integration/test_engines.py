@@ -51,8 +51,8 @@ def engine_wb(docker_ready, engine_catalog, tmp_path):
     yield wb
     for info in wb.engines.list_sessions():
         if info.is_active:
-            wb.engines.emergency_stop(info.session_id, actor="local")
-    wb.engines.cleanup(actor="local")
+            wb.engines.emergency_stop(info.session_id)
+    wb.engines.cleanup()
     wb.database.dispose()
 
 
@@ -133,7 +133,7 @@ def test_paper_engine_trades_records_metrics_and_stops_gracefully(engine_wb, doc
 
 def test_emergency_stop_kills_the_container_at_once(engine_wb, docker_ready):
     session_id = _start_running(engine_wb)
-    info = engine_wb.engines.emergency_stop(session_id, actor="local")
+    info = engine_wb.engines.emergency_stop(session_id)
     assert info.state == STOPPED and info.final_state == "Killed"
     container = docker_ready.client().containers.get(info.container_id)
     assert container.status == "exited"
@@ -227,7 +227,7 @@ def test_missing_image_and_limits_out_of_range_are_refused_before_anything_runs(
     assert any(p.startswith("cpu_limit: must be at most") for p in excinfo.value.problems)
     missing = EngineService(engine_wb.database, engine_wb.templates, engine_wb.catalog,
                             engine_wb.settings.engines_dir, engines.instance,
-                            image="nautilus-workbench-engine:not-built")
+                            engine_wb.authorizer, image="nautilus-workbench-engine:not-built")
     with pytest.raises(EngineError, match="engine build-image"):
         missing.start("paper_trading", FAST)
     assert engines.list_sessions() == []
@@ -262,7 +262,7 @@ def test_secrets_reach_only_the_container(engine_wb, docker_ready, monkeypatch):
 
 def test_docker_daemon_unreachable_is_reported_and_retried(engine_wb):
     down = EngineService(engine_wb.database, engine_wb.templates, engine_wb.catalog,
-                         engine_wb.settings.engines_dir, "down",
+                         engine_wb.settings.engines_dir, "down", engine_wb.authorizer,
                          gateway=DockerGateway(base_url="unix:///tmp/no-docker-here.sock"))
     with pytest.raises(EngineError, match="Docker daemon is not reachable"):
         down.start("paper_trading", FAST)

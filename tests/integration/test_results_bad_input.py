@@ -29,6 +29,7 @@ from services.backtest.spec import BacktestSpec
 from services.backtest.statistics import METRIC_GROUPS, format_statistic
 from services.db import BacktestRunRow
 from services.errors import BacktestError
+from services.identity.principal import Principal
 
 pytestmark = pytest.mark.integration
 
@@ -310,7 +311,7 @@ def test_cancelled_run_has_no_results_and_says_why(workbench):
     run_id = workbench.backtests.submit(BacktestSpec(
         strategy="ema_cross", bar_type=AAPL_BARS, start="2024-06-03", end="2024-06-05",
         label="bad input: cancelled"))
-    workbench.backtests.cancel(run_id, actor="test")
+    workbench.backtests.cancel(run_id, principal=Principal.user("test", {"researcher"}))
 
     # Act / Assert
     with pytest.raises(BacktestError, match=f"Run {run_id} is Cancelled; it has no results: "

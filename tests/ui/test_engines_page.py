@@ -52,8 +52,8 @@ def _remove_engines(state_dir: Path) -> None:
 
     wb = Workbench.open(state_dir=state_dir)
     try:
-        wb.engines.emergency_stop_all(actor="local")
-        wb.engines.cleanup(actor="local")
+        wb.engines.emergency_stop_all()
+        wb.engines.cleanup()
     finally:
         wb.database.dispose()
 

@@ -129,8 +129,8 @@ def _remove_engines(state_dir: Path) -> None:
     wb = Workbench.open(state_dir=state_dir)
     try:
         if wb.engines.docker.ping()[0]:
-            wb.engines.emergency_stop_all(actor="local")
-            wb.engines.cleanup(actor="local")
+            wb.engines.emergency_stop_all()
+            wb.engines.cleanup()
     finally:
         wb.database.dispose()
 
@@ -390,7 +390,7 @@ def test_emergency_stop_all_kills_every_running_engine(docker_ready):
         assert response.status_code == 201, response.text
         ids.append(response.json()["engine"]["session_id"])
 
-    response = api.post("emergency-stop", {"all": True}, actor="local")
+    response = api.post("emergency-stop", {"all": True})
 
     assert response.status_code == 200
     killed = {e["session_id"]: e for e in response.json()["engines"]}

@@ -21,8 +21,8 @@ import pytest
 
 from services.backtest import BacktestSpec
 from services.catalog import CatalogService
-from services.db import BacktestRunRow
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
+from services.db import BacktestRunRow
 from services.workbench import Workbench
 from tests.conftest import cancel_unfinished
 

@@ -10,6 +10,7 @@ from components import CatalogBrowser
 from components.catalog_browser import _safe_upload_name
 from services.catalog.inventory import PREVIEW_POINTS
 from services.db import AuditEntry
+from services.identity.principal import Principal
 from services.workbench import Workbench
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -28,6 +29,9 @@ def csv_bytes() -> bytes:
     frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "open": 10.0,
                           "high": 10.5, "low": 9.5, "close": 10.25, "volume": 3})
     return frame.to_csv(index=False).encode()
+
+
+RITA = Principal.user("rita", {"researcher", "admin"})
 
 
 def test_sample_inventory_grouped_by_venue_and_instrument_with_a_bounded_preview(workbench):
@@ -56,7 +60,7 @@ def test_quality_check_fills_the_panel_and_the_report_download(workbench):
 
 def test_upload_preview_check_import_then_export_and_delete(empty_workbench, csv_bytes):
     # Arrange
-    browser = CatalogBrowser(workbench=empty_workbench)
+    browser = CatalogBrowser(workbench=empty_workbench, principal=RITA)
     assert "holds no data yet" in browser.message
 
     # Act: upload (as the browser's FileInput does), preview, dry run, import.
@@ -89,7 +93,8 @@ def test_upload_preview_check_import_then_export_and_delete(empty_workbench, csv
     assert empty_workbench.catalog.find_series(BTC_BARS).rows == 230
     with empty_workbench.database.session() as session:
         actions = [(e.action, e.actor) for e in session.scalars(select(AuditEntry))]
-    assert actions == [("catalog.import", "web"), ("catalog.delete", "web")]
+    assert actions == [("catalog.import", "rita"), ("catalog.export", "rita"),
+                       ("catalog.delete", "rita")]
 
 
 def test_bad_uploads_show_one_line_and_change_nothing(empty_workbench):

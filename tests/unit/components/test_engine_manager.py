@@ -17,8 +17,8 @@ import pytest
 
 from components import EmergencyStop, EngineManager
 from services.engine.monitor import EngineMonitor
-from services.engine.roles import Roles
 from services.engine_runtime.bootstrap import STATUS_PREFIX
+from services.identity.principal import Principal
 
 STATUS = {"trader_state": "RUNNING", "strategies": {"EMACross-000": "RUNNING"}, "open_orders": 1,
           "orders": 7, "fills": 6, "positions": [{"instrument_id": "BTCUSDT-PERP.BINANCE",
@@ -103,11 +103,13 @@ class FakeDocker:
         return []
 
 
+UNIT_TESTER = Principal.user("unit-test", {"trader", "live_trader"})
+
+
 @pytest.fixture
 def docker(workbench) -> FakeDocker:
     fake = FakeDocker()
     workbench.engines.docker = fake
-    workbench.engines.roles = Roles.parse("unit-test=trader,live_trader")
     yield fake
     for container_id in list(fake.containers):
         fake.kill(container_id)
@@ -115,7 +117,7 @@ def docker(workbench) -> FakeDocker:
 
 @pytest.fixture
 def manager(workbench, docker) -> EngineManager:
-    return EngineManager(workbench=workbench, actor="unit-test")
+    return EngineManager(workbench=workbench, principal=UNIT_TESTER)
 
 
 def _fast(manager: EngineManager) -> None:
@@ -323,7 +325,7 @@ def test_graceful_stop_after_confirmation(manager, workbench):
 
 def test_stopping_a_stopped_engine_is_refused_with_a_message(manager, workbench):
     session_id = _start_paper(manager, workbench)
-    workbench.engines.emergency_stop(session_id, "unit-test")
+    workbench.engines.emergency_stop(session_id, principal=UNIT_TESTER)
 
     manager.param.trigger("stop")
     manager.param.trigger("confirm")
@@ -381,8 +383,7 @@ def test_live_start_shows_the_risks_and_needs_the_typed_name(manager, docker, wo
 
 
 def test_live_without_role_is_refused(workbench, docker, binance_keys):
-    workbench.engines.roles = Roles.parse("bob=trader")
-    manager = EngineManager(workbench=workbench, actor="bob")
+    manager = EngineManager(workbench=workbench, principal=Principal.user("bob", {"trader"}))
     manager.template = "live_engine"
     manager.engine_name = "live-btc"
 
@@ -440,7 +441,7 @@ def test_emergency_stop_kills_every_active_engine_after_confirmation(workbench, 
     first = _start_paper(manager, workbench)
     manager.engine_name = "second"
     second = _start_paper(manager, workbench)
-    button = EmergencyStop(workbench=workbench, actor="unit-test")
+    button = EmergencyStop(workbench=workbench, principal=UNIT_TESTER)
 
     # Act: arm, then cancel
     button.param.trigger("arm")

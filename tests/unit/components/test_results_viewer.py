@@ -12,6 +12,9 @@ import pytest
 
 from components import ResultsViewer
 from services.backtest.statistics import HEADLINE_LABELS
+from services.identity.principal import Principal
+
+COMPONENT_TESTER = Principal.user("component-test", {"researcher", "admin"})
 
 
 def _tables(viewer: ResultsViewer) -> list[pn.widgets.Tabulator]:
@@ -105,7 +108,7 @@ def test_switching_between_runs_replaces_statistics_and_message(runs_workbench, 
 def test_cancelled_run_shows_why_and_no_statistics(runs_workbench, short_spec):
     # Arrange
     run_id = runs_workbench.backtests.submit(short_spec(label="to cancel"))
-    runs_workbench.backtests.cancel(run_id, actor="component-test")
+    runs_workbench.backtests.cancel(run_id, principal=COMPONENT_TESTER)
 
     # Act
     viewer = ResultsViewer(workbench=runs_workbench, run_id=run_id)
@@ -135,7 +138,7 @@ def test_refresh_lists_new_runs_and_keeps_the_one_on_display(runs_workbench, com
     # Arrange
     viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
     new_run = runs_workbench.backtests.submit(short_spec(label="after the viewer opened"))
-    runs_workbench.backtests.cancel(new_run, actor="component-test")  # listing is all we need
+    runs_workbench.backtests.cancel(new_run, principal=COMPONENT_TESTER)  # listing is all we need
     assert new_run not in viewer.param.run_id.objects
 
     # Act

@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.audit import AuditLog
 from services.catalog import CatalogService
 from services.catalog.writer import CatalogWriter
 from services.db import Database
+from services.identity.authorizer import Authorizer
+from services.identity.principal import Principal
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def catalog(tmp_path) -> CatalogService:
 
 @pytest.fixture
 def writer(catalog, database) -> CatalogWriter:
-    return CatalogWriter(catalog, database)
+    return CatalogWriter(catalog, Authorizer(AuditLog(database), Principal.local()))
 
 
 @pytest.fixture

@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from services.catalog.inventory import decimate_minmax
 from services.catalog.importer import ImportOptions
+from services.catalog.inventory import decimate_minmax
 from services.db import AuditEntry
 from services.errors import CatalogError, ValidationError
+from services.identity.principal import Principal
+
+ALICE = Principal.user("alice", {"researcher", "admin"})
 
 BTC = "BTCUSDT-PERP.BINANCE"
 KEY = f"{BTC}-1-MINUTE-LAST-EXTERNAL"
@@ -62,7 +65,7 @@ def test_delete_needs_confirmation_and_leaves_everything_without_it(filled, cata
 
 def test_delete_a_range_rewrites_the_files_it_cuts(filled, catalog, database):
     # Act: 00:30..01:30 inclusive = 61 bars, cutting the first two files.
-    result = filled.delete(KEY, "2024-01-02 00:30", "2024-01-02 01:30", confirm=True, actor="alice")
+    result = filled.delete(KEY, "2024-01-02 00:30", "2024-01-02 01:30", confirm=True, principal=ALICE)
 
     # Assert
     assert (result.rows_deleted, result.files_removed, result.files_rewritten) == (61, 0, 2)

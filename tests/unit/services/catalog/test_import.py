@@ -15,6 +15,10 @@ from services.catalog.importer import ImportOptions, detect_layout, validate_ins
 from services.catalog.writer import _Staging
 from services.db import AuditEntry
 from services.errors import CatalogError, ValidationError
+from services.identity.principal import Principal
+
+ALICE = Principal.user("alice", {"researcher", "admin"})
+BOB = Principal.user("bob", {"researcher", "admin"})
 
 BTC = "BTCUSDT-PERP.BINANCE"
 KEY = f"{BTC}-1-MINUTE-LAST-EXTERNAL"
@@ -269,9 +273,9 @@ def test_a_dry_run_checks_and_writes_nothing(writer, bars_csv, catalog, snapshot
 
 
 def test_imports_are_audited_with_their_outcome(writer, bars_csv, database, write_file):
-    writer.import_file(bars_csv(10), _options(), actor="alice")
+    writer.import_file(bars_csv(10), _options(), principal=ALICE)
     with pytest.raises(CatalogError):
-        writer.import_file(write_file("x.csv", ""), _options(), actor="bob")
+        writer.import_file(write_file("x.csv", ""), _options(), principal=BOB)
     with database.session() as session:
         entries = [(e.actor, e.action, e.outcome) for e in session.scalars(select(AuditEntry))]
     assert entries == [("alice", "catalog.import", "ok"), ("bob", "catalog.import", "failed")]

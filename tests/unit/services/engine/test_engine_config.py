@@ -10,9 +10,8 @@ import pytest
 from services.catalog import InstrumentInfo
 from services.engine.config import build_engine_config, check_node_config, load_engine_template
 from services.engine.docker_api import normalise_timestamp, parse_stats
-from services.engine.roles import LIVE_TRADER, TRADER, VIEWER, Roles
 from services.engine_runtime.bootstrap import resolve_env_refs
-from services.errors import ConfigurationError, TemplateError, ValidationError
+from services.errors import TemplateError, ValidationError
 from services.templates import TemplateService
 from tests.conftest import REPO_ROOT
 
@@ -165,16 +164,6 @@ def test_log_timestamps_compare_in_time_order_after_normalising():
     assert a < b  # unpadded, "…02.12Z" sorts after "…02.123…"
 
 
-def test_roles_local_operator_has_all_roles_others_only_what_is_assigned():
-    roles = Roles.parse("alice=trader; bob=viewer")
-    assert all(roles.has("local", r) for r in (VIEWER, TRADER, LIVE_TRADER))
-    assert roles.has("alice", TRADER) and not roles.has("alice", LIVE_TRADER)
-    assert roles.has("bob", VIEWER) and not roles.has("bob", TRADER)
-    assert not roles.has("mallory", TRADER)
-    with pytest.raises(ConfigurationError, match="WORKBENCH_ROLES"):
-        Roles.parse("carol=admin")
-
-
 def test_live_bootstrap_refuses_to_run_outside_a_container(monkeypatch, capsys, tmp_path):
     from services.engine_runtime import bootstrap
 
@@ -190,12 +179,16 @@ def test_live_bootstrap_refuses_to_run_outside_a_container(monkeypatch, capsys, 
 def test_old_engine_metrics_are_pruned(tmp_path):
     from datetime import UTC, datetime, timedelta
 
+    from services.audit import AuditLog
     from services.db import Database, EngineMetricRow
     from services.engine.service import EngineService
+    from services.identity.authorizer import Authorizer
+    from services.identity.principal import Principal
 
     database = Database(f"sqlite:///{tmp_path / 'wb.db'}")
     database.upgrade()
-    engines = EngineService(database, TEMPLATES, None, tmp_path / "engines", "test")
+    engines = EngineService(database, TEMPLATES, None, tmp_path / "engines", "test",
+                            Authorizer(AuditLog(database), Principal.local()))
     now = datetime.now(UTC)
     with database.session() as session:
         session.add_all([EngineMetricRow(session_id="s", ts=now - timedelta(days=30),
