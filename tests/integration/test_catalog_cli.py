@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.cli import main as cli
 from services.db import AuditEntry
+from services.identity.principal import Principal
 from services.workbench import Workbench
 
 BTC = "BTCUSDT-PERP.BINANCE"
@@ -80,7 +81,9 @@ def test_import_check_export_delete_round(run, csv_file, tmp_path):
             actions = [(e.action, e.actor, e.outcome) for e in session.scalars(select(AuditEntry))]
     finally:
         wb.database.dispose()
-    assert actions == [("catalog.import", "cli", "ok"), ("catalog.delete", "cli", "ok")]
+    local = Principal.local().name  # the CLI without a token acts as the local operator
+    assert actions == [("catalog.import", local, "ok"), ("catalog.export", local, "ok"),
+                       ("catalog.delete", local, "ok")]
 
 
 def test_check_report_file_and_convert(run, csv_file, tmp_path):

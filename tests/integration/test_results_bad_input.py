@@ -308,10 +308,11 @@ def test_failed_run_has_no_results_and_says_why(workbench, sample_catalog_path, 
 
 def test_cancelled_run_has_no_results_and_says_why(workbench):
     # Arrange
+    tester = Principal.user("test", {"researcher"})
     run_id = workbench.backtests.submit(BacktestSpec(
         strategy="ema_cross", bar_type=AAPL_BARS, start="2024-06-03", end="2024-06-05",
-        label="bad input: cancelled"))
-    workbench.backtests.cancel(run_id, principal=Principal.user("test", {"researcher"}))
+        label="bad input: cancelled"), principal=tester)
+    workbench.backtests.cancel(run_id, principal=tester)
 
     # Act / Assert
     with pytest.raises(BacktestError, match=f"Run {run_id} is Cancelled; it has no results: "

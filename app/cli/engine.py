@@ -6,18 +6,17 @@ The commands call the same EngineService as the UI and the REST API, so the same
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-from services import Workbench, WorkbenchError
-from services.engine.image import DEFAULT_BASE_IMAGE, DEFAULT_IMAGE, build_engine_image
-from services.engine.service import ERROR, RUNNING, STOPPED, EngineInfo
+from app.cli.output import EXIT_FAILED, key_values, print_json, table
+from services.engine.image import DEFAULT_BASE_IMAGE, DEFAULT_IMAGE
+from services.errors import WorkbenchError
 
-EXIT_ENGINE_FAILED = 1
+_H = "app.cli.engine:"
 
 
-def add_engine_parser(commands, common: argparse.ArgumentParser, key_values) -> None:
+def register(commands, common) -> None:
     engine = commands.add_parser("engine", help="paper, sandbox and live engines in Docker")
     cmds = engine.add_subparsers(dest="engine_command", required=True, metavar="ACTION")
 
@@ -28,6 +27,7 @@ def add_engine_parser(commands, common: argparse.ArgumentParser, key_values) -> 
     build.add_argument("--wheelhouse", help="folder of wheels for offline builds "
                        "(scripts/engine-wheelhouse.sh makes one)")
     build.add_argument("--quiet", action="store_true", help="do not print the build output")
+    build.set_defaults(handler=_H + "cmd_build_image")
 
     start = cmds.add_parser("start", parents=[common], help="start an engine and wait until it runs")
     start.add_argument("template", help="paper_trading, sandbox_engine or live_engine")
@@ -38,21 +38,26 @@ def add_engine_parser(commands, common: argparse.ArgumentParser, key_values) -> 
     start.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for Running")
     start.add_argument("--no-wait", action="store_true", help="return once the container started")
     start.add_argument("--json", action="store_true")
+    start.set_defaults(handler=_H + "cmd_start")
 
     templates = cmds.add_parser("templates", parents=[common], help="engine templates and parameters")
     templates.add_argument("--json", action="store_true")
+    templates.set_defaults(handler=_H + "cmd_templates")
 
     listing = cmds.add_parser("list", parents=[common], help="engine sessions, newest first")
     listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_H + "cmd_list")
 
     status = cmds.add_parser("status", parents=[common], help="one engine's state and snapshot")
     status.add_argument("session_id")
     status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_H + "cmd_status")
 
     logs = cmds.add_parser("logs", parents=[common], help="an engine's log")
     logs.add_argument("session_id")
     logs.add_argument("--tail", type=int, default=100, help="last N lines (0: all)")
     logs.add_argument("--search", help="only lines containing this text")
+    logs.set_defaults(handler=_H + "cmd_logs")
 
     for action, text in (("stop", "stop gracefully and wait until stopped"),
                          ("emergency-stop", "kill the engine's container now, from any state")):
@@ -62,24 +67,25 @@ def add_engine_parser(commands, common: argparse.ArgumentParser, key_values) -> 
             sub.add_argument("--all", action="store_true", help="every active engine")
         sub.add_argument("--timeout", type=float, default=60.0)
         sub.add_argument("--json", action="store_true")
+        sub.set_defaults(handler=_H + ("cmd_stop" if action == "stop" else "cmd_emergency_stop"))
 
     restart = cmds.add_parser("restart", parents=[common], help="stop and start with the same config")
     restart.add_argument("session_id")
     restart.add_argument("--confirm", help="live engines: the engine's name")
     restart.add_argument("--timeout", type=float, default=90.0)
     restart.add_argument("--json", action="store_true")
+    restart.set_defaults(handler=_H + "cmd_restart")
 
     cleanup = cmds.add_parser("cleanup", parents=[common], help="remove exited engine containers")
     cleanup.add_argument("--json", action="store_true")
+    cleanup.set_defaults(handler=_H + "cmd_cleanup")
 
-    ENGINE_HANDLERS["start"] = lambda wb, args: cmd_start(wb, args, key_values)
 
-
-def _payload(info: EngineInfo) -> dict:
+def _payload(info) -> dict:
     return info.to_json()
 
 
-def _print_info(info: EngineInfo) -> None:
+def _print_info(info) -> None:
     print(f"{info.session_id}  {info.name}  {info.state}  ({info.mode}, {info.template})")
     status = info.status
     if status.get("trader_state"):
@@ -95,16 +101,18 @@ def _print_info(info: EngineInfo) -> None:
         print(f"  error: {info.error}")
 
 
-def _emit(info: EngineInfo, as_json: bool, print_json) -> None:
+def _emit(info, as_json: bool) -> None:
     if as_json:
         print_json(_payload(info))
     else:
         _print_info(info)
 
 
-def cmd_build_image(wb: Workbench, args) -> int:
+def cmd_build_image(wb, args) -> int:
     from services.engine.docker_api import DockerGateway
+    from services.engine.image import build_engine_image
 
+    wb.authorizer.require(args.principal, "engine.build_image", args.tag)
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     build = build_engine_image(DockerGateway().client(), tag=args.tag, base_image=args.base_image,
                                wheelhouse=args.wheelhouse, progress=progress)
@@ -112,23 +120,19 @@ def cmd_build_image(wb: Workbench, args) -> int:
     return 0
 
 
-def cmd_start(wb: Workbench, args, key_values) -> int:
-    from app.cli import _print_json
-
+def cmd_start(wb, args) -> int:
     info = wb.engines.start(args.template, key_values(args.param, "--param"),
                             principal=args.principal,
                             name=args.name, confirm=args.confirm)
     if not args.json:
         print(f"Started {info.session_id} ({info.name}); waiting for it to run...", flush=True)
     if not args.no_wait:
-        info = wb.engines.wait_for(info.session_id, (RUNNING, ERROR, STOPPED), timeout=args.timeout)
-    _emit(info, args.json, _print_json)
-    return EXIT_ENGINE_FAILED if info.state == ERROR else 0
+        info = wb.engines.wait_for(info.session_id, ("Running", "Error", "Stopped"), timeout=args.timeout)
+    _emit(info, args.json)
+    return EXIT_FAILED if info.state == "Error" else 0
 
 
-def cmd_templates(wb: Workbench, args) -> int:
-    from app.cli import _print_json
-
+def cmd_templates(wb, args) -> int:
     rows = []
     for name in wb.engines.template_names():
         template = wb.engines.template(name)
@@ -139,7 +143,7 @@ def cmd_templates(wb: Workbench, args) -> int:
                                         **({"min": p.min, "max": p.max} if p.min is not None else {})}
                                     for k, p in template.parameters.items()}})
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     for row in rows:
         print(f"{row['name']} [{row['mode']}] - {row['title']}")
@@ -152,56 +156,48 @@ def cmd_templates(wb: Workbench, args) -> int:
     return 0
 
 
-def cmd_list(wb: Workbench, args) -> int:
-    from app.cli import _print_json, _table
-
+def cmd_list(wb, args) -> int:
     sessions = [wb.engines.refresh(i.session_id) if i.is_active else i
                 for i in wb.engines.list_sessions()]
     if args.json:
-        _print_json([_payload(i) for i in sessions])
+        print_json([_payload(i) for i in sessions])
         return 0
     if not sessions:
         print("No engines yet: start one with 'nautilus-workbench engine start paper_trading'.")
         return 0
-    print(_table([[i.session_id, i.name, i.mode, i.state,
+    print(table([[i.session_id, i.name, i.mode, i.state,
                    f"{i.created_at:%Y-%m-%d %H:%M:%S}", i.actor] for i in sessions],
                  ["SESSION", "NAME", "MODE", "STATE", "CREATED (UTC)", "ACTOR"]))
     return 0
 
 
-def cmd_status(wb: Workbench, args) -> int:
-    from app.cli import _print_json
-
+def cmd_status(wb, args) -> int:
     info = wb.engines.refresh(args.session_id)
-    _emit(info, args.json, _print_json)
+    _emit(info, args.json)
     return 0
 
 
-def cmd_logs(wb: Workbench, args) -> int:
+def cmd_logs(wb, args) -> int:
     for line in wb.engines.logs(args.session_id, tail=args.tail, search=args.search):
         print(line)
     return 0
 
 
-def cmd_stop(wb: Workbench, args) -> int:
-    from app.cli import _print_json
-
+def cmd_stop(wb, args) -> int:
     info = wb.engines.stop(args.session_id, principal=args.principal)
-    info = wb.engines.wait_for(info.session_id, (STOPPED, ERROR), timeout=args.timeout)
-    _emit(info, args.json, _print_json)
-    return EXIT_ENGINE_FAILED if info.state == ERROR else 0
+    info = wb.engines.wait_for(info.session_id, ("Stopped", "Error"), timeout=args.timeout)
+    _emit(info, args.json)
+    return EXIT_FAILED if info.state == "Error" else 0
 
 
-def cmd_emergency_stop(wb: Workbench, args) -> int:
-    from app.cli import _print_json
-
+def cmd_emergency_stop(wb, args) -> int:
     if args.all == bool(args.session_id):
         raise WorkbenchError("emergency-stop needs a SESSION_ID or --all (not both).")
     started = time.perf_counter()
     infos = (wb.engines.emergency_stop_all(principal=args.principal) if args.all
              else [wb.engines.emergency_stop(args.session_id, principal=args.principal)])
     if args.json:
-        _print_json([_payload(i) for i in infos])
+        print_json([_payload(i) for i in infos])
         return 0
     if not infos:
         print("No active engines.")
@@ -211,36 +207,19 @@ def cmd_emergency_stop(wb: Workbench, args) -> int:
     return 0
 
 
-def cmd_restart(wb: Workbench, args) -> int:
-    from app.cli import _print_json
-
+def cmd_restart(wb, args) -> int:
     info = wb.engines.restart(args.session_id, principal=args.principal, confirm=args.confirm,
                               timeout=args.timeout)
-    info = wb.engines.wait_for(info.session_id, (RUNNING, ERROR, STOPPED), timeout=args.timeout)
-    _emit(info, args.json, _print_json)
-    return EXIT_ENGINE_FAILED if info.state == ERROR else 0
+    info = wb.engines.wait_for(info.session_id, ("Running", "Error", "Stopped"), timeout=args.timeout)
+    _emit(info, args.json)
+    return EXIT_FAILED if info.state == "Error" else 0
 
 
-def cmd_cleanup(wb: Workbench, args) -> int:
-    from app.cli import _print_json
-
+def cmd_cleanup(wb, args) -> int:
     removed = wb.engines.cleanup(principal=args.principal)
     if args.json:
-        _print_json({"removed": removed})
+        print_json({"removed": removed})
     else:
         print(f"Removed {len(removed)} exited engine container(s)"
               + (": " + ", ".join(removed) if removed else "."))
     return 0
-
-
-ENGINE_HANDLERS = {
-    "build-image": cmd_build_image,
-    "templates": cmd_templates,
-    "list": cmd_list,
-    "status": cmd_status,
-    "logs": cmd_logs,
-    "stop": cmd_stop,
-    "emergency-stop": cmd_emergency_stop,
-    "restart": cmd_restart,
-    "cleanup": cmd_cleanup,
-}
