@@ -59,7 +59,7 @@ from services.backtest.worker import DISK_FULL_MESSAGE, EXIT_DISK_FULL
 from services.catalog import CatalogService
 from services.audit import AuditLog
 from services.db import BacktestRunRow, Database, SweepRow
-from services.errors import BacktestError, StorageError
+from services.errors import BacktestError, RunNotFound, StorageError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 from services.templates import TemplateService
@@ -546,7 +546,7 @@ class BacktestService:
     def _row(self, session, run_id: str) -> BacktestRunRow:
         row = session.get(BacktestRunRow, run_id)
         if row is None:
-            raise BacktestError(f"No backtest run {run_id!r}. List runs with "
+            raise RunNotFound(f"No backtest run {run_id!r}. List runs with "
                                 "'nautilus-workbench backtest list'.")
         return row
 
@@ -619,7 +619,7 @@ class BacktestService:
         with self._db.session() as session:
             sweep = session.get(SweepRow, sweep_id)
             if sweep is None:
-                raise BacktestError(f"No sweep {sweep_id!r}. List sweeps with "
+                raise RunNotFound(f"No sweep {sweep_id!r}. List sweeps with "
                                     "'nautilus-workbench backtest sweeps'.")
             owner = sweep.actor
         actor = self._auth.require(principal, "sweep.stop", sweep_id, owner=owner)
@@ -725,7 +725,7 @@ class BacktestService:
         with self._db.session() as session:
             row = session.get(BacktestRunRow, run_id)
             if row is None:
-                raise BacktestError(f"No backtest run {run_id!r}. List runs with "
+                raise RunNotFound(f"No backtest run {run_id!r}. List runs with "
                                     "'nautilus-workbench backtest list'.")
             return self._info(row)
 
@@ -756,7 +756,7 @@ class BacktestService:
         with self._db.session() as session:
             row = session.get(SweepRow, sweep_id)
             if row is None:
-                raise BacktestError(f"No sweep {sweep_id!r}. List sweeps with "
+                raise RunNotFound(f"No sweep {sweep_id!r}. List sweeps with "
                                     "'nautilus-workbench backtest sweeps'.")
             return self._sweep_info(session, row)
 
