@@ -90,6 +90,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 404:
             return problem(404, f"No API endpoint {request.url.path}; the endpoints are listed "
                                 "in /api/v1/openapi.json.")
+        if error.status_code == 400 and "parsing the body" in str(error.detail):
+            return problem(400, "The request body is not valid JSON (or is nested too deeply).")
         if error.status_code == 405:
             return problem(405, f"{request.method} is not allowed on {request.url.path}; see "
                                 "/api/v1/openapi.json.")
