@@ -11,6 +11,7 @@ from services.audit import AuditLog
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
+from services.catalog.sources import SourcePolicy
 from services.catalog.writer import CatalogWriter
 from services.db import Database
 from services.engine.service import EngineService, instance_id
@@ -98,5 +99,7 @@ class Workbench:
                    tokens=TokenService(database, audit, authorizer),
                    sessions=SessionService(database, audit),
                    templates=templates, catalog=catalog_service,
-                   catalog_writer=CatalogWriter(catalog_service, authorizer),
+                   catalog_writer=CatalogWriter(catalog_service, authorizer,
+                                                SourcePolicy.for_workbench(settings.state_dir,
+                                                                           settings.catalog)),
                    backtests=backtests, engines=engines)

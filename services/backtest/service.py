@@ -107,6 +107,7 @@ class RunInfo:
     eta_seconds: float | None = None  # wall time left, estimated from the progress so far
     cpu_seconds: float | None = None
     memory_bytes: int | None = None
+    actor: str | None = None  # who submitted it
 
     @property
     def is_final(self) -> bool:
@@ -196,6 +197,7 @@ class SweepInfo:
     created_at: datetime
     stopped_at: datetime | None
     runs: list[RunInfo]
+    actor: str | None = None  # who submitted it
 
     def count(self, *statuses: str) -> int:
         return sum(r.status in statuses for r in self.runs)
@@ -709,6 +711,7 @@ class BacktestService:
             final_equity=row.final_equity, currency=row.currency, run_folder=row.run_folder,
             sweep_id=row.sweep_id, runtime=row.runtime or "local", sim_time=sim_time,
             events=events, eta_seconds=eta, cpu_seconds=cpu, memory_bytes=memory,
+            actor=row.actor,
         )
 
     @staticmethod
@@ -750,7 +753,8 @@ class BacktestService:
         return SweepInfo(
             sweep_id=row.sweep_id, strategy=row.strategy, bar_type=row.bar_type,
             runtime=row.runtime, spec=row.spec, created_at=_aware(row.created_at),
-            stopped_at=_aware(row.stopped_at), runs=[self._info(r) for r in runs])
+            stopped_at=_aware(row.stopped_at), runs=[self._info(r) for r in runs],
+            actor=row.actor)
 
     def sweep(self, sweep_id: str) -> SweepInfo:
         with self._db.session() as session:
