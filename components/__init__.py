@@ -8,6 +8,7 @@ import panel as pn
 # Panes that need HTML are HTML panes and escape what they interpolate.
 pn.pane.Markdown.renderer_options = {"html": False}
 
+from components.accounts import AccountPanel, UserAdmin  # noqa: E402
 from components.backtest_configurator import BacktestConfigurator  # noqa: E402
 from components.catalog_browser import CatalogBrowser  # noqa: E402
 from components.engine_manager import EmergencyStop, EngineManager  # noqa: E402
@@ -16,5 +17,5 @@ from components.run_comparison import RunComparison  # noqa: E402
 from components.run_queue import RunQueue  # noqa: E402
 from components.sweep_view import SweepView  # noqa: E402
 
-__all__ = ["BacktestConfigurator", "CatalogBrowser", "EmergencyStop", "EngineManager",
-           "ResultsViewer", "RunComparison", "RunQueue", "SweepView"]
+__all__ = ["AccountPanel", "BacktestConfigurator", "CatalogBrowser", "EmergencyStop",
+           "EngineManager", "ResultsViewer", "RunComparison", "RunQueue", "SweepView", "UserAdmin"]

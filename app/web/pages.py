@@ -12,6 +12,7 @@ import panel as pn
 
 from app.web.access import SESSION_COOKIE, SessionCookie
 from components import (
+    AccountPanel,
     BacktestConfigurator,
     CatalogBrowser,
     EmergencyStop,
@@ -20,6 +21,7 @@ from components import (
     RunComparison,
     RunQueue,
     SweepView,
+    UserAdmin,
 )
 from services import WorkbenchError
 from services.backtest.statistics import format_statistic
@@ -35,7 +37,8 @@ _NAV_CSS = (".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
             ".nav-link {padding: 8px 12px; border-radius: 6px; text-decoration: none;"
             " color: inherit; font-size: 1.05em;}"
             ".nav-link:hover {background: rgba(15,110,140,0.12);}"
-            ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}")
+            ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}"
+            ".nav-link.disabled {opacity: 0.45; cursor: not-allowed;}")
 _USER_CSS = (".workbench-user {display: flex; align-items: center; gap: 10px; color: white;"
              " font-size: 0.9em; white-space: nowrap;}"
              ".workbench-user .roles {opacity: 0.8;}"
@@ -59,7 +62,11 @@ class Pages:
             "/compare": ("Compare", self.compare),
             "/catalog": ("Catalog", self.catalog),
             "/engines": ("Engines", self.engines),
+            "/account": ("Account", self.account),
+            "/users": ("Users", self.users),
         }
+        # Pages only some roles may open: shown greyed in the navigation, with the reason.
+        self.restricted = {"/users": "users.manage"}
 
     # -- plumbing ---------------------------------------------------------------------------
     def principal(self) -> Principal:
@@ -95,11 +102,16 @@ class Pages:
         return page
 
     def _template(self, path: str, principal: Principal | None, *main):
-        links = "\n".join(
-            f'<a class="nav-link{" active" if route == path else ""}" href=".{route}">'
-            f"{label}</a>"
-            for route, (label, _) in self.routes.items()
-        )
+        links = []
+        for route, (label, _) in self.routes.items():
+            allowed, reason = self._may_open(route, principal)
+            if not allowed:
+                links.append(f'<span class="nav-link disabled" title="{html.escape(reason)}">'
+                             f"{label}</span>")
+                continue
+            active = " active" if route == path else ""
+            links.append(f'<a class="nav-link{active}" href=".{route}">{label}</a>')
+        links = "\n".join(links)
         nav = pn.pane.HTML(f'<nav class="workbench-nav">{links}</nav>', stylesheets=[_NAV_CSS],
                            sizing_mode="stretch_width")
         catalog = self.workbench.catalog
@@ -122,6 +134,12 @@ class Pages:
             title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),
             header=header, header_background=ACCENT, sidebar_width=240,
         )
+
+    def _may_open(self, route: str, principal: Principal | None) -> tuple[bool, str]:
+        action = self.restricted.get(route)
+        if action is None:
+            return True, ""
+        return self.workbench.authorizer.allows(principal, action)
 
     # -- pages ------------------------------------------------------------------------------
     def overview(self, principal: Principal):
@@ -205,6 +223,16 @@ class Pages:
             comparison.run_ids = chosen
         return self._template("/compare", principal, pn.pane.Markdown("## Compare backtests"),
                               comparison)
+
+    def account(self, principal: Principal):
+        return self._template("/account", principal, pn.pane.Markdown("## Your account"),
+                              AccountPanel(workbench=self.workbench, principal=principal))
+
+    def users(self, principal: Principal):
+        allowed, reason = self._may_open("/users", principal)
+        body = (UserAdmin(workbench=self.workbench, principal=principal) if allowed
+                else pn.pane.Alert(reason, alert_type="warning"))
+        return self._template("/users", principal, pn.pane.Markdown("## Users"), body)
 
     def catalog(self, principal: Principal):
         browser = CatalogBrowser(workbench=self.workbench, principal=principal)

@@ -76,6 +76,9 @@ def test_a_viewer_sees_control_buttons_disabled_with_the_reason(browser, server,
         expect(page.get_by_text(f"{VIEWER} may not run backtests: the researcher role is "
                                 "needed.")).to_be_visible()
         expect(page.locator(".workbench-user")).to_contain_text("(viewer)")
+        users = page.locator(".nav-link.disabled", has_text="Users")
+        expect(users).to_have_attribute("title", f"{VIEWER} may not manage users: the admin "
+                                                 "role is needed.")
         screenshot("viewer-backtest")
     finally:
         context.close()
