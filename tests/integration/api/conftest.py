@@ -108,18 +108,32 @@ def _seed(state_dir: Path, catalog: Path) -> dict[str, str]:
     return tokens
 
 
-def serve(home: Path, catalog: Path, environment: dict | None = None) -> Served:
+def _seed_admin(state_dir: Path, catalog: Path) -> None:
+    """The admin the server would make on a first start (other users exist already)."""
+    from services.workbench import Workbench
+
+    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog))
+    try:
+        wb.users.add("admin", ["admin", "researcher", "trader", "approver"], ADMIN_PASSWORD)
+    finally:
+        wb.database.dispose()
+
+
+def serve(home: Path, catalog: Path, environment: dict | None = None,
+          arguments: list[str] | None = None) -> Served:
     """Seed a state folder and serve it; returns once the API answers."""
     port = free_port()
     state_dir, log = home / "state", home / "server.log"
     tokens = _seed(state_dir, catalog)
+    _seed_admin(state_dir, catalog)
     password_file = home / "admin-password"
     password_file.write_text(ADMIN_PASSWORD)
     env = {**os.environ, **(environment or {})}
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
-             "--catalog", str(catalog), "--admin-password-file", str(password_file)],
+             "--catalog", str(catalog), "--admin-password-file", str(password_file),
+             *(arguments or [])],
             cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env)
     served = Served(f"http://127.0.0.1:{port}", state_dir, process, log, tokens)
