@@ -20,6 +20,9 @@ log = logging.getLogger("nautilus_workbench.app")
 
 MAX_UPLOAD_BYTES = 300 * 1024 * 1024  # a 200 MB file, base64-encoded, plus headroom
 COOKIE_SECRET_FILE = "cookie_secret"
+API_DESCRIPTION = ("Control NautilusTrader engines and backtests. Every call needs a personal API "
+                   "token (Authorization: Bearer) and is authorised and audited like the same "
+                   "action in the UI.")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,7 @@ def create_app(workbench, options: ServeOptions, monitor=None):
     served_as = ServedAs.build(options.address, options.port, options.allow_hosts, options.tls)
     cookie = SessionCookie(cookie_secret(workbench.settings.state_dir), secure=options.tls)
     api = FastAPI(title="Nautilus Workbench API", version="1", openapi_url=OPENAPI_URL,
-                  docs_url=None, redoc_url=None,
-                  description="Control NautilusTrader engines and backtests. Every call needs "
-                              "a personal API token (Authorization: Bearer) and is authorised "
-                              "and audited like the same action in the UI.")
+                  docs_url=None, redoc_url=None, description=API_DESCRIPTION)
     api.state.workbench, api.state.monitor = workbench, monitor
     install_error_handlers(api)
     for router in ROUTERS:

@@ -31,7 +31,7 @@ def list_runs(limit: int = Query(100, ge=1, le=1000),
 
 
 @router.post("/backtest", status_code=202, response_model=RunDetail,
-             summary="Submit one backtest", **declare("backtest.submit", 422, 503))
+             summary="Submit one backtest", **declare("backtest.submit", 409, 422, 503))
 def submit(body: SubmitBacktest, wb=Depends(workbench),
            principal: Principal = Depends(control_caller)):
     """Validates the spec (every problem with its field) and queues the run."""
@@ -46,7 +46,7 @@ def submit(body: SubmitBacktest, wb=Depends(workbench),
 
 @router.post("/backtests", status_code=202, response_model=SweepSubmitted,
              summary="Submit a parameter sweep (a grid, or random draws from it)",
-             **declare("sweep.submit", 422, 503))
+             **declare("sweep.submit", 409, 422, 503))
 def submit_sweep(body: SubmitSweep, wb=Depends(workbench),
                  principal: Principal = Depends(control_caller)):
     """Every run is validated before any is queued; all are queued or none."""

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.web.access import MAX_API_BODY, BodyTooLarge
 from services.errors import (
     AuthenticationError,
+    CatalogError,
     DockerUnavailable,
     EngineError,
     EngineStateConflict,
@@ -29,7 +30,8 @@ log = logging.getLogger("nautilus_workbench.api")
 # invalid input 422, a backend the server cannot use now 503.
 STATUS_BY_ERROR: tuple[tuple[type[WorkbenchError], int], ...] = (
     (AuthenticationError, 401), (PermissionDenied, 403), (NotFound, 404),
-    (EngineStateConflict, 409), (ValidationError, 422), (DockerUnavailable, 503),
+    (EngineStateConflict, 409), (ValidationError, 422), (CatalogError, 422),
+    (DockerUnavailable, 503),
     (RuntimeUnavailableError, 503), (EngineError, 409), (WorkbenchError, 409),
 )
 

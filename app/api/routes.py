@@ -15,7 +15,7 @@ from app.api.models import Error
 ACCESS_KEY = "x-workbench-access"
 PUBLIC, READ = "public", "read"
 
-_ERRORS = {401: "No token, or it is not valid, expired, revoked or its user disabled.",
+_ERRORS = {400: "The body is not valid JSON.", 401: "No token, or it is not valid, expired, revoked or its user disabled.",
            403: "The token's user lacks the role.", 404: "No such object.",
            409: "The object's state does not allow this.",
            413: "The body is too large.", 415: "The body is not application/json.",
@@ -26,7 +26,8 @@ _ERRORS = {401: "No token, or it is not valid, expired, revoked or its user disa
 
 def declare(access: str, *errors: int) -> dict[str, Any]:
     """Keyword arguments of a route: its access and the error answers it documents."""
-    codes = set(errors) | ({401} if access != PUBLIC else set())
+    # Any request may carry a body: the access gate answers 400/413/415 before the route runs.
+    codes = set(errors) | {400, 413, 415} | ({401} if access != PUBLIC else set())
     if access not in (PUBLIC, READ):
         codes |= {403, 429}
     return {"openapi_extra": {ACCESS_KEY: access},

@@ -87,17 +87,18 @@ def _seed(state_dir: Path, catalog: Path) -> dict[str, str]:
         for role in ROLES:
             wb.users.add(f"role-{role}", [role], PASSWORD)
             tokens[role] = wb.tokens.create("tests", username=f"role-{role}")[1]
-        config = wb.engines.validate("paper_trading", {"replay_speed": 600}, "seeded-paper",
-                                     SEEDED_SESSION)
         now = datetime.now(UTC)
         folder = wb.settings.runs_dir / SEEDED_RUN
         folder.mkdir(parents=True)
         with wb.database.session() as session:
-            session.add(EngineSessionRow(
-                session_id=SEEDED_SESSION, name="seeded-paper", template="paper_trading",
-                mode="paper", config=config.to_record(), state="Stopped", container_id=None,
-                container_name=f"nautilus-engine-{SEEDED_SESSION}", image="none",
-                actor="role-trader", created_at=now, final_state="Stopped"))
+            if wb.catalog.instruments():  # a paper engine replays the catalog's data
+                config = wb.engines.validate("paper_trading", {"replay_speed": 600},
+                                             "seeded-paper", SEEDED_SESSION)
+                session.add(EngineSessionRow(
+                    session_id=SEEDED_SESSION, name="seeded-paper", template="paper_trading",
+                    mode="paper", config=config.to_record(), state="Stopped", container_id=None,
+                    container_name=f"nautilus-engine-{SEEDED_SESSION}", image="none",
+                    actor="role-trader", created_at=now, final_state="Stopped"))
             session.add(BacktestRunRow(
                 run_id=SEEDED_RUN, status="Failed", strategy="ema_cross",
                 instrument_id="AAPL.XNAS", bar_type="AAPL.XNAS-1-MINUTE-LAST-EXTERNAL",
