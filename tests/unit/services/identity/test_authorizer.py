@@ -48,3 +48,13 @@ def test_the_readme_matrix_covers_every_action_and_role():
     engine_start = next(cells for action, _, cells in rows if action == "engine.start")
     assert engine_start == {"viewer": "", "researcher": "", "trader": "yes",
                             "live_trader": "live", "approver": "", "admin": ""}
+
+
+def test_the_readme_shows_the_role_matrix_of_the_code():
+    from services.identity.roles import role_matrix_markdown
+    from tests.conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    shown = readme.split("<!-- role-matrix -->\n")[1].split("\n<!-- /role-matrix -->")[0]
+
+    assert shown == role_matrix_markdown()
