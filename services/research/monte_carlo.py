@@ -1,6 +1,6 @@
 """Monte Carlo of a run's trades: how its final return and drawdowns could have come out.
 
-Each trade's return is its realised PnL over the equity just before it opened, and equity
+Each trade's return is its realised PnL over the realised equity it was opened with, and equity
 compounds trade by trade. ``bootstrap`` draws the trades with replacement (other trade mixes of
 the same strategy); ``shuffle`` draws them without replacement (the same trades in another
 order: the same final return, other drawdowns). All paths are computed at once with NumPy.
@@ -62,30 +62,31 @@ class TradeMonteCarlo:
         }
 
 
-def trade_returns(positions: pd.DataFrame, equity: pd.Series,
-                  starting_balance: float) -> np.ndarray:
+def trade_returns(positions: pd.DataFrame, starting_balance: float) -> np.ndarray:
     """Return each closed trade's return on the equity it was opened with, in closing order.
+
+    The equity a trade opens with is the starting balance plus the realised PnL of every trade
+    closed by then (a reversal closes one trade and opens the next at the same time). For one
+    trade at a time, compounding these returns gives the run's realised equity after each trade.
 
     Parameters
     ----------
     positions : pd.DataFrame
         One row per closed position with ``opened``, ``closed`` and ``realized_pnl``
         (``positions.parquet``).
-    equity : pd.Series
-        Mark-to-market equity at every bar (UTC index).
     starting_balance : float
-        Equity before the first bar.
+        Account balance before the first trade.
     """
     if positions.empty:
         return np.empty(0)
     ordered = positions.sort_values("closed", kind="stable")
-    opened = pd.DatetimeIndex(pd.to_datetime(ordered["opened"], utc=True)).as_unit("ns").asi8
-    times = equity.index.as_unit("ns").asi8
-    # The equity of the last bar strictly before the opening fill (the start before any bar).
-    before = np.searchsorted(times, opened, side="left") - 1
-    values = np.r_[starting_balance, equity.to_numpy(float)]
-    base = values[before + 1]
-    return ordered["realized_pnl"].to_numpy(float) / base
+    pnl = ordered["realized_pnl"].to_numpy(float)
+
+    def nanoseconds(column: str) -> np.ndarray:
+        return pd.DatetimeIndex(pd.to_datetime(ordered[column], utc=True)).as_unit("ns").asi8
+
+    closed_by_then = np.searchsorted(nanoseconds("closed"), nanoseconds("opened"), side="right")
+    return pnl / (starting_balance + np.r_[0.0, np.cumsum(pnl)][closed_by_then])
 
 
 def _equity_paths(returns: np.ndarray) -> np.ndarray:

@@ -137,8 +137,7 @@ class ReturnsMatrix:
         if not self.excluded:
             return ""
         total = self.trials + len(self.excluded)
-        verb = "runs made" if len(self.excluded) != 1 else "run made"
-        return f"; {len(self.excluded)} of the {total} {verb} no trades"
+        return f"; {len(self.excluded)} of the {total} runs made no trades"
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, periods_per_year: float,
@@ -188,8 +187,8 @@ class ReturnsMatrix:
                 "Widen the parameter grid or the date range.")
         if common.sum() < MIN_OBSERVATIONS:
             raise ValidationError(
-                f"The runs share {int(common.sum())} days with returns; the statistic needs at least "
-                f"{MIN_OBSERVATIONS}. Backtest a longer date range.")
+                f"The runs share {int(common.sum())} days with returns; the statistic needs at "
+                f"least {MIN_OBSERVATIONS}. Backtest a longer date range.")
         values = np.ascontiguousarray(values[common][:, keep])
         values.setflags(write=False)
         return cls(values=values, runs=tuple(kept), periods_per_year=float(periods_per_year),

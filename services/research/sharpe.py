@@ -183,7 +183,8 @@ def minimum_track_record(returns, periods_per_year: float, benchmark: float = 0.
         Probability with which the true Sharpe ratio must exceed the benchmark, in (0, 1).
     """
     if not 0 < confidence < 1:
-        raise ValidationError(f"confidence must be between 0 and 1 (e.g. 0.95), not {confidence!r}.")
+        raise ValidationError(f"confidence must be between 0 and 1 (e.g. 0.95), not "
+                              f"{confidence!r}.")
     values = check_returns(returns)
     m = moments(values)
     root = math.sqrt(periods_per_year)

@@ -3,8 +3,10 @@
 The sweep's points lie on a grid: each varied parameter's distinct values, sorted. The neighbours
 of a point are the points one grid step away along any set of parameters (diagonals included:
 up to 3^d - 1 of them for d parameters). For each point this computes how much the metric drops
-to its neighbours (the worst and the mean drop) and the neighbourhood-smoothed metric, the mean
-over the point and its neighbours, which ranks a broad plateau above a lucky spike.
+to its neighbours (the worst and the mean drop) and the neighbourhood-smoothed metric: the mean
+of the point's own value and of its neighbours' mean, so that the neighbourhood weighs half
+whether the point is inside the grid or on its edge. It ranks a broad plateau above a lucky
+spike: a lone spike keeps only half its height.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from services.backtest.statistics import LOWER_IS_BETTER
+from services.backtest.statistics import LOWER_IS_BETTER, format_statistic
 from services.errors import ValidationError
+
+# A best point whose neighbours are on average this share of the grid's range worse (or more)
+# reads as a spike; below, as a plateau.
+SPIKE_DROP = 0.5
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,9 @@ def parameter_stability(points: pd.DataFrame, parameters: Sequence[str], metric:
     for name in names:
         values = points[name].dropna().unique()
         if len(values) < 2:
-            raise ValidationError(f"Parameter {name!r} takes one value ({values[0] if len(values) else 'none'}); "
-                                  "stability needs every listed parameter to vary.")
+            only = values[0] if len(values) else "none"
+            raise ValidationError(f"Parameter {name!r} takes one value ({only}); stability needs "
+                                  "every listed parameter to vary.")
     duplicated = points.duplicated(subset=list(names), keep=False)
     if duplicated.any():
         first = points.loc[duplicated, list(names)].iloc[0].to_dict()
@@ -126,7 +133,8 @@ def parameter_stability(points: pd.DataFrame, parameters: Sequence[str], metric:
     with np.errstate(invalid="ignore", divide="ignore"):
         worst = np.where(count > 0, np.fmax.reduce(drops, axis=0), np.nan)
         mean = np.where(count > 0, np.nansum(drops, axis=0) / count, np.nan)
-        smoothed = (centre + np.nansum(around, axis=0)) / (count + 1)
+        neighbourhood = np.nansum(around, axis=0) / count
+        smoothed = np.where(count > 0, (centre + neighbourhood) / 2, centre)
 
     at = tuple(c[has_value] for c in codes)
     table = points.loc[has_value, list(names)].copy()
@@ -137,29 +145,40 @@ def parameter_stability(points: pd.DataFrame, parameters: Sequence[str], metric:
     table["smoothed"] = sign * smoothed[at]
     table = table.sort_values("smoothed", ascending=not higher_is_better,
                               kind="stable").reset_index(drop=True)
-    best_row = table.loc[(sign * table[metric]).idxmax()]
-    smooth_row = table.iloc[0]
-    best = {n: best_row[n] for n in names}
-    best_smoothed = {n: smooth_row[n] for n in names}
+    # Among equal values the first in the table, i.e. the best smoothed, is the best point.
+    best_at = int(np.argmax(sign * table[metric].to_numpy()))
+    best = _parameters(table, best_at, names)
+    best_smoothed = _parameters(table, 0, names)
+    spread = float(np.ptp(table[metric].to_numpy()))
     return ParameterStability(
         metric=metric, parameters=names, higher_is_better=higher_is_better, table=table,
         excluded=int((~has_value).sum()), best=best, best_smoothed=best_smoothed,
-        reading=_reading(metric, best, best_row, best_smoothed, smooth_row))
+        reading=_reading(metric, table.iloc[best_at], best, table.iloc[0], best_smoothed,
+                         spread))
+
+
+def _parameters(table: pd.DataFrame, row: int, names: tuple[str, ...]) -> dict:
+    """The parameter values of one row, as plain Python values."""
+    values = {n: table[n].iloc[row] for n in names}
+    return {n: v.item() if isinstance(v, np.generic) else v for n, v in values.items()}
 
 
 def _point(parameters: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in parameters.items())
 
 
-def _reading(metric: str, best: dict, best_row: pd.Series, best_smoothed: dict,
-             smooth_row: pd.Series) -> str:
-    drop = best_row["worst_drop"]
-    drop_text = (f"its neighbours are up to {drop:.3g} worse" if np.isfinite(drop)
-                 else "it has no neighbours on the grid")
+def _reading(metric: str, best_row: pd.Series, best: dict, smooth_row: pd.Series,
+             best_smoothed: dict, spread: float) -> str:
+    text = f"The best {metric} ({best_row[metric]:.3g} at {_point(best)})"
+    drop = best_row["mean_drop"]
+    if not np.isfinite(drop):
+        text += " has no neighbours on the grid"
+    else:
+        share = drop / spread if spread > 0 else 0.0
+        shape = "is a spike" if share >= SPIKE_DROP else "sits on a plateau"
+        text += (f" {shape}: its neighbours are on average {drop:.3g} worse "
+                 f"({format_statistic('win_rate', share)} of the grid's range)")
     if best == best_smoothed:
-        return (f"The best {metric} ({best_row[metric]:.3g} at {_point(best)}) sits on a plateau: "
-                f"it is also best averaged with its neighbours ({smooth_row['smoothed']:.3g}); "
-                f"{drop_text}.")
-    return (f"The best {metric} ({best_row[metric]:.3g} at {_point(best)}) is a spike: "
-            f"{drop_text}; the most robust region is around {_point(best_smoothed)} (smoothed "
-            f"{smooth_row['smoothed']:.3g} against {best_row['smoothed']:.3g}).")
+        return text + f"; it is also best smoothed ({smooth_row['smoothed']:.3g})."
+    return text + (f"; the most robust region is around {_point(best_smoothed)} (smoothed "
+                   f"{smooth_row['smoothed']:.3g} against {best_row['smoothed']:.3g}).")
