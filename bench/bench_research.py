@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
               f"DSR {parts['dsr_seconds']:.3f}, PBO {parts['pbo_seconds']:.3f})", flush=True)
 
     for method in ("bootstrap", "shuffle"):
-        samples = [monte_carlo(args.trades, args.paths, method, seed) for seed in range(args.repeat)]
+        samples = [monte_carlo(args.trades, args.paths, method, seed)
+                   for seed in range(args.repeat)]
         summary = results["monte_carlo"][method] = _summary(samples)
         print(f"(b) Monte Carlo {method}, {args.trades:,} trades x {args.paths:,} paths: "
               f"median {summary['median_seconds']:.3f} s, slowest {summary['max_seconds']:.3f} s",
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
     slowest_overfitting = max(s["max_seconds"] for s in results["overfitting"].values())
     slowest_monte_carlo = max(s["max_seconds"] for s in results["monte_carlo"].values())
-    met = slowest_overfitting <= OVERFITTING_TARGET_S and slowest_monte_carlo <= MONTE_CARLO_TARGET_S
+    met = (slowest_overfitting <= OVERFITTING_TARGET_S
+           and slowest_monte_carlo <= MONTE_CARLO_TARGET_S)
     print(f"\ntargets (overfitting <= {OVERFITTING_TARGET_S:g} s, Monte Carlo <= "
           f"{MONTE_CARLO_TARGET_S:g} s, slowest call): {'met' if met else 'NOT met'} "
           f"({slowest_overfitting:.3f} s, {slowest_monte_carlo:.3f} s)")

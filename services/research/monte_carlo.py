@@ -19,6 +19,8 @@ from services.errors import ValidationError
 METHODS = ("bootstrap", "shuffle")
 DEFAULT_PATHS = 1_000
 MAX_PATHS = 100_000
+# Paths x trades held at once: 50 million cells is 400 MB per array, a few arrays at a time.
+MAX_CELLS = 50_000_000
 # Fewer trades than this say nothing about a distribution of trade orders or mixes.
 MIN_TRADES = 10
 BANDS = (0.05, 0.50, 0.95)
@@ -138,7 +140,8 @@ def monte_carlo_trades(returns, method: str = "bootstrap", paths: int = DEFAULT_
     Raises
     ------
     ValidationError
-        For an unknown method, a bad number of paths, or fewer than ``MIN_TRADES`` trades.
+        For an unknown method, a bad number of paths or seed, more than ``MAX_CELLS`` paths x
+        trades, or fewer than ``MIN_TRADES`` trades.
     """
     if method not in METHODS:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
@@ -146,7 +149,13 @@ def monte_carlo_trades(returns, method: str = "bootstrap", paths: int = DEFAULT_
             or not 1 <= paths <= MAX_PATHS:
         raise ValidationError(f"paths must be a whole number from 1 to {MAX_PATHS:,}, "
                               f"not {paths!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValidationError(f"seed must be a whole number >= 0, not {seed!r}.")
     trades = np.asarray(returns, dtype=float).ravel()
+    if paths * trades.size > MAX_CELLS:
+        raise ValidationError(
+            f"{paths:,} paths of {trades.size:,} trades are {paths * trades.size:,} values; the "
+            f"limit is {MAX_CELLS:,}. Use at most {max(MAX_CELLS // trades.size, 1):,} paths.")
     if not np.isfinite(trades).all():
         raise ValidationError(f"{int((~np.isfinite(trades)).sum())} trade returns are not "
                               "finite numbers; the run's results are damaged.")

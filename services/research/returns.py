@@ -10,6 +10,7 @@ kurtosis are the bias-corrected sample estimators pandas uses for the results' R
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -84,6 +85,15 @@ def run_returns(equity: pd.Series, starting_balance: float) -> tuple[pd.Series, 
         Account balance before the first fill; the first day's return is measured from it.
     """
     return daily_returns(equity, starting_balance), periods_per_year(equity)
+
+
+def check_periods_per_year(periods_per_year) -> float:
+    """Return ``periods_per_year`` as a float, or raise ValidationError unless it is positive."""
+    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, numbers.Real) \
+            or not math.isfinite(periods_per_year) or periods_per_year <= 0:
+        raise ValidationError(f"periods_per_year must be a positive number, not "
+                              f"{periods_per_year!r}.")
+    return float(periods_per_year)
 
 
 def check_returns(returns, what: str = "The run") -> np.ndarray:
@@ -165,9 +175,7 @@ class ReturnsMatrix:
                 "A sweep of 1 run has no overfitting statistic: the deflated Sharpe and the PBO "
                 "compare the best run with the other trials. Sweep at least 2 parameter "
                 "combinations.")
-        if not periods_per_year or not math.isfinite(periods_per_year) or periods_per_year <= 0:
-            raise ValidationError(f"periods_per_year must be a positive number, not "
-                                  f"{periods_per_year!r}.")
+        periods_per_year = check_periods_per_year(periods_per_year)
         data = frame if all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes) \
             else frame.apply(pd.to_numeric, errors="coerce")
         values = data.to_numpy(dtype=float, copy=True)
@@ -191,7 +199,7 @@ class ReturnsMatrix:
                 f"least {MIN_OBSERVATIONS}. Backtest a longer date range.")
         values = np.ascontiguousarray(values[common][:, keep])
         values.setflags(write=False)
-        return cls(values=values, runs=tuple(kept), periods_per_year=float(periods_per_year),
+        return cls(values=values, runs=tuple(kept), periods_per_year=periods_per_year,
                    index=frame.index[common], excluded=excluded,
                    dropped_days=int((~common).sum()))
 

@@ -18,7 +18,12 @@ import numpy as np
 
 from services.backtest.statistics import format_statistic
 from services.errors import ValidationError
-from services.research.returns import ReturnsMatrix, check_returns, moments
+from services.research.returns import (
+    ReturnsMatrix,
+    check_periods_per_year,
+    check_returns,
+    moments,
+)
 
 # A statistic at or above this level reads as "distinguishable"; 95 % as in both papers.
 CONFIDENCE = 0.95
@@ -93,12 +98,23 @@ class ProbabilisticSharpe:
         return asdict(self)
 
 
-def _psr_reading(value: float, sharpe: float, benchmark: float, observations: int) -> str:
+def _psr(sharpe: float, skew: float, excess_kurtosis: float, observations: int,
+         periods_per_year: float, benchmark: float) -> ProbabilisticSharpe:
+    """The PSR of per-period figures, shown annualised."""
+    root = math.sqrt(periods_per_year)
+    value = psr_value(sharpe, benchmark / root, observations, skew, excess_kurtosis)
+    annual = sharpe * root
     if value >= CONFIDENCE:
-        return (f"PSR {_pct(value)}: the Sharpe ratio of {sharpe:.2f} is above {benchmark:.2f} "
-                f"with {_pct(value)} confidence over {observations} days.")
-    return (f"PSR {_pct(value)}: over {observations} days a Sharpe ratio of {sharpe:.2f} is not "
-            f"distinguishable from {benchmark:.2f} at {CONFIDENCE * 100:g} % confidence.")
+        reading = (f"PSR {_pct(value)}: the Sharpe ratio of {annual:.2f} is above "
+                   f"{benchmark:.2f} with {_pct(value)} confidence over {observations} days.")
+    else:
+        reading = (f"PSR {_pct(value)}: over {observations} days a Sharpe ratio of {annual:.2f} "
+                   f"is not distinguishable from {benchmark:.2f} at {CONFIDENCE * 100:g} % "
+                   "confidence.")
+    return ProbabilisticSharpe(
+        value=value, sharpe=annual, benchmark=benchmark, observations=observations,
+        periods_per_year=periods_per_year, skew=skew, excess_kurtosis=excess_kurtosis,
+        reading=reading)
 
 
 def probabilistic_sharpe(returns, periods_per_year: float,
@@ -119,32 +135,19 @@ def probabilistic_sharpe(returns, periods_per_year: float,
     ValidationError
         On fewer than ``MIN_OBSERVATIONS`` returns, or returns that do not vary (no trades).
     """
-    values = check_returns(returns)
-    m = moments(values)
-    root = math.sqrt(periods_per_year)
-    sharpe, skew, kurt = float(m.sharpe[0]), float(m.skew[0]), float(m.excess_kurtosis[0])
-    value = psr_value(sharpe, benchmark / root, m.observations, skew, kurt)
-    return ProbabilisticSharpe(
-        value=value, sharpe=sharpe * root, benchmark=benchmark, observations=m.observations,
-        periods_per_year=periods_per_year, skew=skew, excess_kurtosis=kurt,
-        reading=_psr_reading(value, sharpe * root, benchmark, m.observations))
+    ppy = check_periods_per_year(periods_per_year)
+    m = moments(check_returns(returns))
+    return _psr(float(m.sharpe[0]), float(m.skew[0]), float(m.excess_kurtosis[0]),
+                m.observations, ppy, benchmark)
 
 
 def probabilistic_sharpes(matrix: ReturnsMatrix,
                           benchmark: float = 0.0) -> dict[str, ProbabilisticSharpe]:
     """Return the PSR of every run of a sweep, keyed by run id (runs without trades are absent)."""
     m = matrix.moments
-    root = math.sqrt(matrix.periods_per_year)
-    out = {}
-    for k, run in enumerate(matrix.runs):
-        sharpe, skew, kurt = float(m.sharpe[k]), float(m.skew[k]), float(m.excess_kurtosis[k])
-        value = psr_value(sharpe, benchmark / root, m.observations, skew, kurt)
-        out[run] = ProbabilisticSharpe(
-            value=value, sharpe=sharpe * root, benchmark=benchmark,
-            observations=m.observations, periods_per_year=matrix.periods_per_year, skew=skew,
-            excess_kurtosis=kurt, reading=_psr_reading(value, sharpe * root, benchmark,
-                                                       m.observations))
-    return out
+    return {run: _psr(float(m.sharpe[k]), float(m.skew[k]), float(m.excess_kurtosis[k]),
+                      m.observations, matrix.periods_per_year, benchmark)
+            for k, run in enumerate(matrix.runs)}
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,8 @@ def minimum_track_record(returns, periods_per_year: float, benchmark: float = 0.
     if not 0 < confidence < 1:
         raise ValidationError(f"confidence must be between 0 and 1 (e.g. 0.95), not "
                               f"{confidence!r}.")
-    values = check_returns(returns)
-    m = moments(values)
+    periods_per_year = check_periods_per_year(periods_per_year)
+    m = moments(check_returns(returns))
     root = math.sqrt(periods_per_year)
     sharpe, skew, kurt = float(m.sharpe[0]), float(m.skew[0]), float(m.excess_kurtosis[0])
     base = {"sharpe": sharpe * root, "benchmark": benchmark, "confidence": confidence,

@@ -162,6 +162,10 @@ def test_the_same_seed_gives_the_same_paths_and_another_seed_others():
     ({"paths": 1.5}, "not 1.5"),
     ({"returns": [0.01] * 11 + [float("nan")]}, "1 trade returns are not finite numbers"),
     ({"returns": [0.01] * 11 + [-1.0]}, "A trade lost the whole equity it was opened with"),
+    ({"seed": -1}, "seed must be a whole number >= 0, not -1"),
+    ({"returns": [0.01] * 1000, "paths": 60_000},
+     ("60,000 paths of 1,000 trades are 60,000,000 values; the limit is 50,000,000. Use at most "
+     "50,000 paths")),
 ])
 def test_bad_input_is_refused_in_one_line(kwargs, message):
     arguments = {"returns": TRADES, **kwargs}

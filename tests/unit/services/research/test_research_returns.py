@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from services.errors import ValidationError
-from services.research import ReturnsMatrix
+from services.research import ReturnsMatrix, minimum_track_record, probabilistic_sharpe
 from services.research.returns import MIN_OBSERVATIONS
 
 
@@ -124,9 +124,13 @@ def test_matrices_no_statistic_can_use_are_refused_in_one_line(frame, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("ppy", [0, -1.0, float("nan"), None])
+@pytest.mark.parametrize("ppy", [0, -1.0, float("nan"), None, "365"])
 def test_bad_periods_per_year_are_refused(ppy):
     rng = np.random.default_rng(0)
     frame = _frame({"a": rng.normal(0, 0.01, 60), "b": rng.normal(0, 0.01, 60)})
     with pytest.raises(ValidationError, match="periods_per_year must be a positive number"):
         ReturnsMatrix.from_frame(frame, ppy)
+    with pytest.raises(ValidationError, match="periods_per_year must be a positive number"):
+        probabilistic_sharpe(frame["a"], ppy)
+    with pytest.raises(ValidationError, match="periods_per_year must be a positive number"):
+        minimum_track_record(frame["a"], ppy)
