@@ -102,11 +102,14 @@ def parameter_stability(points: pd.DataFrame, parameters: Sequence[str], metric:
     if higher_is_better is None:
         higher_is_better = metric not in LOWER_IS_BETTER
     for name in names:
-        values = points[name].dropna().unique()
+        if points[name].isna().any():
+            raise ValidationError(f"{int(points[name].isna().sum())} of {len(points)} runs have no "
+                                  f"value for parameter {name!r}; list only parameters every run "
+                                  "sets.")
+        values = points[name].unique()
         if len(values) < 2:
-            only = values[0] if len(values) else "none"
-            raise ValidationError(f"Parameter {name!r} takes one value ({only}); stability needs "
-                                  "every listed parameter to vary.")
+            raise ValidationError(f"Parameter {name!r} takes one value ({values[0]}); stability "
+                                  "needs every listed parameter to vary.")
     duplicated = points.duplicated(subset=list(names), keep=False)
     if duplicated.any():
         first = points.loc[duplicated, list(names)].iloc[0].to_dict()

@@ -173,6 +173,8 @@ def test_heatmap_of_a_stability_column():
      ["fast", "slow"], "2 runs share grid points (e.g. {'fast': 1, 'slow': 3})"),
     (pd.DataFrame({"fast": [1, 2], "slow": [3, 4], "sharpe": [None, None]}), ["fast", "slow"],
      "No run has a value for 'sharpe'"),
+    (pd.DataFrame({"fast": [1, None], "slow": [3, 4], "sharpe": [1.0, 2.0]}), ["fast", "slow"],
+     "1 of 2 runs have no value for parameter 'fast'"),
 ])
 def test_bad_input_is_refused_in_one_line(frame, parameters, message):
     with pytest.raises(ValidationError) as raised:
