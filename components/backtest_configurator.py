@@ -10,6 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from components.parameters import parameters_from_specs, values_of, widgets_for
+from components.offloop import run_off_loop, watch_live
 from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
@@ -17,8 +18,6 @@ from services.backtest import BacktestSpec, VenueSettings
 
 log = logging.getLogger(__name__)
 
-# How often the component asks the service how a submitted run is doing (milliseconds).
-POLL_PERIOD_MS = 500
 
 
 class BacktestConfigurator(Viewer):
@@ -64,7 +63,7 @@ class BacktestConfigurator(Viewer):
         if self.workbench is None:
             raise ValueError("BacktestConfigurator needs a workbench (services.Workbench.open()).")
         self._series = {}
-        self._poller = None
+        self._live = self.workbench.live_state()
         self._strategy_params = None
         self._venue_specs = {}
         self._venue_params = None
@@ -85,6 +84,7 @@ class BacktestConfigurator(Viewer):
         restrict(self._run_button, *self._may_run)
         self._load_choices()
         self._layout = self._build_layout()
+        watch_live(self, self._live, ["runs"], self._on_live)
 
     # -- layout -------------------------------------------------------------------------------
     def _build_layout(self):
@@ -226,49 +226,60 @@ class BacktestConfigurator(Viewer):
 
     @param.depends("run", watch=True)
     def _on_run(self) -> None:
-        if self.status in ("Queued", "Running"):
-            self._show("A run is already in progress; wait for it or open the runs list.", "warning")
-            return
+        """Queue the backtest the form describes now; the page follows the newest one."""
         try:
-            run_id = self.workbench.backtests.submit(self.spec(), principal=self.principal)
-        except ValidationError as e:
-            problems = "\n".join(f"- {p}" for p in e.problems) or str(e)
-            self._show(f"**{e.summary}.** Fix these and run again:\n\n{problems}", "danger")
-            return
+            spec = self.spec()  # the values as they are at the click, before any waiting
         except WorkbenchError as e:
             self._show(f"Could not start the backtest: {e}", "danger")
             return
-        self.run_id = run_id
-        self.status, self.progress = "Queued", 0
-        self._show(f"Run `{run_id}` submitted.", "info")
-        self._progress_bar.visible = True
-        self._run_button.disabled = True
-        self._start_polling()
+        following = self.run_id if self.status in ("Queued", "Running", "Paused") else None
 
-    def _start_polling(self) -> None:
-        try:
-            self._poller = pn.state.add_periodic_callback(self.poll, period=POLL_PERIOD_MS)
-        except RuntimeError:  # no event loop (plain scripts, tests): callers call poll()
-            self._poller = None
+        def submitted(outcome) -> None:
+            if isinstance(outcome, ValidationError):
+                problems = "\n".join(f"- {p}" for p in outcome.problems) or str(outcome)
+                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}",
+                           "danger")
+                return
+            if isinstance(outcome, Exception):
+                if not isinstance(outcome, WorkbenchError):
+                    log.error("submitting a backtest failed", exc_info=outcome)
+                self._show(f"Could not start the backtest: {outcome}", "danger")
+                return
+            self.run_id = outcome
+            self.status, self.progress = "Queued", 0
+            queued = (f" It joins the queue behind `{following}`, which is still running; "
+                      "see every run on the [Runs](./runs) page.") if following else ""
+            self._show(f"Run `{outcome}` submitted.{queued}", "info")
+            self._progress_bar.visible = True
+            self.poll()
+
+        run_off_loop(lambda: self.workbench.backtests.submit(spec, principal=self.principal),
+                     submitted, busy=self._run_button)
+
+    def _on_live(self) -> None:
+        info = next((r for r in self._live.runs if r.run_id == self.run_id), None)
+        if info is not None and (info.status, info.progress) != (self.status, self.progress):
+            self._follow(info)
 
     def poll(self) -> None:
-        """Refresh status and progress of the submitted run from the service."""
+        """Show the submitted run's status and progress (read now; the live state also pushes
+        them every second)."""
         if not self.run_id:
             return
         try:
-            info = self.workbench.backtests.get(self.run_id)
+            self._follow(self.workbench.backtests.get(self.run_id))
         except WorkbenchError as e:
             self._show(f"Lost track of run {self.run_id}: {e}", "danger")
-            self._stop_polling()
-            return
+
+    def _follow(self, info) -> None:
         self.status = info.status
         self.progress = int(round((info.progress or 0) * 100))
         phase = f" ({info.phase})" if info.phase and not info.is_final else ""
         self._progress_bar.value = self.progress
-        self._status_text.object = f"**{info.status}**{phase}"
+        self._status_text.object = f"**{info.status}**{phase} · {self.progress} %"
         if not info.is_final:
             return
-        self._stop_polling()
+        self._progress_bar.visible = info.status == "Completed"
         if info.status == "Completed":
             self.progress = 100
             self._progress_bar.value = 100
@@ -276,15 +287,8 @@ class BacktestConfigurator(Viewer):
             self._show(f"Run `{info.run_id}` completed: {info.num_trades or 0:,} trades. "
                        f"[Open the results](./results?run={info.run_id})", "success")
         else:
-            self._show(f"Run `{info.run_id}` {info.status.lower()}: {info.error or 'no reason given'}",
-                       "danger")
-
-    def _stop_polling(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-            self._poller = None
-        self._run_button.disabled = not self._may_run[0]
-        self._progress_bar.visible = self.status == "Completed"
+            self._show(f"Run `{info.run_id}` {info.status.lower()}: "
+                       f"{info.error or 'no reason given'}", "danger")
 
     def _show(self, text: str, kind: str) -> None:
         self.message_kind = kind

@@ -14,6 +14,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
@@ -68,6 +69,15 @@ def _price_chart(data: pd.DataFrame):
     return hv.Curve(data, "ts", "price").opts(
         responsive=True, height=300, color=ACCENT, xlabel="", ylabel="price", tools=["hover"],
         framewise=True)
+
+
+def _reason(error: Exception) -> str:
+    """What to tell the user about a failed action: our message, never an internal one."""
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    log.error("catalog action failed", exc_info=error)
+    return ("The action failed unexpectedly; the catalog is unchanged. The details are in the "
+            "server log.")
 
 
 def _button(parameter, **kw):
@@ -354,12 +364,15 @@ class CatalogBrowser(Viewer):
         if self.series is None:
             self._show("Pick a series first.", "warning")
             return
-        try:
-            report = self.workbench.catalog.check(
-                self.series, calendar=None if self.calendar == AUTO else self.calendar,
-                start=self.start or None, end=self.end or None)
-        except WorkbenchError as e:
-            self._show(f"Cannot check {self.series}: {e}", "danger")
+        series, calendar = self.series, None if self.calendar == AUTO else self.calendar
+        start, end = self.start or None, self.end or None
+        run_off_loop(lambda: self.workbench.catalog.check(series, calendar=calendar, start=start,
+                                                          end=end),
+                     lambda outcome: self._checked(series, outcome), busy=self._layout)
+
+    def _checked(self, series: str, report) -> None:
+        if isinstance(report, Exception):
+            self._show(f"Cannot check {series}: {_reason(report)}", "danger")
             return
         self._report = report
         self._quality_summary.object = (
@@ -395,16 +408,22 @@ class CatalogBrowser(Viewer):
         if self.series is None:
             self._show("Pick a series first.", "warning")
             return
-        try:
-            result = self.workbench.catalog_writer.delete(
-                self.series, self.start or None, self.end or None, confirm=self.confirm_delete,
-                principal=self.principal)
-        except WorkbenchError as e:
-            self._show(str(e), "warning" if isinstance(e, ValidationError) else "danger")
-            return
-        self.confirm_delete = False
-        self._show(f"Deleted {result.rows_deleted:,} rows of {result.series_key}.", "success")
-        self._load()
+        series, start, end = self.series, self.start or None, self.end or None
+        confirm = self.confirm_delete
+
+        def deleted(result) -> None:
+            if isinstance(result, Exception):
+                self._show(_reason(result),
+                           "warning" if isinstance(result, ValidationError) else "danger")
+                return
+            self.confirm_delete = False
+            self._show(f"Deleted {result.rows_deleted:,} rows of {result.series_key}.",
+                       "success")
+            self._load()
+
+        run_off_loop(lambda: self.workbench.catalog_writer.delete(
+            series, start, end, confirm=confirm, principal=self.principal), deleted,
+            busy=self._layout)
 
     # -- import ---------------------------------------------------------------------------------
     def _on_upload(self, event) -> None:
@@ -436,10 +455,16 @@ class CatalogBrowser(Viewer):
     @param.depends("preview_import", watch=True)
     def _on_preview_import(self) -> None:
         try:
-            preview = self.workbench.catalog_writer.preview_import(self.source, self._options(),
-                                                                   principal=self.principal)
+            source, options = self.source, self._options()
         except WorkbenchError as e:
             self._show_import(str(e), "danger")
+            return
+        run_off_loop(lambda: self.workbench.catalog_writer.preview_import(
+            source, options, principal=self.principal), self._previewed, busy=self._layout)
+
+    def _previewed(self, preview) -> None:
+        if isinstance(preview, Exception):
+            self._show_import(_reason(preview), "danger")
             self._import_rows.visible = False
             return
         rows = preview.rows.copy()
@@ -459,20 +484,20 @@ class CatalogBrowser(Viewer):
 
     def _import(self, dry_run: bool) -> None:
         try:
-            options = self._options()
-            self._layout.loading = True
-            result = self.workbench.catalog_writer.import_file(
-                self.source, options, principal=self.principal, dry_run=dry_run)
+            source, options = self.source, self._options()
         except WorkbenchError as e:
             self._show_import(str(e), "danger")
             return
-        except Exception:
-            log.exception("import of %s failed", self.source)
-            self._show_import("The import failed unexpectedly; the catalog is unchanged. The "
-                              "details are in the server log.", "danger")
+        run_off_loop(lambda: self.workbench.catalog_writer.import_file(
+            source, options, principal=self.principal, dry_run=dry_run),
+            lambda result: self._imported(source, dry_run, result), busy=self._layout)
+
+    def _imported(self, source: str, dry_run: bool, result) -> None:
+        if isinstance(result, Exception):
+            if not isinstance(result, WorkbenchError):
+                log.error("import of %s failed", source, exc_info=result)
+            self._show_import(_reason(result), "danger")
             return
-        finally:
-            self._layout.loading = False
         quality = result.quality.summary()
         if dry_run:
             self._show_import(f"Checked **{result.rows:,} rows** for {result.series_key}; nothing "

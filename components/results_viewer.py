@@ -12,6 +12,7 @@ import param
 from panel.viewable import Viewer
 
 from components import charts
+from components.offloop import run_off_loop
 from components.report import run_report_html
 from services import Workbench, WorkbenchError
 from services.backtest.statistics import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
@@ -37,6 +38,22 @@ def _card(label: str, value: str) -> pn.pane.HTML:
                      ".stat-label {font-size: 0.8em; opacity: 0.7;}"
                      ".stat-value {font-size: 1.25em; font-weight: 600;}"],
     )
+
+
+class _Prepared:
+    """What showing a run needs, computed off the event loop: charts and display tables."""
+
+    def __init__(self, time_charts, distribution, price, trades, fills, orders, config) -> None:
+        self.time_charts, self.distribution, self.price = time_charts, distribution, price
+        self.trades, self.fills, self.orders, self.config = trades, fills, orders, config
+
+    @classmethod
+    def of(cls, results, log_scale: bool) -> _Prepared:
+        display = ResultsViewer._display_frame
+        return cls(charts.time_charts(results, log=log_scale), charts.distribution_charts(results),
+                   charts.price_chart(results, xlim=None), display(trades_frame(results)),
+                   display(results.fills), display(results.orders),
+                   json.loads(json.dumps(results.config)))
 
 
 def trades_frame(results) -> pd.DataFrame:
@@ -173,27 +190,36 @@ class ResultsViewer(Viewer):
     # -- one run ------------------------------------------------------------------------------
     @param.depends("run_id", watch=True)
     def _show_run(self) -> None:
+        """Load the run off the event loop (other sessions keep answering) and show it."""
         self._results = None
-        if not self.run_id:
+        run_id, log_scale = self.run_id, self.log_scale
+        if not run_id:
             self._body.visible = False
             return
-        try:
-            results = self.workbench.backtests.results(self.run_id)
-            self._show(results)
-        except WorkbenchError as e:
-            self._results = None
-            self.statistics = {}
-            self._body.visible = False
-            self._warn(str(e))
-        except Exception:  # a damaged run must not take the page down
-            log.exception("showing run %s failed", self.run_id)
-            self._results = None
-            self.statistics = {}
-            self._body.visible = False
-            self._warn(f"Run {self.run_id} cannot be shown: its results are damaged. "
-                       "The details are in the server log; run the backtest again.")
 
-    def _show(self, results) -> None:
+        def load():
+            results = self.workbench.backtests.results(run_id)
+            return results, _Prepared.of(results, log_scale)
+
+        def loaded(outcome) -> None:
+            if run_id != self.run_id:
+                return  # another run was chosen meanwhile
+            if isinstance(outcome, Exception):
+                self._results = None
+                self.statistics = {}
+                self._body.visible = False
+                if isinstance(outcome, WorkbenchError):
+                    self._warn(str(outcome))
+                else:  # a damaged run must not take the page down
+                    log.error("showing run %s failed", run_id, exc_info=outcome)
+                    self._warn(f"Run {run_id} cannot be shown: its results are damaged. "
+                               "The details are in the server log; run the backtest again.")
+                return
+            self._show(*outcome)
+
+        run_off_loop(load, loaded, busy=self._layout)
+
+    def _show(self, results, prepared: _Prepared) -> None:
         self._results = results
         self._alert.visible = False
         self.message = ""
@@ -217,16 +243,16 @@ class ResultsViewer(Viewer):
         ]
         self._metrics.objects = [self._metric_table(group, metrics, currency)
                                  for group, metrics in METRIC_GROUPS.items()]
-        self._render_time_charts()
-        self._distribution.object = charts.distribution_charts(results)
-        trades = trades_frame(results)
-        self._trades.value = self._display_frame(trades)
-        self._all_trades = self._trades.value
-        self._fills.value = self._display_frame(results.fills)
-        self._orders.value = self._display_frame(results.orders)
-        self._config.object = json.loads(json.dumps(results.config))
-        self.zoom = None
-        self._render_trade_price()
+        self._time_charts.object = prepared.time_charts
+        self._distribution.object = prepared.distribution
+        self._trades.value = prepared.trades
+        self._all_trades = prepared.trades
+        self._fills.value = prepared.fills
+        self._orders.value = prepared.orders
+        self._config.object = prepared.config
+        with param.parameterized.discard_events(self):
+            self.zoom = None
+        self._trade_price.object = prepared.price
         self._body.visible = True
 
     def _metric_table(self, group: str, metrics: dict, currency: str) -> pn.pane.Markdown:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import panel as pn
 import param
 from panel.viewable import Viewer
 
 from components import charts
+from components.offloop import run_off_loop
 from components.report import comparison_report_html, metrics_comparison_html, parameter_diff_html
 from services import Workbench, WorkbenchError
+
+log = logging.getLogger(__name__)
 
 
 class RunComparison(Viewer):
@@ -71,26 +75,42 @@ class RunComparison(Viewer):
 
     @param.depends("run_ids", watch=True)
     def _compare(self) -> None:
+        """Load and chart the runs off the event loop; show them when ready."""
         self._results = []
-        if len(self.run_ids) < 2:
+        chosen = list(self.run_ids)
+        if len(chosen) < 2:
             self._body.visible = False
             self._say("Choose two or more completed runs to compare.", "info")
             return
-        try:
-            self._results = [self.workbench.backtests.results(r) for r in self.run_ids]
-        except WorkbenchError as e:
+
+        def load():
+            results = [self.workbench.backtests.results(r) for r in chosen]
+            return results, charts.comparison_charts(results), \
+                metrics_comparison_html(results), parameter_diff_html(results)
+
+        run_off_loop(load, lambda outcome: self._show(chosen, outcome), busy=self._layout)
+
+    def _show(self, chosen: list[str], outcome) -> None:
+        if chosen != list(self.run_ids):
+            return  # the choice changed meanwhile
+        if isinstance(outcome, Exception):
             self._body.visible = False
-            self._say(str(e), "danger")
+            self._say(str(outcome) if isinstance(outcome, WorkbenchError) else
+                      "These runs cannot be compared; the details are in the server log.",
+                      "danger")
+            if not isinstance(outcome, WorkbenchError):
+                log.error("comparing %s failed", chosen, exc_info=outcome)
             return
+        self._results, comparison, metrics, parameters = outcome
         self._alert.visible = False
         self.message = ""
         currencies = sorted({r.summary.get("currency") or "?" for r in self._results})
         self._note.object = (f"These runs are in different currencies ({', '.join(currencies)}): money "
                              "amounts are not comparable; compare returns and ratios.")
         self._note.visible = len(currencies) > 1
-        self._charts.object = charts.comparison_charts(self._results)
-        self._metrics.object = metrics_comparison_html(self._results)
-        self._parameters.object = parameter_diff_html(self._results)
+        self._charts.object = comparison
+        self._metrics.object = metrics
+        self._parameters.object = parameters
         self._download.filename = f"comparison-{'-'.join(self.run_ids[:4])}.html"
         self._body.visible = True
 

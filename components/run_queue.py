@@ -10,14 +10,13 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.offloop import on_session_end, run_off_loop, watch_live
 from components.permissions import permission, reason_note
 from services.identity.principal import Principal
 from services import Workbench, WorkbenchError
 
 log = logging.getLogger(__name__)
 
-# How often the table is refreshed from the service (milliseconds); progress moves every 0.5 s.
-REFRESH_PERIOD_MS = 1000
 
 _COLUMNS = {
     "run_id": "Run", "status": "Status", "progress": "Progress", "phase": "Phase",
@@ -113,23 +112,56 @@ class RunQueue(Viewer):
                    sizing_mode="stretch_width"),
             self._note, self._alert, self._table, sizing_mode="stretch_width",
         )
-        self._load()
-        try:
-            self._poller = pn.state.add_periodic_callback(self._load, period=REFRESH_PERIOD_MS)
-        except RuntimeError:  # no event loop (plain scripts, tests): call refresh instead
-            self._poller = None
+        # The process-level live state, refreshed once a second for every session at once.
+        self._live = self.workbench.live_state()
+        self._watching = None
+        self._follow_sweep()
+        self._show(self._current())
+        watch_live(self, self._live, ["runs", "sweep_runs"], lambda: self._show(self._current()))
+        on_session_end(lambda: self._unfollow())
 
     def __panel__(self):
         return self._layout
 
-    @param.depends("refresh", "sweep_id", watch=True)
+    def _current(self):
+        """The runs to list, from the live state (or the database while it has none yet)."""
+        if not self.sweep_id:
+            return self._live.runs[:self.limit]
+        runs = self._live.sweep_runs.get(self.sweep_id)
+        if runs is None:
+            runs = self.workbench.backtests.list_runs(limit=self.limit, sweep_id=self.sweep_id)
+        return sorted(runs, key=lambda r: r.is_final)[:self.limit]
+
+    def _follow_sweep(self) -> None:
+        if self._watching == self.sweep_id:
+            return
+        self._unfollow()
+        if self.sweep_id:
+            self._live.watch_sweep(self.sweep_id)
+            self._watching = self.sweep_id
+
+    def _unfollow(self) -> None:
+        if self._watching:
+            self._live.unwatch_sweep(self._watching)
+            self._watching = None
+
+    @param.depends("sweep_id", watch=True)
+    def _on_sweep(self) -> None:
+        self._follow_sweep()
+        self._show(self._current())
+
+    @param.depends("refresh", watch=True)
     def _load(self) -> None:
+        """Read the runs now (the Refresh button)."""
         try:
             runs = self.workbench.backtests.list_runs(limit=self.limit, sweep_id=self.sweep_id,
                                                       active_first=True)
         except WorkbenchError as e:
             self._say(f"Cannot list runs: {e}", "danger")
             return
+        self._show(runs)
+
+    def _show(self, runs) -> None:
         frame = runs_frame(runs)
         self._statuses = {r.run_id: r.status for r in runs}
         self._owners = {r.run_id: r.actor for r in runs}
@@ -172,17 +204,24 @@ class RunQueue(Viewer):
         self._control("cancel", "cancelled")
 
     def _control(self, action: str, done: str) -> None:
-        if not self.selected:
+        run_id = self.selected
+        if not run_id:
             self._say("Select a run first.", "warning")
             return
-        try:
-            info = getattr(self.workbench.backtests, action)(self.selected,
-                                                             principal=self.principal)
-        except WorkbenchError as e:
-            self._say(f"Could not {action} run `{self.selected}`: {e}", "danger")
-        else:
-            self._say(f"Run `{info.run_id}` {done}: now **{info.status}**.", "success")
-        self._load()
+
+        def finished(outcome) -> None:
+            if isinstance(outcome, WorkbenchError):
+                self._say(f"Could not {action} run `{run_id}`: {outcome}", "danger")
+            elif isinstance(outcome, Exception):
+                log.error("%s of run %s failed", action, run_id, exc_info=outcome)
+                self._say(f"Could not {action} run `{run_id}`; the details are in the server "
+                          "log.", "danger")
+            else:
+                self._say(f"Run `{outcome.run_id}` {done}: now **{outcome.status}**.", "success")
+            self._load()
+
+        run_off_loop(lambda: getattr(self.workbench.backtests, action)(
+            run_id, principal=self.principal), finished, busy=self._table)
 
     def _say(self, text: str, kind: str) -> None:
         self.message = text

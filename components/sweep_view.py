@@ -4,6 +4,7 @@ see a metric over two parameters, open any run, stop the sweep."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 
 import holoviews as hv
@@ -13,7 +14,8 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from components.run_queue import REFRESH_PERIOD_MS, RunQueue
+from components.offloop import run_off_loop, watch_live
+from components.run_queue import RunQueue
 from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
@@ -114,12 +116,11 @@ class SweepView(Viewer):
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
         self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
         self._load_choices()
+        self._live = self.workbench.live_state()
         self._load_sweeps()
         self._layout = self._build_layout()
-        try:
-            self._poller = pn.state.add_periodic_callback(self.poll, period=REFRESH_PERIOD_MS)
-        except RuntimeError:  # no event loop (plain scripts, tests): call poll() instead
-            self._poller = None
+        # Progress from the process-level live state: no polling of the database per tab.
+        watch_live(self, self._live, ["sweeps"], self._on_live)
 
     def _build_layout(self):
         may_submit = permission(self.workbench, self.principal, "sweep.submit")
@@ -227,20 +228,34 @@ class SweepView(Viewer):
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:
         try:
-            sweep_id = self.workbench.backtests.submit_sweep(self.spec(),
-                                                             principal=self.principal,
-                                                             runtime=self.runtime)
-        except ValidationError as e:
-            problems = "\n".join(f"- {p}" for p in e.problems) or str(e)
-            self._show(f"**{e.summary}.** Fix these and run again:\n\n{problems}", "danger")
-            return
+            spec, runtime = self.spec(), self.runtime  # what the form says now
         except WorkbenchError as e:
             self._show(f"Could not start the sweep: {e}", "danger")
             return
-        runs = len(self.workbench.backtests.sweep(sweep_id).runs)
-        self._show(f"Sweep `{sweep_id}` submitted: {runs} runs.", "info")
-        self._load_sweeps()
-        self.sweep_id = sweep_id
+        self._show("Checking and queueing the sweep…", "info")
+
+        def submit():
+            sweep_id = self.workbench.backtests.submit_sweep(spec, principal=self.principal,
+                                                             runtime=runtime)
+            return sweep_id, len(self.workbench.backtests.sweep(sweep_id).runs)
+
+        def submitted(outcome) -> None:
+            if isinstance(outcome, ValidationError):
+                problems = "\n".join(f"- {p}" for p in outcome.problems) or str(outcome)
+                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}",
+                           "danger")
+                return
+            if isinstance(outcome, Exception):
+                if not isinstance(outcome, WorkbenchError):
+                    log.error("submitting a sweep failed", exc_info=outcome)
+                self._show(f"Could not start the sweep: {outcome}", "danger")
+                return
+            sweep_id, runs = outcome
+            self._show(f"Sweep `{sweep_id}` submitted: {runs} runs.", "info")
+            self._load_sweeps()
+            self.sweep_id = sweep_id
+
+        run_off_loop(submit, submitted, busy=self._layout)
 
     # -- the sweep on display -----------------------------------------------------------------
     def _load_sweeps(self) -> None:
@@ -274,21 +289,31 @@ class SweepView(Viewer):
             self.y = varied[1] if len(varied) > 1 else None
         self.poll()
 
-    def poll(self) -> None:
-        """Refresh progress, and the leaderboard and heatmap when another run has finished."""
+    def _on_live(self) -> None:
+        summary = next((s for s in self._live.sweeps if s.sweep_id == self.sweep_id), None)
+        if summary is not None:
+            self.poll(summary)
+
+    def poll(self, info=None) -> None:
+        """Show the sweep's progress (``info``: its summary from the live state; None: read it
+        now), and the leaderboard and heatmap again when another run has finished."""
         if not self.sweep_id:
             self._summary.object = "No sweeps yet: define one on the left and run it."
             return
-        try:
-            info = self.workbench.backtests.sweep(self.sweep_id)
-        except WorkbenchError as e:
-            self._show(str(e), "danger")
+        if info is None:
+            try:
+                info = next((s for s in self.workbench.backtests.repository.sweep_summaries(
+                    limit=1000) if s.sweep_id == self.sweep_id), None)
+            except WorkbenchError as e:
+                self._show(str(e), "danger")
+                return
+        if info is None:
             return
         final = info.count("Completed", "Failed", "Cancelled")
         self._progress.value = round(info.progress * 100)
         self._summary.object = (
             f"**{info.status}** — {info.strategy} on `{info.bar_type}`, {info.runtime} runtime: "
-            f"{final}/{len(info.runs)} done ({info.count('Completed')} completed, "
+            f"{final}/{info.runs} done ({info.count('Completed')} completed, "
             f"{info.count('Failed')} failed, {info.count('Cancelled')} cancelled), "
             f"{info.count('Running')} running, {info.count('Paused')} paused, "
             f"{info.count('Queued')} queued")
@@ -298,18 +323,35 @@ class SweepView(Viewer):
 
     @param.depends("metric", "x", "y", watch=True)
     def _show_results(self) -> None:
-        if not self.sweep_id:
+        """Rank the runs and draw the heatmap off the event loop (a sweep's statistics files
+        can be thousands)."""
+        sweep_id, metric, x, y = self.sweep_id, self.metric, self.x, self.y
+        if not sweep_id:
             return
         backtests = self.workbench.backtests
-        try:
-            info = backtests.sweep(self.sweep_id)
-            metrics = backtests.sweep_metrics(info.sweep_id)
+
+        def rank():
+            metrics = backtests.sweep_metrics(sweep_id)
+            chosen = metric if metric in metrics else (metrics[0] if metrics else metric)
+            return metrics, chosen, backtests.leaderboard(sweep_id, chosen), \
+                self._heatmap_plot(sweep_id, chosen, x, y)
+
+        def ranked(outcome) -> None:
+            if sweep_id != self.sweep_id:
+                return
+            if isinstance(outcome, Exception):
+                self._show(str(outcome), "danger")
+                return
+            metrics, chosen, board, plot = outcome
             if metrics != self.param.metric.objects:
                 self.param.metric.objects = metrics
-            board = backtests.leaderboard(self.sweep_id, self.metric)
-        except WorkbenchError as e:
-            self._show(str(e), "danger")
-            return
+            with param.parameterized.discard_events(self):
+                self.metric = chosen
+            self._show_board(board, plot)
+
+        run_off_loop(rank, ranked, busy=self._leaderboard)
+
+    def _show_board(self, board, plot) -> None:
         ranked = board[(board["status"] == "Completed") & board[self.metric].notna()]
         self.best_run = ranked["run_id"].iloc[0] if len(ranked) else None
         if self.best_run:
@@ -323,23 +365,23 @@ class SweepView(Viewer):
                                  else "" for r, s in zip(shown["run_id"], shown["status"],
                                                          strict=True)])
         self._leaderboard.value = shown.astype(object).where(shown.notna(), None)
-        self._heatmap.objects = [pn.pane.HoloViews(self._heatmap_plot(),
-                                                   sizing_mode="stretch_width", height=370)]
+        self._heatmap.objects = [pn.pane.HoloViews(plot, sizing_mode="stretch_width",
+                                                   height=370)]
 
-    def _heatmap_plot(self):
-        if not (self.x and self.y) or self.x == self.y:
+    def _heatmap_plot(self, sweep_id: str, metric: str, x: str | None, y: str | None):
+        if not (x and y) or x == y:
             return hv.Div("<p>Vary two parameters to see a heatmap.</p>")
         try:
-            grid = self.workbench.backtests.heatmap(self.sweep_id, self.metric, self.x, self.y)
+            grid = self.workbench.backtests.heatmap(sweep_id, metric, x, y)
         except WorkbenchError as e:
-            return hv.Div(f"<p>{e}</p>")
+            return hv.Div(f"<p>{html.escape(str(e))}</p>")
         if grid.empty:
             return hv.Div("<p>No completed runs yet.</p>")
-        cells = grid.stack().rename(self.metric).reset_index()
-        cells[[self.x, self.y]] = cells[[self.x, self.y]].astype(str)
-        return hv.HeatMap(cells, kdims=[self.x, self.y], vdims=[self.metric]).opts(
+        cells = grid.stack().rename(metric).reset_index()
+        cells[[x, y]] = cells[[x, y]].astype(str)
+        return hv.HeatMap(cells, kdims=[x, y], vdims=[metric]).opts(
             cmap="RdYlGn", colorbar=True, tools=["hover"], responsive=True, height=360,
-            title=f"{self.metric} by {self.x} and {self.y}")
+            title=f"{metric} by {x} and {y}")
 
     @param.depends("stop", watch=True)
     def _on_stop(self) -> None:

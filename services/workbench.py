@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.audit import AuditLog
@@ -21,6 +21,7 @@ from services.identity.principal import Principal
 from services.identity.sessions import SessionService
 from services.identity.tokens import TokenService
 from services.identity.users import UserService
+from services.live import LiveFeed, LiveState
 from services.settings import Settings
 from services.templates import TemplateService
 
@@ -46,6 +47,8 @@ class Workbench:
     catalog_writer: CatalogWriter  # imports, conversions, exports, deletions (authorised, audited)
     backtests: BacktestService
     engines: EngineService
+    _live: LiveState | None = field(default=None, repr=False)
+    _feed: LiveFeed | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -110,7 +113,18 @@ class Workbench:
             backtests.start_scheduler().wait_active(timeout=5.0)
         return workbench
 
+    def live_state(self) -> LiveState:
+        """What every component of this process shows live (runs, sweeps, engines), kept
+        current by one feeder thread per process, started on first use."""
+        with _open_lock:
+            if self._live is None:
+                self._live = LiveState()
+                self._feed = LiveFeed(self, self._live).start()
+        return self._live
+
     def close(self) -> None:
         """Stop this process's scheduler (workers go on) and release the database."""
+        if self._feed is not None:
+            self._feed.stop()
         self.backtests.close()
         self.database.dispose()

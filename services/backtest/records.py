@@ -141,3 +141,33 @@ class SweepInfo:
         if self.stopped_at:
             return "Stopped"
         return COMPLETED if self.count(COMPLETED) == len(self.runs) else "Finished with failures"
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """A sweep's headline, counted in the database without loading its runs."""
+
+    sweep_id: str
+    strategy: str
+    bar_type: str
+    runtime: str
+    created_at: datetime
+    stopped_at: datetime | None
+    actor: str | None
+    counts: tuple[tuple[str, int], ...]  # (status, runs) pairs
+    progress: float
+
+    def count(self, *statuses: str) -> int:
+        return sum(n for status, n in self.counts if status in statuses)
+
+    @property
+    def runs(self) -> int:
+        return self.count(QUEUED, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED)
+
+    @property
+    def status(self) -> str:
+        if self.count(*FINAL_STATES) < self.runs:
+            return "Stopping" if self.stopped_at else RUNNING if self.count(*ACTIVE_STATES) else QUEUED
+        if self.stopped_at:
+            return "Stopped"
+        return COMPLETED if self.count(COMPLETED) == self.runs else "Finished with failures"

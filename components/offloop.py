@@ -1,0 +1,78 @@
+"""Slow work (disk, database, Docker, NautilusTrader) off the server's event loop.
+
+In a served session the work runs in a thread while the component shows it is busy, and its
+outcome is applied on the session's event loop, so every other session (the header's emergency
+stop included) keeps answering. The values a callback needs are read before the work starts,
+in the order the browser sent them, so a click never acts on stale input. In a notebook or a
+test there is no server loop: the work runs at once, and the component is updated before the
+call returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+
+log = logging.getLogger(__name__)
+
+
+def served() -> bool:
+    """True inside a browser session of the served app."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
+                 busy: pn.viewable.Viewable | None = None) -> None:
+    """Run ``work()``; then ``done(result)`` where ``result`` is the value or the exception."""
+    if not served():
+        try:
+            result = work()
+        except Exception as e:  # noqa: BLE001 - handed to done(), which says what went wrong
+            result = e
+        done(result)
+        return
+    doc = pn.state.curdoc
+    if busy is not None:
+        busy.loading = True
+
+    async def task() -> None:
+        try:
+            result = await asyncio.to_thread(work)
+        except Exception as e:  # noqa: BLE001 - handed to done()
+            result = e
+        try:
+            done(result)
+        except Exception:  # noqa: BLE001 - a failed update must not kill the session
+            log.exception("applying the outcome of off-loop work failed")
+        finally:
+            if busy is not None:
+                busy.loading = False
+
+    doc.add_next_tick_callback(task)
+
+
+def watch_live(owner, live, names: list[str], callback: Callable[..., None]) -> None:
+    """Call ``callback()`` when ``names`` of the process-level live state change, for as long
+    as ``owner``'s browser session lives (its watcher is removed when the session ends).
+
+    The state changes in a background thread; Panel applies the widget updates ``callback``
+    makes on the session's own loop."""
+    watcher = live.param.watch(lambda *_: callback(), names)
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        def unwatch(_context) -> None:
+            live.param.unwatch(watcher)
+        doc.on_session_destroyed(unwatch)
+    owner._live_watchers = [*getattr(owner, "_live_watchers", []), watcher]
+
+
+def on_session_end(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` when the current browser session ends (nothing in a notebook)."""
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        doc.on_session_destroyed(lambda _context: callback())
