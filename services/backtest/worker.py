@@ -138,9 +138,11 @@ def _order_warnings(engine) -> list[str]:
 
 def run(folder: Path) -> dict:
     """Run the backtest described in ``folder`` and write its results; return the summary."""
-    from services.backtest import analyzer_fix
+    from services.backtest import nautilus_fixes
 
-    analyzer_fix.install()
+    fixes = nautilus_fixes.install()
+    for warning in fixes.warnings:
+        print(f"WARNING {warning}", file=sys.stderr, flush=True)  # stderr is the run's worker.log
     from nautilus_trader.backtest.config import BacktestRunConfig
     from nautilus_trader.backtest.node import BacktestNode
 
@@ -186,7 +188,8 @@ def run(folder: Path) -> dict:
         "currency": meta["currency"],
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
-        "warnings": _order_warnings(engine),
+        "warnings": [*fixes.warnings, *_order_warnings(engine)],
+        "nautilus_fixes": list(fixes.installed),
         "statistics": statistics,
     }
     node.dispose()
