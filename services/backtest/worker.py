@@ -154,13 +154,13 @@ def run(folder: Path) -> dict:
     progress = folder / PROGRESS_FILE
     write_progress(progress, "loading data", 0.0)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     node = BacktestNode(configs=[config])
     results = node.run()
     engine = node.get_engine(config.id)
     if engine is None or not results:
         raise RuntimeError("NautilusTrader returned no result for the run")
-    run_seconds = time.perf_counter() - t0
+    run_seconds, run_cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     write_progress(progress, "writing results", 1.0)
 
     venue = engine.list_venues()[0]
@@ -188,6 +188,7 @@ def run(folder: Path) -> dict:
         "currency": meta["currency"],
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
+        "engine_cpu_seconds": run_cpu_seconds,
         "warnings": [*fixes.warnings, *_order_warnings(engine)],
         "nautilus_fixes": list(fixes.installed),
         "statistics": statistics,
