@@ -70,7 +70,7 @@ class LiveOrdersCache(Cache):
         return orders
 
     def all_orders_for_position(self, position_id: PositionId) -> list:
-        """Return every order ever linked to the position (NautilusTrader's ``orders_for_position``)."""
+        """Return every order ever linked to the position, as NautilusTrader's method does."""
         return Cache.orders_for_position(self, position_id)
 
     def purge_position(self, position_id: PositionId, purge_from_database: bool = False) -> None:

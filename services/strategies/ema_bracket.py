@@ -75,12 +75,14 @@ class EMACrossBracket(Strategy):
     def _enter(self, side: OrderSide, close: float) -> None:
         sign = 1.0 if side == OrderSide.BUY else -1.0
         atr = self.atr.value
+        stop_loss = close - sign * self.config.stop_loss_atr * atr
+        take_profit = close + sign * self.config.take_profit_atr * atr
         bracket = self.order_factory.bracket(
             instrument_id=self.config.instrument_id,
             order_side=side,
             quantity=self.instrument.make_qty(self.config.trade_size),
-            sl_trigger_price=self.instrument.make_price(close - sign * self.config.stop_loss_atr * atr),
-            tp_price=self.instrument.make_price(close + sign * self.config.take_profit_atr * atr),
+            sl_trigger_price=self.instrument.make_price(stop_loss),
+            tp_price=self.instrument.make_price(take_profit),
         )
         self.submit_order_list(bracket)
 

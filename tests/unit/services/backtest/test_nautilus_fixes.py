@@ -91,7 +91,8 @@ def test_pinned_version_is_the_one_the_project_and_the_engine_image_install():
     dockerfile = (REPO_ROOT / "Dockerfile.engine").read_text()
 
     # Assert: bumping NautilusTrader anywhere must come with a look at the fixes.
-    assert re.findall(r'"nautilus_trader\[ib\]==([^"]+)"', pyproject) == [nautilus_fixes.PINNED_VERSION]
-    assert re.findall(r'NAUTILUS_REQUIREMENT="nautilus_trader\[ib\]==([^"]+)"', dockerfile) == [
-        nautilus_fixes.PINNED_VERSION]
+    pinned = [nautilus_fixes.PINNED_VERSION]
+    assert re.findall(r'"nautilus_trader\[ib\]==([^"]+)"', pyproject) == pinned
+    requirement = r'NAUTILUS_REQUIREMENT="nautilus_trader\[ib\]==([^"]+)"'
+    assert re.findall(requirement, dockerfile) == pinned
     assert nautilus_trader.__version__ == nautilus_fixes.PINNED_VERSION
