@@ -11,8 +11,9 @@ and EMA-cross variant it times up to three legs:
   (a) raw: NautilusTrader at default settings: ``BacktestNode`` on the BacktestRunConfig the
       workbench builds for the run, minus the workbench's progress actor and with
       ``run_analysis`` back at NautilusTrader's default (True), in a fresh Python process that
-      never imports the workbench (so none of its fixes is present). Logging stays at the
-      workbench's ERROR level so neither side pays for writing a log line per bar;
+      never imports the workbench (so none of its fixes is present); its only addition is the
+      runner's CPU sampler below. Logging stays at the workbench's ERROR level so neither side
+      pays for writing a log line per bar;
   (b) workbench: the backtest service end to end: ``submit`` -> ``wait`` -> ``results`` (worker
       process start, data loading, the run with the worker's NautilusTrader fixes, reports,
       mark-to-market equity, statistics, Parquet artefacts, and loading them back);
@@ -28,8 +29,9 @@ Growth: the exponent k of seconds ~ bars^k, fitted by least squares over the siz
 2.0 quadratic). A raw or before leg stopped at its timeout gives a lower bound (">= k").
 
 Per-chunk cost profile: CPU seconds per 100k bars over a run, from the simulated time and the
-process CPU time sampled every simulated hour (the workbench's progress file for (b); a
-NautilusTrader timer in the runner for (a) and (c), the same cadence as the progress actor).
+process CPU time: from the workbench's progress file for (b) (written at most twice a second,
+and once more right after the engine run), from a NautilusTrader timer in the runner every
+simulated hour for (a) and (c).
 A flat profile means the cost per bar does not grow with the bars already processed.
 
 Results go to tables on stdout and to JSON in bench/results/ (git-ignored).

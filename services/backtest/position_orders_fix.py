@@ -96,7 +96,3 @@ class LiveOrdersCache(Cache):
 def install() -> None:
     """Make every NautilusKernel of this process build a :class:`LiveOrdersCache` (idempotent)."""
     kernel.Cache = LiveOrdersCache
-
-
-def installed() -> bool:
-    return kernel.Cache is LiveOrdersCache
