@@ -1,4 +1,5 @@
-"""Tests of LiveOrdersCache (services/backtest/position_orders_fix.py) against NautilusTrader's Cache.
+"""Tests of LiveOrdersCache (services/backtest/position_orders_fix.py) against NautilusTrader's
+Cache.
 
 Every check performs the same calls on a ``LiveOrdersCache`` and on a plain ``Cache``: the fixed
 ``orders_for_position`` must return exactly the plain one's orders that are not closed, and
