@@ -30,8 +30,8 @@ from services.backtest.spec import BacktestSpec, VenueSettings
 pytestmark = pytest.mark.integration
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
-# Ten days of 1-minute bars: 14,400 bars, hundreds of round trips per scenario.
-WINDOW = {"start": "2024-01-01", "end": "2024-01-11"}
+# Six days of 1-minute bars: 8,640 bars, hundreds of round trips per scenario.
+WINDOW = {"start": "2024-01-01", "end": "2024-01-07"}
 SCENARIOS = {
     "ema_netting": ("ema_cross", "NETTING"),
     "ema_hedging": ("ema_cross", "HEDGING"),
