@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         catalog = workdir / "catalog"
         generate_sample_catalog(catalog)
-        wb = Workbench.open(state_dir=workdir / "state", catalog=str(catalog), max_parallel=1)
+        wb = Workbench.open(state_dir=workdir / "state", catalog=str(catalog), max_parallel=1,
+                            scheduler=True)
         batch = specs(args.runs, args.days)
         load_before = os.getloadavg()
         print(f"{args.runs} runs of {args.days} days of 1-minute bars each, "

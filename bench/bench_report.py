@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         _catalog(workdir, args.bars)
-        wb = Workbench.open(state_dir=workdir / "state", catalog=str(workdir / "catalog"))
+        wb = Workbench.open(state_dir=workdir / "state", catalog=str(workdir / "catalog"),
+                            scheduler=True)
         parameters = {"fast_ema_period": args.fast, "slow_ema_period": args.slow}
         spec = BacktestSpec(strategy="ema_cross", bar_type=BAR_TYPE, label="bench report",
                             parameters=parameters)

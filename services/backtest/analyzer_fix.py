@@ -5,7 +5,8 @@ closed position (upstream issue #4434), so a run's cost grows with the square of
 (EMA cross on 200k bars: minutes instead of seconds). This module buffers the records in
 lists and materialises them with one concat the first time anything reads the analyzer.
 The observable results are unchanged: ``tests/unit/services/backtest/test_analyzer_fix.py`` compares a
-patched and an unpatched analyzer on the same trades. Applied only inside backtest workers.
+patched and an unpatched analyzer on the same trades. Applied only inside backtest workers, through
+``services.backtest.nautilus_fixes``, and only on the NautilusTrader version it was written for.
 """
 
 from __future__ import annotations

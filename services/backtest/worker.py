@@ -140,9 +140,11 @@ def _order_warnings(engine) -> list[str]:
 
 def run(folder: Path) -> dict:
     """Run the backtest described in ``folder`` and write its results; return the summary."""
-    from services.backtest import analyzer_fix
+    from services.backtest import nautilus_fixes
 
-    analyzer_fix.install()
+    fixes = nautilus_fixes.install()
+    for warning in fixes.warnings:
+        print(f"WARNING {warning}", file=sys.stderr, flush=True)  # stderr is the run's worker.log
     from nautilus_trader.backtest.config import BacktestRunConfig
     from nautilus_trader.backtest.node import BacktestNode
 
@@ -154,13 +156,13 @@ def run(folder: Path) -> dict:
     progress = folder / PROGRESS_FILE
     write_progress(progress, "loading data", 0.0)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     node = BacktestNode(configs=[config])
     results = node.run()
     engine = node.get_engine(config.id)
     if engine is None or not results:
         raise RuntimeError("NautilusTrader returned no result for the run")
-    run_seconds = time.perf_counter() - t0
+    run_seconds, run_cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     write_progress(progress, "writing results", 1.0)
 
     venue = engine.list_venues()[0]
@@ -188,7 +190,9 @@ def run(folder: Path) -> dict:
         "currency": meta["currency"],
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
-        "warnings": _order_warnings(engine),
+        "engine_cpu_seconds": run_cpu_seconds,
+        "warnings": [*fixes.warnings, *_order_warnings(engine)],
+        "nautilus_fixes": list(fixes.installed),
         "statistics": statistics,
     }
     node.dispose()

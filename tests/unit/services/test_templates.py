@@ -17,7 +17,7 @@ from services.templates import (
     load_strategy_template,
 )
 
-SHIPPED_STRATEGIES = ("bb_mean_reversion", "ema_cross", "simple_momentum")
+SHIPPED_STRATEGIES = ("bb_mean_reversion", "ema_cross", "ema_cross_bracket", "simple_momentum")
 
 
 def _problems_starting_with(error: ValidationError, prefix: str) -> list[str]:
@@ -641,7 +641,8 @@ def test_unknown_or_unsafe_strategy_name_lists_known_templates(shipped_templates
     # Assert
     message = str(info.value)
     assert f"Unknown strategy template {name!r}" in message
-    assert "Known templates: bb_mean_reversion, ema_cross, simple_momentum." in message
+    assert ("Known templates: bb_mean_reversion, ema_cross, ema_cross_bracket, simple_momentum."
+            in message)
 
 
 def test_strategy_name_cannot_escape_the_strategies_folder(tmp_path, shipped_templates):
