@@ -114,7 +114,7 @@ def cmd_build_image(wb, args) -> int:
 
     wb.authorizer.require(args.principal, "engine.build_image", args.tag)
     progress = None if args.quiet else (lambda line: print(line, flush=True))
-    build = build_engine_image(DockerGateway().client(), tag=args.tag, base_image=args.base_image,
+    build = build_engine_image(DockerGateway(), tag=args.tag, base_image=args.base_image,
                                wheelhouse=args.wheelhouse, progress=progress)
     print(f"Built {build.tag} ({build.image_id[:19]}) in {build.seconds:.0f} s")
     return 0

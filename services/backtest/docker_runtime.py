@@ -25,15 +25,21 @@ CONTAINER_UID = 10001  # the engine image's unprivileged user
 
 
 class DockerExecution(Execution):
-    def __init__(self, container) -> None:
-        self._container = container
+    """A backtest container, followed through the Docker gateway."""
+
+    # docker-py's wait times out with the client's own timeout: wait in slices of this.
+    WAIT_SLICE_S = 10.0
+
+    def __init__(self, gateway: DockerGateway, container_id: str) -> None:
+        self._gateway = gateway
+        self._id = container_id
         self._latest: Resources | None = None
-        threading.Thread(target=self._follow_stats, name=f"stats-{container.name}",
+        threading.Thread(target=self._follow_stats, name=f"stats-{container_id[:12]}",
                          daemon=True).start()
 
     def _follow_stats(self) -> None:
         try:
-            for sample in self._container.stats(stream=True, decode=True):
+            for sample in self._gateway.raw_stats(self._id):
                 cpu = (sample.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
                 memory = (sample.get("memory_stats") or {}).get("usage")
                 if cpu:
@@ -42,45 +48,39 @@ class DockerExecution(Execution):
             return
 
     def wait(self, timeout: float | None = None) -> int | None:
-        import requests
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            # docker-py's wait times out with the client's own timeout: wait in slices.
-            step = 10.0 if deadline is None else max(0.01, min(10.0, deadline - time.monotonic()))
+            step = self.WAIT_SLICE_S if deadline is None else max(
+                0.01, min(self.WAIT_SLICE_S, deadline - time.monotonic()))
             try:
-                result = self._container.wait(timeout=step)
+                code = self._gateway.wait_container(self._id, step)
+            except WorkbenchError as e:
+                raise RuntimeLostError(f"Docker lost this run ({e})") from e
+            if code is not None:
                 break
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as e:
-                # A wait that outlasts its slice surfaces as a (wrapped) read timeout.
-                if "timed out" not in str(e).lower():
-                    raise RuntimeLostError(f"Docker went away during the run ({e})") from e
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-            except Exception as e:  # noqa: BLE001 - daemon gone, container removed
-                raise RuntimeLostError(f"Docker lost this run ({type(e).__name__}: {e})") from e
-        code = int(result.get("StatusCode", -1))
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
         self._remove()
         # Killed containers exit 137 (128 + SIGKILL): report it as the signal, like a process.
         return -(code - 128) if code > 128 else code
 
     def _remove(self) -> None:
         try:
-            self._container.remove(force=True)
-        except Exception:  # noqa: BLE001 - already removed
-            pass
+            self._gateway.remove(self._id)
+        except WorkbenchError:
+            pass  # already gone
 
     def kill(self) -> None:
         try:
-            self._container.kill()
-        except Exception:  # noqa: BLE001 - not running any more
-            pass
+            self._gateway.kill(self._id)
+        except WorkbenchError:
+            pass  # not running any more
 
     def suspend(self) -> None:
-        self._container.pause()
+        self._gateway.pause(self._id)
 
     def resume(self) -> None:
-        self._container.unpause()
+        self._gateway.unpause(self._id)
 
     def resources(self) -> Resources | None:
         return self._latest
@@ -120,18 +120,12 @@ class DockerRuntime(Runtime):
         command = (f"exec /opt/venv/bin/python -m services.backtest.worker '{folder}' "
                    f"> '{folder / WORKER_LOG}' 2>&1")
         try:
-            container = self.gateway.client().containers.run(
-                self.image, entrypoint=["tini", "--", "sh", "-c", command], detach=True,
-                name=f"nautilus-backtest-{run_id}", user=user, volumes=volumes,
-                network_mode="none", read_only=True, tmpfs={"/tmp": "rw,size=256m"},
-                cap_drop=["ALL"], security_opt=["no-new-privileges:true"], pids_limit=256,
-                labels={"nautilus-workbench.backtest": run_id},
-                environment={"PYTHONDONTWRITEBYTECODE": "1"})
+            container_id = self.gateway.run_backtest(
+                self.image, f"nautilus-backtest-{run_id}", command, user, volumes,
+                {"nautilus-workbench.backtest": run_id})
         except WorkbenchError as e:
             raise OSError(str(e)) from e
-        except Exception as e:  # noqa: BLE001 - docker-py errors: the run fails with the reason
-            raise OSError(f"Docker could not start the backtest container: {e}") from e
-        return DockerExecution(container)
+        return DockerExecution(self.gateway, container_id)
 
 
 def _catalog_path(folder: Path) -> str | None:
@@ -162,13 +156,9 @@ def _container_user(folder: Path) -> str:
 
 def find_execution(run_id: str, gateway: DockerGateway | None = None) -> DockerExecution | None:
     """The running container of ``run_id`` (started by this or another process), if any."""
-    import docker.errors
-
     gateway = gateway or DockerGateway()
     try:
-        container = gateway.client().containers.get(f"nautilus-backtest-{run_id}")
-    except (docker.errors.NotFound, WorkbenchError):
+        container_id = gateway.running_container(f"nautilus-backtest-{run_id}")
+    except WorkbenchError:
         return None
-    except docker.errors.DockerException:
-        return None
-    return DockerExecution(container) if container.status in ("running", "paused") else None
+    return DockerExecution(gateway, container_id) if container_id else None

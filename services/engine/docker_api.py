@@ -61,7 +61,8 @@ def parse_stats(sample: dict) -> dict[str, float]:
 
 
 class DockerGateway:
-    """Thin, error-translating wrapper over docker-py for engine containers."""
+    """The one seam to Docker: a thin, error-translating wrapper over docker-py for engine and
+    backtest containers (nothing else in the workbench calls docker-py)."""
 
     def __init__(self, base_url: str | None = None, timeout: int = 20) -> None:
         self._base_url = base_url
@@ -245,18 +246,92 @@ class DockerGateway:
             return []
         return [_normalise_line(x) for x in raw.decode("utf-8", errors="replace").splitlines()]
 
-    def stats_stream(self, container_id: str) -> Iterator[dict[str, float]]:
+    def raw_stats(self, container_id: str) -> Iterator[dict]:
+        """Docker's stats samples of a container (about one a second) until it exits."""
         try:
-            stream = self._call("read the engine's stats", self.client().api.stats,
+            stream = self._call("read the container's stats", self.client().api.stats,
                                 container_id, stream=True, decode=True)
             for sample in stream:
                 if not (sample.get("cpu_stats") or {}).get("system_cpu_usage"):
                     continue  # the first sample and the one after exit carry no usage
-                yield parse_stats(sample)
+                yield sample
         except EngineError:
             raise
         except Exception as e:
             raise EngineError(f"The stats stream of {container_id[:12]} broke: {e}") from e
+
+    def stats_stream(self, container_id: str) -> Iterator[dict[str, float]]:
+        for sample in self.raw_stats(container_id):
+            yield parse_stats(sample)
+
+    # -- images -----------------------------------------------------------------------------
+    def build_image(self, path: str, tag: str, buildargs: dict) -> Iterator[dict]:
+        """Docker's build output (decoded chunks) of the context in ``path``."""
+        return self._call("build the image", self.client().api.build, path=path, tag=tag,
+                          buildargs=buildargs, rm=True, forcerm=True, decode=True)
+
+    def image_id(self, tag: str) -> str:
+        return self._call("look up an image", self.client().images.get, tag).id
+
+    # -- backtest containers ----------------------------------------------------------------
+    def run_backtest(self, image: str, name: str, command: str, user: str, volumes: dict,
+                     labels: dict) -> str:
+        """Start a hardened container (no network, no capabilities, read-only root) that runs
+        ``command`` in a shell; returns its id."""
+        container = self._call(
+            "start the backtest container", self.client().containers.run, image,
+            entrypoint=["tini", "--", "sh", "-c", command], detach=True, name=name, user=user,
+            volumes=volumes, network_mode="none", read_only=True,
+            tmpfs={"/tmp": "rw,size=256m"}, cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"], pids_limit=256, labels=labels,
+            environment={"PYTHONDONTWRITEBYTECODE": "1"})
+        return container.id
+
+    def running_container(self, name: str) -> str | None:
+        """The id of the running (or paused) container called ``name``, else None."""
+        container = self._container(name)
+        return container.id if container is not None and container.status in (
+            "running", "paused") else None
+
+    def wait_container(self, container_id: str, timeout: float) -> int | None:
+        """The container's exit code once it exits within ``timeout`` seconds, else None.
+        EngineError when Docker or the container went away."""
+        import requests
+
+        container = self._container(container_id)
+        if container is None:
+            raise EngineError(f"The container {container_id[:12]} is gone.")
+        try:
+            result = container.wait(timeout=timeout)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as e:
+            # docker-py surfaces a wait that outlasts its timeout as a (wrapped) read timeout.
+            if "timed out" in str(e).lower():
+                return None
+            raise DockerUnavailable(DOCKER_DOWN.format(detail=_short(e))) from e
+        except Exception as e:  # noqa: BLE001 - daemon gone, container removed
+            raise EngineError(f"Docker lost the container {container_id[:12]} ({e})") from e
+        return int(result.get("StatusCode", -1))
+
+    def pause(self, container_id: str) -> None:
+        container = self._container(container_id)
+        if container is not None:
+            self._call("pause the container", container.pause)
+
+    def unpause(self, container_id: str) -> None:
+        container = self._container(container_id)
+        if container is not None:
+            self._call("resume the container", container.unpause)
+
+    def remove(self, container_id: str) -> None:
+        """Remove the container, running or not (nothing if it is gone)."""
+        import docker.errors
+
+        container = self._container(container_id)
+        if container is not None:
+            try:
+                self._call("remove the container", container.remove, force=True)
+            except docker.errors.NotFound:
+                pass
 
     def list_engines(self, instance: str) -> list[dict]:
         containers = self._call(

@@ -48,19 +48,15 @@ def _context(folder: Path, wheelhouse: Path | None) -> None:
             shutil.copy(wheel, wheels / wheel.name)
 
 
-def build_engine_image(client, tag: str = DEFAULT_IMAGE, base_image: str = DEFAULT_BASE_IMAGE,
+def build_engine_image(gateway, tag: str = DEFAULT_IMAGE, base_image: str = DEFAULT_BASE_IMAGE,
                        wheelhouse: str | Path | None = None, progress=None) -> ImageBuild:
-    """Build the engine image with the Docker daemon behind ``client`` (docker-py)."""
-    import docker.errors
-
+    """Build the engine image with the Docker daemon behind ``gateway`` (a DockerGateway)."""
     started = time.perf_counter()
     log: list[str] = []
     with tempfile.TemporaryDirectory(prefix="workbench-engine-image-") as tmp:
         _context(Path(tmp), Path(wheelhouse) if wheelhouse else None)
         try:
-            stream = client.api.build(path=tmp, tag=tag, buildargs={"BASE_IMAGE": base_image},
-                                      rm=True, forcerm=True, decode=True)
-            for chunk in stream:
+            for chunk in gateway.build_image(tmp, tag, {"BASE_IMAGE": base_image}):
                 if "error" in chunk:
                     raise EngineError(f"Building the engine image failed: {chunk['error'].strip()}"
                                       + _hint(base_image, chunk["error"], log))
@@ -69,11 +65,12 @@ def build_engine_image(client, tag: str = DEFAULT_IMAGE, base_image: str = DEFAU
                     log.append(text)
                     if progress is not None:
                         progress(text)
-        except docker.errors.APIError as e:
-            raise EngineError(f"Building the engine image failed: {e.explanation or e}"
+        except EngineError as e:
+            if "Building the engine image failed" in str(e):
+                raise
+            raise EngineError(f"Building the engine image failed: {e}"
                               + _hint(base_image, str(e), log)) from e
-    image = client.images.get(tag)
-    return ImageBuild(tag, image.id, time.perf_counter() - started, log[-20:])
+    return ImageBuild(tag, gateway.image_id(tag), time.perf_counter() - started, log[-20:])
 
 
 def _hint(base_image: str, error: str, log: list[str]) -> str:

@@ -38,3 +38,15 @@ def test_package_imports_only_what_its_layer_may(package):
 
     # Assert
     assert {f: bad for f, bad in offenders.items() if bad} == {}
+
+
+def test_only_the_docker_gateway_calls_docker():
+    # Arrange: every module of the shipped code
+    files = [f for package in ("app", "components", "services")
+             for f in sorted((REPO_ROOT / package).rglob("*.py"))]
+
+    # Act
+    importers = {str(f.relative_to(REPO_ROOT)) for f in files if "docker" in _imported_roots(f)}
+
+    # Assert: one seam, so a remote DOCKER_HOST, errors and tests are handled in one place
+    assert importers == {"services/engine/docker_api.py"}
