@@ -47,6 +47,22 @@ def key_values(items: list[str], flag: str) -> dict[str, str]:
     return result
 
 
+def check_writable(*paths: str | None) -> None:
+    """Refuse, before anything is written, an output whose folder is missing or unwritable (so a
+    command never writes one file and then fails on the next)."""
+    import os
+    from pathlib import Path
+
+    for path in filter(None, paths):
+        folder = Path(path).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise WorkbenchError(f"Cannot write {path}: the folder {folder} does not exist.")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise WorkbenchError(f"Cannot write {path}: the folder {folder} is not writable.")
+        if Path(path).is_dir():
+            raise WorkbenchError(f"Cannot write {path}: it is a folder.")
+
+
 def write_table(frame, path: str) -> None:
     """Write a DataFrame to .csv or .parquet, with a one-line error if the file cannot be made."""
     if not (path.endswith(".parquet") or path.endswith(".csv")):
