@@ -13,6 +13,7 @@ from services.catalog import CatalogService
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.catalog.writer import CatalogWriter
 from services.db import Database
+from services.doctor import Doctor
 from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
 from services.identity.authorizer import Authorizer
@@ -93,10 +94,16 @@ class Workbench:
         engines = EngineService(database, templates, catalog_service, settings.engines_dir,
                                 instance_id(settings.state_dir), authorizer,
                                 image=os.environ.get("WORKBENCH_ENGINE_IMAGE"))
-        return cls(settings=settings, database=database, audit=audit, authorizer=authorizer,
-                   users=UserService(database, audit, authorizer),
-                   tokens=TokenService(database, audit, authorizer),
-                   sessions=SessionService(database, audit),
-                   templates=templates, catalog=catalog_service,
-                   catalog_writer=CatalogWriter(catalog_service, authorizer),
-                   backtests=backtests, engines=engines)
+        workbench = cls(settings=settings, database=database, audit=audit,
+                        authorizer=authorizer, users=UserService(database, audit, authorizer),
+                        tokens=TokenService(database, audit, authorizer),
+                        sessions=SessionService(database, audit),
+                        templates=templates, catalog=catalog_service,
+                        catalog_writer=CatalogWriter(catalog_service, authorizer),
+                        backtests=backtests, engines=engines)
+        # A change a crash interrupted is completed (or undone) by the next start; the server
+        # (no default principal) does it through recover_at_start as the user who started it.
+        if catalog_service.protocol == "file" and authorizer.allows(default, "catalog.recover")[0]:
+            doctor = Doctor.for_workbench(workbench)
+            doctor.repair(doctor.catalog_findings(), principal=default)
+        return workbench

@@ -72,6 +72,10 @@ ACTIVE_STATES = (RUNNING, PAUSED)  # a worker exists
 FINAL_STATES = (COMPLETED, FAILED, CANCELLED)
 # How often a watcher samples its worker's CPU and memory (seconds).
 SAMPLE_PERIOD_S = 1.0
+# Pauses between attempts to record a run's end while the database is locked (seconds).
+FINISH_RETRY_S = (1.0, 2.0, 5.0, 10.0)
+# How long wait() lets another process's watcher record a finished worker's run (seconds).
+ORPHAN_GRACE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -454,12 +458,27 @@ class BacktestService:
             lost = f"the workbench lost track of the worker ({type(e).__name__}: {e})"
         try:
             self._sample(run_id, execution)
-            self._finish(run_id, code if lost is None else 1, lost=lost)
+            self._finish_with_retries(run_id, code if lost is None else 1, lost)
         finally:
             with self._lock:
                 self._executions.pop(run_id, None)
                 self._done.notify_all()
             self._dispatch()
+
+    def _finish_with_retries(self, run_id: str, code: int, lost: str | None) -> None:
+        """Record the outcome, riding out a database locked by another writer for a while;
+        if it stays locked, :meth:`wait` settles the run once the database is free."""
+        for pause in (*FINISH_RETRY_S, None):
+            try:
+                self._finish(run_id, code, lost=lost)
+                return
+            except StorageError as e:
+                if pause is None:
+                    log.error("could not record the end of run %s: %s", run_id, e)
+                    return
+                log.warning("recording the end of run %s failed (%s); retrying in %s s",
+                            run_id, e, pause)
+                time.sleep(pause)
 
     def _sample(self, run_id: str, execution: Execution) -> None:
         used = execution.resources()
@@ -512,6 +531,9 @@ class BacktestService:
                 pass
         if code == EXIT_DISK_FULL:
             return DISK_FULL_MESSAGE
+        if code == -signal.SIGABRT:
+            return ("NautilusTrader aborted the worker (SIGABRT, a panic in its native core) "
+                    f"before it finished; the reason is at the end of {folder / WORKER_LOG}.")
         if code < 0:
             return (f"The worker process was killed ({_signal_name(code)}) before it finished. "
                     "If memory ran out, shorten the date range; otherwise run it again.")
@@ -651,32 +673,58 @@ class BacktestService:
             for row in rows:
                 if row.run_id in self._executions:
                     continue
-                adopted = None
-                if row.runtime == "local" and worker_alive(row.worker_pid, row.run_folder):
-                    adopted = PidExecution(row.worker_pid)
-                elif row.runtime == "docker":
-                    from services.backtest.docker_runtime import find_execution
-
-                    adopted = find_execution(row.run_id)
+                adopted = self._find_worker(row)
                 if adopted is not None:
                     # A worker that outlived its server (workers run in their own session, or
                     # in their own container): adopt it, and finish its row when it exits.
-                    execution = adopted
-                    self._executions[row.run_id] = (row.runtime, execution)
-                    threading.Thread(target=self._watch, args=(row.run_id, execution),
+                    self._executions[row.run_id] = (row.runtime, adopted)
+                    threading.Thread(target=self._watch, args=(row.run_id, adopted),
                                      daemon=True, name=f"backtest-adopt-{row.run_id}").start()
                     continue
-                folder = Path(row.run_folder)
-                if (folder / RESULTS / "summary.json").exists():
-                    self._completed(row, folder)
-                    row.finished_at, row.phase = _now(), None
-                else:
-                    row.error = ("Interrupted: the server stopped while this run was in progress "
-                                 f"(it was {row.status.lower()} on the {row.runtime} runtime). "
-                                 "Run it again.")
-                    row.status, row.finished_at, row.phase, row.paused_at = FAILED, _now(), None, None
-                    self._remove_partial(folder)
+                self._settle_orphan(row)
         self._dispatch()
+
+    @staticmethod
+    def _find_worker(row: BacktestRunRow) -> Execution | None:
+        """The live worker of an active run on the local or the docker runtime, if any."""
+        if row.runtime == "local" and worker_alive(row.worker_pid, row.run_folder):
+            return PidExecution(row.worker_pid)
+        if row.runtime == "docker":
+            from services.backtest.docker_runtime import find_execution
+
+            return find_execution(row.run_id)
+        return None
+
+    def _settle_orphan(self, row: BacktestRunRow) -> None:
+        """Finish the row of an active run whose worker is gone: Completed if its results are
+        all there, else Failed ("Interrupted")."""
+        folder = Path(row.run_folder)
+        if (folder / RESULTS / "summary.json").exists():
+            self._completed(row, folder)
+            row.finished_at, row.phase = _now(), None
+            return
+        row.error = ("Interrupted: the workbench lost this run's worker while it was "
+                     f"{row.status.lower()} on the {row.runtime} runtime. Run it again.")
+        row.status, row.finished_at, row.phase, row.paused_at = FAILED, _now(), None, None
+        self._remove_partial(folder)
+
+    def orphaned_runs(self) -> list[RunInfo]:
+        """Runs recorded Running or Paused that no watcher here follows and whose worker is
+        gone (what a crash or a lost database write leaves behind)."""
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(BacktestRunRow).where(BacktestRunRow.status.in_(ACTIVE_STATES))).all()
+            return [self._info(r) for r in rows
+                    if r.run_id not in self._executions and self._find_worker(r) is None]
+
+    def settle_orphan(self, run_id: str) -> RunInfo:
+        """End an orphaned run (see :meth:`orphaned_runs`); a run with a live worker is left."""
+        with self._lock, self._db.session() as session:
+            row = session.get(BacktestRunRow, run_id)
+            if row is not None and row.status in ACTIVE_STATES \
+                    and run_id not in self._executions and self._find_worker(row) is None:
+                self._settle_orphan(row)
+        return self.get(run_id)
 
     # -- queries ------------------------------------------------------------------------------
     def _info(self, row: BacktestRunRow) -> RunInfo:
@@ -838,14 +886,29 @@ class BacktestService:
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.2) -> RunInfo:
         """Block until the run is final (or ``timeout`` seconds pass) and return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        orphaned_since = None
         while True:
             info = self.get(run_id)
             if info.is_final:
                 return info
             if deadline is not None and time.monotonic() >= deadline:
                 return info
+            # A worker that is gone while its row stays active (its watcher could not write
+            # the end, or died with its process) would make this wait forever.
+            if info.is_active and run_id not in self._executions and self._worker_gone(run_id):
+                orphaned_since = orphaned_since or time.monotonic()
+                if time.monotonic() - orphaned_since >= ORPHAN_GRACE_S:
+                    return self.settle_orphan(run_id)
+            else:
+                orphaned_since = None
             with self._lock:
                 self._done.wait(timeout=poll)
+
+    def _worker_gone(self, run_id: str) -> bool:
+        with self._db.session() as session:
+            row = session.get(BacktestRunRow, run_id)
+            return row is not None and self._find_worker(row) is None and row.runtime in (
+                "local", "docker")
 
     def results(self, run_id: str) -> RunResults:
         """Load a completed run's artefacts, or raise BacktestError saying why there are none."""

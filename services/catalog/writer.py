@@ -1,26 +1,25 @@
 """Changes to the catalog: import files, convert series, delete ranges. Atomic and audited.
 
-Every change is built aside first, in a staging folder inside the catalog root (NautilusTrader
-only reads ``data/``, so a staging folder is invisible to it), then moved into place. If
-anything fails before or while moving, the moves done so far are undone and the staging folder
-is removed: a failed change leaves the catalog exactly as it was. Each change is written to the
-audit log (who, what, outcome).
+Every change is built aside first, in a staging folder inside the catalog root, then journalled
+and renamed into place (``services.catalog.journal``): a change that fails leaves the catalog
+exactly as it was, and one interrupted by a crash is completed or undone by the next start
+(or ``nautilus-workbench doctor --fix``). Each change is written to the audit log (who, what,
+outcome).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from services.catalog.calendars import default_calendar_name, get_calendar
-from services.catalog.inventory import CatalogService, InstrumentInfo, to_utc
+from services.catalog.inventory import CatalogService, InstrumentInfo
+from services.catalog.journal import CatalogChange, find_leftovers, write_lock
 from services.catalog.importer import (
     MAX_PRECISION,
     PREVIEW_ROWS,
@@ -50,16 +49,10 @@ from services.catalog.quality import (
 from services.errors import CatalogError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
+from services.timestamps import parse_range
 
 _CLASS_OF_TYPE = {"fx": "CurrencyPair", "crypto-spot": "CurrencyPair",
                   "crypto-perp": "CryptoPerpetual", "equity": "Equity", "future": "FuturesContract"}
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(location: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(location, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -123,43 +116,6 @@ class DeleteResult:
         return dict(self.__dict__)
 
 
-@dataclass
-class _Staging:
-    """A staging folder and the moves made from it into the catalog (for undo)."""
-
-    service: CatalogService
-    path: str
-    moves: list[tuple[str, str]] = field(default_factory=list)  # (from, to), in order
-    created: list[str] = field(default_factory=list)  # folders made in the catalog
-
-    def move(self, src: str, dst: str) -> None:
-        fs = self.service.fs
-        parent = dst.rsplit("/", 1)[0]
-        missing = []
-        while not fs.exists(parent):
-            missing.append(parent)
-            parent = parent.rsplit("/", 1)[0]
-        for folder in reversed(missing):
-            fs.makedirs(folder, exist_ok=True)
-            self.created.append(folder)
-        fs.mv(src, dst, recursive=True)
-        self.moves.append((src, dst))
-
-    def undo(self) -> None:
-        fs = self.service.fs
-        for src, dst in reversed(self.moves):
-            fs.makedirs(src.rsplit("/", 1)[0], exist_ok=True)
-            fs.mv(dst, src, recursive=True)
-        for folder in reversed(self.created):
-            if fs.exists(folder) and not fs.ls(folder):
-                fs.rmdir(folder)
-        self.moves.clear()
-
-    def remove(self) -> None:
-        if self.service.fs.exists(self.path):
-            self.service.fs.rm(self.path, recursive=True)
-
-
 class CatalogWriter:
     """Import, convert and delete over one catalog; every change is atomic and audited."""
 
@@ -169,31 +125,40 @@ class CatalogWriter:
         # local operator and keeps no audit trail.
         self._auth = authorizer or Authorizer(None, Principal.local())
 
-    # -- staging and audit ------------------------------------------------------------------
-    def _staging(self) -> _Staging:
-        path = f"{self.catalog.root}/.staging-{uuid.uuid4().hex[:12]}"
-        self.catalog.fs.makedirs(path, exist_ok=True)
-        return _Staging(self.catalog, path)
-
-    def _staging_catalog(self, staging: _Staging):
+    # -- changes and audit ------------------------------------------------------------------
+    @staticmethod
+    def _staging_catalog(change: CatalogChange):
         from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-        return ParquetDataCatalog(staging.path, fs_protocol=self.catalog.protocol)
+        return ParquetDataCatalog(change.path, fs_protocol=change.catalog.protocol)
 
-    def _commit(self, staging: _Staging, leaves: list[str]) -> None:
-        """Move staged series folders (``data/<kind>/<ident>``) into the catalog."""
+    def _refuse_leftovers(self) -> None:
+        """A change interrupted earlier must be finished first: its series may be half moved."""
+        leftovers = find_leftovers(self.catalog)
+        if leftovers:
+            first = leftovers[0]
+            what = (f"an interrupted {first.operation} of {first.target}" if first.operation
+                    else "an unfinished change")
+            raise CatalogError(
+                f"The catalog holds {what} ({first.path}); run 'nautilus-workbench doctor "
+                "--fix' (or restart the server) to recover it, then retry.")
+
+    def _install_moves(self, change: CatalogChange) -> list[tuple[str, str]]:
+        """Renames that put staged series folders (``data/<kind>/<ident>``) into the catalog:
+        a whole folder when the series is new, else its files one by one."""
         fs = self.catalog.fs
-        for leaf in leaves:
-            src = f"{staging.path}/{leaf}"
-            dst = f"{self.catalog.root}/{leaf}"
+        base = f"{change.path}/data"
+        leaves = ([ident for kind in fs.ls(base, detail=False)
+                   for ident in fs.ls(kind, detail=False)] if fs.exists(base) else [])
+        moves = []
+        for src in sorted(leaves):
+            dst = f"{self.catalog.root}/{src[len(change.path) + 1:]}"
             if not fs.exists(dst):
-                staging.move(src, dst)
+                moves.append((src, dst))
                 continue
             for path in sorted(fs.ls(src, detail=False)):
-                name = path.rsplit("/", 1)[-1]
-                if fs.exists(f"{dst}/{name}"):
-                    raise CatalogError(f"{leaf}/{name} already exists in the catalog")
-                staging.move(path, f"{dst}/{name}")
+                moves.append((path, f"{dst}/{path.rsplit('/', 1)[-1]}"))
+        return moves
 
     def _audit(self, actor: Principal, action: str, target: str, outcome: str,
                detail: str) -> None:
@@ -202,17 +167,6 @@ class CatalogWriter:
 
     def _fail(self, actor: Principal, action: str, target: str, error: Exception):
         self._audit(actor, action, target, "failed", str(error)[:2000])
-
-    def _staged_leaves(self, staging: _Staging) -> list[str]:
-        fs = self.catalog.fs
-        base = f"{staging.path}/data"
-        if not fs.exists(base):
-            return []
-        leaves = []
-        for kind in fs.ls(base, detail=False):
-            for ident in fs.ls(kind, detail=False):
-                leaves.append(ident[len(staging.path) + 1:])
-        return leaves
 
     # -- import -----------------------------------------------------------------------------
     def preview_import(self, source: str, options: ImportOptions) -> ImportPreview:
@@ -308,8 +262,10 @@ class CatalogWriter:
         """
         actor = self._auth.require(principal, "catalog.import", f"{options.instrument_id} <- {source}")
         started = time.perf_counter()
-        with _lock_for(self.catalog.location):
+        with write_lock(self.catalog):
             try:
+                if not dry_run:
+                    self._refuse_leftovers()
                 preview = self.preview_import(source, options)
                 chosen_calendar = calendar or preview.calendar
                 get_calendar(chosen_calendar)
@@ -327,9 +283,9 @@ class CatalogWriter:
     def _import(self, preview: ImportPreview, calendar: str, dry_run: bool, progress,
                 started: float) -> ImportResult:
         options, layout, key = preview.options, preview.layout, preview.series_key
-        staging = self._staging()
+        change = CatalogChange(self.catalog, "catalog.import", key)
         try:
-            staged = self._staging_catalog(staging)
+            staged = self._staging_catalog(change)
             instrument_obj = None
             if preview.new_instrument is not None:
                 instrument_obj = build_instrument(preview.new_instrument, preview.rows["ts_event"].iloc[0])
@@ -364,16 +320,12 @@ class CatalogWriter:
             if not dry_run:
                 if instrument_obj is not None:
                     staged.write_data([instrument_obj])
-                self._commit(staging, self._staged_leaves(staging))
+                change.commit(self._install_moves(change))
         except OSError as e:  # disk full, permissions, a network filesystem going away
-            staging.undo()
             raise CatalogError(f"Writing {key} failed: {e.strerror or e}; the catalog is "
                                "unchanged. Check free space and permissions, then retry.") from e
-        except BaseException:
-            staging.undo()
-            raise
         finally:
-            staging.remove()
+            change.discard()
         return ImportResult(key, options.data_type, rows, files, quality.first, quality.last,
                             preview.new_instrument is not None, quality, dry_run,
                             time.perf_counter() - started, layout.name)
@@ -495,23 +447,25 @@ class CatalogWriter:
         chunk = Chunk(1, ohlc.index.as_unit("ns").asi8.copy(),
                       {c: ohlc[c].to_numpy(dtype=np.float64) for c in ohlc.columns}, {})
         calendar = default_calendar_name(instrument.instrument_class, instrument.venue)
-        with _lock_for(self.catalog.location):
-            staging = self._staging()
+        with write_lock(self.catalog):
+            self._refuse_leftovers()
+            change = CatalogChange(self.catalog, "catalog.convert", key)
             try:
                 quality = self._check_chunk(chunk, options, key, calendar)
                 self._refuse_overlap(key, "bars", quality)
                 objects = self._to_nautilus(chunk, np.arange(chunk.ts.size), options, key)
-                self._staging_catalog(staging).write_data(objects)
-                self._commit(staging, self._staged_leaves(staging))
+                self._staging_catalog(change).write_data(objects)
+                change.commit(self._install_moves(change))
             except (CatalogError, ValidationError) as e:
-                staging.undo()
                 self._fail(actor, "catalog.convert", key, e)
                 raise
-            except BaseException:
-                staging.undo()
-                raise
+            except OSError as e:
+                self._fail(actor, "catalog.convert", key, e)
+                raise CatalogError(f"Writing {key} failed: {e.strerror or e}; the catalog is "
+                                   "unchanged. Check free space and permissions, then "
+                                   "retry.") from e
             finally:
-                staging.remove()
+                change.discard()
         self._audit(actor, "catalog.convert", key, "ok", f"{len(objects)} bars from {source_key}")
         return ImportResult(key, "bars", len(objects), 1, quality.first, quality.last, False,
                             quality, False, time.perf_counter() - started, "conversion")
@@ -532,23 +486,22 @@ class CatalogWriter:
         """Delete a series, or its rows with ts_event in [start, end]. Needs ``confirm=True``."""
         actor = self._auth.require(principal, "catalog.delete", key)
         self.catalog.find_series(key)  # an unknown series is an error before anything else
-        start, end = to_utc(start, "start"), to_utc(end, "end")
-        if start is not None and end is not None and start > end:
-            raise ValidationError(f"start {start} is after end {end}")
+        start, end = parse_range(start, end)
         whole = start is None and end is None
         what = "the whole series" if whole else f"rows from {start or 'the start'} to {end or 'the end'}"
         if not confirm:
             raise ValidationError(f"Deleting {what} of {key} cannot be undone: confirm it "
                                   "(--yes on the command line, the confirmation box in the app)")
         fs = self.catalog.fs
-        with _lock_for(self.catalog.location):
-            staging = self._staging()
+        with write_lock(self.catalog):
+            self._refuse_leftovers()
+            change = CatalogChange(self.catalog, "catalog.delete", key)
             removed_rows = removed_files = rewritten = 0
             try:
                 files = self.catalog.series_files(key, start, end)
                 folder = self.catalog.series_folder(key)
-                replacements: list[tuple[str, str | None]] = []
-                for path in files:
+                moves: list[tuple[str, str]] = []
+                for i, path in enumerate(files):
                     table = pq.read_table(path, filesystem=fs)
                     ts = table.column("ts_event").to_numpy().astype(np.int64)
                     inside = np.ones(ts.size, dtype=bool)
@@ -556,36 +509,30 @@ class CatalogWriter:
                         inside &= ts >= start.value
                     if end is not None:
                         inside &= ts <= end.value
+                    if not inside.any():
+                        continue
                     removed_rows += int(inside.sum())
+                    # Old files go to the staging folder's trash, so the change can be undone.
+                    moves.append((path, f"{change.trash}/{i}-{path.rsplit('/', 1)[-1]}"))
                     if inside.all():
-                        replacements.append((path, None))
-                    elif inside.any():
-                        kept = table.filter(pa_mask(~inside))
-                        ts_init = kept.column("ts_init").to_numpy()
-                        name = _file_name(int(ts_init.min()), int(ts_init.max()))
-                        new_path = f"{staging.path}/new-{len(replacements)}-{name}"
-                        pq.write_table(kept, new_path, filesystem=fs)
-                        replacements.append((path, new_path))
-                trash = f"{staging.path}/trash"
-                fs.makedirs(trash, exist_ok=True)
-                for i, (path, new_path) in enumerate(replacements):
-                    staging.move(path, f"{trash}/{i}-{path.rsplit('/', 1)[-1]}")
-                    if new_path is None:
                         removed_files += 1
-                    else:
-                        staging.move(new_path, f"{path.rsplit('/', 1)[0]}/{_strip_new(new_path)}")
-                        rewritten += 1
-                if fs.exists(folder) and not fs.ls(folder):
-                    fs.rmdir(folder)
+                        continue
+                    kept = table.filter(pa_mask(~inside))
+                    ts_init = kept.column("ts_init").to_numpy()
+                    staged = f"{change.path}/new-{i}"
+                    fs.makedirs(staged, exist_ok=True)
+                    name = _file_name(int(ts_init.min()), int(ts_init.max()))
+                    pq.write_table(kept, f"{staged}/{name}", filesystem=fs)
+                    moves.append((f"{staged}/{name}", f"{folder}/{name}"))
+                    rewritten += 1
+                change.commit(moves, prune=[folder])
             except (CatalogError, ValidationError, OSError) as e:
-                staging.undo()
                 self._fail(actor, "catalog.delete", key, e)
-                raise CatalogError(f"Could not delete from {key}: {e}; the catalog is unchanged") from e
-            except BaseException:
-                staging.undo()
-                raise
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+                raise CatalogError(f"Could not delete from {key}: {reason}; the catalog is "
+                                   "unchanged") from e
             finally:
-                staging.remove()
+                change.discard()
         self._audit(actor, "catalog.delete", key, "ok",
                     f"{what}: {removed_rows} rows, {removed_files} files removed, "
                     f"{rewritten} rewritten")
@@ -602,8 +549,3 @@ def _file_name(first_ns: int, last_ns: int) -> str:
         return pd.Timestamp(ns, tz="UTC").strftime("%Y-%m-%dT%H-%M-%S-") + f"{ns % 10**9:09d}Z"
 
     return f"{stamp(first_ns)}_{stamp(last_ns)}.parquet"
-
-
-def _strip_new(staged_path: str) -> str:
-    """``.../new-3-<file name>`` -> ``<file name>``."""
-    return staged_path.rsplit("/", 1)[-1].split("-", 2)[2]
