@@ -99,7 +99,8 @@ class Workbench:
                         tokens=TokenService(database, audit, authorizer),
                         sessions=SessionService(database, audit),
                         templates=templates, catalog=catalog_service,
-                        catalog_writer=CatalogWriter(catalog_service, authorizer),
+                        catalog_writer=CatalogWriter(catalog_service, authorizer,
+                                                     protected=(str(settings.state_dir),)),
                         backtests=backtests, engines=engines)
         # A change a crash interrupted is completed (or undone) by the next start; the server
         # (no default principal) does it through recover_at_start as the user who started it.

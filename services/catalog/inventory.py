@@ -7,8 +7,11 @@ Price series are read column-wise with pyarrow and decoded vectorised, never as 
 
 from __future__ import annotations
 
+import errno
+import gzip
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -425,14 +428,47 @@ class CatalogService:
         columns = SERIES_COLUMNS[info.data_type]
         ident = key if info.data_type == "bars" else info.instrument_id
         precisions = self._footer_precisions(key)
+        files = self._files(_FOLDER_OF[info.data_type], ident, start, end)
+        if not files:
+            raise CatalogError(f"{key} has no data between {start} and {end}; nothing exported.")
+        if hasattr(target, "write"):
+            return self._export_to(target, key, files, columns, precisions, fmt, start, end)
+        # Written aside and renamed over the target: a crash or a full disk never leaves half a
+        # file under the target's name.
+        final = os.fspath(target)
+        folder, name = os.path.split(os.path.abspath(final))
+        partial = os.path.join(folder, f".{name}.partial-{uuid.uuid4().hex[:8]}")
+        try:
+            with open(partial, "wb") as sink:
+                if final.lower().endswith(".gz"):
+                    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0) as packed:
+                        rows = self._export_to(packed, key, files, columns, precisions, fmt,
+                                               start, end)
+                else:
+                    rows = self._export_to(sink, key, files, columns, precisions, fmt, start, end)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(partial, final)
+        except OSError as e:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            if e.errno == errno.ENOSPC:
+                raise CatalogError(f"The disk is full: cannot write {final}; nothing was "
+                                   "written. Free some space, or export a shorter range.") from e
+            raise CatalogError(f"Cannot write {final}: {e.strerror or e}. Check that its folder "
+                               "exists and is writable.") from e
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        return rows
+
+    def _export_to(self, sink, key: str, files: list[str], columns: list[str],
+                   precisions: dict[str, int], fmt: str, start, end) -> int:
         rows = 0
         writer = None
         try:
-            sink = target if hasattr(target, "write") else open(target, "wb")  # noqa: SIM115
-        except OSError as e:
-            raise CatalogError(f"Cannot write {target}: {e.strerror or e}") from e
-        try:
-            for name in self._files(_FOLDER_OF[info.data_type], ident, start, end):
+            for name in files:
                 frame = self._read_file(name, columns, start, end)
                 for column in columns:
                     digits = precisions.get("size" if column in ("volume", "size", "bid_size",
@@ -456,8 +492,6 @@ class CatalogService:
         finally:
             if writer is not None:
                 writer.close()
-            if not hasattr(target, "write"):
-                sink.close()
         return rows
 
     def _read_file(self, name: str, columns: list[str], start=None, end=None) -> pd.DataFrame:

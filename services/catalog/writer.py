@@ -9,6 +9,7 @@ outcome).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -119,8 +120,11 @@ class DeleteResult:
 class CatalogWriter:
     """Import, convert and delete over one catalog; every change is atomic and audited."""
 
-    def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None) -> None:
+    def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None,
+                 protected: tuple[str, ...] = ()) -> None:
         self.catalog = catalog
+        # Folders no export may write into (the state folder: database, run folders).
+        self._protected = tuple(os.path.realpath(p) for p in protected)
         # Without an authoriser (benchmarks, tests of the catalog alone) the writer acts for the
         # local operator and keeps no audit trail.
         self._auth = authorizer or Authorizer(None, Principal.local())
@@ -475,10 +479,25 @@ class CatalogWriter:
                principal: Principal | None = None) -> int:
         """Write a series (or a range of it) to a CSV/Parquet file or buffer; returns rows."""
         actor = self._auth.require(principal, "catalog.export", key)
-        rows = self.catalog.export(key, target, start=start, end=end, fmt=fmt)
+        if not hasattr(target, "write"):
+            self._refuse_protected_target(target)
+        with write_lock(self.catalog):  # a change half made must not be exported
+            rows = self.catalog.export(key, target, start=start, end=end, fmt=fmt)
         self._audit(actor, "catalog.export", key, "ok",
                     f"{rows} rows to {target if isinstance(target, str) else 'a download'}")
         return rows
+
+    def _refuse_protected_target(self, target) -> None:
+        """An export must never overwrite the catalog's own files or the workbench's state."""
+        resolved = os.path.realpath(os.fspath(target))
+        folders = ([os.path.realpath(self.catalog.root)] if self.catalog.protocol == "file"
+                   else []) + list(self._protected)
+        for folder in folders:
+            if resolved == folder or resolved.startswith(folder.rstrip("/") + "/"):
+                raise ValidationError(
+                    f"Export target {os.fspath(target)!r} is inside {folder} (the data catalog or "
+                    "the workbench's state folder), where it could overwrite stored data; "
+                    "write it somewhere else")
 
     # -- delete -----------------------------------------------------------------------------
     def delete(self, key: str, start=None, end=None, *, confirm: bool = False,
