@@ -7,7 +7,7 @@ import pandas as pd
 from services.errors import ValidationError
 
 # pandas' nanosecond timestamps, which NautilusTrader's ts_event/ts_init use, span these years.
-FIRST, LAST = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+FIRST, LAST = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
 
 
 def parse_utc(value, name: str) -> pd.Timestamp | None:

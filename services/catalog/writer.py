@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from services.catalog.calendars import default_calendar_name, get_calendar
-from services.catalog.inventory import CatalogService, InstrumentInfo
+from services.catalog.inventory import SERIES_COLUMNS, CatalogService, InstrumentInfo
 from services.catalog.journal import CatalogChange, find_leftovers, write_lock
 from services.catalog.importer import (
     MAX_PRECISION,
@@ -38,20 +38,25 @@ from services.catalog.importer import (
     precision_of,
     validate_bar_spec,
     validate_instrument_id,
+    validate_options,
 )
 from services.catalog.quality import (
+    PRICE_COLUMNS,
+    SIZE_COLUMNS,
     QualityReport,
     bar_step_ns,
     check_frame,
     find_bar_gaps,
     find_tick_gaps,
     merge_reports,
+    sorted_unique,
 )
 from services.errors import CatalogError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 from services.timestamps import parse_range
 
+LEVEL_CHANGE_FACTOR = 10.0  # new rows this many times above/below the stored level need a yes
 _CLASS_OF_TYPE = {"fx": "CurrencyPair", "crypto-spot": "CurrencyPair",
                   "crypto-perp": "CryptoPerpetual", "equity": "Equity", "future": "FuturesContract"}
 
@@ -176,6 +181,7 @@ class CatalogWriter:
     def preview_import(self, source: str, options: ImportOptions) -> ImportPreview:
         """Detect the layout, parse the first rows, resolve instrument, series and precisions."""
         validate_instrument_id(options.instrument_id)
+        validate_options(options)
         if options.bar_spec and options.data_type not in (None, "bars"):
             raise ValidationError("Give either a bar spec (bars) or a data type quotes/trades, "
                                   "not both")
@@ -190,6 +196,8 @@ class CatalogWriter:
         first = next(iter_chunks(source, probe_layout, head_options))
         if layout.data_type == "bars" and not options.bar_spec:
             options = replace(options, bar_spec=infer_bar_spec(first.ts))
+        elif layout.data_type == "bars":
+            _refuse_spacing_mismatch(first.ts, options.bar_spec)
         if layout.data_type == "bars" and layout.timestamps_mark == "open":
             first.ts = first.ts + bar_step_ns(options.bar_spec)
         options = replace(options, data_type=layout.data_type)
@@ -211,6 +219,9 @@ class CatalogWriter:
             calendar = default_calendar_name(_CLASS_OF_TYPE[new_spec.instrument_type],
                                              options.instrument_id.rsplit(".", 1)[1])
         key = self._series_key(options)
+        first = _written(first, options)
+        if instrument is not None and not options.accept_level_change:
+            self._refuse_level_change(first, options)
         rows = pd.DataFrame({"ts_event": pd.to_datetime(first.ts[:PREVIEW_ROWS], unit="ns", utc=True),
                              **{k: v[:PREVIEW_ROWS] for k, v in first.values.items()}})
         quality = self._check_chunk(first, options, key, calendar)
@@ -297,7 +308,8 @@ class CatalogWriter:
             last_ts, last_line = None, 0
             cal = get_calendar(calendar)
             step = bar_step_ns(options.bar_spec) if options.data_type == "bars" else None
-            for chunk in iter_chunks(preview.source, layout, options, progress):
+            for raw in iter_chunks(preview.source, layout, options, progress):
+                chunk = _written(raw, options)  # the checks see exactly what is stored
                 reports.append(self._check_chunk(chunk, options, key, calendar))
                 order = np.argsort(chunk.ts, kind="stable")
                 ts_sorted = chunk.ts[order]
@@ -333,6 +345,32 @@ class CatalogWriter:
         return ImportResult(key, options.data_type, rows, files, quality.first, quality.last,
                             preview.new_instrument is not None, quality, dry_run,
                             time.perf_counter() - started, layout.name)
+
+    def _refuse_level_change(self, chunk: Chunk, options: ImportOptions) -> None:
+        """Rows of another market appended to a series (BTC at 46,000 onto a future at 1.1)
+        would pass every per-row check: compare price levels with what the instrument holds."""
+        field_name = {"bars": "close", "quotes": "bid_price", "trades": "price"}[options.data_type]
+        if field_name not in chunk.values or not chunk.ts.size:
+            return
+        new_level = float(np.median(np.abs(chunk.values[field_name])))
+        for info in self.catalog.series():
+            if info.instrument_id != options.instrument_id or info.data_type not in SERIES_COLUMNS:
+                continue
+            column = {"bars": "close", "quotes": "bid_price", "trades": "price"}[info.data_type]
+            stored = self.catalog.read_series(info.key, info.last - pd.Timedelta(days=7),
+                                              info.last, columns=[column], sort=False)[column]
+            if stored.empty:
+                continue
+            old_level = float(np.median(np.abs(stored.to_numpy())))
+            ratio = (new_level / old_level) if old_level else float("inf")
+            if not 1 / LEVEL_CHANGE_FACTOR <= ratio <= LEVEL_CHANGE_FACTOR:
+                raise ValidationError(
+                    f"The new rows' prices (median {new_level:,.6g}) are {ratio:,.3g} times those "
+                    f"{options.instrument_id} already holds in {info.key} (median "
+                    f"{old_level:,.6g} in its last week): is this file another instrument's? "
+                    "Import it under its own instrument id, or confirm the change of level "
+                    "(--accept-level-change; the import wizard's confirmation box).")
+            return
 
     def _refuse_overlap(self, key: str, data_type: str, quality: QualityReport) -> None:
         """The same rows imported twice (or any overlap) would corrupt the series: refuse."""
@@ -448,8 +486,9 @@ class CatalogWriter:
         options = ImportOptions(instrument_id=instrument.instrument_id, bar_spec=spec,
                                 data_type="bars", price_precision=instrument.price_precision,
                                 size_precision=instrument.size_precision)
-        chunk = Chunk(1, ohlc.index.as_unit("ns").asi8.copy(),
-                      {c: ohlc[c].to_numpy(dtype=np.float64) for c in ohlc.columns}, {})
+        chunk = _written(Chunk(1, ohlc.index.as_unit("ns").asi8.copy(),
+                               {c: ohlc[c].to_numpy(dtype=np.float64) for c in ohlc.columns}, {}),
+                         options)
         calendar = default_calendar_name(instrument.instrument_class, instrument.venue)
         with write_lock(self.catalog):
             self._refuse_leftovers()
@@ -568,3 +607,76 @@ def _file_name(first_ns: int, last_ns: int) -> str:
         return pd.Timestamp(ns, tz="UTC").strftime("%Y-%m-%dT%H-%M-%S-") + f"{ns % 10**9:09d}Z"
 
     return f"{stamp(first_ns)}_{stamp(last_ns)}.parquet"
+
+
+def _refuse_spacing_mismatch(ts: np.ndarray, bar_spec: str) -> None:
+    """A bar spec the data's spacing contradicts would store bars under a wrong interval."""
+    diffs = np.diff(sorted_unique(ts[:5000]))
+    if diffs.size < 2:
+        return
+    values, counts = np.unique(diffs, return_counts=True)
+    modal = int(values[np.argmax(counts)])
+    share = counts.max() / diffs.size
+    step = bar_step_ns(bar_spec)
+    detected = infer_bar_spec(ts, bar_spec.rsplit("-", 1)[1]) if modal > 0 else "?"
+    if step is None:
+        if share >= 0.9:
+            raise ValidationError(
+                f"Bar spec {bar_spec} is not a time interval, but the rows are evenly spaced "
+                f"({_duration(modal)} apart): they are time bars; use "
+                f"--bar-spec {detected} (or leave it out to use the spacing)")
+        return
+    if modal != step:
+        raise ValidationError(
+            f"Bar spec {bar_spec} says the bars are {_duration(step)} apart, but the rows are "
+            f"mostly {_duration(modal)} apart: use --bar-spec "
+            f"{detected} (or leave it out to use the spacing), or convert the series after "
+            "importing it")
+
+
+def _duration(ns: int) -> str:
+    for unit, size in (("day", 86400 * 10**9), ("hour", 3600 * 10**9), ("minute", 60 * 10**9),
+                       ("second", 10**9), ("millisecond", 10**6)):
+        if ns >= size and ns % size == 0:
+            count = ns // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{ns / 1e9:g} seconds"
+
+
+def _written(chunk: Chunk, options: ImportOptions) -> Chunk:
+    """The chunk as it will be stored: prices and sizes rounded to the instrument's precisions.
+
+    Refuses values NautilusTrader cannot hold (beyond PRICE_MAX/QUANTITY_MAX) and values the
+    precision would change by more than 1 % (1.1078 at precision 0, 1e-12 at precision 9), so
+    the quality checks, which run on this chunk, see exactly what is written.
+    """
+    from nautilus_trader.model.objects import PRICE_MAX, QUANTITY_MAX
+
+    prices = set(PRICE_COLUMNS[options.data_type])
+    sizes = set(SIZE_COLUMNS[options.data_type])
+    values = dict(chunk.values)
+    for field_name, raw in chunk.values.items():
+        if field_name not in prices and field_name not in sizes:
+            continue
+        is_price = field_name in prices
+        limit = PRICE_MAX if is_price else QUANTITY_MAX
+        precision = options.price_precision if is_price else options.size_precision
+        too_big = np.abs(raw) > limit
+        if too_big.any():
+            i = int(np.argmax(too_big))
+            raise CatalogImportError(
+                f"Line {chunk.first_line + i}: {field_name} {raw[i]:g} is beyond the largest "
+                f"{'price' if is_price else 'size'} NautilusTrader can hold ({limit:,.0f}); fix "
+                "the value (or its column mapping)")
+        rounded = np.round(raw, precision)
+        changed = (raw != 0) & (np.abs(rounded - raw) > 0.01 * np.abs(raw))
+        if changed.any():
+            i = int(np.argmax(changed))
+            raise CatalogImportError(
+                f"Line {chunk.first_line + i}: {field_name} {float(raw[i])!r} would be stored "
+                f"as {float(rounded[i])!r} at the {'price' if is_price else 'size'} precision {precision} "
+                f"of {options.instrument_id}; values this small need more decimals than the "
+                f"instrument has (at most {MAX_PRECISION}): rescale them or import them under "
+                "an instrument with a finer precision")
+        values[field_name] = rounded
+    return Chunk(chunk.first_line, chunk.ts, values, chunk.text)

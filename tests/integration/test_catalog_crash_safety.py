@@ -28,7 +28,8 @@ from services.doctor import Doctor
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning")]
 
 BTC = "BTCUSDT-PERP.BINANCE"
 KEY = f"{BTC}-1-MINUTE-LAST-EXTERNAL"
@@ -58,7 +59,7 @@ def _run_in_child(operation, catalog_root: Path, kill_at: int | None) -> tuple[i
     """Run ``operation(writer)`` in a forked child killed before file step ``kill_at``;
     returns (how the child ended: exit code or -signal, steps it counted)."""
     read, write = os.pipe()
-    pid = os.fork()  # noqa: the child only runs the write and exits
+    pid = os.fork()
     if pid == 0:  # the child: count steps, die at the chosen one
         os.close(read)
         count = [0]
