@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from services.catalog.quality import bar_step_ns, sorted_unique
 from services.errors import CatalogError, ValidationError
+from services.identifiers import instrument_id_problem
 
 DEFAULT_CHUNK_ROWS = 250_000
 PREVIEW_ROWS = 20
@@ -124,27 +125,12 @@ class Chunk:
 
 
 # -- names and instruments ---------------------------------------------------------------------
-# The workbench's identifier grammar: a subset of what NautilusTrader accepts (its Symbol and
-# Venue take any non-empty text), wide enough for every listed market's symbols (BTCUSDT-PERP,
-# EUR/USD, 6EH4, BRK.B, ES.FUT, SPX^W) and free of markup, quotes, spaces and path tricks.
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/:^+#=_\-]{0,62}[A-Za-z0-9_#^=+])?$")
-_VENUE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-
-
 def validate_instrument_id(instrument_id: str) -> tuple[str, str]:
     """Split ``SYMBOL.VENUE``; refuse ids outside the identifier grammar (no markup, no path)."""
-    text = instrument_id if isinstance(instrument_id, str) else ""
-    symbol, dot, venue = text.rpartition(".")
-    if not dot or not symbol or not venue:
-        raise ValidationError(f"Instrument id {instrument_id!r} is not SYMBOL.VENUE, e.g. "
-                              "BTCUSDT-PERP.BINANCE or EUR/USD.SIM")
-    if not _VENUE_RE.match(venue):
-        raise ValidationError(f"Instrument id {instrument_id!r}: the venue {venue!r} must be 1-32 "
-                              "upper-case letters, digits, '_' or '-' (e.g. BINANCE, XNAS, SIM)")
-    if not _SYMBOL_RE.match(symbol) or ".." in symbol or "//" in symbol:
-        raise ValidationError(f"Instrument id {instrument_id!r}: the symbol {symbol!r} must be "
-                              "1-64 letters and digits, with . / - _ : ^ + # = inside (no spaces, "
-                              "quotes, markup or '..'), e.g. BTCUSDT-PERP or EUR/USD")
+    problem = instrument_id_problem(instrument_id)
+    if problem:
+        raise ValidationError(f"Instrument id: {problem}")
+    symbol, _, venue = instrument_id.rpartition(".")
     return symbol, venue
 
 
