@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from app.cli.output import jsonable, key_values, print_json, table, write_table
+from app.cli.output import check_writable, jsonable, key_values, print_json, table, write_table
 from services.errors import WorkbenchError
 
 _H = "app.cli.catalog:"
@@ -173,6 +173,8 @@ def cmd_import(wb, args) -> int:
 def cmd_check(wb, args) -> int:
     from services.catalog.quality import DEFAULT_OUTLIER_Z
 
+    if args.report:
+        check_writable(args.report, (".csv", ".json", ".parquet"))
     report = wb.catalog.check(args.series, calendar=args.calendar, start=args.start, end=args.end,
                               outlier_z=DEFAULT_OUTLIER_Z if args.outlier_z is None
                               else args.outlier_z, min_gap=args.min_gap)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.cli.output import write_table
+from app.cli.output import check_writable, write_table
 from services.errors import WorkbenchError
 
 
@@ -22,6 +22,10 @@ def cmd_report(wb, args) -> int:
     from components.report import export_comparison_report, export_run_report
     from components.results_viewer import trades_frame
 
+    check_writable(args.output)
+    for table_path in (args.trades, args.equity):
+        if table_path:
+            check_writable(table_path, (".csv", ".parquet"))
     try:
         if args.compare:
             path = export_comparison_report(wb, [args.run_id, *args.compare], args.output)

@@ -52,6 +52,7 @@ from services.backtest.spec import BacktestSpec
 from services.backtest.statistics import (
     LOWER_IS_BETTER,
     METRICS_VERSION,
+    RANKABLE_METRICS,
     compute_statistics,
 )
 from services.backtest.sweep import SweepSpec, expand, run_specs
@@ -59,7 +60,7 @@ from services.backtest.worker import DISK_FULL_MESSAGE, EXIT_DISK_FULL
 from services.catalog import CatalogService
 from services.audit import AuditLog
 from services.db import BacktestRunRow, Database, SweepRow
-from services.errors import BacktestError, StorageError
+from services.errors import BacktestError, StorageError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 from services.templates import TemplateService
@@ -838,6 +839,15 @@ class BacktestService:
                 cached = {}
             self._statistics_cache[run.run_id] = cached
         return cached
+
+    @staticmethod
+    def validate_metric(metric: str) -> str:
+        """``metric`` if runs can be ranked by it, else ValidationError listing those that can
+        (before a sweep runs, not after)."""
+        if metric not in RANKABLE_METRICS:
+            raise ValidationError(f"{metric!r} is not a metric runs can be ranked by; choose one "
+                                  f"of {', '.join(RANKABLE_METRICS)}")
+        return metric
 
     def sweep_metrics(self, sweep_id: str) -> list[str]:
         """The metrics the sweep's runs can be ranked by (sharpe, total_return, ...)."""
