@@ -14,13 +14,13 @@ import re
 import uuid
 from typing import Any
 
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/:^+#=\-]{0,62}[A-Za-z0-9_#^=+])?$")
-VENUE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,31}$")
-TRADER_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,32}-[A-Za-z0-9_]{1,32}$")
-CURRENCY_RE = re.compile(r"^[A-Z0-9]{2,12}$")
-RATE_RE = re.compile(r"^\d{1,9}/\d{2}:[0-5]\d:[0-5]\d$")
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._/:^+#=_\-]{0,62}[A-Za-z0-9_#^=+])?\Z")
+VENUE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,31}\Z")
+TRADER_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,32}-[A-Za-z0-9_]{1,32}\Z")
+CURRENCY_RE = re.compile(r"^[A-Z0-9]{2,12}\Z")
+RATE_RE = re.compile(r"^\d{1,9}/\d{2}:[0-5]\d:[0-5]\d\Z")
 BAR_SPEC_RE = re.compile(r"^\d{1,12}-(MILLISECOND|SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|TICK|VOLUME|"
-                         r"VALUE)-(LAST|BID|ASK|MID)-(EXTERNAL|INTERNAL)$")
+                         r"VALUE)-(LAST|BID|ASK|MID)-(EXTERNAL|INTERNAL)\Z")
 MAX_DEPTH = 32  # templates nest 4-6 levels; anything far deeper is a mistake or an attack
 
 # NautilusTrader 1.231's enum member names (nautilus_trader.model.enums / common.enums).
@@ -137,7 +137,7 @@ def _field_problem(key: str, value: Any) -> str | None:
         if not isinstance(value, list) or not value:
             return f"must be a list of balances like '1000000 USD', was {value!r}"
         for balance in value:
-            if not isinstance(balance, str) or not re.match(r"^\d+(\.\d+)? [A-Z0-9]{2,12}$", balance):
+            if not isinstance(balance, str) or not re.match(r"^\d+(\.\d+)? [A-Z0-9]{2,12}\Z", balance):
                 return f"each balance must be AMOUNT CURRENCY, e.g. '1000000 USD', was {balance!r}"
         return None
     if key in ("leverages", "settlement_prices", "max_notional_per_order") and isinstance(value, dict):

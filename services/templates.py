@@ -30,7 +30,7 @@ _PROBE_BINDINGS = {"instrument_id": "PROBE.SIM", "bar_type": "PROBE.SIM-1-MINUTE
 # import: importing a module runs it.
 STRATEGY_PACKAGES = ("nautilus_trader", "services.strategies")
 PACKAGES_ENV = "WORKBENCH_STRATEGY_PACKAGES"
-_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|<|>|!=|==)\s*([A-Za-z_]\w*|-?\d+(\.\d+)?)\s*$")
 
 

@@ -37,7 +37,7 @@ RESOURCE_PARAMETERS = ("memory_limit_mb", "cpu_limit")
 # Packages a node's data and execution clients may come from (plus WORKBENCH_STRATEGY_PACKAGES).
 CLIENT_PACKAGES = ("nautilus_trader", "services.engine_runtime")
 ENV_REF = re.compile(r"^\$\{([A-Z][A-Z0-9_]*)(:int)?\}$")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\Z")
 
 
 @dataclass(frozen=True)
