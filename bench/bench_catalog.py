@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -289,7 +290,7 @@ def _without_crash_safety():
     return off()
 
 
-def bench_crash_safety(root: Path, n: int, repeat: int = 3) -> dict:
+def bench_crash_safety(root: Path, n: int, repeat: int = 5) -> dict:
     import contextlib
     import shutil
 
@@ -322,6 +323,7 @@ def bench_crash_safety(root: Path, n: int, repeat: int = 3) -> dict:
                 return contextlib.nullcontext() if safe else _without_crash_safety()
 
             target = root / f"import-{label}-{i}"
+            os.sync()  # each timing starts with no dirty pages left over from the one before
             with guard():
                 writer = CatalogWriter(CatalogService(str(target)))
                 started = time.perf_counter()
@@ -330,6 +332,7 @@ def bench_crash_safety(root: Path, n: int, repeat: int = 3) -> dict:
             shutil.rmtree(target)
             target = root / f"delete-{label}-{i}"
             shutil.copytree(pristine, target)
+            os.sync()
             with guard():
                 writer = CatalogWriter(CatalogService(str(target)))
                 started = time.perf_counter()

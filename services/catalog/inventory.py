@@ -204,6 +204,20 @@ class CatalogService:
 
     # -- metadata-only inventory --------------------------------------------------------------
     def exists(self) -> bool:
+        if self._protocol == "file":
+            # os.path.exists answers False for a folder it may not enter: say so instead of
+            # showing an empty catalog.
+            try:
+                os.stat(f"{self._root}/data")
+                return True
+            except FileNotFoundError:
+                return False
+            except PermissionError:
+                raise CatalogError(f"Cannot read the catalog {self.location}: permission denied "
+                                   "on it or a folder above it. Give the workbench's user read "
+                                   "access (e.g. chmod -R u+rX).") from None
+            except NotADirectoryError:
+                return False
         try:
             return self._fs.exists(f"{self._root}/data")
         except Exception as e:  # network filesystems raise their own errors

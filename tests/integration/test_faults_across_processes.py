@@ -1,0 +1,174 @@
+"""Faults that involve more than one process or the operating system's permissions: two starts
+racing on a fresh checkout, catalog folders the workbench may not read, a database locked when
+a run ends."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from services.catalog import CatalogService
+from services.errors import CatalogError
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_processes_creating_the_sample_catalog_at_once_both_get_it(tmp_path):
+    # Arrange: two fresh processes generate the same (missing) sample catalog.
+    target = tmp_path / "data" / "sample_catalog"
+    code = ("import sys; from services.catalog.sample import generate_sample_catalog; "
+            "print(generate_sample_catalog(sys.argv[1]))")
+
+    # Act
+    children = [subprocess.Popen([sys.executable, "-c", code, str(target)], text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(2)]
+    results = [child.communicate(timeout=300) for child in children]
+
+    # Assert: both succeed with the one catalog; no building folder is left.
+    assert [c.returncode for c in children] == [0, 0], [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {str(target)}
+    series = CatalogService(str(target)).series()
+    assert len(series) == 3 and 527_040 in [s.rows for s in series]  # BTC: every minute of 2024
+    assert [p.name for p in target.parent.iterdir()] == ["sample_catalog"]
+
+
+def _as_nobody(function) -> tuple[int, str]:
+    """Run ``function()`` in a forked child as uid/gid 65534 (root reads everything, so the
+    permission check needs another user); returns (exit code, what it wrote)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            message = function()
+            os.write(write, message.encode())
+            os._exit(0)
+        except BaseException as e:
+            os.write(write, f"{type(e).__name__}: {e}".encode())
+            os._exit(1)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    text = os.read(read, 65536).decode()
+    os.close(read)
+    return os.WEXITSTATUS(status), text
+
+
+@pytest.fixture
+def open_folder():
+    """A folder every user may enter (pytest's own temporary folders are root's alone)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="wb-perm-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    for dirpath, dirs, _files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(dirpath, name), 0o755)
+    shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("locked", ["series folder", "catalog root"])
+def test_an_unreadable_catalog_folder_is_one_line_naming_it(open_folder, write_bars_catalog,
+                                                            locked):
+    # Arrange: a catalog whose series folder (or the catalog itself) its reader may not open.
+    if os.geteuid() != 0:
+        from tests.conftest import skip_or_fail
+
+        skip_or_fail("acting as another user needs root (as on this machine and CI)")
+    root = write_bars_catalog(open_folder / "catalog")
+    folder = next((root / "data" / "bar").iterdir()) if locked == "series folder" else root
+    os.chmod(folder, 0o000)
+
+    def list_series() -> str:
+        try:
+            CatalogService(str(root)).series()
+        except CatalogError as e:
+            return f"CatalogError: {e}"
+        return "no error"
+
+    # Act
+    code, text = _as_nobody(list_series)
+    os.chmod(folder, 0o755)
+
+    # Assert
+    assert code == 0, text
+    assert text.startswith("CatalogError: Cannot read ") and "permission denied" in text
+    assert str(folder if locked == "series folder" else root) in text and "\n" not in text
+
+
+@pytest.fixture
+def write_bars_catalog():
+    def write(root):
+        from services.catalog.importer import ImportOptions
+        from services.catalog.writer import CatalogWriter
+
+        csv = root.parent / "bars.csv"
+        csv.write_text("timestamp,open,high,low,close\n" + "".join(
+            f"2024-01-02 00:{m:02d}:00,1,2,0.5,1.5\n" for m in range(1, 30)))
+        CatalogWriter(CatalogService(str(root))).import_file(
+            str(csv), ImportOptions("BTCUSDT-PERP.BINANCE"))
+        os.chmod(root, 0o755)
+        for dirpath, dirs, files in os.walk(root):
+            for name in dirs:
+                os.chmod(os.path.join(dirpath, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(dirpath, name), 0o644)
+        return root
+
+    return write
+
+
+def test_a_database_locked_when_a_run_ends_never_leaves_wait_hanging(workbench, monkeypatch):
+    # Arrange: retries and the orphan grace made short; a writer holds the database when the
+    # run's worker finishes, and keeps it until after the watcher has given up.
+    from services.backtest import service as backtest_service
+    from services.backtest.spec import BacktestSpec
+    from services.errors import StorageError
+
+    monkeypatch.setattr(backtest_service, "FINISH_RETRY_S", (0.2,))
+    monkeypatch.setattr(backtest_service, "ORPHAN_GRACE_S", 1.0)
+    bar_type = workbench.catalog.backtestable()[0].bar_type
+    run_id = workbench.backtests.submit(BacktestSpec(
+        strategy="ema_cross", bar_type=bar_type, start="2024-01-02", end="2024-01-03"))
+    database_file = workbench.settings.state_dir / "workbench.db"
+    locker = sqlite3.connect(database_file, timeout=60, isolation_level=None, check_same_thread=False)
+    released = threading.Event()
+
+    def hold_lock_while_the_worker_ends():
+        folder = workbench.settings.runs_dir / run_id
+        while not (folder / "results" / "summary.json").exists():
+            time.sleep(0.05)
+        locker.execute("BEGIN IMMEDIATE")
+        time.sleep(25)  # > busy_timeout (10 s) + the retry: the watcher gives up
+        locker.execute("COMMIT")
+        released.set()
+
+    holder = threading.Thread(target=hold_lock_while_the_worker_ends, daemon=True)
+    holder.start()
+
+    # Act: wait() returns (or raises one StorageError line) instead of waiting forever.
+    started = time.monotonic()
+    try:
+        info = workbench.backtests.wait(run_id, timeout=300)
+    except StorageError as e:
+        info = None
+        assert "locked" in str(e)
+    elapsed = time.monotonic() - started
+    released.wait(60)
+    if info is None:  # the lock is gone now: the run is settled from its folder
+        info = workbench.backtests.wait(run_id, timeout=60)
+
+    # Assert: the run's results were all written, so it ends Completed.
+    assert info.status == "Completed", info.error
+    assert elapsed < 200
