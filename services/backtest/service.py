@@ -517,6 +517,14 @@ class BacktestService:
     @staticmethod
     def _completed(row: BacktestRunRow, folder: Path) -> None:
         stats = json.loads((folder / RESULTS / "summary.json").read_text())["statistics"]
+        if stats.get("bars") == 0:
+            # The range was checked against the catalog at submission: no bar means the data
+            # files went missing while the run was queued or running.
+            row.status, row.progress = FAILED, None
+            row.error = (f"The run read no bars of {row.bar_type}: its data files were missing "
+                         "or removed while it ran. Check the series ('nautilus-workbench catalog "
+                         "list') and run it again.")
+            return
         row.status, row.progress, row.error = COMPLETED, 1.0, None
         row.total_return, row.sharpe = stats.get("total_return"), stats.get("sharpe")
         row.max_drawdown, row.num_trades = stats.get("max_drawdown"), stats.get("num_trades")
