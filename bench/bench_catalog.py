@@ -290,7 +290,8 @@ def _without_crash_safety():
     return off()
 
 
-def bench_crash_safety(root: Path, n: int, repeat: int = 5) -> dict:
+def bench_crash_safety(root: Path, n: int, import_repeat: int = 5,
+                       delete_repeat: int = 15) -> dict:
     import contextlib
     import shutil
 
@@ -311,40 +312,45 @@ def bench_crash_safety(root: Path, n: int, repeat: int = 5) -> dict:
     first, last = index[0], index[-1]
     cut_from = first + (last - first) * 0.15
     cut_to = first + (last - first) * 0.55  # cuts file 2 and file 7, removes 3..6
-    times = {"import_safe_s": [], "import_unsafe_s": [], "delete_safe_s": [],
-             "delete_unsafe_s": []}
     pristine = root / "pristine"
     CatalogWriter(CatalogService(str(pristine))).import_file(str(path), options)
-    deleted = None
-    for i in range(repeat):
-        for safe in (i % 2 == 0, i % 2 != 0):  # alternate which goes first
-            label = "safe" if safe else "unsafe"
-            def guard(safe=safe):
-                return contextlib.nullcontext() if safe else _without_crash_safety()
 
-            target = root / f"import-{label}-{i}"
-            os.sync()  # each timing starts with no dirty pages left over from the one before
-            with guard():
-                writer = CatalogWriter(CatalogService(str(target)))
-                started = time.perf_counter()
-                writer.import_file(str(path), options)
-                times[f"import_{label}_s"].append(time.perf_counter() - started)
-            shutil.rmtree(target)
-            target = root / f"delete-{label}-{i}"
-            shutil.copytree(pristine, target)
-            os.sync()
-            with guard():
-                writer = CatalogWriter(CatalogService(str(target)))
-                started = time.perf_counter()
-                deleted = writer.delete(key, cut_from, cut_to, confirm=True)
-                times[f"delete_{label}_s"].append(time.perf_counter() - started)
-            shutil.rmtree(target)
+    def guard(safe: bool):
+        return contextlib.nullcontext() if safe else _without_crash_safety()
+
+    def timed(label: str, i: int, safe: bool, prepare, act) -> float:
+        target = root / f"{label}-{i}-{safe}"
+        prepare(target)
+        os.sync()  # each timing starts with no dirty pages left over from the one before
+        with guard(safe):
+            writer = CatalogWriter(CatalogService(str(target)))
+            started = time.perf_counter()
+            act(writer)
+            took = time.perf_counter() - started
+        shutil.rmtree(target)
+        return took
+
+    times = {"import_safe_s": [], "import_unsafe_s": [], "delete_safe_s": [],
+             "delete_unsafe_s": []}
+    deleted = []
+    for op, repeat in (("import", import_repeat), ("delete", delete_repeat)):
+        for i in range(repeat):
+            for safe in (i % 2 == 0, i % 2 != 0):  # alternate which goes first
+                if op == "import":
+                    took = timed(op, i, safe, lambda t: None,
+                                 lambda w: w.import_file(str(path), options))
+                else:
+                    took = timed(op, i, safe, lambda t: shutil.copytree(pristine, t),
+                                 lambda w: deleted.append(w.delete(key, cut_from, cut_to,
+                                                                   confirm=True)))
+                times[f"{op}_{'safe' if safe else 'unsafe'}_s"].append(took)
     median = {k: float(np.median(v)) for k, v in times.items()}
     import_cost = median["import_safe_s"] / median["import_unsafe_s"] - 1
     delete_cost = median["delete_safe_s"] / median["delete_unsafe_s"] - 1
     return {
-        "rows": n, "files": 12, "deleted_rows": deleted.rows_deleted,
-        "files_removed": deleted.files_removed, "files_rewritten": deleted.files_rewritten,
+        "rows": n, "files": 12, "deleted_rows": deleted[0].rows_deleted,
+        "files_removed": deleted[0].files_removed, "files_rewritten": deleted[0].files_rewritten,
+        "import_repeats": import_repeat, "delete_repeats": delete_repeat,
         **{k: round(v, 3) for k, v in median.items()},
         "import_cost_pct": round(100 * import_cost, 1),
         "delete_cost_pct": round(100 * delete_cost, 1),

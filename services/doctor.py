@@ -129,7 +129,13 @@ class Doctor:
         """Interrupted catalog changes and sample generations (a listing of the folder)."""
         findings = []
         try:
-            leftovers = find_leftovers(self.catalog)
+            # Under the write lock: a staging folder is a leftover only if nobody is writing.
+            with write_lock(self.catalog, wait=False):
+                leftovers = find_leftovers(self.catalog)
+        except CatalogBusy:
+            return [Finding(CATALOG, self.catalog.location, "another process is changing the "
+                            "catalog right now", "nothing: its staging folder is not a leftover; "
+                            "run the doctor again when it has finished", False)]
         except WorkbenchError as e:
             return [Finding(CATALOG, self.catalog.location, str(e), "nothing", False)]
         for leftover in leftovers:

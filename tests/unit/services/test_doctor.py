@@ -171,3 +171,32 @@ def test_a_catalog_write_refuses_to_run_over_an_interrupted_change(tmp_path):
     with pytest.raises(CatalogError, match="The catalog holds an unfinished change .* run "
                                            "'nautilus-workbench doctor --fix'"):
         writer.import_file(str(tmp_path / "any.csv"), ImportOptions("A.SIM"))
+
+
+def test_a_change_in_progress_elsewhere_is_not_a_leftover(tmp_path):
+    # Arrange: another process holds the catalog's write lock (a long import) and its staging
+    # folder exists.
+    import subprocess
+    import sys
+
+    settings = _settings(tmp_path)
+    settings.ensure_state_dir()
+    os.makedirs(f"{settings.catalog}/.staging-cccccccccccc", exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"),
+        settings.catalog], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+
+        # Act
+        doctor = Doctor.for_settings(settings)
+        findings = doctor.catalog_findings()
+        repairs = doctor.repair(findings)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    # Assert: reported as busy, nothing repaired, the live staging folder untouched.
+    assert [f.problem for f in findings] == ["another process is changing the catalog right now"]
+    assert repairs == [] and os.path.isdir(f"{settings.catalog}/.staging-cccccccccccc")
