@@ -369,7 +369,7 @@ class CatalogWriter:
                     f"{options.instrument_id} already holds in {info.key} (median "
                     f"{old_level:,.6g} in its last week): is this file another instrument's? "
                     "Import it under its own instrument id, or confirm the change of level "
-                    "(--accept-level-change; the import wizard's confirmation box).")
+                    "(--accept-level-change; in the import wizard, tick \"The prices are right\").")
             return
 
     def _refuse_overlap(self, key: str, data_type: str, quality: QualityReport) -> None:
