@@ -134,11 +134,13 @@ class CatalogChange:
                 raise CatalogError(f"{self._rel(dst)} already exists in the catalog")
         if self.catalog.protocol == "file":
             # Durable before the commit point: a power cut must not leave a journal pointing
-            # at files the disk never got.
+            # at files the disk never got. (The staging folder itself is synced once, with the
+            # journal's entry, in _write_journal.)
             for dirpath, _dirs, files in os.walk(self.path):
                 for name in files:
                     _fsync_file(os.path.join(dirpath, name))
-                _fsync_dir(dirpath)
+                if dirpath != self.path:
+                    _fsync_dir(dirpath)
         self._moves = list(moves)
         self._write_journal(FORWARD, prune)
         self._committed = True

@@ -577,11 +577,10 @@ class CatalogWriter:
                         continue
                     kept = table.filter(pa_mask(~inside))
                     ts_init = kept.column("ts_init").to_numpy()
-                    staged = f"{change.path}/new-{i}"
-                    fs.makedirs(staged, exist_ok=True)
                     name = _file_name(int(ts_init.min()), int(ts_init.max()))
-                    pq.write_table(kept, f"{staged}/{name}", filesystem=fs)
-                    moves.append((f"{staged}/{name}", f"{folder}/{name}"))
+                    staged = f"{change.path}/new-{i}-{name}"  # flat: one folder to sync
+                    pq.write_table(kept, staged, filesystem=fs)
+                    moves.append((staged, f"{folder}/{name}"))
                     rewritten += 1
                 change.commit(moves, prune=[folder])
             except (CatalogError, ValidationError, OSError) as e:
