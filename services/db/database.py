@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.errors import ConfigurationError, StorageError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x4E57_4D49  # PostgreSQL advisory lock key of schema migrations ("NWMI")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -103,17 +106,50 @@ class Database:
 
         A database migrated by a newer workbench is refused before anything is changed.
         """
-        status = self.migration_status()
-        if not status.known:
-            raise StorageError(
-                f"The database {make_url(self.url)!r} was {status.describe()}; run that "
-                "version, or point DATABASE_URL / --database-url at another database.")
-        if status.up_to_date:
+        with self._migration_lock():  # processes starting at once migrate one after another
+            status = self.migration_status()
+            if not status.known:
+                raise StorageError(
+                    f"The database {make_url(self.url)!r} was {status.describe()}; run that "
+                    "version, or point DATABASE_URL / --database-url at another database.")
+            if status.up_to_date:
+                return
+            try:
+                command.upgrade(self._alembic_config(), "head")
+            except DatabaseError as e:
+                raise StorageError(self._explain(e)) from e
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Hold a lock across processes while checking and migrating the schema: a flock on
+        the SQLite file's folder, or a PostgreSQL advisory lock."""
+        url = make_url(self.url)
+        if self.is_sqlite:
+            folder = Path(url.database).resolve().parent
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError as e:
+                raise StorageError(f"Cannot open the database folder {folder}: "
+                                   f"{e.strerror or e}") from e
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
             return
-        try:
-            command.upgrade(self._alembic_config(), "head")
-        except DatabaseError as e:
-            raise StorageError(self._explain(e)) from e
+        if url.get_backend_name() == "postgresql":
+            try:
+                connection = self.engine.connect()
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            except DatabaseError as e:
+                raise StorageError(self._explain(e)) from e
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                connection.close()
+            return
+        yield
 
     def _explain(self, error: Exception) -> str:
         text = str(getattr(error, "orig", error))

@@ -172,3 +172,26 @@ def test_a_database_locked_when_a_run_ends_never_leaves_wait_hanging(workbench, 
     # Assert: the run's results were all written, so it ends Completed.
     assert info.status == "Completed", info.error
     assert elapsed < 200
+
+
+def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path):
+    # Arrange: three CLI commands on a fresh state folder, released at the same instant after
+    # their imports (each then migrates the new database).
+    start_at = time.time() + 20
+    code = ("import sys, time; from app.cli import main; import services.workbench; "
+            "t = float(sys.argv[1]); time.sleep(max(0.0, t - time.time())); "
+            "sys.exit(main(sys.argv[2:]))")
+    cli = [sys.executable, "-c", code, str(start_at), "backtest", "list",
+           "--state-dir", str(tmp_path / "state"), "--catalog", str(tmp_path / "catalog")]
+
+    # Act
+    children = [subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(3)]
+    outcomes = [(c.wait(timeout=120), c.stderr.read()) for c in children]
+
+    # Assert: every one migrated or waited for the one migrating; none saw "already exists".
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    from services.db import Database
+
+    status = Database(f"sqlite:///{tmp_path / 'state' / 'workbench.db'}").migration_status()
+    assert status.up_to_date
