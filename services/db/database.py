@@ -129,8 +129,9 @@ class Database:
             try:
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             except OSError as e:
-                raise StorageError(f"Cannot open the database folder {folder}: "
-                                   f"{e.strerror or e}") from e
+                raise StorageError(f"Cannot open the database {url!r}: its folder {folder} "
+                                   f"cannot be opened ({e.strerror or e}). Create it, or use "
+                                   "another database with DATABASE_URL / --database-url.") from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
