@@ -241,3 +241,65 @@ def _crash_leaves_journal(root: Path, base: Path, kill_at: int) -> bool:
     shutil.rmtree(root)
     shutil.copytree(base, root)
     return journalled
+
+
+def _fail_then_kill(operation, catalog_root: Path, fail_at: int, kill_at: int | None) -> int:
+    """Run ``operation`` in a forked child whose ``fail_at``-th rename fails (a full disk) and
+    which is killed before its ``kill_at``-th rename (while undoing); returns how it ended.
+    (Renames are counted where the journal makes them: an OSError from os.rename itself would
+    only make shutil.move fall back to copying.)"""
+    from services.catalog import journal
+
+    pid = os.fork()
+    if pid == 0:
+        real = journal._rename
+        count = [0]
+
+        def rename(fs, src, dst):
+            count[0] += 1
+            if kill_at is not None and count[0] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if count[0] == fail_at:
+                raise OSError(28, "No space left on device")
+            return real(fs, src, dst)
+
+        journal._rename = rename
+        try:
+            operation(CatalogWriter(CatalogService(str(catalog_root))))
+        except Exception:  # the expected CatalogError of the failed rename
+            os._exit(4)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def test_a_crash_while_undoing_a_failed_change_recovers_to_before(base, tmp_path):
+    # Arrange: the range delete renames 4 times (a retire and an install per rewritten file);
+    # the k-th fails, then the undo is killed at each of its renames.
+    before = _snapshot(base)
+    renames = 0
+    for fail_at in range(1, 12):
+        root = tmp_path / f"probe-{fail_at}" / "catalog"
+        shutil.copytree(base, root)
+        ended = _fail_then_kill(_delete_range, root, fail_at, None)
+        shutil.rmtree(root.parent)
+        if ended == 0:  # fewer renames than fail_at: the delete just completed
+            break
+        renames = fail_at
+        assert ended == 4
+    assert renames == 4
+    cases = 0
+    for fail_at in range(2, renames + 1):
+        for kill_at in range(fail_at + 1, 2 * fail_at + 1):  # renames of the undo
+            root = tmp_path / f"undo-{fail_at}-{kill_at}" / "catalog"
+            shutil.copytree(base, root)
+
+            # Act
+            ended = _fail_then_kill(_delete_range, root, fail_at, kill_at)
+            _recover(root)
+
+            # Assert
+            assert _snapshot(root) == before, (fail_at, kill_at, ended)
+            cases += 1
+            shutil.rmtree(root.parent)
+    assert cases >= 3
