@@ -127,24 +127,25 @@ class Doctor:
 
     def catalog_findings(self) -> list[Finding]:
         """Interrupted catalog changes and sample generations (a listing of the folder)."""
-        findings = []
+        findings = self._sample_builds()
+        if self.catalog.protocol == "file" and not Path(self.catalog.root).is_dir():
+            return findings  # no catalog yet (or a typo): no change to recover, none created
         try:
             # Under the write lock: a staging folder is a leftover only if nobody is writing.
             with write_lock(self.catalog, wait=False):
                 leftovers = find_leftovers(self.catalog)
         except CatalogBusy:
-            return [Finding(CATALOG, self.catalog.location, "another process is changing the "
+            return findings + [Finding(CATALOG, self.catalog.location, "another process is changing the "
                             "catalog right now", "nothing: its staging folder is not a leftover; "
                             "run the doctor again when it has finished", False)]
         except WorkbenchError as e:
-            return [Finding(CATALOG, self.catalog.location, str(e), "nothing", False)]
+            return findings + [Finding(CATALOG, self.catalog.location, str(e), "nothing", False)]
         for leftover in leftovers:
             what = (f"an interrupted {leftover.operation} of {leftover.target}"
                     if leftover.operation else "an unfinished change")
             when = f" (started {leftover.created_at})" if leftover.created_at else ""
             findings.append(Finding(CATALOG, leftover.path, f"{what}{when}", leftover.plan(),
                                     not leftover.problem))
-        findings += self._sample_builds()
         return findings
 
     def _sample_builds(self) -> list[Finding]:

@@ -200,3 +200,12 @@ def test_a_change_in_progress_elsewhere_is_not_a_leftover(tmp_path):
     # Assert: reported as busy, nothing repaired, the live staging folder untouched.
     assert [f.problem for f in findings] == ["another process is changing the catalog right now"]
     assert repairs == [] and os.path.isdir(f"{settings.catalog}/.staging-cccccccccccc")
+
+
+def test_a_killed_sample_build_is_found_before_the_sample_exists(tmp_path):
+    settings = _settings(tmp_path)
+    settings.ensure_state_dir()
+    os.makedirs(tmp_path / ".catalog.building-999999999")
+    findings = Doctor.for_settings(settings).catalog_findings()
+    assert [os.path.basename(f.subject) for f in findings] == [".catalog.building-999999999"]
+    assert not os.path.exists(settings.catalog)  # examining created no catalog folder
