@@ -209,3 +209,26 @@ def test_a_killed_sample_build_is_found_before_the_sample_exists(tmp_path):
     findings = Doctor.for_settings(settings).catalog_findings()
     assert [os.path.basename(f.subject) for f in findings] == [".catalog.building-999999999"]
     assert not os.path.exists(settings.catalog)  # examining created no catalog folder
+
+
+def test_the_server_start_check_repairs_as_the_operator_who_started_it(tmp_path):
+    # Arrange: a server's workbench (no default principal: opening repairs nothing itself).
+    from services.doctor import recover_at_start
+    from services.workbench import Workbench
+
+    settings = _settings(tmp_path)
+    settings.ensure_state_dir()
+    _leftovers(settings)
+    workbench = Workbench.open(state_dir=settings.state_dir, catalog=settings.catalog,
+                               default_principal=None)
+    assert os.path.exists(f"{settings.catalog}/.staging-bbbbbbbbbbbb")
+
+    # Act
+    repairs = recover_at_start(workbench, Principal.local())
+
+    # Assert: the catalog leftovers and the sample build are repaired (the run was already
+    # reconciled when the workbench opened).
+    assert sorted(os.path.basename(r.finding.subject) for r in repairs if r.ok) == [
+        ".catalog.building-999999999", ".staging-aaaaaaaaaaaa", ".staging-bbbbbbbbbbbb"]
+    assert sorted(os.listdir(settings.catalog)) == ["data"]
+    workbench.database.dispose()
