@@ -1,13 +1,21 @@
 """Param-driven Panel components: each is a Viewer that shows in a notebook with one line and
 in the served app, over the services passed to it."""
 
-from components.backtest_configurator import BacktestConfigurator
-from components.catalog_browser import CatalogBrowser
-from components.engine_manager import EmergencyStop, EngineManager
-from components.results_viewer import ResultsViewer
-from components.run_comparison import RunComparison
-from components.run_queue import RunQueue
-from components.sweep_view import SweepView
+import panel as pn
 
-__all__ = ["BacktestConfigurator", "CatalogBrowser", "EmergencyStop", "EngineManager",
-           "ResultsViewer", "RunComparison", "RunQueue", "SweepView"]
+# Untrusted text is never markup: instrument ids, labels, file names and error messages end up
+# in Markdown panes (and Alerts, which are Markdown), so raw HTML in Markdown is shown as text.
+# Panes that need HTML are HTML panes and escape what they interpolate.
+pn.pane.Markdown.renderer_options = {"html": False}
+
+from components.accounts import AccountPanel, UserAdmin  # noqa: E402
+from components.backtest_configurator import BacktestConfigurator  # noqa: E402
+from components.catalog_browser import CatalogBrowser  # noqa: E402
+from components.engine_manager import EmergencyStop, EngineManager  # noqa: E402
+from components.results_viewer import ResultsViewer  # noqa: E402
+from components.run_comparison import RunComparison  # noqa: E402
+from components.run_queue import RunQueue  # noqa: E402
+from components.sweep_view import SweepView  # noqa: E402
+
+__all__ = ["AccountPanel", "BacktestConfigurator", "CatalogBrowser", "EmergencyStop",
+           "EngineManager", "ResultsViewer", "RunComparison", "RunQueue", "SweepView", "UserAdmin"]

@@ -203,9 +203,9 @@ class EngineManager(Viewer):
             for name, kind in (("start", "primary"), ("stop", "warning"),
                                ("restart", "default"), ("kill", "danger"))
         }
-        self._engine_header = pn.pane.Markdown("Select an engine in the list.",
-                                               sizing_mode="stretch_width",
-                                               css_classes=["engine-header"])
+        self._engine_header = pn.pane.HTML("Select an engine in the list.",
+                                           sizing_mode="stretch_width",
+                                           css_classes=["engine-header"])
         self._engine_error = pn.pane.Alert("", alert_type="danger", visible=False,
                                            sizing_mode="stretch_width")
         self._engine_state = pn.pane.Markdown("", sizing_mode="stretch_width",
@@ -631,13 +631,14 @@ class EngineManager(Viewer):
         try:
             info = self.engines.get(self.selected)
         except WorkbenchError as e:
-            self._engine_header.object = str(e)
+            self._engine_header.object = html.escape(str(e))
             return
+        e = html.escape
         self._engine_header.object = (
-            f"#### {html.escape(info.name)} &nbsp; {_state_badge(info.state)}\n"
-            f"{info.mode} engine from `{info.template}` · session `{info.session_id}` · "
-            f"container `{info.container_name}` · {info.memory_limit_mb} MiB, "
-            f"{info.cpu_limit:g} CPU")
+            f"<h4>{e(info.name)} &nbsp; {_state_badge(info.state)}</h4>"
+            f"<div>{e(info.mode)} engine from <code>{e(info.template)}</code> · session "
+            f"<code>{e(info.session_id)}</code> · container <code>{e(info.container_name)}</code>"
+            f" · {info.memory_limit_mb} MiB, {info.cpu_limit:g} CPU</div>")
         self._engine_error.object = (f"**{info.state}:**\n\n```\n{info.error}\n```"
                                      if info.error else "")
         self._engine_error.visible = bool(info.error)

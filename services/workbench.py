@@ -11,6 +11,7 @@ from services.audit import AuditLog
 from services.backtest.service import BacktestService
 from services.catalog import CatalogService
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
+from services.catalog.sources import SourcePolicy
 from services.catalog.writer import CatalogWriter
 from services.db import Database
 from services.doctor import Doctor
@@ -99,8 +100,10 @@ class Workbench:
                         tokens=TokenService(database, audit, authorizer),
                         sessions=SessionService(database, audit),
                         templates=templates, catalog=catalog_service,
-                        catalog_writer=CatalogWriter(catalog_service, authorizer,
-                                                     protected=(str(settings.state_dir),)),
+                        catalog_writer=CatalogWriter(
+                            catalog_service, authorizer,
+                            SourcePolicy.for_workbench(settings.state_dir, settings.catalog),
+                            protected=(str(settings.state_dir),)),
                         backtests=backtests, engines=engines)
         # A change a crash interrupted is completed (or undone) by the next start; the server
         # (no default principal) does it through recover_at_start as the user who started it.

@@ -51,6 +51,7 @@ from services.catalog.quality import (
     merge_reports,
     sorted_unique,
 )
+from services.catalog.sources import SourcePolicy
 from services.errors import CatalogError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
@@ -126,8 +127,9 @@ class CatalogWriter:
     """Import, convert and delete over one catalog; every change is atomic and audited."""
 
     def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None,
-                 protected: tuple[str, ...] = ()) -> None:
+                 sources: SourcePolicy | None = None, protected: tuple[str, ...] = ()) -> None:
         self.catalog = catalog
+        self.sources = sources
         # Folders no export may write into (the state folder: database, run folders).
         self._protected = tuple(os.path.realpath(p) for p in protected)
         # Without an authoriser (benchmarks, tests of the catalog alone) the writer acts for the
@@ -178,8 +180,11 @@ class CatalogWriter:
         self._audit(actor, action, target, "failed", str(error)[:2000])
 
     # -- import -----------------------------------------------------------------------------
-    def preview_import(self, source: str, options: ImportOptions) -> ImportPreview:
+    def preview_import(self, source: str, options: ImportOptions, *,
+                       principal: Principal | None = None) -> ImportPreview:
         """Detect the layout, parse the first rows, resolve instrument, series and precisions."""
+        source = self._readable(source, self._auth.require(principal, "catalog.import",
+                                                            f"{options.instrument_id} <- {source}"))
         validate_instrument_id(options.instrument_id)
         validate_options(options)
         if options.bar_spec and options.data_type not in (None, "bars"):
@@ -276,12 +281,13 @@ class CatalogWriter:
         catalog is then unchanged.
         """
         actor = self._auth.require(principal, "catalog.import", f"{options.instrument_id} <- {source}")
+        source = self._readable(source, actor)
         started = time.perf_counter()
         with write_lock(self.catalog):
             try:
                 if not dry_run:
                     self._refuse_leftovers()
-                preview = self.preview_import(source, options)
+                preview = self.preview_import(source, options, principal=actor)
                 chosen_calendar = calendar or preview.calendar
                 get_calendar(chosen_calendar)
                 result = self._import(preview, chosen_calendar, dry_run, progress, started)
@@ -293,7 +299,22 @@ class CatalogWriter:
             self._audit(actor, "catalog.import", result.series_key, "ok",
                         f"{result.rows} rows {result.first} .. {result.last} from {source}"
                         + ("; instrument created" if result.instrument_created else ""))
+            if self.sources is not None:
+                self.sources.discard_upload(source)
         return result
+
+    def store_upload(self, filename: str, data: bytes, *,
+                     principal: Principal | None = None) -> str:
+        """Keep a browser upload on the server for its import; returns its path."""
+        self._auth.require(principal, "catalog.import", f"upload {filename}")
+        if self.sources is None:
+            raise CatalogError("This workbench keeps no uploads (no state folder).")
+        return str(self.sources.store_upload(filename, data))
+
+    def _readable(self, source: str, actor: Principal) -> str:
+        """The source as the server may read it for ``actor`` (signed-in users are confined
+        to uploads and the import roots)."""
+        return source if self.sources is None else self.sources.check(source, actor)
 
     def _import(self, preview: ImportPreview, calendar: str, dry_run: bool, progress,
                 started: float) -> ImportResult:
