@@ -27,6 +27,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,7 +113,23 @@ class CatalogChange:
         self._done = 0
         self._committed = False
         self._closed = False
+        self._syncing: dict[str, Future] = {}  # staged file -> its fsync, started early
+        self._pool: ThreadPoolExecutor | None = None
         catalog.fs.makedirs(self.path, exist_ok=True)
+
+    def sync_soon(self) -> None:
+        """Start making the files staged so far durable, in the background, while the change
+        goes on building (fsync releases the GIL); :meth:`commit` waits for them."""
+        if self.catalog.protocol != "file":
+            return
+        for dirpath, _dirs, files in os.walk(self.path):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if path not in self._syncing:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(max_workers=2,
+                                                        thread_name_prefix="catalog-fsync")
+                    self._syncing[path] = self._pool.submit(_fsync_file, path)
 
     # -- paths: journals store them relative to the catalog root ------------------------------
     def _rel(self, path: str) -> str:
@@ -136,9 +153,10 @@ class CatalogChange:
             # Durable before the commit point: a power cut must not leave a journal pointing
             # at files the disk never got. (The staging folder itself is synced once, with the
             # journal's entry, in _write_journal.)
-            for dirpath, _dirs, files in os.walk(self.path):
-                for name in files:
-                    _fsync_file(os.path.join(dirpath, name))
+            self.sync_soon()
+            for future in self._syncing.values():
+                future.result()
+            for dirpath, _dirs, _files in os.walk(self.path):
                 if dirpath != self.path:
                     _fsync_dir(dirpath)
         self._moves = list(moves)
@@ -159,12 +177,17 @@ class CatalogChange:
         data = json.dumps(record, indent=1).encode()
         journal = f"{self.path}/{JOURNAL}"
         if self.catalog.protocol == "file":
-            tmp = f"{journal}.tmp"
-            with open(tmp, "wb") as fh:
+            # The first journal is written in place: until its fsync returns no rename has
+            # happened, so a torn one (a power cut) reads as "never committed". A later state
+            # replaces it whole, so the forward journal is never lost half way.
+            first = not os.path.exists(journal)
+            target = journal if first else f"{journal}.tmp"
+            with open(target, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, journal)
+            if not first:
+                os.replace(target, journal)
             _fsync_dir(self.path)
         else:  # object stores put a whole object or nothing
             self.catalog.fs.pipe_file(journal, data)
@@ -178,6 +201,8 @@ class CatalogChange:
         if self._closed:
             return
         self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         fs = self.catalog.fs
         if self._committed and self._done < len(self._moves):
             self._write_journal(ROLLBACK, [])
@@ -302,12 +327,21 @@ def find_leftovers(catalog) -> list[Leftover]:
             continue
         try:
             record = json.loads(fs.cat_file(journal))
+        except ValueError:  # torn while being written: its commit never happened
+            result.append(Leftover(path, None, None, "unstarted", 0, None))
+            continue
+        except OSError as e:
+            result.append(Leftover(path, None, None, "unknown", 0, None,
+                                   problem=f"its journal {journal} is unreadable ({e}); move "
+                                           "the folder aside and check the series by hand"))
+            continue
+        try:
             state = record["state"]
             if state not in (FORWARD, ROLLBACK):
                 raise ValueError(f"unknown state {state!r}")
             result.append(Leftover(path, record["operation"], record["target"], state,
                                    len(record["moves"]), record.get("created_at")))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             result.append(Leftover(path, None, None, "unknown", 0, None,
                                    problem=f"its journal {journal} is unreadable ({e}); move "
                                            "the folder aside and check the series by hand"))

@@ -347,6 +347,7 @@ class CatalogWriter:
                 objects = self._to_nautilus(chunk, order, options, key)
                 try:
                     staged.write_data(objects)
+                    change.sync_soon()
                 except ValueError as e:
                     raise CatalogImportError(f"Cannot write the rows from line {chunk.first_line}: {e}") from e
                 rows += len(objects)
@@ -601,6 +602,7 @@ class CatalogWriter:
                     name = _file_name(int(ts_init.min()), int(ts_init.max()))
                     staged = f"{change.path}/new-{i}-{name}"  # flat: one folder to sync
                     pq.write_table(kept, staged, filesystem=fs)
+                    change.sync_soon()
                     moves.append((staged, f"{folder}/{name}"))
                     rewritten += 1
                 change.commit(moves, prune=[folder])

@@ -3,13 +3,15 @@ system step of an import, a conversion, a range delete with rewrites, a series d
 export; recovery then leaves the catalog byte for byte as it was before, or as the completed
 change leaves it — never anything in between.
 
-The steps are the calls that change files (rename, replace, unlink, rmdir, fsync after a
-staged file is written); the child counts them and kills itself before step N. The child is a
+The steps are the calls that change files (opening one for writing, rename, replace, unlink,
+rmdir, fsync after a staged file is written); the child counts them and kills itself before
+step N. The child is a
 fork of the test process, so 100 crash points take seconds rather than minutes.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import shutil
@@ -74,6 +76,14 @@ def _run_in_child(operation, catalog_root: Path, kill_at: int | None) -> tuple[i
 
         for name in STEPS:
             setattr(os, name, counting(name, getattr(os, name)))
+        real_open = builtins.open
+
+        def opening(file, mode="r", *args, **kwargs):  # files opened for writing (the journal)
+            if any(c in mode for c in "wax+"):
+                return counting("open", real_open)(file, mode, *args, **kwargs)
+            return real_open(file, mode, *args, **kwargs)
+
+        builtins.open = opening
         code = 0
         try:
             operation(CatalogWriter(CatalogService(str(catalog_root))))
