@@ -24,10 +24,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 from services.catalog.quality import bar_step_ns, sorted_unique
 from services.errors import CatalogError, ValidationError

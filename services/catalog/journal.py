@@ -146,8 +146,9 @@ class CatalogChange:
         certain: a crash from here on is completed by the next :func:`recover`.
         """
         fs = self.catalog.fs
-        for src, dst in moves:
-            if fs.exists(dst) and dst not in {s for s, _ in moves}:
+        moved_away = {src for src, _ in moves}  # a rewrite may reuse a retired file's name
+        for _, dst in moves:
+            if dst not in moved_away and fs.exists(dst):
                 raise CatalogError(f"{self._rel(dst)} already exists in the catalog")
         if self.catalog.protocol == "file":
             # Durable before the commit point: a power cut must not leave a journal pointing

@@ -19,8 +19,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from services.catalog.calendars import default_calendar_name, get_calendar
-from services.catalog.inventory import SERIES_COLUMNS, CatalogService, InstrumentInfo
-from services.catalog.journal import CatalogChange, find_leftovers, write_lock
 from services.catalog.importer import (
     MAX_PRECISION,
     PREVIEW_ROWS,
@@ -40,6 +38,8 @@ from services.catalog.importer import (
     validate_instrument_id,
     validate_options,
 )
+from services.catalog.inventory import SERIES_COLUMNS, CatalogService, InstrumentInfo
+from services.catalog.journal import CatalogChange, find_leftovers, write_lock
 from services.catalog.quality import (
     PRICE_COLUMNS,
     SIZE_COLUMNS,

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from services.catalog.importer import ImportOptions, detect_layout, validate_instrument_id
 from services.catalog import journal
+from services.catalog.importer import ImportOptions, detect_layout, validate_instrument_id
 from services.db import AuditEntry
 from services.errors import CatalogError, ValidationError
 from services.identity.principal import Principal
