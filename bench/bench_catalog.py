@@ -291,7 +291,7 @@ def _without_crash_safety():
 
 
 def bench_crash_safety(root: Path, n: int, import_repeat: int = 5,
-                       delete_repeat: int = 15) -> dict:
+                       delete_repeat: int = 25) -> dict:
     import contextlib
     import shutil
 
