@@ -195,3 +195,78 @@ def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path):
 
     status = Database(f"sqlite:///{tmp_path / 'state' / 'workbench.db'}").migration_status()
     assert status.up_to_date
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs: a real full disk (root mounts it, as on this machine and CI)."""
+    from tests.conftest import skip_or_fail
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs",
+                              str(mount_point)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        skip_or_fail(f"cannot mount a small tmpfs: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_an_export_onto_a_full_disk_is_one_line_and_leaves_no_file(tmp_path, tiny_disk,
+                                                                    write_bars_catalog):
+    from services.catalog.writer import CatalogWriter
+
+    # Arrange: a series whose CSV (~2.5 MB) cannot fit on the 256 KiB disk.
+    csv = tmp_path / "big.csv"
+    index = __import__("pandas").date_range("2024-01-02 00:01", periods=40_000, freq="1min")
+    csv.write_text("timestamp,open,high,low,close\n" + "".join(
+        f"{t:%Y-%m-%d %H:%M:%S},1.5,2.25,0.75,1.75\n" for t in index))
+    catalog = CatalogService(str(tmp_path / "catalog"))
+    writer = CatalogWriter(catalog)
+    from services.catalog.importer import ImportOptions
+
+    writer.import_file(str(csv), ImportOptions("BTCUSDT-PERP.BINANCE"))
+
+    # Act
+    with pytest.raises(CatalogError) as info:
+        writer.export("BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL", str(tiny_disk / "out.csv"))
+
+    # Assert: the disk is named as full, and nothing (not even the partial file) is left.
+    assert str(info.value).startswith("The disk is full: cannot write")
+    assert os.listdir(tiny_disk) == []
+
+
+def test_an_import_onto_a_full_disk_leaves_the_catalog_as_it_was(tmp_path, tiny_disk):
+    import hashlib
+
+    import pandas as pd
+
+    from services.catalog.importer import ImportOptions
+    from services.catalog.writer import CatalogWriter
+
+    def bars(path, n, start):
+        index = pd.date_range(start, periods=n, freq="1min")
+        path.write_text("timestamp,open,high,low,close\n" + "".join(
+            f"{t:%Y-%m-%d %H:%M:%S},{1.5 + i % 7 * 0.01:.2f},2.25,0.75,1.75\n"
+            for i, t in enumerate(index)))
+        return str(path)
+
+    # Arrange: a small series fits on the disk; the next file does not.
+    catalog = CatalogService(str(tiny_disk / "catalog"))
+    writer = CatalogWriter(catalog)
+    writer.import_file(bars(tmp_path / "small.csv", 100, "2024-01-02 00:01"),
+                       ImportOptions("BTCUSDT-PERP.BINANCE"))
+    before = {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted((tiny_disk / "catalog").rglob("*")) if p.is_file()}
+
+    # Act
+    with pytest.raises(CatalogError) as info:
+        writer.import_file(bars(tmp_path / "big.csv", 200_000, "2024-01-03 00:01"),
+                           ImportOptions("BTCUSDT-PERP.BINANCE", chunk_rows=20_000))
+
+    # Assert
+    assert "No space left on device; the catalog is unchanged" in str(info.value)
+    after = {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted((tiny_disk / "catalog").rglob("*")) if p.is_file()}
+    assert after == before
+    assert not [p for p in os.listdir(tiny_disk / "catalog") if p.startswith(".staging-")]
