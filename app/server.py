@@ -161,6 +161,8 @@ def serve(options: ServeOptions) -> None:
     except WorkbenchError as e:
         _exit(str(e))
     _attach_docker_runtime(workbench)
+    # The installation's one backtest scheduler (standby while another process holds it).
+    workbench.backtests.start_scheduler()
     # One engine monitor per server process, shared by every browser session.
     monitor = EngineMonitor(workbench.engines).start()
     app = create_app(workbench, options, monitor)

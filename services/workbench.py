@@ -57,12 +57,14 @@ class Workbench:
         templates_dir: str | Path | None = None,
         max_parallel: int | None = None,
         default_principal: Principal | None | str = LOCAL,
+        scheduler: bool = False,
     ) -> Workbench:
         """Resolve settings, migrate the database, create the sample catalog if it is missing.
 
         ``default_principal`` acts for service calls that name none: by default the local OS
         user (notebooks, tests, the CLI without a token); the server passes ``None`` so that
-        every call must name its signed-in user.
+        every call must name its signed-in user. ``scheduler=True`` also runs the backtest
+        scheduler in this process (a notebook without a server): queued runs start here.
 
         Raises ConfigurationError / StorageError / CatalogError with a message saying how to fix
         the setting at fault.
@@ -87,9 +89,10 @@ class Workbench:
         templates = TemplateService(settings.templates_dir)
         audit = AuditLog(database)
         authorizer = Authorizer(audit, default)
+        # Opening a workbench never starts or reconciles runs: only the scheduler does
+        # (the server's, or backtests.start_scheduler()).
         backtests = BacktestService(database, templates, catalog_service, settings.runs_dir,
                                     authorizer, max_parallel=max_parallel)
-        backtests.reconcile()
         # Engines are reattached by the server's monitor (one per process), not here: opening a
         # workbench must not need Docker.
         engines = EngineService(database, templates, catalog_service, settings.engines_dir,
@@ -110,4 +113,11 @@ class Workbench:
         if catalog_service.protocol == "file" and authorizer.allows(default, "catalog.recover")[0]:
             doctor = Doctor.for_workbench(workbench)
             doctor.repair(doctor.catalog_findings(), principal=default)
+        if scheduler:
+            backtests.start_scheduler().wait_active(timeout=5.0)
         return workbench
+
+    def close(self) -> None:
+        """Stop this process's scheduler (workers go on) and release the database."""
+        self.backtests.close()
+        self.database.dispose()

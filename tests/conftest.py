@@ -58,6 +58,28 @@ def cancel_unfinished(workbench) -> None:
                 pass  # finished between listing and cancelling
 
 
+def wait_for_status(workbench, run_id: str, *statuses: str, timeout: float = 60.0):
+    """The run once the scheduler (which starts runs in its own thread) has moved it into one
+    of ``statuses``; fails the test with its last status after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        info = workbench.backtests.get(run_id)
+        if info.status in statuses:
+            return info
+        if time.monotonic() > deadline:
+            pytest.fail(f"run {run_id} is still {info.status} after {timeout:.0f} s "
+                        f"(waited for {', '.join(statuses)}): {info.error}")
+        time.sleep(0.05)
+
+
+def close_workbench(workbench) -> None:
+    """A test's teardown: no worker outlives it, its scheduler stops, its database closes."""
+    cancel_unfinished(workbench)
+    workbench.close()
+
+
 def docker_with_engine_image():
     """A DockerGateway to a daemon that has the engine image; skips (fails under CI) otherwise."""
     from services.engine.docker_api import DockerGateway

@@ -8,10 +8,11 @@ from services.db.models import (
     Base,
     EngineMetricRow,
     EngineSessionRow,
+    SchedulerLeaseRow,
     SweepRow,
     UserRow,
     UserSessionRow,
 )
 
 __all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
-           "EngineSessionRow", "SweepRow", "UserRow", "UserSessionRow"]
+           "EngineSessionRow", "SchedulerLeaseRow", "SweepRow", "UserRow", "UserSessionRow"]

@@ -12,7 +12,7 @@ import pytest
 
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
-from tests.conftest import cancel_unfinished
+from tests.conftest import cancel_unfinished, close_workbench
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,6 @@ def sample_catalog_path(tmp_path_factory) -> Path:
 def workbench(tmp_path_factory, sample_catalog_path) -> Workbench:
     """A Workbench over the sample catalog with its own state folder and SQLite database."""
     state = tmp_path_factory.mktemp("state")
-    wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
+    wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path), scheduler=True)
     yield wb
-    cancel_unfinished(wb)
-    wb.database.dispose()
+    close_workbench(wb)

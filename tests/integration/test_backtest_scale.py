@@ -27,7 +27,7 @@ from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, RuntimeUnavailableError, ValidationError
 from services.identity.principal import Principal
 from services.workbench import Workbench
-from tests.conftest import REPO_ROOT, cancel_unfinished
+from tests.conftest import REPO_ROOT, close_workbench, wait_for_status
 
 TESTER = Principal.user("tester", {"researcher", "admin"})
 
@@ -82,15 +82,14 @@ def fresh_workbench(tmp_path, sample_catalog_path):
 
     def open_workbench(max_parallel: int | None = None, **kwargs) -> Workbench:
         wb = Workbench.open(state_dir=kwargs.pop("state_dir", tmp_path / "state"),
-                            catalog=str(sample_catalog_path), max_parallel=max_parallel, **kwargs)
+                            catalog=str(sample_catalog_path), max_parallel=max_parallel,
+                            scheduler=True, **kwargs)
         opened.append(wb)
         return wb
 
     yield open_workbench
     for wb in opened:
-        cancel_unfinished(wb)
-        wb.backtests.close()
-        wb.database.dispose()
+        close_workbench(wb)
 
 
 # -- the queue: four at once, pause one, cancel one ---------------------------------------------
@@ -103,7 +102,7 @@ def test_four_concurrent_runs_pause_resume_and_cancel(fresh_workbench):
     runs = [to_pause, to_cancel, *others]
 
     # Assert: all four started at once (nothing queued behind them).
-    assert [wb.backtests.get(r).status for r in runs] == ["Running"] * 4
+    assert [wait_for_status(wb, r, "Running").status for r in runs] == ["Running"] * 4
 
     # Act 1: pause a run inside its engine loop.
     _wait_for(lambda: _in_engine(wb, to_pause), 120, "the run to pause to reach its engine")
@@ -191,7 +190,7 @@ def test_queue_holds_runs_beyond_max_parallel(fresh_workbench):
     second = wb.backtests.submit(_short("second"))
 
     # Assert: the second waits for the first, then runs.
-    assert wb.backtests.get(first).status == "Running"
+    assert wait_for_status(wb, first, "Running").status == "Running"
     assert wb.backtests.get(second).status == "Queued"
     with pytest.raises(BacktestError, match="only a Running run can be paused"):
         wb.backtests.pause(second)
@@ -311,6 +310,7 @@ def test_unreachable_dask_scheduler_and_docker_are_clear_errors_and_lose_nothing
     wb = fresh_workbench(max_parallel=1)
     running = wb.backtests.submit(_long("running"))
     queued = wb.backtests.submit(_short("queued"))
+    wait_for_status(wb, running, "Running")
 
     # Act / Assert: no scheduler listens on port 9.
     with pytest.raises(RuntimeUnavailableError, match="Cannot reach the Dask scheduler at "
@@ -334,7 +334,8 @@ _SERVER_SCRIPT = textwrap.dedent("""
     from services.backtest.spec import BacktestSpec
     from services.workbench import Workbench
 
-    wb = Workbench.open(state_dir=sys.argv[1], catalog=sys.argv[2], max_parallel=1)
+    wb = Workbench.open(state_dir=sys.argv[1], catalog=sys.argv[2], max_parallel=1,
+                        scheduler=True)
     def spec(start, end, fast, slow):
         return BacktestSpec(strategy="ema_cross", bar_type="%s", start=start, end=end,
                             parameters={"fast_ema_period": fast, "slow_ema_period": slow})
@@ -365,13 +366,13 @@ def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample
         database.dispose()
 
         # Act: the server starts again.
-        wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path), max_parallel=1)
+        wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path), max_parallel=1,
+                            scheduler=True)
         try:
-            interrupted = wb.backtests.get(running)
+            interrupted = wb.backtests.wait(running, timeout=30)
             finals = [wb.backtests.wait(q, timeout=RUN_TIMEOUT_S) for q in queued]
         finally:
-            cancel_unfinished(wb)
-            wb.database.dispose()
+            close_workbench(wb)
     finally:
         if server.poll() is None:
             server.kill()

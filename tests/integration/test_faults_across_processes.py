@@ -129,49 +129,38 @@ def write_bars_catalog():
     return write
 
 
-def test_a_database_locked_when_a_run_ends_never_leaves_wait_hanging(workbench, monkeypatch):
-    # Arrange: retries and the orphan grace made short; a writer holds the database when the
-    # run's worker finishes, and keeps it until after the watcher has given up.
-    from services.backtest import service as backtest_service
+def test_a_database_locked_when_a_run_ends_never_leaves_the_run_running(workbench):
+    # Arrange: a writer holds the database when the run's worker finishes, for longer than
+    # SQLite's busy timeout (10 s), so the first attempts to record the end fail.
     from services.backtest.spec import BacktestSpec
-    from services.errors import StorageError
 
-    monkeypatch.setattr(backtest_service, "FINISH_RETRY_S", (0.2,))
-    monkeypatch.setattr(backtest_service, "ORPHAN_GRACE_S", 1.0)
     bar_type = workbench.catalog.backtestable()[0].bar_type
     run_id = workbench.backtests.submit(BacktestSpec(
         strategy="ema_cross", bar_type=bar_type, start="2024-01-02", end="2024-01-03"))
     database_file = workbench.settings.state_dir / "workbench.db"
-    locker = sqlite3.connect(database_file, timeout=60, isolation_level=None, check_same_thread=False)
-    released = threading.Event()
+    locker = sqlite3.connect(database_file, timeout=60, isolation_level=None,
+                             check_same_thread=False)
+    held = threading.Event()
 
     def hold_lock_while_the_worker_ends():
         folder = workbench.settings.runs_dir / run_id
         while not (folder / "results" / "summary.json").exists():
             time.sleep(0.05)
         locker.execute("BEGIN IMMEDIATE")
-        time.sleep(25)  # > busy_timeout (10 s) + the retry: the watcher gives up
+        held.set()
+        time.sleep(25)
         locker.execute("COMMIT")
-        released.set()
 
     holder = threading.Thread(target=hold_lock_while_the_worker_ends, daemon=True)
     holder.start()
 
-    # Act: wait() returns (or raises one StorageError line) instead of waiting forever.
-    started = time.monotonic()
-    try:
-        info = workbench.backtests.wait(run_id, timeout=300)
-    except StorageError as e:
-        info = None
-        assert "locked" in str(e)
-    elapsed = time.monotonic() - started
-    released.wait(60)
-    if info is None:  # the lock is gone now: the run is settled from its folder
-        info = workbench.backtests.wait(run_id, timeout=60)
+    # Act: the wait ends (the watcher retries until the lock is gone) instead of hanging.
+    info = workbench.backtests.wait(run_id, timeout=240)
+    holder.join(60)
 
-    # Assert: the run's results were all written, so it ends Completed.
+    # Assert: the lock was really held at the end, and the run's end was recorded.
+    assert held.is_set()
     assert info.status == "Completed", info.error
-    assert elapsed < 200
 
 
 def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path):

@@ -99,7 +99,9 @@ def _failed_run(workbench) -> str:
             run_id=run_id, status="Running", strategy="ema_cross", instrument_id="AAPL.XNAS",
             bar_type=AAPL_BARS, start=now, end=now, spec={}, run_folder=str(folder), actor="test",
             created_at=now, started_at=now, worker_pid=dead.pid, phase="running", currency="USD"))
-    workbench.backtests.reconcile()
+    # A scheduler restart: the new scheduler finds no worker and no results.
+    workbench.backtests.close()
+    assert workbench.backtests.start_scheduler().wait_active(timeout=10)
     assert workbench.backtests.get(run_id).status == "Failed"
     return run_id
 

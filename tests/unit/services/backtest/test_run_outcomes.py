@@ -3,68 +3,41 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import signal
 
 import pytest
 
+from services.backtest.scheduler import completed, failure_reason
 from services.backtest.service import BacktestService
-from services.catalog import CatalogService
-from services.db import BacktestRunRow, Database
-from services.identity.authorizer import Authorizer
-from services.identity.principal import Principal
-from services.templates import TemplateService
+from services.db import BacktestRunRow
 
 
-@pytest.fixture
-def service(tmp_path, shipped_templates):
-    database = Database(f"sqlite:///{tmp_path / 'wb.db'}")
-    database.upgrade()
-    yield BacktestService(database, TemplateService(shipped_templates),
-                          CatalogService(str(tmp_path / "catalog")), tmp_path / "runs",
-                          Authorizer(None, Principal.local()))
-    database.dispose()
-
-
-def _running_run(service, tmp_path, statistics: dict) -> str:
-    run_id = "20260101-000000-abcdef"
-    results = tmp_path / "runs" / run_id / "results"
+def _folder(tmp_path, statistics: dict | None):
+    results = tmp_path / "run" / "results"
     results.mkdir(parents=True)
-    (results / "summary.json").write_text(json.dumps({"statistics": statistics}))
-    with service._db.session() as session:
-        session.add(BacktestRunRow(
-            run_id=run_id, status="Running", strategy="ema_cross", instrument_id="X.SIM",
-            bar_type="X.SIM-1-MINUTE-LAST-EXTERNAL", spec={}, run_folder=str(results.parent),
-            actor="local:test", created_at=datetime.now(UTC), runtime="local",
-            paused_seconds=0.0))
-    return run_id
+    if statistics is not None:
+        (results / "summary.json").write_text(json.dumps({"statistics": statistics}))
+    return results.parent
 
 
-def test_a_run_that_read_no_bars_is_failed_not_completed(service, tmp_path):
+def test_a_run_that_read_no_bars_is_failed_not_completed(tmp_path):
     # A file deleted from under a running backtest once ended "Completed" with 0 bars.
-    run_id = _running_run(service, tmp_path, {"bars": 0, "total_return": 0.0})
+    row = BacktestRunRow(run_id="r", status="Running", bar_type="X.SIM-1-MINUTE-LAST-EXTERNAL")
 
-    service._finish(run_id, 0)
+    completed(row, _folder(tmp_path, {"bars": 0, "total_return": 0.0}))
 
-    info = service.get(run_id)
-    assert info.status == "Failed"
-    assert info.error.startswith("The run read no bars of X.SIM-1-MINUTE-LAST-EXTERNAL")
-
-
-def test_a_run_with_bars_completes(service, tmp_path):
-    run_id = _running_run(service, tmp_path, {"bars": 1440, "total_return": 0.01})
-    service._finish(run_id, 0)
-    assert service.get(run_id).status == "Completed"
+    assert row.status == "Failed"
+    assert row.error.startswith("The run read no bars of X.SIM-1-MINUTE-LAST-EXTERNAL")
 
 
-def test_a_run_whose_worker_aborted_says_so(service, tmp_path):
-    import signal
+def test_a_run_with_bars_completes(tmp_path):
+    row = BacktestRunRow(run_id="r", status="Running", bar_type="X.SIM-1-MINUTE-LAST-EXTERNAL")
+    completed(row, _folder(tmp_path, {"bars": 1440, "total_return": 0.01}))
+    assert (row.status, row.total_return) == ("Completed", 0.01)
 
-    run_id = _running_run(service, tmp_path, {})
-    (tmp_path / "runs" / run_id / "results" / "summary.json").unlink()
 
-    service._finish(run_id, -signal.SIGABRT)
-
-    error = service.get(run_id).error
+def test_a_run_whose_worker_aborted_says_so(tmp_path):
+    error = failure_reason(_folder(tmp_path, None), -signal.SIGABRT)
     assert "NautilusTrader aborted the worker (SIGABRT" in error and "date range" not in error
 
 
