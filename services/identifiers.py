@@ -21,6 +21,7 @@ CURRENCY_RE = re.compile(r"^[A-Z0-9]{2,12}\Z")
 RATE_RE = re.compile(r"^\d{1,9}/\d{2}:[0-5]\d:[0-5]\d\Z")
 BAR_SPEC_RE = re.compile(r"^\d{1,12}-(MILLISECOND|SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|TICK|VOLUME|"
                          r"VALUE)-(LAST|BID|ASK|MID)-(EXTERNAL|INTERNAL)\Z")
+ENV_REF_RE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*(:int)?\}\Z")  # as services.engine.config
 MAX_DEPTH = 32  # templates nest 4-6 levels; anything far deeper is a mistake or an attack
 
 # NautilusTrader 1.231's enum member names (nautilus_trader.model.enums / common.enums).
@@ -95,7 +96,7 @@ def _walk(node: Any, where: str, problems: list[str], depth: int) -> None:
 
 
 def _field_problem(key: str, value: Any) -> str | None:
-    if isinstance(value, str) and value.startswith("${"):
+    if isinstance(value, str) and ENV_REF_RE.match(value):
         return None  # an environment reference, resolved inside the engine container
     if key in ENUMS:
         if value is None:

@@ -226,9 +226,11 @@ def test_the_server_start_check_repairs_as_the_operator_who_started_it(tmp_path)
     # Act
     repairs = recover_at_start(workbench, Principal.local())
 
-    # Assert: the catalog leftovers and the sample build are repaired (the run was already
-    # reconciled when the workbench opened).
+    # Assert: the catalog leftovers, the sample build and (no scheduler holds the lease) the
+    # run without a worker are repaired.
     assert sorted(os.path.basename(r.finding.subject) for r in repairs if r.ok) == [
-        ".catalog.building-999999999", ".staging-aaaaaaaaaaaa", ".staging-bbbbbbbbbbbb"]
+        ".catalog.building-999999999", ".staging-aaaaaaaaaaaa", ".staging-bbbbbbbbbbbb",
+        "20260101-000000-dead00"]
     assert sorted(os.listdir(settings.catalog)) == ["data"]
+    assert workbench.backtests.get("20260101-000000-dead00").status == "Failed"
     workbench.database.dispose()
