@@ -30,6 +30,53 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+# The PostgreSQL server the integration suite also runs against (.ci/run starts one with
+# scripts/install-postgres.sh); each test gets a database of its own on it.
+POSTGRES_VARIABLE = "WORKBENCH_TEST_POSTGRES_URL"
+
+
+def postgres_admin_url() -> str:
+    """The admin URL of the test PostgreSQL server; skips (fails under CI) without one."""
+    import sqlalchemy as sa
+
+    url = os.environ.get(POSTGRES_VARIABLE)
+    if not url:
+        skip_or_fail(f"no PostgreSQL server for the tests ({POSTGRES_VARIABLE} is not set; "
+                     "scripts/install-postgres.sh starts one and prints its URL)")
+    try:
+        with sa.create_engine(url).connect():
+            pass
+    except Exception as e:  # noqa: BLE001 - any reason it cannot be reached
+        skip_or_fail(f"the PostgreSQL server at {url} is not reachable: {e}")
+    return url
+
+
+def create_postgres_database(admin_url: str) -> str:
+    """A new, empty database on the test server; returns its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    name = f"wbtest_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(admin_url: str, url: str) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(
+            f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def chromium_path() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)

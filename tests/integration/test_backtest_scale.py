@@ -27,7 +27,7 @@ from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, RuntimeUnavailableError, ValidationError
 from services.identity.principal import Principal
 from services.workbench import Workbench
-from tests.conftest import REPO_ROOT, close_workbench, wait_for_status
+from tests.conftest import REPO_ROOT, close_workbench, skip_or_fail, wait_for_status
 
 TESTER = Principal.user("tester", {"researcher", "admin"})
 
@@ -346,7 +346,8 @@ _SERVER_SCRIPT = textwrap.dedent("""
 """) % BTC_BARS
 
 
-def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample_catalog_path):
+def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample_catalog_path,
+                                                                 database_url):
     # Arrange: a "server" process with one slot submits three runs, then dies with its worker
     # (as on a machine restart).
     state = tmp_path / "state"
@@ -355,7 +356,7 @@ def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample
                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     try:
         running, *queued = json.loads(server.stdout.readline())
-        database = Database(f"sqlite:///{state / 'workbench.db'}")
+        database = Database(database_url or f"sqlite:///{state / 'workbench.db'}")
         row = _wait_for(lambda: _row_if(database, running, "Running"), 60, "the first run to start")
         worker = row.worker_pid
         server.kill()
@@ -397,20 +398,20 @@ def tiny_disk(tmp_path):
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        skip_or_fail("mounting a small tmpfs needs root")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount_point)],
                              capture_output=True, check=False)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_while_writing_results_fails_the_run_without_a_corrupt_folder(
-        fresh_workbench, tiny_disk, tmp_path):
+        fresh_workbench, tiny_disk, tmp_path, database_url):
     # Arrange: run folders on the tiny disk, the database elsewhere.
     wb = fresh_workbench(max_parallel=1, state_dir=tiny_disk,
-                         database_url=f"sqlite:///{tmp_path / 'workbench.db'}")
+                         database_url=database_url or f"sqlite:///{tmp_path / 'workbench.db'}")
 
     # Act
     run_id = wb.backtests.submit(_short("disk full"))

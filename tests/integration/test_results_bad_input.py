@@ -109,7 +109,8 @@ def _failed_run(workbench) -> str:
 def _cli_report(workbench, catalog: Path, run_id: str, output: Path) -> int:
     """``nautilus-workbench report RUN_ID -o OUTPUT`` on the test's state folder and catalog."""
     return cli(["report", run_id, "-o", str(output),
-                "--state-dir", str(workbench.settings.state_dir), "--catalog", str(catalog)])
+                "--state-dir", str(workbench.settings.state_dir),
+                "--database-url", workbench.settings.database_url, "--catalog", str(catalog)])
 
 
 def _visible_alerts(component) -> list[str]:
