@@ -131,25 +131,35 @@ def write_bars_catalog():
 
 def test_a_database_locked_when_a_run_ends_never_leaves_the_run_running(workbench):
     # Arrange: a writer holds the database when the run's worker finishes, for longer than
-    # SQLite's busy timeout (10 s), so the first attempts to record the end fail.
+    # SQLite's busy timeout (10 s), so the first attempts to record the end fail (on
+    # PostgreSQL the runs table is locked: the end waits for it).
+    import sqlalchemy as sa
+
     from services.backtest.spec import BacktestSpec
 
     bar_type = workbench.catalog.backtestable()[0].bar_type
     run_id = workbench.backtests.submit(BacktestSpec(
         strategy="ema_cross", bar_type=bar_type, start="2024-01-02", end="2024-01-03"))
-    database_file = workbench.settings.state_dir / "workbench.db"
-    locker = sqlite3.connect(database_file, timeout=60, isolation_level=None,
-                             check_same_thread=False)
     held = threading.Event()
 
     def hold_lock_while_the_worker_ends():
         folder = workbench.settings.runs_dir / run_id
         while not (folder / "results" / "summary.json").exists():
             time.sleep(0.05)
-        locker.execute("BEGIN IMMEDIATE")
-        held.set()
-        time.sleep(25)
-        locker.execute("COMMIT")
+        if workbench.database.is_sqlite:
+            locker = sqlite3.connect(workbench.settings.state_dir / "workbench.db", timeout=60,
+                                     isolation_level=None, check_same_thread=False)
+            locker.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(25)
+            locker.execute("COMMIT")
+            return
+        engine = sa.create_engine(workbench.database.url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("LOCK TABLE backtest_runs IN EXCLUSIVE MODE"))
+            held.set()
+            time.sleep(25)
+        engine.dispose()
 
     holder = threading.Thread(target=hold_lock_while_the_worker_ends, daemon=True)
     holder.start()
@@ -163,7 +173,7 @@ def test_a_database_locked_when_a_run_ends_never_leaves_the_run_running(workbenc
     assert info.status == "Completed", info.error
 
 
-def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path):
+def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path, database_url):
     # Arrange: three CLI commands on a fresh state folder, released at the same instant after
     # their imports (each then migrates the new database).
     start_at = time.time() + 20
@@ -178,12 +188,14 @@ def test_processes_migrating_a_fresh_database_at_once_all_succeed(tmp_path):
                 for _ in range(3)]
     outcomes = [(c.wait(timeout=120), c.stderr.read()) for c in children]
 
-    # Assert: every one migrated or waited for the one migrating; none saw "already exists".
+    # Assert: every one migrated or waited for the one migrating; none saw "already exists"
+    # (on PostgreSQL too: DATABASE_URL names a fresh database there).
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
     from services.db import Database
 
-    status = Database(f"sqlite:///{tmp_path / 'state' / 'workbench.db'}").migration_status()
-    assert status.up_to_date
+    database = Database(database_url or f"sqlite:///{tmp_path / 'state' / 'workbench.db'}")
+    assert database.migration_status().up_to_date
+    database.dispose()
 
 
 @pytest.fixture
