@@ -138,6 +138,11 @@ class CatalogBrowser(Viewer):
                                      label="Bar timestamps mark", doc="""
         Whether a bar's timestamp is its open or its close ('auto': close, Binance klines open).""")
 
+    accept_level_change = param.Boolean(default=False, label="The prices are right even if far "
+                                        "(10x) from what the instrument holds", doc="""
+        Confirms rows whose price level differs from the instrument's stored data by an order
+        of magnitude (without it, such a file is refused as probably another market's).""")
+
     preview_import = param.Event(label="Preview", doc="Parse the first rows and propose the import.")
 
     check_import = param.Event(label="Check whole file", doc="Run every check, write nothing.")
@@ -252,6 +257,7 @@ class CatalogBrowser(Viewer):
                                                    width=160),
                    pn.widgets.TextInput.from_param(self.param.timezone, width=150),
                    pn.widgets.Select.from_param(self.param.timestamps_mark, width=150)),
+            pn.widgets.Checkbox.from_param(self.param.accept_level_change),
             pn.pane.Markdown("**3. Preview and check, then import** — nothing is written until "
                              "Import, and a failed import leaves the catalog as it was."),
             pn.Row(*import_buttons), reason_note(may["catalog.import"]),
@@ -450,7 +456,8 @@ class CatalogBrowser(Viewer):
             instrument_type=None if self.instrument_type == AUTO else self.instrument_type,
             bar_spec=bar_spec, data_type=data_type,
             timezone=self.timezone.strip() or "UTC",
-            timestamps_mark=None if self.timestamps_mark == AUTO else self.timestamps_mark)
+            timestamps_mark=None if self.timestamps_mark == AUTO else self.timestamps_mark,
+            accept_level_change=self.accept_level_change)
 
     @param.depends("preview_import", watch=True)
     def _on_preview_import(self) -> None:

@@ -9,21 +9,28 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from services.errors import TemplateError, ValidationError
+from services.identifiers import value_problems
+from services.template_probe import BACKTEST_ENGINE, STRATEGY_CONFIG, nautilus_problems
 
 PARAMETER_TYPES = ("int", "float", "decimal", "bool", "str", "choice")
 # Fields the backtest service fills from the user's instrument and bar choice.
 BOUND_FIELDS = ("instrument_id", "bar_type")
 # Used only to check that a template's fixed config decodes; never run.
 _PROBE_BINDINGS = {"instrument_id": "PROBE.SIM", "bar_type": "PROBE.SIM-1-MINUTE-LAST-EXTERNAL"}
+# Class paths templates may name: NautilusTrader's packages, the workbench's strategies, and the
+# packages an operator lists in WORKBENCH_STRATEGY_PACKAGES (comma-separated). Checked before any
+# import: importing a module runs it.
+STRATEGY_PACKAGES = ("nautilus_trader", "services.strategies")
+PACKAGES_ENV = "WORKBENCH_STRATEGY_PACKAGES"
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|<|>|!=|==)\s*([A-Za-z_]\w*|-?\d+(\.\d+)?)\s*$")
 
 
@@ -165,6 +172,11 @@ class StrategyTemplate:
         return config
 
 
+# Parameters of backtest_engine.json the backtest service builds the venue from.
+VENUE_PARAMETERS = ("starting_balance", "oms_type", "account_type", "leverage", "fee_model",
+                    "fixed_commission", "prob_slippage", "prob_fill_on_limit", "random_seed")
+
+
 @dataclass(frozen=True)
 class BacktestEngineTemplate:
     """Defaults for the backtest engine and the simulated venue, with declared parameters."""
@@ -178,30 +190,61 @@ class BacktestEngineTemplate:
     path: Path
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows; write a finite number")
+
+
 def _read_json(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TemplateError(f"Template {path.name} is not UTF-8 text (byte {e.start} is "
+                            f"{e.object[e.start:e.start + 1]!r}); save it as UTF-8") from None
     except OSError as e:
         raise TemplateError(f"Cannot read template {path}: {e.strerror or e}") from e
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
         raise TemplateError(
             f"Template {path.name} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
         ) from e
+    except ValueError as e:  # NaN, Infinity
+        raise TemplateError(f"Template {path.name}: {e}") from None
+    except RecursionError:
+        raise TemplateError(f"Template {path.name} nests objects or lists too deeply to read; "
+                            "templates need a few levels") from None
     if not isinstance(data, dict):
         raise TemplateError(f"Template {path.name} must hold a JSON object, was {type(data).__name__}")
     return data
 
 
-def _import_path(path: Any, what: str, problems: list[str]) -> Any:
+def allowed_packages(base: tuple[str, ...] = STRATEGY_PACKAGES) -> tuple[str, ...]:
+    """``base`` and the packages of WORKBENCH_STRATEGY_PACKAGES."""
+    extra = [p.strip() for p in os.environ.get(PACKAGES_ENV, "").split(",") if p.strip()]
+    return base + tuple(p for p in extra if _MODULE_RE.match(p))
+
+
+def class_path_problem(path: Any, what: str, base: tuple[str, ...] = STRATEGY_PACKAGES) -> str | None:
+    """Why ``path`` may not be imported: not ``package.module:Class``, or outside the allowed
+    packages. Nothing is imported."""
     if not isinstance(path, str):
-        problems.append(f"{what}: must be a string like 'package.module:ClassName', was {path!r}")
+        return f"{what}: must be a string like 'package.module:ClassName', was {path!r}"
+    module_name, _, attr = path.partition(":")
+    if not _MODULE_RE.match(module_name) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", attr):
+        return f"{what}: must look like 'package.module:ClassName', was {path!r}"
+    packages = allowed_packages(base)
+    if not any(module_name == p or module_name.startswith(p + ".") for p in packages):
+        return (f"{what}: {module_name!r} is not in an allowed package ({', '.join(packages)}); "
+                f"add its package to {PACKAGES_ENV} to use it")
+    return None
+
+
+def _import_path(path: Any, what: str, problems: list[str]) -> Any:
+    problem = class_path_problem(path, what)
+    if problem:
+        problems.append(problem)
         return None
     module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        problems.append(f"{what}: must look like 'package.module:ClassName', was {path!r}")
-        return None
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # ImportError, relative names (TypeError), errors in the module itself
@@ -253,9 +296,10 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
                     problems.append(f"{where}.{bound}: numeric parameters need bounds")
                     bad_bound = True
                 elif isinstance(value, bool) or not (
-                    isinstance(value, (int, float)) or (kind == "decimal" and isinstance(value, str))
+                    (isinstance(value, (int, float)) and math.isfinite(value))
+                    or (kind == "decimal" and isinstance(value, str) and _finite_decimal(value))
                 ):
-                    problems.append(f"{where}.{bound}: must be a number, was {value!r}")
+                    problems.append(f"{where}.{bound}: must be a finite number, was {value!r}")
                     bad_bound = True
             if bad_bound:
                 continue
@@ -281,6 +325,13 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
             continue
         specs[name] = ParameterSpec(**{**candidate.__dict__, "default": default})
     return specs
+
+
+def _finite_decimal(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
 
 
 def _parse_constraints(raw: Any, declared: set[str], problems: list[str]) -> tuple:
@@ -350,18 +401,17 @@ def load_strategy_template(path: Path) -> StrategyTemplate:
         for name in sorted(set(fixed) & set(declared_params)):
             problems.append(f"config.{name}: also declared as a parameter (the parameter would "
                             "silently override it); keep one of the two")
-        # Decode even when other problems exist, so a bad fixed value is never hidden.
         known = {k: v for k, v in fixed.items() if k in fields and k not in declared_params}
         probe = {**known, **{k: s.to_json_value(s.default) for k, s in parameters.items()},
                  **_PROBE_BINDINGS}
-        unparsed = set(declared_params) - set(parameters)
-        try:
-            msgspec.json.decode(msgspec.json.encode(probe), type=config_cls,
-                                dec_hook=_nautilus_dec_hook())
-        except (msgspec.ValidationError, ValueError, TypeError) as e:
-            # A required field whose parameter failed to parse is already reported above.
-            if not (unparsed and "missing required field" in str(e)):
-                problems.append(f"config: does not decode into {config_cls.__name__}: {e}")
+        bad_values = value_problems(known, "config")
+        problems.extend(bad_values)
+        if not bad_values:
+            # Decoded even when other problems exist, so a bad fixed value is never hidden; a
+            # required field whose parameter failed to parse is already reported above.
+            problems.extend(nautilus_problems(STRATEGY_CONFIG, {
+                "config_path": data["config_path"], "probe": probe,
+                "unparsed": sorted(set(declared_params) - set(parameters))}))
 
     if problems:
         raise TemplateError(f"Template {path.name} is invalid", problems)
@@ -370,12 +420,6 @@ def load_strategy_template(path: Path) -> StrategyTemplate:
         strategy_path=data["strategy_path"], config_path=data["config_path"], config=fixed,
         parameters=parameters, constraints=constraints, path=path,
     )
-
-
-def _nautilus_dec_hook():
-    from nautilus_trader.common.config import msgspec_decoding_hook
-
-    return msgspec_decoding_hook
 
 
 def load_backtest_engine_template(path: Path) -> BacktestEngineTemplate:
@@ -388,25 +432,24 @@ def load_backtest_engine_template(path: Path) -> BacktestEngineTemplate:
     if problems:
         raise TemplateError(f"Template {path.name} is incomplete", problems)
     parameters = _parse_parameters(data["parameters"], problems)
+    for name in VENUE_PARAMETERS:
+        if isinstance(data["parameters"], dict) and name not in data["parameters"]:
+            problems.append(f"parameters.{name}: missing (the backtest service sets the venue "
+                            f"from it; declare it, see engine_templates/backtest_engine.json)")
     for key in ("engine", "venue"):
         if not isinstance(data[key], dict):
             problems.append(f"{key}: must be an object, was {type(data[key]).__name__}")
     if problems:
         raise TemplateError(f"Template {path.name} is invalid", problems)
-
-    from nautilus_trader.backtest.config import BacktestEngineConfig, BacktestVenueConfig
-
-    try:
-        msgspec.json.decode(msgspec.json.encode(data["engine"]), type=BacktestEngineConfig,
-                            dec_hook=_nautilus_dec_hook())
-    except (msgspec.ValidationError, ValueError, TypeError) as e:
-        problems.append(f"engine: does not decode into BacktestEngineConfig: {e}")
-    venue_probe = {"name": "SIM", "starting_balances": ["1 USD"], **data["venue"]}
-    try:
-        msgspec.json.decode(msgspec.json.encode(venue_probe), type=BacktestVenueConfig,
-                            dec_hook=_nautilus_dec_hook())
-    except (msgspec.ValidationError, ValueError, TypeError) as e:
-        problems.append(f"venue: does not decode into BacktestVenueConfig: {e}")
+    # The workbench's own checks first: NautilusTrader panics on some bad identifiers.
+    problems.extend(value_problems(data["engine"], "engine") + value_problems(data["venue"], "venue"))
+    for name, spec in parameters.items():  # choices end up in the venue config
+        for choice in spec.choices if spec.type == "choice" else ():
+            problems.extend(value_problems({name: choice}, f"parameters.{name}.choices"))
+    if not problems:
+        problems.extend(nautilus_problems(BACKTEST_ENGINE, {
+            "engine": data["engine"],
+            "venue": {"name": "SIM", "starting_balances": ["1 USD"], **data["venue"]}}))
     if problems:
         raise TemplateError(f"Template {path.name} is invalid", problems)
     return BacktestEngineTemplate(

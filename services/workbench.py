@@ -14,6 +14,7 @@ from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.catalog.sources import SourcePolicy
 from services.catalog.writer import CatalogWriter
 from services.db import Database
+from services.doctor import Doctor
 from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
 from services.identity.authorizer import Authorizer
@@ -100,15 +101,21 @@ class Workbench:
         engines = EngineService(database, templates, catalog_service, settings.engines_dir,
                                 instance_id(settings.state_dir), authorizer,
                                 image=os.environ.get("WORKBENCH_ENGINE_IMAGE"))
-        workbench = cls(settings=settings, database=database, audit=audit, authorizer=authorizer,
-                   users=UserService(database, audit, authorizer),
-                   tokens=TokenService(database, audit, authorizer),
-                   sessions=SessionService(database, audit),
-                   templates=templates, catalog=catalog_service,
-                   catalog_writer=CatalogWriter(catalog_service, authorizer,
-                                                SourcePolicy.for_workbench(settings.state_dir,
-                                                                           settings.catalog)),
-                   backtests=backtests, engines=engines)
+        workbench = cls(settings=settings, database=database, audit=audit,
+                        authorizer=authorizer, users=UserService(database, audit, authorizer),
+                        tokens=TokenService(database, audit, authorizer),
+                        sessions=SessionService(database, audit),
+                        templates=templates, catalog=catalog_service,
+                        catalog_writer=CatalogWriter(
+                            catalog_service, authorizer,
+                            SourcePolicy.for_workbench(settings.state_dir, settings.catalog),
+                            protected=(str(settings.state_dir),)),
+                        backtests=backtests, engines=engines)
+        # A change a crash interrupted is completed (or undone) by the next start; the server
+        # (no default principal) does it through recover_at_start as the user who started it.
+        if catalog_service.protocol == "file" and authorizer.allows(default, "catalog.recover")[0]:
+            doctor = Doctor.for_workbench(workbench)
+            doctor.repair(doctor.catalog_findings(), principal=default)
         if scheduler:
             backtests.start_scheduler().wait_active(timeout=5.0)
         return workbench

@@ -18,7 +18,8 @@ from services.errors import WorkbenchError
 
 # Command groups, in the order --help lists them.
 GROUPS = ("app.cli.serve", "app.cli.catalog", "app.cli.templates", "app.cli.backtest",
-          "app.cli.report", "app.cli.scheduler", "app.cli.engine", "app.cli.identity")
+          "app.cli.report", "app.cli.scheduler", "app.cli.engine", "app.cli.identity",
+          "app.cli.doctor")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         args.principal = acting_principal(wb, args)
         return handler(wb, args)
     except WorkbenchError as e:
+        problems = getattr(e, "problems", [])
         if wants_json:
-            print_json({"error": str(e), "problems": getattr(e, "problems", [])})
-        print(f"error: {e}", file=sys.stderr)
+            print_json({"error": str(e), "problems": problems})
+        # One line, whatever the error: a summary with its problems joined.
+        line = f"{e.summary}: {'; '.join(problems)}" if problems else str(e)
+        print(f"error: {' '.join(line.split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

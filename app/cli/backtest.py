@@ -245,6 +245,7 @@ def cmd_sweep(wb, args) -> int:
         raise WorkbenchError(f"--max-parallel must be at least 1, was {args.max_parallel}")
     if args.dask_address and args.runtime != "dask":
         raise WorkbenchError("--dask-address needs --runtime dask")
+    wb.backtests.validate_metric(args.metric)
     spec = SweepSpec(
         strategy=args.strategy, bar_type=args.bar_type, start=args.start, end=args.end,
         grid=_grid(args.grid), random_draws=args.random, constraints=tuple(args.constraint),

@@ -41,6 +41,8 @@ def register(commands, common) -> None:
     imp.add_argument("--price-precision", type=int, help="new instrument (default: from data)")
     imp.add_argument("--size-precision", type=int, help="new instrument (default: from data)")
     imp.add_argument("--calendar", help="calendar of the gap check (see 'catalog calendars')")
+    imp.add_argument("--accept-level-change", action="store_true",
+                     help="import prices far (10x) from the level the instrument holds")
     imp.add_argument("--dry-run", action="store_true", help="parse and check only; write nothing")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(handler=_H + "cmd_import")
@@ -152,7 +154,7 @@ def cmd_import(wb, args) -> int:
         bar_spec=args.bar_spec, data_type=args.data_type, timezone=args.timezone,
         timestamps_mark=args.timestamps, delimiter=args.delimiter,
         columns=key_values(args.column, "--column"), price_precision=args.price_precision,
-        size_precision=args.size_precision)
+        size_precision=args.size_precision, accept_level_change=args.accept_level_change)
     result = wb.catalog_writer.import_file(
         args.file, options, principal=args.principal, calendar=args.calendar,
         dry_run=args.dry_run, progress=_progress_printer(not args.json))
@@ -171,7 +173,8 @@ def cmd_import(wb, args) -> int:
 def cmd_check(wb, args) -> int:
     from services.catalog.quality import DEFAULT_OUTLIER_Z
 
-    check_writable(args.report)
+    if args.report:
+        check_writable(args.report, (".csv", ".json", ".parquet"))
     report = wb.catalog.check(args.series, calendar=args.calendar, start=args.start, end=args.end,
                               outlier_z=DEFAULT_OUTLIER_Z if args.outlier_z is None
                               else args.outlier_z, min_gap=args.min_gap)

@@ -47,20 +47,21 @@ def key_values(items: list[str], flag: str) -> dict[str, str]:
     return result
 
 
-def check_writable(*paths: str | None) -> None:
-    """Refuse, before anything is written, an output whose folder is missing or unwritable (so a
-    command never writes one file and then fails on the next)."""
+def check_writable(path: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Refuse an output file that cannot be written, before anything is written (so a command
+    with several outputs never stops half way)."""
     import os
-    from pathlib import Path
 
-    for path in filter(None, paths):
-        folder = Path(path).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise WorkbenchError(f"Cannot write {path}: the folder {folder} does not exist.")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise WorkbenchError(f"Cannot write {path}: the folder {folder} is not writable.")
-        if Path(path).is_dir():
-            raise WorkbenchError(f"Cannot write {path}: it is a folder.")
+    if suffixes and not path.endswith(suffixes):
+        raise WorkbenchError(f"Cannot tell the format of {path!r}: end it in "
+                             f"{' or '.join(suffixes)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise WorkbenchError(f"Cannot write {path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise WorkbenchError(f"Cannot write {path}: it is a folder")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise WorkbenchError(f"Cannot write {path}: permission denied")
 
 
 def write_table(frame, path: str) -> None:

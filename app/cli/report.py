@@ -22,10 +22,10 @@ def cmd_report(wb, args) -> int:
     from components.report import export_comparison_report, export_run_report
     from components.results_viewer import trades_frame
 
-    check_writable(args.output, args.trades, args.equity)
-    for path in filter(None, (args.trades, args.equity)):
-        if not path.endswith((".csv", ".parquet")):
-            raise WorkbenchError(f"Cannot tell the format of {path!r}: end it in .csv or .parquet")
+    check_writable(args.output)
+    for table_path in (args.trades, args.equity):
+        if table_path:
+            check_writable(table_path, (".csv", ".parquet"))
     try:
         if args.compare:
             path = export_comparison_report(wb, [args.run_id, *args.compare], args.output)

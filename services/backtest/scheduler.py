@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -445,6 +446,14 @@ class Scheduler:
 def completed(row: BacktestRunRow, folder: Path) -> None:
     """Mark ``row`` Completed with the headline statistics its worker wrote."""
     stats = json.loads((folder / RESULTS / "summary.json").read_text())["statistics"]
+    if stats.get("bars") == 0:
+        # The range was checked against the catalog at submission: no bar means the data
+        # files went missing while the run was queued or running.
+        row.status, row.progress = FAILED, None
+        row.error = (f"The run read no bars of {row.bar_type}: its data files were missing or "
+                     "removed while it ran. Check the series ('nautilus-workbench catalog "
+                     "list') and run it again.")
+        return
     row.status, row.progress, row.error = COMPLETED, 1.0, None
     row.total_return, row.sharpe = stats.get("total_return"), stats.get("sharpe")
     row.max_drawdown, row.num_trades = stats.get("max_drawdown"), stats.get("num_trades")
@@ -461,6 +470,9 @@ def failure_reason(folder: Path, code: int) -> str:
             pass
     if code == EXIT_DISK_FULL:
         return DISK_FULL_MESSAGE
+    if code == -signal.SIGABRT:
+        return ("NautilusTrader aborted the worker (SIGABRT, a panic in its native core) before "
+                f"it finished; the reason is at the end of {folder / WORKER_LOG}.")
     if code < 0:
         return (f"The worker process was killed ({signal_name(code)}) before it finished. "
                 "If memory ran out, shorten the date range; otherwise run it again.")

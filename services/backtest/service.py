@@ -23,10 +23,11 @@ from sqlalchemy import insert, select
 from services.audit import AuditLog
 from services.backtest import analysis
 from services.backtest.config_builder import build_run_config
-from services.backtest.layout import PROGRESS_FILE
+from services.backtest.layout import PROGRESS_FILE, RESULTS
 from services.backtest.records import (
     ACTIVE_STATES,
     CANCELLED,
+    FAILED,
     FINAL_STATES,
     PAUSED,
     QUEUED,
@@ -48,12 +49,13 @@ from services.backtest.runtime import (
     unavailable_runtime_error,
     worker_alive,
 )
-from services.backtest.scheduler import Scheduler, live_lease, remove_partial
+from services.backtest.scheduler import Scheduler, completed, live_lease, remove_partial
+from services.backtest.statistics import RANKABLE_METRICS
 from services.backtest.spec import BacktestSpec
 from services.backtest.sweep import SweepSpec, expand, run_specs
 from services.catalog import CatalogService
 from services.db import BacktestRunRow, Database, SweepRow
-from services.errors import BacktestError, RuntimeUnavailableError, StorageError
+from services.errors import BacktestError, RuntimeUnavailableError, StorageError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 from services.templates import TemplateService
@@ -421,6 +423,48 @@ class BacktestService:
 
     def heatmap(self, sweep_id: str, metric: str, x: str, y: str):
         return analysis.heatmap(self.sweep(sweep_id), metric, x, y, self.run_statistics)
+
+    @staticmethod
+    def validate_metric(metric: str) -> str:
+        """``metric`` if runs can be ranked by it, else ValidationError listing those that can
+        (before a sweep runs, not after)."""
+        if metric not in RANKABLE_METRICS:
+            raise ValidationError(f"{metric!r} is not a metric runs can be ranked by; choose one "
+                                  f"of {', '.join(RANKABLE_METRICS)}")
+        return metric
+
+    # -- leftovers (the doctor) ---------------------------------------------------------------
+    def orphaned_runs(self) -> list[RunInfo]:
+        """Runs recorded Running or Paused whose worker is gone while no scheduler follows
+        them (a live scheduler reconciles its own)."""
+        if live_lease(self.repository) is not None or self.scheduler is not None:
+            return []
+        with self._db.session() as session:
+            rows = session.scalars(select(BacktestRunRow).where(
+                BacktestRunRow.status.in_(ACTIVE_STATES))).all()
+            gone = [r.run_id for r in rows if Scheduler._adoptable(
+                r.run_id, r.runtime, r.worker_pid, r.run_folder) is None]
+        return [self.get(run_id) for run_id in gone]
+
+    def settle_orphan(self, run_id: str) -> RunInfo:
+        """End an orphaned run (see :meth:`orphaned_runs`): Completed if its results are all
+        written, else Failed ("Interrupted"); a run with a live worker is left alone."""
+        with self._db.session() as session:
+            row = session.get(BacktestRunRow, run_id)
+            if row is not None and row.status in ACTIVE_STATES and Scheduler._adoptable(
+                    row.run_id, row.runtime, row.worker_pid, row.run_folder) is None:
+                folder = Path(row.run_folder)
+                if (folder / RESULTS / "summary.json").exists():
+                    completed(row, folder)
+                    row.finished_at, row.phase = now(), None
+                else:
+                    row.error = ("Interrupted: the workbench lost this run's worker while it "
+                                 f"was {row.status.lower()} on the {row.runtime} runtime. Run "
+                                 "it again.")
+                    row.status, row.finished_at, row.phase, row.paused_at = (
+                        FAILED, now(), None, None)
+                    remove_partial(folder)
+        return self.get(run_id)
 
     # -- waiting ------------------------------------------------------------------------------
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.2) -> RunInfo:

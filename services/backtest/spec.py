@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from services.errors import ValidationError
+from services.timestamps import parse_utc
 
 
 @dataclass(frozen=True)
@@ -57,16 +58,10 @@ class BacktestSpec:
         """Parse start/end as UTC timestamps, or raise ValidationError naming the field."""
         problems, parsed = [], []
         for name in ("start", "end"):
-            value = getattr(self, name)
-            if value in (None, ""):
-                parsed.append(None)
-                continue
             try:
-                ts = pd.Timestamp(value)
-                parsed.append(ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC"))
-            except (ValueError, TypeError):
-                problems.append(f"{name}: not an ISO 8601 date or time, was {value!r} "
-                                "(use e.g. 2024-03-01 or 2024-03-01T12:00)")
+                parsed.append(parse_utc(getattr(self, name), name))
+            except ValidationError as e:
+                problems.append(e.summary)
                 parsed.append(None)
         if problems:
             raise ValidationError("Invalid date range", problems)

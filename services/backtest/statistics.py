@@ -434,6 +434,11 @@ NOT_RANKED = {"metrics_version", "bars", "start", "end", "starting_balance", "pe
               "largest_win", "largest_loss", "expectancy"}
 
 
+# Metrics a sweep's runs can be ranked by: every numeric metric a run records.
+RANKABLE_METRICS = tuple(sorted({k for group in METRIC_GROUPS.values()
+                                 for k, (_label, kind) in group.items() if kind != "time"}))
+
+
 def best_index(key: str, values: list) -> int | None:
     """Index of the best of ``values`` for metric ``key`` (None if unranked or no numbers)."""
     if key in NOT_RANKED:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import re
+import stat
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -25,9 +27,11 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 from services.catalog.quality import bar_step_ns, sorted_unique
 from services.errors import CatalogError, ValidationError
+from services.identifiers import instrument_id_problem
 
 DEFAULT_CHUNK_ROWS = 250_000
 PREVIEW_ROWS = 20
@@ -107,6 +111,7 @@ class ImportOptions:
     price_precision: int | None = None
     size_precision: int | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    accept_level_change: bool = False  # prices far from the instrument's stored level are meant
 
 
 @dataclass
@@ -120,20 +125,12 @@ class Chunk:
 
 
 # -- names and instruments ---------------------------------------------------------------------
-_UNSAFE = re.compile(r"(\.\.|[\\\x00-\x1f]|^[./]|/$)")
-
-
 def validate_instrument_id(instrument_id: str) -> tuple[str, str]:
-    """Split ``SYMBOL.VENUE``; refuse anything that could leave the catalog folder."""
-    text = (instrument_id or "").strip()
-    symbol, dot, venue = text.rpartition(".")
-    if not dot or not symbol or not venue:
-        raise ValidationError(f"Instrument id {instrument_id!r} is not SYMBOL.VENUE, e.g. "
-                              "BTCUSDT-PERP.BINANCE or EUR/USD.SIM")
-    if _UNSAFE.search(symbol) or _UNSAFE.search(venue) or "/" in venue or " " in text:
-        raise ValidationError(f"Instrument id {instrument_id!r} contains '..', a backslash, a "
-                              "leading dot or slash, a space or a control character; use letters, "
-                              "digits and - _ / only")
+    """Split ``SYMBOL.VENUE``; refuse ids outside the identifier grammar (no markup, no path)."""
+    problem = instrument_id_problem(instrument_id)
+    if problem:
+        raise ValidationError(f"Instrument id: {problem}")
+    symbol, _, venue = instrument_id.rpartition(".")
     return symbol, venue
 
 
@@ -326,12 +323,24 @@ def open_source(source: str) -> tuple[object, int | None]:
         raise CatalogError(f"Cannot reach {text!r}: {type(e).__name__}: {e}. Check the URL and "
                            "the network, or download the file and give its path.") from e
     try:
+        if isinstance(fs, LocalFileSystem):
+            mode = os.stat(path).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(mode):  # a FIFO would block the open until a writer came
+                raise CatalogImportError(f"{text!r} is not a regular file (a pipe, socket or "
+                                         "device); save the data to a file and import that.")
         size = fs.size(path)
         handle = fs.open(path, "rb")
     except FileNotFoundError:
         raise CatalogError(f"File {text!r} does not exist; check the path or URL.") from None
     except IsADirectoryError:
         raise CatalogError(f"{text!r} is a folder; give a CSV or Parquet file.") from None
+    except PermissionError:
+        raise CatalogError(f"Cannot read {text!r}: permission denied; check the file's "
+                           "permissions.") from None
+    except CatalogImportError:
+        raise
     except Exception as e:  # network drivers raise their own errors (refused, timeout, DNS)
         raise CatalogError(f"Cannot reach {text!r}: {type(e).__name__}: {e}. Check the URL and "
                            "the network, or download the file and give its path.") from e
@@ -369,6 +378,27 @@ def _sniff_delimiter(header: str, sample_lines: list[str]) -> str:
         if counts[d] and all(line.count(d) == counts[d] for line in sample_lines if line):
             return d
     return best
+
+
+def validate_options(options: ImportOptions) -> None:
+    """Refuse choices no file can satisfy (before a file is opened)."""
+    if options.delimiter is not None and (
+            len(options.delimiter) != 1 or options.delimiter in "\r\n\"" or
+            options.delimiter.isalnum()):
+        raise ValidationError(f"Delimiter {options.delimiter!r} must be one character other than "
+                              "a letter, a digit, a quote or a line break, e.g. ',' ';' '|' or a tab")
+    for field_name in options.columns:
+        if field_name not in _ALIASES:
+            raise ValidationError(f"--column {field_name}={options.columns[field_name]}: "
+                                  f"{field_name!r} is not a field; fields are "
+                                  f"{', '.join(_ALIASES)}")
+    if options.data_type is not None:
+        usable = {"timestamp", *REQUIRED[options.data_type], *OPTIONAL[options.data_type]}
+        for field_name in set(options.columns) - usable:
+            raise ValidationError(f"--column {field_name}=...: {options.data_type} have no "
+                                  f"{field_name!r}; their fields are {', '.join(sorted(usable))}")
+    if not isinstance(options.chunk_rows, int) or options.chunk_rows < 1:
+        raise ValidationError(f"chunk_rows must be a whole number >= 1, was {options.chunk_rows!r}")
 
 
 def _detect_mapping(columns: list[str], options: ImportOptions) -> tuple[str, dict[str, str], str]:
@@ -419,6 +449,12 @@ def _detect_mapping(columns: list[str], options: ImportOptions) -> tuple[str, di
             continue
         mapping[f] = col
         taken.add(col)
+    unused = set(options.columns) - set(mapping)
+    if unused:
+        name = sorted(unused)[0]
+        raise ValidationError(f"--column {name}={options.columns[name]}: {data_type} have no "
+                              f"{name!r} field; their fields are "
+                              f"{', '.join(['timestamp', *REQUIRED[data_type], *OPTIONAL[data_type]])}")
     if missing:
         raise CatalogImportError(f"Missing column(s) for {data_type}: {', '.join(missing)}. The file has: "
                            f"{', '.join(columns)}. Rename them in the header or map them "
@@ -582,16 +618,31 @@ class _TimestampParser:
             self.epoch_unit = ("ns" if magnitude > 1e17 else "us" if magnitude > 1e14
                                else "ms" if magnitude > 1e11 else "s")
         factor = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[self.epoch_unit]
+        scaled = numbers.to_numpy(dtype=np.float64) * factor
+        outside = (scaled < -(2.0**63)) | (scaled >= 2.0**63)
+        if outside.any():
+            bad = int(np.argmax(outside))
+            raise CatalogImportError(
+                f"Timestamp {raw.iloc[bad]!r} at {self._where(first_line + bad)} is outside the "
+                f"dates NautilusTrader can hold (1677-09-22 to 2262-04-11) as epoch "
+                f"{self.epoch_unit}")
         if self.epoch_unit == "ns":
             return pd.to_numeric(raw, downcast=None).to_numpy(dtype=np.int64)
-        return np.round(numbers.to_numpy(dtype=np.float64) * factor).astype(np.int64)
+        return np.round(scaled).astype(np.int64)
 
     def _checked(self, index: pd.DatetimeIndex, raw: pd.Series, first_line: int) -> np.ndarray:
         if index.isna().any():
             bad = int(np.argmax(index.isna()))
             raise CatalogImportError(f"Unparseable timestamp at {self._where(first_line + bad)}: "
                                f"{raw.iloc[bad]!r}")
-        return index.as_unit("ns").asi8.copy()
+        try:
+            return index.as_unit("ns").asi8.copy()
+        except (OverflowError, ValueError):  # OutOfBoundsDatetime: outside 1677..2262
+            years = index.year
+            bad = int(np.argmax((years < 1678) | (years > 2261)))
+            raise CatalogImportError(
+                f"Timestamp {raw.iloc[bad]!r} at {self._where(first_line + bad)} is outside the "
+                "dates NautilusTrader can hold (1677-09-22 to 2262-04-11)") from None
 
 
 def _numbers(values: pd.Series, field_name: str, column: str, first_line: int,
@@ -730,10 +781,14 @@ def _parse_frame(frame: pd.DataFrame, layout: Layout, parser: _TimestampParser, 
 
 
 def decimals(text: pd.Series) -> int:
-    """Most decimals written in a column of numbers as text ("1.10775" -> 5, "46319.0" -> 0)."""
-    fractions = text.astype("string").str.strip().str.extract(r"\.(\d*?)0*$", expand=False)
-    lengths = fractions.fillna("").str.len()
-    return int(lengths.max()) if len(lengths) else 0
+    """Most decimals the numbers of a text column need, read from their values in any notation
+    ("1.10775" -> 5, "46319.0" -> 0, "1.10780e+00" -> 4, "1e-3" -> 3, "4.6e4" -> 0)."""
+    cleaned = text.astype("string").str.strip().str.lower()
+    match = cleaned.str.extract(r"^[-+]?\d*(?:\.(\d*))?(?:e([-+]?\d+))?$")
+    fraction = match[0].fillna("").str.rstrip("0").str.len().to_numpy(dtype=np.int64)
+    exponent = pd.to_numeric(match[1], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    needed = np.maximum(fraction - exponent, 0)
+    return int(needed.max()) if needed.size else 0
 
 
 def precision_of(values: np.ndarray) -> int:

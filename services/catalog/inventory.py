@@ -7,7 +7,13 @@ Price series are read column-wise with pyarrow and decoded vectorised, never as 
 
 from __future__ import annotations
 
+import errno
+import gzip
+import os
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -26,6 +32,7 @@ from services.catalog.quality import (
     check_frame,
 )
 from services.errors import CatalogError, ValidationError
+from services.timestamps import parse_range
 
 # NautilusTrader 1.231 stores prices as 128-bit fixed point with 16 decimals (high precision).
 _FIXED_SCALAR = 1e16
@@ -90,6 +97,18 @@ class BacktestableSeries:
     rows: int
 
 
+@contextmanager
+def _readable(location: str) -> Iterator[None]:
+    """Turn a folder or file the workbench may not read into one line naming it."""
+    try:
+        yield
+    except PermissionError as e:
+        where = e.filename or location
+        raise CatalogError(f"Cannot read {where} in the catalog {location}: permission denied. "
+                           "Give the workbench's user read access to the catalog's folders "
+                           "and files (e.g. chmod -R u+rX).") from None
+
+
 def _parse_file_ts(text: str) -> pd.Timestamp:
     date, time_part = text.split("T")
     h, m, s, ns = time_part.split("-")
@@ -121,6 +140,10 @@ class CatalogService:
                 f"Cannot open catalog {self.location!r}: {e}. Install the fsspec driver for "
                 f"'{self._protocol}' or use a local path."
             ) from e
+        if self._protocol == "file" and os.path.exists(self._root) and not os.path.isdir(self._root):
+            raise CatalogError(f"The catalog {self.location!r} is a file, not a folder; point "
+                               "--catalog / WORKBENCH_CATALOG at a ParquetDataCatalog folder "
+                               "(or at a new folder to start one).")
 
     @property
     def root(self) -> str:
@@ -181,6 +204,20 @@ class CatalogService:
 
     # -- metadata-only inventory --------------------------------------------------------------
     def exists(self) -> bool:
+        if self._protocol == "file":
+            # os.path.exists answers False for a folder it may not enter: say so instead of
+            # showing an empty catalog.
+            try:
+                os.stat(f"{self._root}/data")
+                return True
+            except FileNotFoundError:
+                return False
+            except PermissionError:
+                raise CatalogError(f"Cannot read the catalog {self.location}: permission denied "
+                                   "on it or a folder above it. Give the workbench's user read "
+                                   "access (e.g. chmod -R u+rX).") from None
+            except NotADirectoryError:
+                return False
         try:
             return self._fs.exists(f"{self._root}/data")
         except Exception as e:  # network filesystems raise their own errors
@@ -192,6 +229,10 @@ class CatalogService:
         Footers are read once per file version (path, size, modification time) and remembered,
         so refreshing the inventory after an import reads only the new files.
         """
+        with _readable(self.location):
+            return self._series()
+
+    def _series(self) -> list[SeriesInfo]:
         if not self.exists():
             return []
         result = []
@@ -281,9 +322,10 @@ class CatalogService:
               sort: bool = True) -> pd.DataFrame:
         """Decoded columns of one series; ``sort=False`` keeps storage order and an int64
         ``ts_event`` column (what the quality checks need), else a sorted UTC index ``ts``."""
-        start, end = to_utc(start, "start"), to_utc(end, "end")
-        frames = [self._read_file(name, columns, start, end)
-                  for name in self._files(folder, ident, start, end)]
+        start, end = parse_range(start, end)
+        with _readable(self.location):
+            frames = [self._read_file(name, columns, start, end)
+                      for name in self._files(folder, ident, start, end)]
         if frames:
             df = pd.concat(frames, ignore_index=True)
         else:
@@ -396,19 +438,51 @@ class CatalogService:
         if fmt not in ("csv", "parquet"):
             raise ValidationError(f"Cannot tell the export format of {target!r}: end the file name "
                                   "in .csv or .parquet")
-        start = to_utc(start, "start")
-        end = to_utc(end, "end")
+        start, end = parse_range(start, end)
         columns = SERIES_COLUMNS[info.data_type]
         ident = key if info.data_type == "bars" else info.instrument_id
         precisions = self._footer_precisions(key)
+        files = self._files(_FOLDER_OF[info.data_type], ident, start, end)
+        if not files:
+            raise CatalogError(f"{key} has no data between {start} and {end}; nothing exported.")
+        if hasattr(target, "write"):
+            return self._export_to(target, key, files, columns, precisions, fmt, start, end)
+        # Written aside and renamed over the target: a crash or a full disk never leaves half a
+        # file under the target's name.
+        final = os.fspath(target)
+        folder, name = os.path.split(os.path.abspath(final))
+        partial = os.path.join(folder, f".{name}.partial-{uuid.uuid4().hex[:8]}")
+        try:
+            with open(partial, "wb") as sink:
+                if final.lower().endswith(".gz"):
+                    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0) as packed:
+                        rows = self._export_to(packed, key, files, columns, precisions, fmt,
+                                               start, end)
+                else:
+                    rows = self._export_to(sink, key, files, columns, precisions, fmt, start, end)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(partial, final)
+        except OSError as e:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            if e.errno == errno.ENOSPC:
+                raise CatalogError(f"The disk is full: cannot write {final}; nothing was "
+                                   "written. Free some space, or export a shorter range.") from e
+            raise CatalogError(f"Cannot write {final}: {e.strerror or e}. Check that its folder "
+                               "exists and is writable.") from e
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        return rows
+
+    def _export_to(self, sink, key: str, files: list[str], columns: list[str],
+                   precisions: dict[str, int], fmt: str, start, end) -> int:
         rows = 0
         writer = None
         try:
-            sink = target if hasattr(target, "write") else open(target, "wb")  # noqa: SIM115
-        except OSError as e:
-            raise CatalogError(f"Cannot write {target}: {e.strerror or e}") from e
-        try:
-            for name in self._files(_FOLDER_OF[info.data_type], ident, start, end):
+            for name in files:
                 frame = self._read_file(name, columns, start, end)
                 for column in columns:
                     digits = precisions.get("size" if column in ("volume", "size", "bid_size",
@@ -432,8 +506,6 @@ class CatalogService:
         finally:
             if writer is not None:
                 writer.close()
-            if not hasattr(target, "write"):
-                sink.close()
         return rows
 
     def _read_file(self, name: str, columns: list[str], start=None, end=None) -> pd.DataFrame:
@@ -461,18 +533,6 @@ class CatalogService:
             meta = self._footer({**info, "name": path})[1]
             return {k.split("_")[0]: int(v) for k, v in meta.items() if k.endswith("_precision")}
         return {}
-
-
-def to_utc(value, name: str) -> pd.Timestamp | None:
-    """An ISO text / datetime as a UTC Timestamp (naive means UTC)."""
-    if value is None or value == "":
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValidationError(f"{name} {value!r} is not a date/time; use ISO 8601 such as "
-                              "2024-01-31 or 2024-01-31T12:00Z") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def decimate_minmax(series: pd.Series, max_points: int) -> pd.Series:

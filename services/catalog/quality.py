@@ -8,6 +8,7 @@ order matters for the out-of-order check, so nothing is sorted before it runs.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -24,7 +25,8 @@ DEFAULT_OUTLIER_Z = 20.0  # robust z-score of a log return (median/MAD); real 1-
 DEFAULT_TICK_QUIET_S = 300  # ticks: open-market silence longer than this is a gap
 _STEP_NS = {"MILLISECOND": 10**6, "SECOND": 10**9, "MINUTE": 60 * 10**9, "HOUR": 3600 * 10**9,
             "DAY": 86400 * 10**9, "WEEK": 7 * 86400 * 10**9}
-_BAR_SPEC_RE = re.compile(r"^(\d+)-([A-Z_]+)-([A-Z_]+)$")
+_BAR_SPEC_RE = re.compile(r"^(\d{1,12})-([A-Z_]+)-([A-Z_]+)$")
+MAX_BAR_NS = 366 * 86400 * 10**9  # longer time bars are refused (and would overflow pandas)
 PRICE_COLUMNS = {"bars": ["open", "high", "low", "close"], "quotes": ["bid_price", "ask_price"],
                  "trades": ["price"]}
 SIZE_COLUMNS = {"bars": ["volume"], "quotes": ["bid_size", "ask_size"], "trades": ["size"]}
@@ -39,7 +41,12 @@ def bar_step_ns(bar_spec: str) -> int | None:
     step, aggregation = int(match.group(1)), match.group(2)
     if step <= 0:
         raise ValidationError(f"Bar spec {bar_spec!r}: the step must be positive")
-    return step * _STEP_NS[aggregation] if aggregation in _STEP_NS else None
+    if aggregation not in _STEP_NS:
+        return None
+    if step * _STEP_NS[aggregation] > MAX_BAR_NS:
+        raise ValidationError(f"Bar spec {bar_spec!r}: a bar longer than 366 days holds no more "
+                              "than one bar of any catalog; use at most 366-DAY or 52-WEEK")
+    return step * _STEP_NS[aggregation]
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,15 @@ def check_frame(frame: pd.DataFrame, data_type: str, *, series: str = "", calend
     """Run every check on ``frame`` (storage order, ``ts_event`` in ns plus value columns)."""
     if data_type not in PRICE_COLUMNS:
         raise ValidationError(f"Quality checks cover bars, quotes and trades, not {data_type!r}")
+    if not (isinstance(outlier_z, (int, float)) and math.isfinite(outlier_z) and outlier_z > 0):
+        raise ValidationError(f"The outlier threshold must be a positive number (a robust "
+                              f"z-score such as {DEFAULT_OUTLIER_Z:g}), was {outlier_z!r}")
+    if not (isinstance(min_gap, int) and min_gap >= 1):
+        raise ValidationError(f"The smallest gap reported must be a whole number of bars >= 1, "
+                              f"was {min_gap!r}")
+    if not (isinstance(tick_quiet_s, int) and tick_quiet_s >= 1):
+        raise ValidationError(f"The quiet time that counts as a tick gap must be a whole number "
+                              f"of seconds >= 1, was {tick_quiet_s!r}")
     ts = frame["ts_event"].to_numpy(dtype=np.int64)
     n = ts.size
     worst: dict[str, list[dict]] = {}

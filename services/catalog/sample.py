@@ -10,6 +10,7 @@ strategies and charts, and never to be mistaken for market data (``SAMPLE_MARKER
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -102,15 +103,31 @@ def _instruments():
 
 
 def generate_sample_catalog(path: str | os.PathLike) -> Path:
-    """Write the sample catalog to ``path`` atomically (built aside, then renamed into place)."""
+    """Write the sample catalog to ``path`` atomically (built aside, then renamed into place).
+
+    Processes starting at once on a fresh checkout take turns: the first builds it, the others
+    wait for it and use it.
+    """
+    target = Path(path)
+    if is_sample_catalog(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, or when a builder dies
+        if is_sample_catalog(target):
+            return target
+        return _generate(target)
+    finally:
+        os.close(fd)
+
+
+def _generate(target: Path) -> Path:
     from nautilus_trader.model.data import QuoteTick
     from nautilus_trader.model.identifiers import InstrumentId
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-    target = Path(path)
-    if is_sample_catalog(target):
-        return target
-    if target.exists() and any(target.iterdir()):
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FileExistsError(f"{target} exists and is not the workbench's sample catalog")
     staging = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)

@@ -1,26 +1,24 @@
 """Changes to the catalog: import files, convert series, delete ranges. Atomic and audited.
 
-Every change is built aside first, in a staging folder inside the catalog root (NautilusTrader
-only reads ``data/``, so a staging folder is invisible to it), then moved into place. If
-anything fails before or while moving, the moves done so far are undone and the staging folder
-is removed: a failed change leaves the catalog exactly as it was. Each change is written to the
-audit log (who, what, outcome).
+Every change is built aside first, in a staging folder inside the catalog root, then journalled
+and renamed into place (``services.catalog.journal``): a change that fails leaves the catalog
+exactly as it was, and one interrupted by a crash is completed or undone by the next start
+(or ``nautilus-workbench doctor --fix``). Each change is written to the audit log (who, what,
+outcome).
 """
 
 from __future__ import annotations
 
-import threading
+import os
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from services.catalog.calendars import default_calendar_name, get_calendar
-from services.catalog.inventory import CatalogService, InstrumentInfo, to_utc
 from services.catalog.importer import (
     MAX_PRECISION,
     PREVIEW_ROWS,
@@ -38,29 +36,30 @@ from services.catalog.importer import (
     precision_of,
     validate_bar_spec,
     validate_instrument_id,
+    validate_options,
 )
+from services.catalog.inventory import SERIES_COLUMNS, CatalogService, InstrumentInfo
+from services.catalog.journal import CatalogChange, find_leftovers, write_lock
 from services.catalog.quality import (
+    PRICE_COLUMNS,
+    SIZE_COLUMNS,
     QualityReport,
     bar_step_ns,
     check_frame,
     find_bar_gaps,
     find_tick_gaps,
     merge_reports,
+    sorted_unique,
 )
 from services.catalog.sources import SourcePolicy
 from services.errors import CatalogError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
+from services.timestamps import parse_range
 
+LEVEL_CHANGE_FACTOR = 10.0  # new rows this many times above/below the stored level need a yes
 _CLASS_OF_TYPE = {"fx": "CurrencyPair", "crypto-spot": "CurrencyPair",
                   "crypto-perp": "CryptoPerpetual", "equity": "Equity", "future": "FuturesContract"}
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(location: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(location, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -124,79 +123,53 @@ class DeleteResult:
         return dict(self.__dict__)
 
 
-@dataclass
-class _Staging:
-    """A staging folder and the moves made from it into the catalog (for undo)."""
-
-    service: CatalogService
-    path: str
-    moves: list[tuple[str, str]] = field(default_factory=list)  # (from, to), in order
-    created: list[str] = field(default_factory=list)  # folders made in the catalog
-
-    def move(self, src: str, dst: str) -> None:
-        fs = self.service.fs
-        parent = dst.rsplit("/", 1)[0]
-        missing = []
-        while not fs.exists(parent):
-            missing.append(parent)
-            parent = parent.rsplit("/", 1)[0]
-        for folder in reversed(missing):
-            fs.makedirs(folder, exist_ok=True)
-            self.created.append(folder)
-        fs.mv(src, dst, recursive=True)
-        self.moves.append((src, dst))
-
-    def undo(self) -> None:
-        fs = self.service.fs
-        for src, dst in reversed(self.moves):
-            fs.makedirs(src.rsplit("/", 1)[0], exist_ok=True)
-            fs.mv(dst, src, recursive=True)
-        for folder in reversed(self.created):
-            if fs.exists(folder) and not fs.ls(folder):
-                fs.rmdir(folder)
-        self.moves.clear()
-
-    def remove(self) -> None:
-        if self.service.fs.exists(self.path):
-            self.service.fs.rm(self.path, recursive=True)
-
-
 class CatalogWriter:
     """Import, convert and delete over one catalog; every change is atomic and audited."""
 
     def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None,
-                 sources: SourcePolicy | None = None) -> None:
+                 sources: SourcePolicy | None = None, protected: tuple[str, ...] = ()) -> None:
         self.catalog = catalog
         self.sources = sources
+        # Folders no export may write into (the state folder: database, run folders).
+        self._protected = tuple(os.path.realpath(p) for p in protected)
         # Without an authoriser (benchmarks, tests of the catalog alone) the writer acts for the
         # local operator and keeps no audit trail.
         self._auth = authorizer or Authorizer(None, Principal.local())
 
-    # -- staging and audit ------------------------------------------------------------------
-    def _staging(self) -> _Staging:
-        path = f"{self.catalog.root}/.staging-{uuid.uuid4().hex[:12]}"
-        self.catalog.fs.makedirs(path, exist_ok=True)
-        return _Staging(self.catalog, path)
-
-    def _staging_catalog(self, staging: _Staging):
+    # -- changes and audit ------------------------------------------------------------------
+    @staticmethod
+    def _staging_catalog(change: CatalogChange):
         from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-        return ParquetDataCatalog(staging.path, fs_protocol=self.catalog.protocol)
+        return ParquetDataCatalog(change.path, fs_protocol=change.catalog.protocol)
 
-    def _commit(self, staging: _Staging, leaves: list[str]) -> None:
-        """Move staged series folders (``data/<kind>/<ident>``) into the catalog."""
+    def _refuse_leftovers(self) -> None:
+        """A change interrupted earlier must be finished first: its series may be half moved."""
+        leftovers = find_leftovers(self.catalog)
+        if leftovers:
+            first = leftovers[0]
+            what = (f"an interrupted {first.operation} of {first.target}" if first.operation
+                    else "an unfinished change")
+            raise CatalogError(
+                f"The catalog holds {what} ({first.path}); run 'nautilus-workbench doctor "
+                "--fix' (or restart the server) to recover it, then retry.")
+
+    def _install_moves(self, change: CatalogChange) -> list[tuple[str, str]]:
+        """Renames that put staged series folders (``data/<kind>/<ident>``) into the catalog:
+        a whole folder when the series is new, else its files one by one."""
         fs = self.catalog.fs
-        for leaf in leaves:
-            src = f"{staging.path}/{leaf}"
-            dst = f"{self.catalog.root}/{leaf}"
+        base = f"{change.path}/data"
+        leaves = ([ident for kind in fs.ls(base, detail=False)
+                   for ident in fs.ls(kind, detail=False)] if fs.exists(base) else [])
+        moves = []
+        for src in sorted(leaves):
+            dst = f"{self.catalog.root}/{src[len(change.path) + 1:]}"
             if not fs.exists(dst):
-                staging.move(src, dst)
+                moves.append((src, dst))
                 continue
             for path in sorted(fs.ls(src, detail=False)):
-                name = path.rsplit("/", 1)[-1]
-                if fs.exists(f"{dst}/{name}"):
-                    raise CatalogError(f"{leaf}/{name} already exists in the catalog")
-                staging.move(path, f"{dst}/{name}")
+                moves.append((path, f"{dst}/{path.rsplit('/', 1)[-1]}"))
+        return moves
 
     def _audit(self, actor: Principal, action: str, target: str, outcome: str,
                detail: str) -> None:
@@ -206,17 +179,6 @@ class CatalogWriter:
     def _fail(self, actor: Principal, action: str, target: str, error: Exception):
         self._audit(actor, action, target, "failed", str(error)[:2000])
 
-    def _staged_leaves(self, staging: _Staging) -> list[str]:
-        fs = self.catalog.fs
-        base = f"{staging.path}/data"
-        if not fs.exists(base):
-            return []
-        leaves = []
-        for kind in fs.ls(base, detail=False):
-            for ident in fs.ls(kind, detail=False):
-                leaves.append(ident[len(staging.path) + 1:])
-        return leaves
-
     # -- import -----------------------------------------------------------------------------
     def preview_import(self, source: str, options: ImportOptions, *,
                        principal: Principal | None = None) -> ImportPreview:
@@ -224,6 +186,7 @@ class CatalogWriter:
         source = self._readable(source, self._auth.require(principal, "catalog.import",
                                                             f"{options.instrument_id} <- {source}"))
         validate_instrument_id(options.instrument_id)
+        validate_options(options)
         if options.bar_spec and options.data_type not in (None, "bars"):
             raise ValidationError("Give either a bar spec (bars) or a data type quotes/trades, "
                                   "not both")
@@ -238,6 +201,8 @@ class CatalogWriter:
         first = next(iter_chunks(source, probe_layout, head_options))
         if layout.data_type == "bars" and not options.bar_spec:
             options = replace(options, bar_spec=infer_bar_spec(first.ts))
+        elif layout.data_type == "bars":
+            _refuse_spacing_mismatch(first.ts, options.bar_spec)
         if layout.data_type == "bars" and layout.timestamps_mark == "open":
             first.ts = first.ts + bar_step_ns(options.bar_spec)
         options = replace(options, data_type=layout.data_type)
@@ -259,6 +224,9 @@ class CatalogWriter:
             calendar = default_calendar_name(_CLASS_OF_TYPE[new_spec.instrument_type],
                                              options.instrument_id.rsplit(".", 1)[1])
         key = self._series_key(options)
+        first = _written(first, options)
+        if instrument is not None and not options.accept_level_change:
+            self._refuse_level_change(first, options)
         rows = pd.DataFrame({"ts_event": pd.to_datetime(first.ts[:PREVIEW_ROWS], unit="ns", utc=True),
                              **{k: v[:PREVIEW_ROWS] for k, v in first.values.items()}})
         quality = self._check_chunk(first, options, key, calendar)
@@ -315,8 +283,10 @@ class CatalogWriter:
         actor = self._auth.require(principal, "catalog.import", f"{options.instrument_id} <- {source}")
         source = self._readable(source, actor)
         started = time.perf_counter()
-        with _lock_for(self.catalog.location):
+        with write_lock(self.catalog):
             try:
+                if not dry_run:
+                    self._refuse_leftovers()
                 preview = self.preview_import(source, options, principal=actor)
                 chosen_calendar = calendar or preview.calendar
                 get_calendar(chosen_calendar)
@@ -349,9 +319,9 @@ class CatalogWriter:
     def _import(self, preview: ImportPreview, calendar: str, dry_run: bool, progress,
                 started: float) -> ImportResult:
         options, layout, key = preview.options, preview.layout, preview.series_key
-        staging = self._staging()
+        change = CatalogChange(self.catalog, "catalog.import", key)
         try:
-            staged = self._staging_catalog(staging)
+            staged = self._staging_catalog(change)
             instrument_obj = None
             if preview.new_instrument is not None:
                 instrument_obj = build_instrument(preview.new_instrument, preview.rows["ts_event"].iloc[0])
@@ -359,7 +329,8 @@ class CatalogWriter:
             last_ts, last_line = None, 0
             cal = get_calendar(calendar)
             step = bar_step_ns(options.bar_spec) if options.data_type == "bars" else None
-            for chunk in iter_chunks(preview.source, layout, options, progress):
+            for raw in iter_chunks(preview.source, layout, options, progress):
+                chunk = _written(raw, options)  # the checks see exactly what is stored
                 reports.append(self._check_chunk(chunk, options, key, calendar))
                 order = np.argsort(chunk.ts, kind="stable")
                 ts_sorted = chunk.ts[order]
@@ -376,6 +347,7 @@ class CatalogWriter:
                 objects = self._to_nautilus(chunk, order, options, key)
                 try:
                     staged.write_data(objects)
+                    change.sync_soon()
                 except ValueError as e:
                     raise CatalogImportError(f"Cannot write the rows from line {chunk.first_line}: {e}") from e
                 rows += len(objects)
@@ -386,19 +358,41 @@ class CatalogWriter:
             if not dry_run:
                 if instrument_obj is not None:
                     staged.write_data([instrument_obj])
-                self._commit(staging, self._staged_leaves(staging))
+                change.commit(self._install_moves(change))
         except OSError as e:  # disk full, permissions, a network filesystem going away
-            staging.undo()
             raise CatalogError(f"Writing {key} failed: {e.strerror or e}; the catalog is "
                                "unchanged. Check free space and permissions, then retry.") from e
-        except BaseException:
-            staging.undo()
-            raise
         finally:
-            staging.remove()
+            change.discard()
         return ImportResult(key, options.data_type, rows, files, quality.first, quality.last,
                             preview.new_instrument is not None, quality, dry_run,
                             time.perf_counter() - started, layout.name)
+
+    def _refuse_level_change(self, chunk: Chunk, options: ImportOptions) -> None:
+        """Rows of another market appended to a series (BTC at 46,000 onto a future at 1.1)
+        would pass every per-row check: compare price levels with what the instrument holds."""
+        field_name = {"bars": "close", "quotes": "bid_price", "trades": "price"}[options.data_type]
+        if field_name not in chunk.values or not chunk.ts.size:
+            return
+        new_level = float(np.median(np.abs(chunk.values[field_name])))
+        for info in self.catalog.series():
+            if info.instrument_id != options.instrument_id or info.data_type not in SERIES_COLUMNS:
+                continue
+            column = {"bars": "close", "quotes": "bid_price", "trades": "price"}[info.data_type]
+            stored = self.catalog.read_series(info.key, info.last - pd.Timedelta(days=7),
+                                              info.last, columns=[column], sort=False)[column]
+            if stored.empty:
+                continue
+            old_level = float(np.median(np.abs(stored.to_numpy())))
+            ratio = (new_level / old_level) if old_level else float("inf")
+            if not 1 / LEVEL_CHANGE_FACTOR <= ratio <= LEVEL_CHANGE_FACTOR:
+                raise ValidationError(
+                    f"The new rows' prices (median {new_level:,.6g}) are {ratio:,.3g} times those "
+                    f"{options.instrument_id} already holds in {info.key} (median "
+                    f"{old_level:,.6g} in its last week): is this file another instrument's? "
+                    "Import it under its own instrument id, or confirm the change of level "
+                    "(--accept-level-change; in the import wizard, tick \"The prices are right\").")
+            return
 
     def _refuse_overlap(self, key: str, data_type: str, quality: QualityReport) -> None:
         """The same rows imported twice (or any overlap) would corrupt the series: refuse."""
@@ -514,26 +508,29 @@ class CatalogWriter:
         options = ImportOptions(instrument_id=instrument.instrument_id, bar_spec=spec,
                                 data_type="bars", price_precision=instrument.price_precision,
                                 size_precision=instrument.size_precision)
-        chunk = Chunk(1, ohlc.index.as_unit("ns").asi8.copy(),
-                      {c: ohlc[c].to_numpy(dtype=np.float64) for c in ohlc.columns}, {})
+        chunk = _written(Chunk(1, ohlc.index.as_unit("ns").asi8.copy(),
+                               {c: ohlc[c].to_numpy(dtype=np.float64) for c in ohlc.columns}, {}),
+                         options)
         calendar = default_calendar_name(instrument.instrument_class, instrument.venue)
-        with _lock_for(self.catalog.location):
-            staging = self._staging()
+        with write_lock(self.catalog):
+            self._refuse_leftovers()
+            change = CatalogChange(self.catalog, "catalog.convert", key)
             try:
                 quality = self._check_chunk(chunk, options, key, calendar)
                 self._refuse_overlap(key, "bars", quality)
                 objects = self._to_nautilus(chunk, np.arange(chunk.ts.size), options, key)
-                self._staging_catalog(staging).write_data(objects)
-                self._commit(staging, self._staged_leaves(staging))
+                self._staging_catalog(change).write_data(objects)
+                change.commit(self._install_moves(change))
             except (CatalogError, ValidationError) as e:
-                staging.undo()
                 self._fail(actor, "catalog.convert", key, e)
                 raise
-            except BaseException:
-                staging.undo()
-                raise
+            except OSError as e:
+                self._fail(actor, "catalog.convert", key, e)
+                raise CatalogError(f"Writing {key} failed: {e.strerror or e}; the catalog is "
+                                   "unchanged. Check free space and permissions, then "
+                                   "retry.") from e
             finally:
-                staging.remove()
+                change.discard()
         self._audit(actor, "catalog.convert", key, "ok", f"{len(objects)} bars from {source_key}")
         return ImportResult(key, "bars", len(objects), 1, quality.first, quality.last, False,
                             quality, False, time.perf_counter() - started, "conversion")
@@ -543,10 +540,25 @@ class CatalogWriter:
                principal: Principal | None = None) -> int:
         """Write a series (or a range of it) to a CSV/Parquet file or buffer; returns rows."""
         actor = self._auth.require(principal, "catalog.export", key)
-        rows = self.catalog.export(key, target, start=start, end=end, fmt=fmt)
+        if not hasattr(target, "write"):
+            self._refuse_protected_target(target)
+        with write_lock(self.catalog):  # a change half made must not be exported
+            rows = self.catalog.export(key, target, start=start, end=end, fmt=fmt)
         self._audit(actor, "catalog.export", key, "ok",
                     f"{rows} rows to {target if isinstance(target, str) else 'a download'}")
         return rows
+
+    def _refuse_protected_target(self, target) -> None:
+        """An export must never overwrite the catalog's own files or the workbench's state."""
+        resolved = os.path.realpath(os.fspath(target))
+        folders = ([os.path.realpath(self.catalog.root)] if self.catalog.protocol == "file"
+                   else []) + list(self._protected)
+        for folder in folders:
+            if resolved == folder or resolved.startswith(folder.rstrip("/") + "/"):
+                raise ValidationError(
+                    f"Export target {os.fspath(target)!r} is inside {folder} (the data catalog or "
+                    "the workbench's state folder), where it could overwrite stored data; "
+                    "write it somewhere else")
 
     # -- delete -----------------------------------------------------------------------------
     def delete(self, key: str, start=None, end=None, *, confirm: bool = False,
@@ -554,23 +566,22 @@ class CatalogWriter:
         """Delete a series, or its rows with ts_event in [start, end]. Needs ``confirm=True``."""
         actor = self._auth.require(principal, "catalog.delete", key)
         self.catalog.find_series(key)  # an unknown series is an error before anything else
-        start, end = to_utc(start, "start"), to_utc(end, "end")
-        if start is not None and end is not None and start > end:
-            raise ValidationError(f"start {start} is after end {end}")
+        start, end = parse_range(start, end)
         whole = start is None and end is None
         what = "the whole series" if whole else f"rows from {start or 'the start'} to {end or 'the end'}"
         if not confirm:
             raise ValidationError(f"Deleting {what} of {key} cannot be undone: confirm it "
                                   "(--yes on the command line, the confirmation box in the app)")
         fs = self.catalog.fs
-        with _lock_for(self.catalog.location):
-            staging = self._staging()
+        with write_lock(self.catalog):
+            self._refuse_leftovers()
+            change = CatalogChange(self.catalog, "catalog.delete", key)
             removed_rows = removed_files = rewritten = 0
             try:
                 files = self.catalog.series_files(key, start, end)
                 folder = self.catalog.series_folder(key)
-                replacements: list[tuple[str, str | None]] = []
-                for path in files:
+                moves: list[tuple[str, str]] = []
+                for i, path in enumerate(files):
                     table = pq.read_table(path, filesystem=fs)
                     ts = table.column("ts_event").to_numpy().astype(np.int64)
                     inside = np.ones(ts.size, dtype=bool)
@@ -578,36 +589,30 @@ class CatalogWriter:
                         inside &= ts >= start.value
                     if end is not None:
                         inside &= ts <= end.value
+                    if not inside.any():
+                        continue
                     removed_rows += int(inside.sum())
+                    # Old files go to the staging folder's trash, so the change can be undone.
+                    moves.append((path, f"{change.trash}/{i}-{path.rsplit('/', 1)[-1]}"))
                     if inside.all():
-                        replacements.append((path, None))
-                    elif inside.any():
-                        kept = table.filter(pa_mask(~inside))
-                        ts_init = kept.column("ts_init").to_numpy()
-                        name = _file_name(int(ts_init.min()), int(ts_init.max()))
-                        new_path = f"{staging.path}/new-{len(replacements)}-{name}"
-                        pq.write_table(kept, new_path, filesystem=fs)
-                        replacements.append((path, new_path))
-                trash = f"{staging.path}/trash"
-                fs.makedirs(trash, exist_ok=True)
-                for i, (path, new_path) in enumerate(replacements):
-                    staging.move(path, f"{trash}/{i}-{path.rsplit('/', 1)[-1]}")
-                    if new_path is None:
                         removed_files += 1
-                    else:
-                        staging.move(new_path, f"{path.rsplit('/', 1)[0]}/{_strip_new(new_path)}")
-                        rewritten += 1
-                if fs.exists(folder) and not fs.ls(folder):
-                    fs.rmdir(folder)
+                        continue
+                    kept = table.filter(pa_mask(~inside))
+                    ts_init = kept.column("ts_init").to_numpy()
+                    name = _file_name(int(ts_init.min()), int(ts_init.max()))
+                    staged = f"{change.path}/new-{i}-{name}"  # flat: one folder to sync
+                    pq.write_table(kept, staged, filesystem=fs)
+                    change.sync_soon()
+                    moves.append((staged, f"{folder}/{name}"))
+                    rewritten += 1
+                change.commit(moves, prune=[folder])
             except (CatalogError, ValidationError, OSError) as e:
-                staging.undo()
                 self._fail(actor, "catalog.delete", key, e)
-                raise CatalogError(f"Could not delete from {key}: {e}; the catalog is unchanged") from e
-            except BaseException:
-                staging.undo()
-                raise
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+                raise CatalogError(f"Could not delete from {key}: {reason}; the catalog is "
+                                   "unchanged") from e
             finally:
-                staging.remove()
+                change.discard()
         self._audit(actor, "catalog.delete", key, "ok",
                     f"{what}: {removed_rows} rows, {removed_files} files removed, "
                     f"{rewritten} rewritten")
@@ -626,6 +631,74 @@ def _file_name(first_ns: int, last_ns: int) -> str:
     return f"{stamp(first_ns)}_{stamp(last_ns)}.parquet"
 
 
-def _strip_new(staged_path: str) -> str:
-    """``.../new-3-<file name>`` -> ``<file name>``."""
-    return staged_path.rsplit("/", 1)[-1].split("-", 2)[2]
+def _refuse_spacing_mismatch(ts: np.ndarray, bar_spec: str) -> None:
+    """A bar spec the data's spacing contradicts would store bars under a wrong interval."""
+    diffs = np.diff(sorted_unique(ts[:5000]))
+    if diffs.size < 2:
+        return
+    values, counts = np.unique(diffs, return_counts=True)
+    modal = int(values[np.argmax(counts)])
+    share = counts.max() / diffs.size
+    step = bar_step_ns(bar_spec)
+    detected = infer_bar_spec(ts, bar_spec.rsplit("-", 1)[1]) if modal > 0 else "?"
+    if step is None:
+        if share >= 0.9:
+            raise ValidationError(
+                f"Bar spec {bar_spec} is not a time interval, but the rows are evenly spaced "
+                f"({_duration(modal)} apart): they are time bars; use "
+                f"--bar-spec {detected} (or leave it out to use the spacing)")
+        return
+    if modal != step:
+        raise ValidationError(
+            f"Bar spec {bar_spec} says the bars are {_duration(step)} apart, but the rows are "
+            f"mostly {_duration(modal)} apart: use --bar-spec "
+            f"{detected} (or leave it out to use the spacing), or convert the series after "
+            "importing it")
+
+
+def _duration(ns: int) -> str:
+    for unit, size in (("day", 86400 * 10**9), ("hour", 3600 * 10**9), ("minute", 60 * 10**9),
+                       ("second", 10**9), ("millisecond", 10**6)):
+        if ns >= size and ns % size == 0:
+            count = ns // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{ns / 1e9:g} seconds"
+
+
+def _written(chunk: Chunk, options: ImportOptions) -> Chunk:
+    """The chunk as it will be stored: prices and sizes rounded to the instrument's precisions.
+
+    Refuses values NautilusTrader cannot hold (beyond PRICE_MAX/QUANTITY_MAX) and values the
+    precision would change by more than 1 % (1.1078 at precision 0, 1e-12 at precision 9), so
+    the quality checks, which run on this chunk, see exactly what is written.
+    """
+    from nautilus_trader.model.objects import PRICE_MAX, QUANTITY_MAX
+
+    prices = set(PRICE_COLUMNS[options.data_type])
+    sizes = set(SIZE_COLUMNS[options.data_type])
+    values = dict(chunk.values)
+    for field_name, raw in chunk.values.items():
+        if field_name not in prices and field_name not in sizes:
+            continue
+        is_price = field_name in prices
+        limit = PRICE_MAX if is_price else QUANTITY_MAX
+        precision = options.price_precision if is_price else options.size_precision
+        too_big = np.abs(raw) > limit
+        if too_big.any():
+            i = int(np.argmax(too_big))
+            raise CatalogImportError(
+                f"Line {chunk.first_line + i}: {field_name} {raw[i]:g} is beyond the largest "
+                f"{'price' if is_price else 'size'} NautilusTrader can hold ({limit:,.0f}); fix "
+                "the value (or its column mapping)")
+        rounded = np.round(raw, precision)
+        changed = (raw != 0) & (np.abs(rounded - raw) > 0.01 * np.abs(raw))
+        if changed.any():
+            i = int(np.argmax(changed))
+            raise CatalogImportError(
+                f"Line {chunk.first_line + i}: {field_name} {float(raw[i])!r} would be stored "
+                f"as {float(rounded[i])!r} at the {'price' if is_price else 'size'} precision {precision} "
+                f"of {options.instrument_id}; values this small need more decimals than the "
+                f"instrument has (at most {MAX_PRECISION}): rescale them or import them under "
+                "an instrument with a finer precision")
+        values[field_name] = rounded
+    return Chunk(chunk.first_line, chunk.ts, values, chunk.text)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, inspect
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.errors import ConfigurationError, StorageError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x4E57_4D49  # PostgreSQL advisory lock key of schema migrations ("NWMI")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -26,6 +32,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """Where a database's schema stands against this version's migrations."""
+
+    current: str | None  # the database's revision; None for an empty database
+    head: str  # the newest revision this version knows
+    known: bool  # False: migrated by another (newer) version of the workbench
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+    def describe(self) -> str:
+        if self.up_to_date:
+            return f"schema at revision {self.head} (current)"
+        if not self.known:
+            return (f"migrated by a newer version of the workbench (revision {self.current!r}; "
+                    f"this version knows up to {self.head})")
+        return f"schema at revision {self.current or 'none (empty)'}, {self.head} expected"
 
 
 class Database:
@@ -41,6 +68,13 @@ class Database:
             ) from e
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database in (None, "", ":memory:"):
+            # Every pooled connection would get its own empty database: the run watchers'
+            # threads would never see the rows the caller wrote.
+            raise ConfigurationError(
+                f"DATABASE_URL {url!r} is an in-memory SQLite database, which vanishes when the "
+                "command ends and is not shared between threads; use a file such as "
+                "sqlite:////path/to/workbench.db (the default is one in the state folder).")
         try:
             self.engine = create_engine(url, pool_pre_ping=True)
         except Exception as e:  # driver missing, bad options
@@ -49,15 +83,74 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def upgrade(self) -> None:
-        """Create or migrate the schema to the newest revision, with a clear error on failure."""
+    def _alembic_config(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["engine"] = self.engine
+        return config
+
+    def migration_status(self) -> MigrationStatus:
+        """The database's schema revision against this version's newest one (reads only)."""
+        script = ScriptDirectory.from_config(self._alembic_config())
+        head = script.get_current_head()
         try:
-            command.upgrade(config, "head")
+            with self.engine.connect() as connection:
+                current = MigrationContext.configure(connection).get_current_revision()
         except DatabaseError as e:
             raise StorageError(self._explain(e)) from e
+        known = current is None or current in {r.revision for r in script.walk_revisions()}
+        return MigrationStatus(current, head, known)
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the newest revision, with a clear error on failure.
+
+        A database migrated by a newer workbench is refused before anything is changed.
+        """
+        with self._migration_lock():  # processes starting at once migrate one after another
+            status = self.migration_status()
+            if not status.known:
+                raise StorageError(
+                    f"The database {make_url(self.url)!r} was {status.describe()}; run that "
+                    "version, or point DATABASE_URL / --database-url at another database.")
+            if status.up_to_date:
+                return
+            try:
+                command.upgrade(self._alembic_config(), "head")
+            except DatabaseError as e:
+                raise StorageError(self._explain(e)) from e
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Hold a lock across processes while checking and migrating the schema: a flock on
+        the SQLite file's folder, or a PostgreSQL advisory lock."""
+        url = make_url(self.url)
+        if self.is_sqlite:
+            folder = Path(url.database).resolve().parent
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError as e:
+                raise StorageError(f"Cannot open the database {url!r}: its folder {folder} "
+                                   f"cannot be opened ({e.strerror or e}). Create it, or use "
+                                   "another database with DATABASE_URL / --database-url.") from e
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+            return
+        if url.get_backend_name() == "postgresql":
+            try:
+                connection = self.engine.connect()
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            except DatabaseError as e:
+                raise StorageError(self._explain(e)) from e
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                connection.close()
+            return
+        yield
 
     def _explain(self, error: Exception) -> str:
         text = str(getattr(error, "orig", error))

@@ -22,7 +22,10 @@ from typing import Any
 import msgspec
 
 from services.errors import TemplateError, ValidationError
-from services.templates import ParameterSpec, _parse_parameters, _read_json
+from services.identifiers import ADAPTER_SECTIONS, value_problems
+from services.template_probe import ENGINE_NODE, nautilus_problems
+from services.templates import ParameterSpec, _parse_parameters, _read_json, class_path_problem
+from services.timestamps import parse_utc
 
 MODES = ("paper", "sandbox", "live")
 ENGINE_TEMPLATE_NAMES = ("paper_trading", "sandbox_engine", "live_engine")
@@ -31,8 +34,10 @@ BUILTIN_PARAMETERS = ("strategy", "bar_type", "venue", "starting_balance", "bala
                       "replay_start", "risk_engine", "max_notional_per_order",
                       "memory_limit_mb", "cpu_limit")
 RESOURCE_PARAMETERS = ("memory_limit_mb", "cpu_limit")
+# Packages a node's data and execution clients may come from (plus WORKBENCH_STRATEGY_PACKAGES).
+CLIENT_PACKAGES = ("nautilus_trader", "services.engine_runtime")
 ENV_REF = re.compile(r"^\$\{([A-Z][A-Z0-9_]*)(:int)?\}$")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\Z")
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,10 @@ def load_engine_template(path: Path, strategy_names: list[str]) -> EngineTemplat
     venues = data.get("venues", {})
     if "venue" in parameters and set(parameters["venue"].choices) - set(venues):
         problems.append("venues: needs a section for every choice of the venue parameter")
+    problems.extend(_client_path_problems(data["node"], "node"))
+    for venue_name, section in venues.items() if isinstance(venues, dict) else ():
+        problems.extend(_client_path_problems(section, f"venues.{venue_name}"))
+    problems.extend(value_problems(probe_environment(data["node"]), "node"))
     if problems:
         raise TemplateError(f"Template {path.name} is invalid", problems)
     template = EngineTemplate(
@@ -124,6 +133,30 @@ def load_engine_template(path: Path, strategy_names: list[str]) -> EngineTemplat
 
 
 _MISSING = object()
+
+
+def _client_path_problems(section: Any, where: str) -> list[str]:
+    """Client class paths outside the allowed packages, checked before anything imports them."""
+    problems = []
+    if not isinstance(section, dict):
+        return [f"{where}: must be an object, was {type(section).__name__}"]
+    for kind in ("data_clients", "exec_clients"):
+        clients = section.get(kind, {})
+        if not isinstance(clients, dict):
+            problems.append(f"{where}.{kind}: must be an object of name -> client")
+            continue
+        for name, client in clients.items():
+            if not isinstance(client, dict) or not isinstance(client.get("factory"), dict):
+                problems.append(f"{where}.{kind}.{name}: needs 'path', 'factory': {{'path'}} "
+                                "and 'config'")
+                continue
+            for label, path in (("path", client.get("path")),
+                                ("factory.path", client["factory"].get("path"))):
+                problem = class_path_problem(path, f"{where}.{kind}.{name}.{label}",
+                                             CLIENT_PACKAGES)
+                if problem:
+                    problems.append(problem)
+    return problems
 
 
 def _get(tree: dict, dotted: str, default=None):
@@ -220,6 +253,20 @@ def build_engine_config(
     if not instrument_id:
         problems.append(f"bar_type: expected e.g. BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL, "
                         f"was {bar_type!r}")
+    for key, paths in template.bindings.items():  # bound values land in enum/identifier fields
+        if key not in engine_values:
+            continue
+        for dotted in paths:
+            if dotted.split(".", 1)[0] in ADAPTER_SECTIONS:
+                continue
+            leaf = dotted.rsplit(".", 1)[-1]
+            for problem in value_problems({leaf: _to_json(engine_values[key])}):
+                problems.append(f"{key}: {problem.split(': ', 1)[1]}")
+    if engine_values.get("replay_start"):
+        try:
+            parse_utc(engine_values["replay_start"], "replay_start")
+        except ValidationError as e:
+            problems.append(e.summary)
     if template.mode == "paper" and instrument is None and not problems:
         problems.append(f"bar_type: instrument {instrument_id} is not in the data catalog, so "
                         "there is nothing to replay; choose a bar type from the catalog")
@@ -274,7 +321,12 @@ def build_engine_config(
     warnings = []
     if template.mode == "live" and not engine_values.get("risk_engine", True):
         warnings.append("The risk engine is OFF: orders reach the venue with no pre-trade checks.")
-    problems = check_node_config(node)
+    # The workbench's own checks, then NautilusTrader's decode in a child process (a panic in
+    # its core must not abort the server); the session's own trader id is not part of the check.
+    problems = value_problems(probe_environment(node), "node")
+    if not problems:
+        problems = nautilus_problems(ENGINE_NODE, {"node": {**node, "trader_id":
+                                                            f"{template.mode.upper()}-PROBE"}})
     if problems:
         raise ValidationError(f"Engine template '{template.name}' does not build a valid "
                               "TradingNodeConfig", problems)

@@ -260,7 +260,14 @@ class EngineService:
                                 "not-needed", info.state)
         self._expected_exit[session_id] = "kill"
         started = time.perf_counter()
-        killed = self.docker.kill(info.container_id) if info.container_id else False
+        try:
+            killed = self.docker.kill(info.container_id) if info.container_id else False
+        except EngineError as e:
+            # Not killed (Docker unreachable): a later exit must not pass for this stop.
+            self._expected_exit.pop(session_id, None)
+            self._audit(actor, "engine.emergency_stop", _target(info), info.state, info.state,
+                        "failed", str(e)[:2000])
+            raise
         if killed:
             self.docker.wait_exited(info.container_id, timeout=10)
         took = time.perf_counter() - started

@@ -115,3 +115,25 @@ def test_bad_uploads_show_one_line_and_change_nothing(empty_workbench):
 def test_upload_names_stay_inside_the_uploads_folder(name):
     safe = safe_upload_name(name)
     assert "/" not in safe and "\\" not in safe and ".." not in safe.split("-", 1)[1][:2]
+
+
+def test_a_level_change_needs_the_wizard_s_confirmation(empty_workbench, csv_bytes):
+    # Arrange: BTC bars at ~10 are stored; the next file's prices are ~46,000.
+    browser = CatalogBrowser(workbench=empty_workbench, principal=RITA)
+    browser._upload.filename = "first.csv"
+    browser._upload.value = csv_bytes
+    browser.instrument_id = "BTCUSDT-PERP.BINANCE"
+    browser.param.trigger("run_import")
+    later = pd.date_range("2024-01-03 00:01", periods=50, freq="1min")
+    other = pd.DataFrame({"timestamp": later.strftime("%Y-%m-%d %H:%M:%S"), "open": 46000.0,
+                          "high": 46010.0, "low": 45990.0, "close": 46005.0, "volume": 1})
+    browser._upload.filename = "other.csv"
+    browser._upload.value = other.to_csv(index=False).encode()
+
+    # Act / Assert: refused without the tick, imported with it.
+    browser.param.trigger("run_import")
+    assert "times those BTCUSDT-PERP.BINANCE already holds" in browser.import_message
+    assert empty_workbench.catalog.find_series(BTC_BARS).rows == 240
+    browser.accept_level_change = True
+    browser.param.trigger("run_import")
+    assert empty_workbench.catalog.find_series(BTC_BARS).rows == 290

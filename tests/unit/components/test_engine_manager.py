@@ -464,3 +464,31 @@ def test_emergency_stop_kills_every_active_engine_after_confirmation(workbench, 
     assert first in button.message and second in button.message
     audit = [e for e in workbench.engines.audit_log() if e["action"] == "engine.emergency_stop"]
     assert {e["actor"] for e in audit} == {"unit-test"} and len(audit) == 2
+
+
+def test_a_failed_emergency_stop_is_never_recorded_as_a_stop(manager, workbench, docker,
+                                                              monkeypatch):
+    # Arrange: a running engine, then Docker goes away.
+    from services.errors import EngineError
+
+    session_id = _start_paper(manager, workbench)
+    container_id = workbench.engines.get(session_id).container_id
+
+    def unreachable(container):
+        raise EngineError(DOCKER_DOWN)
+
+    monkeypatch.setattr(docker, "kill", unreachable)
+
+    # Act: the emergency stop fails; later the container dies of something else (SIGKILL
+    # from outside, exit 137) while the workbench watches.
+    with pytest.raises(EngineError, match="not reachable"):
+        workbench.engines.emergency_stop(session_id, principal=UNIT_TESTER)
+    docker._exit(container_id, 137)
+    info = workbench.engines.wait_for(session_id, ("Stopped", "Error"), timeout=10)
+
+    # Assert: an Error from outside, not the "Killed" of a successful emergency stop; the
+    # failed attempt is audited as failed.
+    assert info.state == "Error" and info.final_state != "Killed"
+    assert "killed from outside the workbench" in info.error
+    outcomes = [e.outcome for e in workbench.audit.entries("engine.emergency_stop")]
+    assert outcomes == ["failed"]

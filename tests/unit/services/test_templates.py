@@ -194,8 +194,11 @@ EMA_MODULE = "nautilus_trader.examples.strategies.ema_cross"
 BAD_STRATEGY_TEMPLATES = [
     pytest.param(_set("strategy_path", f"{EMA_MODULE}:NoSuchStrategy"),
                  "strategy_path: module", "NoSuchStrategy", id="unknown-strategy-class"),
+    pytest.param(_set("strategy_path", "nautilus_trader.no_such_module:EMACross"),
+                 "strategy_path: cannot import module", "no_such_module", id="unknown-module"),
     pytest.param(_set("strategy_path", "no_such_package.strategies:EMACross"),
-                 "strategy_path: cannot import module", "no_such_package", id="unknown-module"),
+                 "strategy_path: 'no_such_package.strategies' is not in an allowed package",
+                 "WORKBENCH_STRATEGY_PACKAGES", id="module-outside-the-allow-list"),
     pytest.param(_set("strategy_path", f"{EMA_MODULE}.EMACross"),
                  "strategy_path: must look like", "EMACross", id="strategy-path-without-colon"),
     pytest.param(_set("strategy_path", f"{EMA_MODULE}:EMACrossConfig"),

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
+from services.catalog import journal
 from services.catalog.importer import ImportOptions, detect_layout, validate_instrument_id
-from services.catalog.writer import _Staging
 from services.db import AuditEntry
 from services.errors import CatalogError, ValidationError
 from services.identity.principal import Principal
@@ -244,24 +244,24 @@ def test_a_failure_while_moving_into_place_is_undone(writer, bars_csv, catalog, 
     # Arrange: one series exists; the next import fails on its second move (instrument folder).
     writer.import_file(bars_csv(60, name="a.csv"), _options())
     before = snapshot(catalog.root)
-    real_move = _Staging.move
+    real_rename = journal._rename
     calls = []
 
-    def failing_move(self, src, dst):
+    def failing_rename(fs, src, dst):
         calls.append(dst)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real_move(self, src, dst)
+        real_rename(fs, src, dst)
 
-    monkeypatch.setattr(_Staging, "move", failing_move)
+    monkeypatch.setattr(journal, "_rename", failing_rename)
 
     # Act
     with pytest.raises(CatalogError, match="No space left on device; the catalog is unchanged"):
         writer.import_file(bars_csv(60, start="2024-01-05 00:01", name="b.csv"),
                            _options(instrument_id="ETHUSDT-PERP.BINANCE"))
 
-    # Assert
-    assert len(calls) == 2
+    # Assert: the first rename was undone (moved back into the staging folder).
+    assert len(calls) == 3 and ".staging-" in calls[2]
     assert snapshot(catalog.root) == before
 
 

@@ -1,0 +1,42 @@
+"""One reading of the dates and times users type (CLI flags, API fields, specs)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from services.errors import ValidationError
+
+# pandas' nanosecond timestamps, which NautilusTrader's ts_event/ts_init use, span these years.
+FIRST, LAST = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
+
+
+def parse_utc(value, name: str) -> pd.Timestamp | None:
+    """``value`` (ISO 8601 text, a datetime or a Timestamp; naive means UTC) as a nanosecond
+    UTC Timestamp; None for None or "". Raises ValidationError naming ``name`` and the value
+    for text that is no date, "NaT", and dates outside 1677-09-22 .. 2262-04-11."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        ts = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValidationError(f"{name}: not an ISO 8601 date or time, was {value!r} (use e.g. "
+                              "2024-01-31 or 2024-01-31T12:00Z)") from None
+    if ts is pd.NaT:
+        raise ValidationError(f"{name}: not an ISO 8601 date or time, was {value!r} (use e.g. "
+                              "2024-01-31 or 2024-01-31T12:00Z, or leave it out)")
+    try:
+        ts = ts.as_unit("ns")
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime
+        raise ValidationError(f"{name}: {value!r} is outside the dates NautilusTrader can hold "
+                              f"({FIRST:%Y-%m-%d} to {LAST:%Y-%m-%d})") from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_range(start, end, names: tuple[str, str] = ("start", "end")
+                ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """Both ends parsed with :func:`parse_utc`; a start after the end is refused."""
+    first, last = parse_utc(start, names[0]), parse_utc(end, names[1])
+    if first is not None and last is not None and first > last:
+        raise ValidationError(f"{names[0]}: {first.isoformat()} is after {names[1]} "
+                              f"{last.isoformat()}; swap them")
+    return first, last

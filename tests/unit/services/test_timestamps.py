@@ -1,0 +1,61 @@
+"""Dates users type: every representable one parsed exactly, everything else one clear error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.errors import ValidationError
+from services.timestamps import parse_range, parse_utc
+
+IN_RANGE = st.datetimes(min_value=datetime(1678, 1, 1), max_value=datetime(2262, 4, 10))
+
+
+@settings(max_examples=300, deadline=None)
+@given(IN_RANGE, st.integers(-14 * 60, 14 * 60), st.sampled_from(["T", " "]))
+def test_iso_text_with_an_offset_is_the_same_instant(moment, offset_minutes, separator):
+    zone = timezone(timedelta(minutes=offset_minutes))
+    aware = moment.replace(tzinfo=zone)
+    text = aware.isoformat(sep=separator)
+
+    parsed = parse_utc(text, "start")
+
+    # Reference: the standard library's arithmetic, independent of pandas.
+    expected = aware.astimezone(UTC).replace(tzinfo=None)
+    assert parsed.tz is not None and parsed.utcoffset() == timedelta(0)
+    assert parsed.tz_localize(None).to_pydatetime() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(IN_RANGE)
+def test_naive_text_means_utc(moment):
+    assert parse_utc(moment.isoformat(), "end").value == pd.Timestamp(moment, tz="UTC").value
+
+
+@pytest.mark.parametrize("text", ["NaT", "nat", "next tuesday", "2024-13-45", "2024-01-01T25:00",
+                                  "1e9", "--"])
+def test_text_that_is_no_date_names_the_field_and_the_value(text):
+    with pytest.raises(ValidationError) as info:
+        parse_utc(text, "start")
+    assert str(info.value).startswith("start: ") and repr(text) in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["2300-01-01", "1500-06-01", "9999-12-31T23:59:59"])
+def test_dates_beyond_nanosecond_timestamps_are_refused(text):
+    with pytest.raises(ValidationError, match="outside the dates NautilusTrader can hold"):
+        parse_utc(text, "end")
+
+
+def test_empty_means_open_ended():
+    assert parse_utc("", "start") is None and parse_utc(None, "start") is None
+    assert parse_utc("   ", "start") is None
+
+
+def test_a_reversed_range_is_refused():
+    with pytest.raises(ValidationError, match="start: 2024-03-02T00:00:00\\+00:00 is after end"):
+        parse_range("2024-03-02", "2024-03-01")
+    assert parse_range("2024-03-01", "2024-03-01")[0] == pd.Timestamp("2024-03-01", tz="UTC")
