@@ -160,6 +160,12 @@ def serve(options: ServeOptions) -> None:
         generated = workbench.users.ensure_first_admin(password_file)
     except WorkbenchError as e:
         _exit(str(e))
+    # Leftovers of a crash (half-done catalog changes, runs whose worker is gone), repaired as
+    # the OS user who started the server, before anything else runs.
+    from services.doctor import recover_at_start
+    from services.identity.principal import Principal
+
+    recover_at_start(workbench, Principal.local())
     _attach_docker_runtime(workbench)
     # The installation's one backtest scheduler (standby while another process holds it).
     workbench.backtests.start_scheduler()
