@@ -1,27 +1,37 @@
-"""The one object the app, the CLI and notebooks build: settings, database and services."""
+"""The one object the app, the CLI and notebooks build: settings, database and services.
+
+Services are built on first use, each once (thread-safe): ``nautilus-workbench engine list`` and
+``engine emergency-stop`` touch only the database and Docker, so they must not pay for
+importing pandas and NautilusTrader (the catalog and the backtest service do) or for hashing a
+password (the identity services do).
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.audit import AuditLog
-from services.backtest.service import BacktestService
-from services.catalog import CatalogService
-from services.catalog.sample import generate_sample_catalog, is_sample_catalog
-from services.catalog.writer import CatalogWriter
 from services.db import Database
-from services.engine.service import EngineService, instance_id
 from services.errors import CatalogError
+from services.events import EventHub
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
-from services.identity.sessions import SessionService
-from services.identity.tokens import TokenService
-from services.identity.users import UserService
 from services.settings import Settings
-from services.templates import TemplateService
+
+if TYPE_CHECKING:
+    from services.backtest.service import BacktestService
+    from services.catalog import CatalogService
+    from services.catalog.writer import CatalogWriter
+    from services.engine.commands import EngineCommands
+    from services.engine.service import EngineService
+    from services.identity.sessions import SessionService
+    from services.identity.tokens import TokenService
+    from services.identity.users import UserService
+    from services.live import LiveBoard
+    from services.templates import TemplateService
 
 # Calls that name no principal act for this one: the OS user of a notebook, a test or the CLI.
 LOCAL = "local"
@@ -29,22 +39,39 @@ LOCAL = "local"
 _open_lock = threading.Lock()
 
 
-@dataclass
+class _service:
+    """A service built by the decorated method on first access, once per workbench."""
+
+    def __init__(self, build) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, workbench, owner=None):
+        if workbench is None:
+            return self
+        built = workbench._built
+        if self.name not in built:
+            with workbench._build_lock:
+                if self.name not in built:
+                    built[self.name] = self.build(workbench)
+        return built[self.name]
+
+
 class Workbench:
     """Services over one state folder, database and catalog. Build with :meth:`open`."""
 
-    settings: Settings
-    database: Database
-    audit: AuditLog
-    authorizer: Authorizer
-    users: UserService
-    tokens: TokenService
-    sessions: SessionService
-    templates: TemplateService
-    catalog: CatalogService
-    catalog_writer: CatalogWriter  # imports, conversions, exports, deletions (authorised, audited)
-    backtests: BacktestService
-    engines: EngineService
+    def __init__(self, settings: Settings, database: Database, audit: AuditLog,
+                 authorizer: Authorizer, hub: EventHub | None = None,
+                 max_parallel: int | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.audit = audit
+        self.authorizer = authorizer
+        self.hub = hub or EventHub()  # one per process: engine watchers publish, the UI listens
+        self.max_parallel = max_parallel
+        self._built: dict[str, object] = {}
+        self._build_lock = threading.RLock()
 
     @classmethod
     def open(
@@ -56,14 +83,14 @@ class Workbench:
         max_parallel: int | None = None,
         default_principal: Principal | None | str = LOCAL,
     ) -> Workbench:
-        """Resolve settings, migrate the database, create the sample catalog if it is missing.
+        """Resolve settings and migrate the database; services follow on first use.
 
         ``default_principal`` acts for service calls that name none: by default the local OS
         user (notebooks, tests, the CLI without a token); the server passes ``None`` so that
         every call must name its signed-in user.
 
-        Raises ConfigurationError / StorageError / CatalogError with a message saying how to fix
-        the setting at fault.
+        Raises ConfigurationError / StorageError with a message saying how to fix the setting
+        at fault (the catalog's CatalogError comes when the catalog is first used).
         """
         default = Principal.local() if default_principal == LOCAL else default_principal
         settings = Settings.resolve(state_dir, catalog, database_url, templates_dir)
@@ -71,32 +98,99 @@ class Workbench:
             settings.ensure_state_dir()
             database = Database(settings.database_url)
             database.upgrade()
-            if settings.catalog_is_sample:
+        audit = AuditLog(database)
+        return cls(settings, database, audit, Authorizer(audit, default),
+                   max_parallel=max_parallel)
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @_service
+    def users(self) -> UserService:
+        from services.identity.users import UserService
+
+        return UserService(self.database, self.audit, self.authorizer)
+
+    @_service
+    def tokens(self) -> TokenService:
+        from services.identity.tokens import TokenService
+
+        return TokenService(self.database, self.audit, self.authorizer)
+
+    @_service
+    def sessions(self) -> SessionService:
+        from services.identity.sessions import SessionService
+
+        return SessionService(self.database, self.audit)
+
+    # -- data and backtests -----------------------------------------------------------------
+
+    @_service
+    def templates(self) -> TemplateService:
+        from services.templates import TemplateService
+
+        return TemplateService(self.settings.templates_dir)
+
+    @_service
+    def catalog(self) -> CatalogService:
+        """The data catalog; the sample catalog is generated here the first time."""
+        from services.catalog import CatalogService
+        from services.catalog.sample import generate_sample_catalog, is_sample_catalog
+
+        settings = self.settings
+        if settings.catalog_is_sample:
+            with _open_lock:
                 try:
                     generate_sample_catalog(settings.catalog)
                 except OSError as e:
                     raise CatalogError(
                         f"Cannot create the sample catalog at {settings.catalog}: {e}. "
-                        "Point WORKBENCH_CATALOG / --catalog at a writable folder or an existing "
-                        "catalog."
-                    ) from e
+                        "Point WORKBENCH_CATALOG / --catalog at a writable folder or an "
+                        "existing catalog.") from e
         is_sample = "://" not in settings.catalog and is_sample_catalog(settings.catalog)
-        catalog_service = CatalogService(settings.catalog, is_sample=is_sample)
-        templates = TemplateService(settings.templates_dir)
-        audit = AuditLog(database)
-        authorizer = Authorizer(audit, default)
-        backtests = BacktestService(database, templates, catalog_service, settings.runs_dir,
-                                    authorizer, max_parallel=max_parallel)
-        backtests.reconcile()
-        # Engines are reattached by the server's monitor (one per process), not here: opening a
-        # workbench must not need Docker.
-        engines = EngineService(database, templates, catalog_service, settings.engines_dir,
-                                instance_id(settings.state_dir), authorizer,
-                                image=os.environ.get("WORKBENCH_ENGINE_IMAGE"))
-        return cls(settings=settings, database=database, audit=audit, authorizer=authorizer,
-                   users=UserService(database, audit, authorizer),
-                   tokens=TokenService(database, audit, authorizer),
-                   sessions=SessionService(database, audit),
-                   templates=templates, catalog=catalog_service,
-                   catalog_writer=CatalogWriter(catalog_service, authorizer),
-                   backtests=backtests, engines=engines)
+        return CatalogService(settings.catalog, is_sample=is_sample)
+
+    @_service
+    def catalog_writer(self) -> CatalogWriter:
+        """Imports, conversions, exports, deletions (authorised, audited)."""
+        from services.catalog.writer import CatalogWriter
+
+        return CatalogWriter(self.catalog, self.authorizer)
+
+    @_service
+    def backtests(self) -> BacktestService:
+        from services.backtest.service import BacktestService
+
+        service = BacktestService(self.database, self.templates, self.catalog,
+                                  self.settings.runs_dir, self.authorizer,
+                                  max_parallel=self.max_parallel)
+        service.reconcile()
+        return service
+
+    # -- engines ----------------------------------------------------------------------------
+
+    @_service
+    def engines(self) -> EngineService:
+        """Engine sessions in Docker. Engines are reattached by the server's monitor (one per
+        process), not here: opening a workbench must not need Docker."""
+        from services.engine.service import EngineService, instance_id
+
+        return EngineService(self.database, self.templates, lambda: self.catalog,
+                             self.settings.engines_dir, instance_id(self.settings.state_dir),
+                             self.authorizer, image=os.environ.get("WORKBENCH_ENGINE_IMAGE"),
+                             hub=self.hub)
+
+    @_service
+    def commands(self) -> EngineCommands:
+        """Orders, cancels, flatten, trading state, strategies and risk limits of running
+        engines, and the tiered emergency stop."""
+        from services.engine.commands import EngineCommands
+
+        return EngineCommands(self.engines)
+
+    @_service
+    def live(self) -> LiveBoard:
+        """What the UI watches: engines, their orders, fills, positions and alerts, kept up to
+        date from the event hub (start it with ``live.start()``; the server does)."""
+        from services.live import LiveBoard
+
+        return LiveBoard(self.hub, self.engines)

@@ -1,0 +1,198 @@
+"""The process-level live state the UI watches: engines, their orders, fills, positions, risk
+events, resources and alerts, kept up to date from the event hub.
+
+One :class:`LiveBoard` per server process (``Workbench.live``), fed by one thread that drains a
+hub subscription; every browser session's components depend on its parameters instead of
+polling the database. Each batch of events changes each parameter at most once (new dict
+objects, so watchers see a change), which keeps the cost flat when engines trade fast.
+
+``param`` is plain Python (no Panel): the board belongs to the service layer, the components
+only watch it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+
+import param
+
+from services import events
+from services.engine.service import EngineInfo, EngineService
+from services.errors import WorkbenchError
+
+log = logging.getLogger("nautilus_workbench.live")
+MAX_FILLS = 500
+MAX_RISK_EVENTS = 100
+MAX_ALERTS = 200
+
+
+class LiveBoard(param.Parameterized):
+    """Live engine state, per engine session id."""
+
+    engines = param.Dict(default={}, doc="Session id -> EngineInfo, status snapshot included.")
+
+    orders = param.Dict(default={}, doc="Session id -> {client order id -> order}.")
+
+    fills = param.Dict(default={}, doc="Session id -> fills, oldest first.")
+
+    positions = param.Dict(default={}, doc="Session id -> {position id -> position, with PnL}.")
+
+    risk_events = param.Dict(default={}, doc="Session id -> risk events, oldest first.")
+
+    resources = param.Dict(default={}, doc="Session id -> latest docker stats sample.")
+
+    alerts = param.List(default=[], doc="Recent alerts, newest first.")
+
+    updates = param.Integer(default=0, doc="Batches of events applied so far.")
+
+    def __init__(self, hub: events.EventHub, engines: EngineService, **params) -> None:
+        super().__init__(**params)
+        self.hub = hub
+        self.engine_service = engines
+        self._subscription: events.Subscription | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LiveBoard:
+        """Load the engine list once, then follow the hub in a daemon thread."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self._subscription = self.hub.subscribe()
+            try:
+                self.engines = {i.session_id: i for i in self.engine_service.list_sessions()}
+            except WorkbenchError as e:
+                log.warning("live board: cannot list engines: %s", e)
+            self._thread = threading.Thread(target=self._run, name="live-board", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def seed(self, session_id: str, orders: list[dict], fills: list[dict],
+             positions: list[dict]) -> None:
+        """Fill in an engine's blotter from its cache (when a page opens it late); events
+        that arrive afterwards update it."""
+        self.param.update(
+            orders={**self.orders, session_id: {**{o["client_order_id"]: o for o in orders},
+                                                **self.orders.get(session_id, {})}},
+            fills={**self.fills, session_id: _merge_fills(fills, self.fills.get(session_id, []))},
+            positions={**self.positions, session_id: {**{p["position_id"]: p for p in positions},
+                                                      **self.positions.get(session_id, {})}})
+
+    # -- applying events ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        subscription = self._subscription
+        while not subscription.closed:
+            first = subscription.get(timeout=0.5)
+            if first is None:
+                continue
+            batch = [first, *subscription.drain()]
+            try:
+                self.apply(batch)
+            except Exception:  # a malformed event must not end the board
+                log.exception("live board: applying %d events failed", len(batch))
+
+    def apply(self, batch: list[events.Event]) -> None:
+        """Apply a batch of hub events (also called directly by tests)."""
+        changed: dict[str, dict | list] = {}
+
+        def working(name: str):
+            if name not in changed:
+                current = getattr(self, name)
+                changed[name] = list(current) if isinstance(current, list) else dict(current)
+            return changed[name]
+
+        for event in batch:
+            handler = _HANDLERS.get(event.type)
+            if handler is not None:
+                handler(self, working, event)
+        if changed:  # one update: each watcher runs once per batch
+            self.param.update(**changed, updates=self.updates + 1)
+
+    def _engine_status(self, working, event) -> None:
+        data, session_id = event.data, event.source
+        engines = working("engines")
+        if "engine" in data:
+            engines[session_id] = EngineInfo(**_info_fields(data["engine"]))
+        elif "status" in data:
+            info = engines.get(session_id)
+            if info is None:
+                try:
+                    info = self.engine_service.get(session_id)
+                except WorkbenchError:
+                    return
+            engines[session_id] = replace(info, status=dict(data["status"]))
+            snapshot = data["status"].get("positions")
+            if snapshot is not None:
+                positions = working("positions")
+                mine = dict(positions.get(session_id, {}))
+                for position in snapshot:  # unrealized PnL moves with the market
+                    mine[position["position_id"]] = position
+                positions[session_id] = mine
+
+    def _order(self, working, event) -> None:
+        order = event.data.get("order")
+        session_id = event.source
+        if order is not None:
+            orders = working("orders")
+            orders[session_id] = {**orders.get(session_id, {}), order["client_order_id"]: order}
+        fill = event.data.get("fill")
+        if fill is not None:
+            fills = working("fills")
+            fills[session_id] = [*fills.get(session_id, []), fill][-MAX_FILLS:]
+
+    def _position(self, working, event) -> None:
+        position = event.data.get("position")
+        if position is not None:
+            positions = working("positions")
+            positions[event.source] = {**positions.get(event.source, {}),
+                                       position["position_id"]: position}
+
+    def _risk(self, working, event) -> None:
+        risk = working("risk_events")
+        risk[event.source] = [*risk.get(event.source, []),
+                              {"ts": event.ts, **event.data}][-MAX_RISK_EVENTS:]
+
+    def _resources(self, working, event) -> None:
+        working("resources")[event.source] = {"ts": event.ts, **event.data}
+
+    def _alert(self, working, event) -> None:
+        alerts = working("alerts")
+        alerts.insert(0, event.data)
+        del alerts[MAX_ALERTS:]
+
+
+_HANDLERS = {
+    events.ENGINE_STATUS: LiveBoard._engine_status,
+    events.ORDER_EVENTS: LiveBoard._order,
+    events.POSITION_EVENTS: LiveBoard._position,
+    events.RISK_EVENTS: LiveBoard._risk,
+    events.RESOURCE_METRICS: LiveBoard._resources,
+    events.ALERT_EVENTS: LiveBoard._alert,
+}
+
+
+def _merge_fills(seeded: list[dict], seen: list[dict]) -> list[dict]:
+    known = {f["trade_id"] for f in seen}
+    return ([f for f in seeded if f["trade_id"] not in known] + seen)[-MAX_FILLS:]
+
+
+def _info_fields(record: dict) -> dict:
+    """EngineInfo's fields from its ``to_json`` form."""
+    from datetime import datetime
+
+    fields = dict(record)
+    for key in ("created_at", "started_at", "stopped_at", "status_at"):
+        fields[key] = datetime.fromisoformat(fields[key]) if fields.get(key) else None
+    return {k: v for k, v in fields.items() if k in EngineInfo.__dataclass_fields__}
