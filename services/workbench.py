@@ -22,6 +22,7 @@ from services.identity.principal import Principal
 from services.settings import Settings
 
 if TYPE_CHECKING:
+    from services.alerts import AlertService
     from services.backtest.service import BacktestService
     from services.catalog import CatalogService
     from services.catalog.writer import CatalogWriter
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from services.identity.tokens import TokenService
     from services.identity.users import UserService
     from services.live import LiveBoard
+    from services.metrics import MetricsService
     from services.templates import TemplateService
 
 # Calls that name no principal act for this one: the OS user of a notebook, a test or the CLI.
@@ -194,3 +196,18 @@ class Workbench:
         from services.live import LiveBoard
 
         return LiveBoard(self.hub, self.engines)
+
+    @_service
+    def alerts(self) -> AlertService:
+        """Alert rules over the event hub, delivered to webhooks and e-mail (start it with
+        ``alerts.start()``; the server does)."""
+        from services.alerts import AlertService
+
+        return AlertService(self.database, self.hub, self.authorizer, self.engines)
+
+    @_service
+    def metrics(self) -> MetricsService:
+        """Metrics recorded through the API, read back with the engines' own."""
+        from services.metrics import MetricsService
+
+        return MetricsService(self.database, self.authorizer)

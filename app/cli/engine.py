@@ -109,6 +109,18 @@ def _print_info(info) -> None:
               f"unrealized PnL {status.get('unrealized_pnl', 0):.2f}")
         for account, amount in status.get("balances", {}).items():
             print(f"  balance {account}: {amount:,.2f}")
+        if status.get("trading_state"):
+            print(f"  trading state {status['trading_state']}")
+        for breach in (status.get("risk") or {}).get("breached") or []:
+            print(f"  RISK LIMIT BREACHED: {breach['message']}")
+        feed = status.get("feed") or {}
+        for instrument, health in (feed.get("instruments") or {}).items():
+            print(f"  feed {instrument}: last update {health['age_s']:.1f} s ago, latency "
+                  f"{health['latency_ms']:.1f} ms (worst {health['latency_max_ms']:.1f}), "
+                  f"{health['gaps']} gap(s)")
+        for client, connected in (feed.get("clients") or {}).items():
+            print(f"  data client {client}: {'connected' if connected else 'DISCONNECTED'}"
+                  f" ({feed.get('disconnections', 0)} disconnection(s))")
     if info.error:
         print(f"  error: {info.error}")
 

@@ -2,16 +2,20 @@
 
 from services.db.database import Database
 from services.db.models import (
+    AlertRow,
+    AlertRuleRow,
     ApiTokenRow,
     AuditEntry,
     BacktestRunRow,
     Base,
     EngineMetricRow,
     EngineSessionRow,
+    MetricRow,
     SweepRow,
     UserRow,
     UserSessionRow,
 )
 
-__all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
-           "EngineSessionRow", "SweepRow", "UserRow", "UserSessionRow"]
+__all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
+           "Database", "EngineMetricRow", "EngineSessionRow", "MetricRow", "SweepRow", "UserRow",
+           "UserSessionRow"]

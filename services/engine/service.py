@@ -282,13 +282,16 @@ class EngineService:
         actor = self._authorise(principal, "engine.emergency_stop", _target(info), info.mode,
                                 "not-needed", info.state)
         self._expected_exit[session_id] = "kill"  # commands racing the kill are refused
+        if info.is_active:
+            self._mark_killed(session_id)
         started = time.perf_counter()
         killed = self.docker.kill(info.container_id) if info.container_id else False
         if killed:
             self.docker.wait_exited(info.container_id, timeout=10)
         took = time.perf_counter() - started
         was = info.state
-        self._finish(session_id, STOPPED, final_state="Killed" if killed else None,
+        self._finish(session_id, STOPPED,
+                     final_state="Killed" if killed else info.final_state or STOPPED,
                      error=None if killed or was != ERROR else info.error)
         self._audit(actor, "engine.emergency_stop", _target(info), was, self.get(session_id).state,
                     "killed" if killed else "noop",
@@ -574,6 +577,8 @@ class EngineService:
     def _settle_exit(self, watch: _Watch, code: int, oom: bool) -> None:
         info = self.get(watch.session_id)
         expected = self._expected_exit.pop(watch.session_id, None)
+        if expected is None and info.final_state == "Killed":
+            expected = "kill"  # an emergency stop from another process (the CLI, the API)
         if expected == "kill":
             self._finish(watch.session_id, STOPPED, final_state="Killed", exit_code=code)
         elif info.state == ERROR:
@@ -638,6 +643,9 @@ class EngineService:
             rows.extend(EngineMetricRow(session_id=watch.session_id, ts=now,
                                         name=f"nautilus.engine.{k}", value=float(v))
                         for k, v in sample.items() if v is not None)
+            rows.extend(EngineMetricRow(session_id=watch.session_id, ts=now,
+                                        name=f"nautilus.feed.{k}", value=float(v))
+                        for k, v in feed_metrics(watch.status.get("feed")).items())
         if rows:
             with self.database.session() as session:
                 session.add_all(rows)
@@ -710,6 +718,14 @@ class EngineService:
         self._publish_state(session_id)
         with self._changed:
             self._changed.notify_all()
+
+    def _mark_killed(self, session_id: str) -> None:
+        """Say "Killed" before the kill, so that any process following this engine knows the
+        exit that follows was an emergency stop, not a kill from outside the workbench."""
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            if row is not None:
+                row.final_state = "Killed"
 
     def store_risk_limits(self, session_id: str, limits: dict) -> None:
         """Keep limits changed in a running engine in its configuration (a restart keeps
@@ -792,6 +808,20 @@ class EngineService:
     def _audit_row(self, actor: Principal, action, target, from_state, to_state, outcome,
                    detail=None):
         return self.audit.row(actor, action, target, outcome, detail, from_state, to_state)
+
+
+def feed_metrics(feed: dict | None) -> dict[str, float]:
+    """One engine's feed health as metrics: the worst latency and age over its instruments,
+    gaps and disconnections so far."""
+    if not feed:
+        return {}
+    instruments = (feed.get("instruments") or {}).values()
+    out = {"disconnections": float(feed.get("disconnections", 0))}
+    if instruments:
+        out.update(latency_ms=max(float(i["latency_max_ms"]) for i in instruments),
+                   tick_age_s=max(float(i["age_s"]) for i in instruments),
+                   gaps=float(sum(i["gaps"] for i in instruments)))
+    return out
 
 
 def _lines_backwards(path: Path, block: int = 64 * 1024):

@@ -350,3 +350,156 @@ def test_a_vanished_engine_gets_one_line(docker_ready, engine_catalog, tmp_path)
                                                                                  "refused")
     finally:
         _cleanup(wb)
+
+
+class WebhookReceiver:
+    """A real HTTP server that collects the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.bodies: list[dict] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_a_daily_loss_breach_halts_the_engine_and_raises_an_alert_at_the_webhook(
+        docker_ready, engine_catalog, tmp_path):
+    from services.alerts import AlertService
+    from services.alerts.channels import Webhook
+
+    receiver = WebhookReceiver()
+    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(engine_catalog))
+    alerts = AlertService(wb.database, wb.hub, wb.authorizer, wb.engines,
+                          channels=[Webhook(receiver.url)]).start()
+    try:
+        # Arrange: a limit the first fill's commission alone breaks
+        info = wb.engines.start("paper_trading", {**FAST, "risk.max_daily_loss": "0.01"},
+                                name="loss-limit")
+        info = wb.engines.wait_for(info.session_id, (RUNNING, ERROR), timeout=90)
+        assert info.state == RUNNING, info.error
+        assert info.risk_limits["max_daily_loss"]["value"] == 0.01
+
+        # Act: the strategy trades; the engine's guard measures and acts on its own
+        wb.commands.submit_order(info.session_id, BTC, "BUY", "0.01")
+        body = _wait(lambda: receiver.bodies and receiver.bodies[0], 30, "the webhook alert")
+
+        # Assert: the engine halted itself ...
+        risk = wb.commands.risk(info.session_id)
+        assert risk["trading_state"] == "HALTED"
+        assert [b["limit"] for b in risk["breached"]] == ["max_daily_loss"]
+        assert risk["values"]["max_daily_loss"] > 0.01
+        # ... the alert reached the webhook, the alerts table and the audit log
+        assert body["alert"]["rule"] == "risk_breach"
+        assert "max_daily_loss" in body["text"] and "trading HALTED" in body["text"]
+        stored = wb.alerts.list(session_id=info.session_id)
+        assert stored and stored[0].rule == "risk_breach"
+        assert _wait(lambda: list(wb.alerts.list(session_id=info.session_id)[0]
+                                  .deliveries.values()) == ["sent"], 5, "the delivery record")
+        breach = _audit(wb, info.session_id, "engine.risk_breach")[0]
+        assert (breach["actor"], breach["outcome"], breach["to_state"]) == (
+            "system:engine-risk", "breached", "HALTED")
+        # ... and trading stays HALTED until an approver raises the limit
+        with pytest.raises(CommandRefused, match="trading stays HALTED until an approver "
+                                                 "raises max_daily_loss"):
+            wb.commands.set_trading_state(info.session_id, "ACTIVE")
+        wb.commands.update_risk_limits(info.session_id, {"max_daily_loss": "1000000"})
+        assert wb.commands.set_trading_state(info.session_id, "ACTIVE").result[
+            "trading_state"] == "ACTIVE"
+        assert wb.engines.get(info.session_id).risk_limits["max_daily_loss"]["value"] == 1e6
+    finally:
+        alerts.stop()
+        receiver.close()
+        _cleanup(wb)
+
+
+def test_tiered_emergency_stop_halts_cancels_flattens_then_kills(docker_ready, engine_catalog,
+                                                                 tmp_path):
+    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(engine_catalog))
+    try:
+        info = wb.engines.start("paper_trading", FAST, name="tiers")
+        session_id = wb.engines.wait_for(info.session_id, (RUNNING, ERROR), timeout=90).session_id
+        commands = wb.commands
+        commands.submit_order(session_id, BTC, "BUY", "0.02")
+        commands.submit_order(session_id, BTC, "BUY", "0.01", order_type="LIMIT", price="1000.0")
+
+        # Act / Assert, tier by tier
+        halted = commands.emergency(session_id, "halt")
+        assert halted.result["trading_state"] == "HALTED"
+        with pytest.raises(CommandRefused, match="TradingState.HALTED"):
+            commands.submit_order(session_id, BTC, "BUY", "0.01")
+
+        canceled = commands.emergency(session_id, "cancel")
+        assert canceled.result["still_open"] == []
+        assert commands.orders(session_id, open_only=True) == []
+
+        flattened = commands.emergency(session_id, "flatten")
+        assert flattened.result["positions_still_open"] == []
+        assert commands.positions(session_id, open_only=True)["positions"] == []
+
+        done = _cli(wb, "engine", "emergency-stop", session_id, "--tier", "kill", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)[0]["final_state"] == "Killed"
+        actions = [e["action"] for e in wb.engines.audit_log(session_id)]
+        assert {"engine.trading_state", "engine.cancel_all", "engine.flatten",
+                "engine.emergency_stop"} <= set(actions)
+    finally:
+        _cleanup(wb)
+
+
+def test_a_command_racing_an_emergency_stop_gets_one_line(docker_ready, engine_catalog,
+                                                          tmp_path):
+    import threading
+
+    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(engine_catalog))
+    try:
+        info = wb.engines.start("paper_trading", FAST, name="race")
+        session_id = wb.engines.wait_for(info.session_id, (RUNNING, ERROR), timeout=90).session_id
+        wb.commands.status(session_id)
+        outcomes = []
+
+        def orders():
+            for _ in range(40):
+                try:
+                    wb.commands.submit_order(session_id, BTC, "BUY", "0.001",
+                                             order_type="LIMIT", price="1000.0")
+                    outcomes.append("ok")
+                except Exception as e:  # noqa: BLE001 - what the racing caller sees
+                    outcomes.append(e)
+
+        sender = threading.Thread(target=orders)
+
+        # Act
+        sender.start()
+        time.sleep(0.1)
+        killed = wb.commands.emergency(session_id, "kill")
+        sender.join(timeout=60)
+
+        # Assert
+        assert killed.final_state == "Killed"
+        errors = [o for o in outcomes if o != "ok"]
+        assert errors, "every order went through before the kill"
+        for error in errors:
+            assert isinstance(error, EngineStateConflict), repr(error)
+            assert "\n" not in str(error)
+            assert ("being emergency-stopped" in str(error) or "was killed" in str(error)
+                    or "is Stopped" in str(error))
+    finally:
+        _cleanup(wb)

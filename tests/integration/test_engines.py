@@ -20,6 +20,7 @@ from services.engine.docker_api import DockerGateway
 from services.engine.monitor import EngineMonitor
 from services.engine.service import ERROR, RUNNING, STOPPED, EngineService
 from services.errors import EngineError, PermissionDenied, ValidationError
+from services.identity.principal import Principal
 from services.workbench import Workbench
 from tests.conftest import REPO_ROOT, docker_with_engine_image
 
@@ -139,7 +140,7 @@ def test_emergency_stop_kills_the_container_at_once(engine_wb, docker_ready):
     assert container.status == "exited"
     entry = engine_wb.engines.audit_log(session_id)[0]
     assert (entry["action"], entry["actor"], entry["outcome"]) == (
-        "engine.emergency_stop", "local", "killed")
+        "engine.emergency_stop", Principal.local().name, "killed")
     # From a final state it is a recorded no-op, never an error.
     again = engine_wb.engines.emergency_stop(session_id)
     assert again.state == STOPPED
@@ -155,8 +156,8 @@ def test_container_killed_from_outside_becomes_error_and_is_audited(engine_wb, d
     assert "killed from outside the workbench" in failed.error
     assert failed.exit_code == 137
     entry = engine_wb.engines.audit_log(session_id)[0]
-    assert (entry["actor"], entry["action"], entry["to_state"]) == ("system", "engine.exited",
-                                                                    ERROR)
+    assert (entry["actor"], entry["action"], entry["to_state"]) == ("system:monitor",
+                                                                    "engine.exited", ERROR)
 
 
 def _cli_start(wb: Workbench, name: str) -> str:
