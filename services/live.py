@@ -57,23 +57,35 @@ class LiveBoard(param.Parameterized):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> LiveBoard:
-        """Load the engine list once, then follow the hub in a daemon thread."""
+    def start(self, thread: bool = True) -> LiveBoard:
+        """Load the engine list once, then follow the hub in a daemon thread (``thread=False``:
+        the caller applies what arrived with :meth:`pump`, in its own thread)."""
         with self._lock:
-            if self._thread is not None:
+            if self._subscription is not None:
                 return self
             self._subscription = self.hub.subscribe()
             try:
                 self.engines = {i.session_id: i for i in self.engine_service.list_sessions()}
             except WorkbenchError as e:
                 log.warning("live board: cannot list engines: %s", e)
-            self._thread = threading.Thread(target=self._run, name="live-board", daemon=True)
-            self._thread.start()
+            if thread:
+                self._thread = threading.Thread(target=self._run, name="live-board",
+                                                daemon=True)
+                self._thread.start()
         return self
+
+    def pump(self) -> int:
+        """Apply the events that arrived since the last call; returns how many (for a board
+        started without its thread)."""
+        batch = self._subscription.drain() if self._subscription is not None else []
+        if batch:
+            self.apply(batch)
+        return len(batch)
 
     def stop(self) -> None:
         if self._subscription is not None:
             self._subscription.close()
+            self._subscription = None
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
@@ -93,7 +105,7 @@ class LiveBoard(param.Parameterized):
 
     def _run(self) -> None:
         subscription = self._subscription
-        while not subscription.closed:
+        while subscription is not None and not subscription.closed:
             first = subscription.get(timeout=0.5)
             if first is None:
                 continue
@@ -133,13 +145,16 @@ class LiveBoard(param.Parameterized):
                 except WorkbenchError:
                     return
             engines[session_id] = replace(info, status=dict(data["status"]))
-            snapshot = data["status"].get("positions")
-            if snapshot is not None:
-                positions = working("positions")
-                mine = dict(positions.get(session_id, {}))
-                for position in snapshot:  # unrealized PnL moves with the market
+        else:
+            return
+        snapshot = engines[session_id].status.get("positions")
+        if snapshot:
+            positions = working("positions")
+            mine = dict(positions.get(session_id, {}))
+            for position in snapshot:  # unrealized PnL moves with the market
+                if "position_id" in position:  # older engines sent no ids
                     mine[position["position_id"]] = position
-                positions[session_id] = mine
+            positions[session_id] = mine
 
     def _order(self, working, event) -> None:
         order = event.data.get("order")

@@ -76,6 +76,8 @@ def build_reporter(node, interval: float, parts: dict):
     from nautilus_trader.common.actor import Actor
     from nautilus_trader.common.config import ActorConfig
 
+    from nautilus_trader.model.enums import PriceType
+
     from services.engine_runtime.events import position_json
 
     trader, kernel = node.trader, node.kernel
@@ -109,6 +111,19 @@ def build_reporter(node, interval: float, parts: dict):
                 realized += sum(_money(m) for m in (portfolio.realized_pnls(Venue(venue)) or {}).values())
                 unrealized += sum(_money(m) for m in (portfolio.unrealized_pnls(Venue(venue)) or {}).values())
             positions = [position_json(p, cache) for p in cache.positions_open()]
+            prices = {}
+            for instrument in cache.instruments():
+                quote = cache.quote_tick(instrument.id)
+                last = cache.price(instrument.id, PriceType.LAST)
+                prices[str(instrument.id)] = {
+                    "bid": float(quote.bid_price) if quote is not None else None,
+                    "ask": float(quote.ask_price) if quote is not None else None,
+                    "last": float(last) if last is not None else None,
+                    "price_increment": str(instrument.price_increment),
+                    "size_increment": str(instrument.size_increment),
+                    "multiplier": float(instrument.multiplier),
+                    "currency": str(getattr(instrument, "settlement_currency", None)
+                                    or instrument.quote_currency)}
             strategies = {str(k): str(v) for k, v in trader.strategy_states().items()
                           if str(k) != MANUAL_STRATEGY_ID}
             return {
@@ -119,6 +134,7 @@ def build_reporter(node, interval: float, parts: dict):
                 "orders": len(cache.orders()),
                 "fills": sum(len(o.trade_ids) for o in cache.orders()),
                 "positions": positions,
+                "prices": prices,
                 "balances": balances,
                 "realized_pnl": realized,
                 "unrealized_pnl": unrealized,
