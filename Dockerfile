@@ -29,5 +29,7 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 5006
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-  CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5006/', timeout=4)"
+  CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5006/api/v1/health/live', timeout=4)"
+# Listening on every interface needs HTTPS (WORKBENCH_CERTFILE, WORKBENCH_KEYFILE) or the
+# explicit WORKBENCH_INSECURE_HTTP=1 (TLS at a proxy in front); else the server refuses to start.
 CMD ["nautilus-workbench", "serve", "--address", "0.0.0.0", "--port", "5006"]

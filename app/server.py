@@ -1,200 +1,114 @@
-"""The served multi-page app: one navigation, one page per feature, fresh components per session.
+"""Serve the workbench: the Panel pages and the REST API on one ASGI app (FastAPI + Panel's
+native ASGI integration) under uvicorn, behind one access gate.
 
-The services (database, catalog, backtest workers) are built once per server process and shared;
-components are built anew for every browser session, as Panel requires.
+The services (database, catalog, backtest workers, engine monitor) are built once per server
+process and shared; components are built anew for every browser session, as Panel requires.
+The server's workbench has no default principal: every service call names the signed-in user.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import secrets
 import sys
-from collections.abc import Callable
-
-import holoviews as hv
-import pandas as pd
-import panel as pn
-
-from app.api import api_patterns
-from components import (
-    BacktestConfigurator,
-    CatalogBrowser,
-    EmergencyStop,
-    EngineManager,
-    ResultsViewer,
-    RunComparison,
-    RunQueue,
-    SweepView,
-)
-from services import Workbench, WorkbenchError
-from services.backtest.statistics import format_statistic
-from services.engine.monitor import EngineMonitor
+from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger("nautilus_workbench.app")
 
-TITLE = "Nautilus Workbench"
-
-ACCENT = "#0f6e8c"
-# Who the audit log names for actions taken in the browser, until logins exist.
-UI_ACTOR = "local"
 MAX_UPLOAD_BYTES = 300 * 1024 * 1024  # a 200 MB file, base64-encoded, plus headroom
+COOKIE_SECRET_FILE = "cookie_secret"
+API_DESCRIPTION = ("Control NautilusTrader engines and backtests. Every call needs a personal API "
+                   "token (Authorization: Bearer) and is authorised and audited like the same "
+                   "action in the UI.")
 
 
-class Pages:
-    """Builds each page for a new browser session over one shared Workbench."""
+@dataclass(frozen=True)
+class ServeOptions:
+    port: int = 5006
+    address: str = "127.0.0.1"
+    show: bool = False
+    allow_hosts: list[str] = field(default_factory=list)
+    certfile: str | None = None
+    keyfile: str | None = None
+    insecure_http: bool = False
+    admin_password_file: str | None = None
+    state_dir: str | None = None
+    catalog: str | None = None
+    database_url: str | None = None
+    max_parallel: int | None = None
+    dask_address: str | None = None
 
-    def __init__(self, workbench: Workbench, monitor: EngineMonitor | None = None) -> None:
-        self.workbench = workbench
-        self.monitor = monitor
-        self.routes: dict[str, tuple[str, Callable[[], pn.viewable.Viewable]]] = {
-            "/": ("Overview", self.overview),
-            "/backtest": ("Backtest", self.backtest),
-            "/runs": ("Runs", self.runs),
-            "/sweeps": ("Sweeps", self.sweeps),
-            "/results": ("Results", self.results),
-            "/compare": ("Compare", self.compare),
-            "/catalog": ("Catalog", self.catalog),
-            "/engines": ("Engines", self.engines),
-        }
-
-    def guarded(self, path: str) -> Callable[[], pn.viewable.Viewable]:
-        """The page builder for ``path``; a failure shows a message, never a traceback."""
-        label, build = self.routes[path]
-
-        def page():
-            try:
-                return build()
-            except WorkbenchError as e:
-                text = str(e)
-            except Exception:
-                log.exception("building page %s failed", path)
-                text = ("Something went wrong while building this page. The details are in the "
-                        "server log; reload the page to try again.")
-            return self._template(path, pn.pane.Markdown(f"## {label}"),
-                                  pn.pane.Alert(text, alert_type="danger"))
-
-        return page
-
-    def _template(self, path: str, *main) -> pn.template.BootstrapTemplate:
-        links = "\n".join(
-            f'<a class="nav-link{" active" if route == path else ""}" href=".{route if route != "/" else "/"}">'
-            f"{label}</a>"
-            for route, (label, _) in self.routes.items()
-        )
-        nav = pn.pane.HTML(
-            f'<nav class="workbench-nav">{links}</nav>',
-            stylesheets=[(".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
-                         ".nav-link {padding: 8px 12px; border-radius: 6px; text-decoration: none;"
-                         " color: inherit; font-size: 1.05em;}"
-                         ".nav-link:hover {background: rgba(15,110,140,0.12);}"
-                         ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}")],
-            sizing_mode="stretch_width",
-        )
-        catalog = self.workbench.catalog
-        data_note = pn.pane.Markdown(
-            f"**Catalog**  \n`{catalog.location}`"
-            + ("  \n*Synthetic sample data*" if catalog.is_sample else ""),
-            sizing_mode="stretch_width", styles={"font-size": "0.85em"},
-        )
-        # Bootstrap: every resource is bundled with Panel, so the app works with no internet
-        # (the Fast templates fetch a Google web font).
-        return pn.template.BootstrapTemplate(
-            title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),
-            # Every page can kill every engine: the button sits in the header.
-            header=[EmergencyStop(workbench=self.workbench, actor=UI_ACTOR)],
-            header_background=ACCENT, sidebar_width=240,
-        )
-
-    def overview(self):
-        wb = self.workbench
-        intro = pn.pane.Markdown(
-            "## Nautilus Workbench\n"
-            "Configure, run and study NautilusTrader backtests. "
-            "Start on the **Backtest** page; study and compare finished runs on **Results**.",
-            sizing_mode="stretch_width",
-        )
-        try:
-            series = wb.catalog.series()
-            runs = wb.backtests.list_runs(limit=10)
-        except WorkbenchError as e:
-            return self._template("/", intro, pn.pane.Alert(str(e), alert_type="danger"))
-        label = ("**Synthetic sample** — generated by the workbench from a fixed seed; not market data."
-                 if wb.catalog.is_sample else "")
-        inventory = pd.DataFrame([{
-            "Series": s.key, "Type": s.data_type, "First (UTC)": f"{s.first:%Y-%m-%d %H:%M}",
-            "Last (UTC)": f"{s.last:%Y-%m-%d %H:%M}", "Rows": s.rows, "Files": s.files,
-            "MB": round(s.bytes / 1e6, 1),
-        } for s in series])
-        recent = pd.DataFrame([{
-            "Run": r.run_id, "Status": r.status, "Strategy": r.strategy, "Bar type": r.bar_type,
-            "Return": format_statistic("total_return", r.total_return),
-            "Sharpe": format_statistic("sharpe", r.sharpe),
-        } for r in runs])
-        return self._template(
-            "/", intro,
-            pn.pane.Markdown(f"### Data catalog\n`{wb.catalog.location}`  \n{label}",
-                             sizing_mode="stretch_width"),
-            pn.widgets.Tabulator(inventory, show_index=False, disabled=True, sizing_mode="stretch_width")
-            if len(inventory) else pn.pane.Alert("The catalog holds no data.", alert_type="warning"),
-            pn.pane.Markdown("### Recent runs", sizing_mode="stretch_width"),
-            pn.widgets.Tabulator(recent, show_index=False, disabled=True, sizing_mode="stretch_width")
-            if len(recent) else pn.pane.Markdown("No runs yet: run one on the **Backtest** page."),
-        )
-
-    def backtest(self):
-        configurator = BacktestConfigurator(workbench=self.workbench)
-        return self._template("/backtest", pn.pane.Markdown("## Configure and run a backtest"),
-                              configurator)
-
-    def runs(self):
-        queue = RunQueue(workbench=self.workbench)
-        return self._template("/runs", pn.pane.Markdown("## Backtest queue"), queue)
-
-    def sweeps(self):
-        view = SweepView(workbench=self.workbench)
-        return self._template("/sweeps", pn.pane.Markdown("## Parameter sweeps"), view)
-
-    def results(self):
-        run = pn.state.session_args.get("run", [b""])[0].decode() or None
-        viewer = ResultsViewer(workbench=self.workbench)
-        notice = pn.pane.Alert("", alert_type="warning", visible=False)
-        if run in viewer.param.run_id.objects:
-            viewer.run_id = run
-        else:
-            if run:
-                notice.object = f"There is no run `{run}`; showing the latest completed run instead."
-                notice.visible = True
-            completed = [r.run_id for r in self.workbench.backtests.list_runs() if r.status == "Completed"]
-            viewer.run_id = completed[0] if completed else None
-        return self._template("/results", pn.pane.Markdown("## Backtest results"), notice, viewer)
-
-    def engines(self):
-        manager = EngineManager(workbench=self.workbench, monitor=self.monitor, actor=UI_ACTOR)
-        return self._template("/engines", pn.pane.Markdown("## Trading engines"), manager)
-
-    def compare(self):
-        runs = [r for r in pn.state.session_args.get("run", []) if r]
-        comparison = RunComparison(workbench=self.workbench)
-        chosen = [r.decode() for r in runs if r.decode() in comparison.param.run_ids.objects]
-        if chosen:
-            comparison.run_ids = chosen
-        return self._template("/compare", pn.pane.Markdown("## Compare backtests"), comparison)
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
 
 
-    def catalog(self):
-        browser = CatalogBrowser(workbench=self.workbench)
-        return self._template("/catalog", pn.pane.Markdown("## Data catalog"), browser)
-
-
-def _attach_docker_runtime(workbench: Workbench) -> None:
-    """Offer the docker runtime for backtests when Docker and the engine image are there; the
-    sweep page says why it is missing otherwise."""
-    from services.backtest.docker_runtime import DockerRuntime
-
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
     try:
-        workbench.backtests.attach_runtime(DockerRuntime(max_parallel=workbench.backtests
-                                                         .max_parallel))
-    except WorkbenchError as e:
-        log.info("docker runtime for backtests not attached: %s", e)
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_secret(state_dir: Path) -> str:
+    """The secret that signs session cookies: made once, kept in the state folder (0600)."""
+    path = Path(state_dir) / COOKIE_SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(value)
+        return value
+
+
+def create_app(workbench, options: ServeOptions, monitor=None):
+    """The ASGI application: the access gate around FastAPI (API, sign-in) and Panel."""
+    import holoviews as hv
+    import panel as pn
+    from fastapi import FastAPI
+    from fastapi.concurrency import run_in_threadpool
+    from panel.io.fastapi import add_applications
+    from starlette.middleware.gzip import GZipMiddleware
+
+    from app.api import OPENAPI_URL, ROUTERS, install_error_handlers
+    from app.web.access import AccessGate, ServedAs, SessionCookie
+    from app.web.pages import TITLE, Pages
+    from app.web.signin import signin_router
+    from services.errors import AuthenticationError
+
+    served_as = ServedAs.build(options.address, options.port, options.allow_hosts, options.tls)
+    cookie = SessionCookie(cookie_secret(workbench.settings.state_dir), secure=options.tls)
+    api = FastAPI(title="Nautilus Workbench API", version="1", openapi_url=OPENAPI_URL,
+                  docs_url=None, redoc_url=None, description=API_DESCRIPTION)
+    api.state.workbench, api.state.monitor = workbench, monitor
+    install_error_handlers(api)
+    for router in ROUTERS:
+        api.include_router(router)
+    api.include_router(signin_router(workbench, cookie))
+    # gzip: Panel's and Bokeh's JavaScript is ~5.6 MB uncompressed.
+    api.add_middleware(GZipMiddleware, minimum_size=1024)
+
+    pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
+    hv.extension("bokeh", logo=False)
+    pages = Pages(workbench, cookie, monitor)
+    add_applications({route: pages.guarded(route) for route in pages.routes}, app=api,
+                     title=TITLE, websocket_origin=sorted(served_as.hosts))
+
+    async def session_valid(secret: str) -> bool:
+        try:
+            await run_in_threadpool(workbench.sessions.resolve, secret)
+        except AuthenticationError:
+            return False
+        return True
+
+    return AccessGate(api, served_as, cookie, session_valid)
 
 
 def _configure_logging() -> None:
@@ -202,62 +116,83 @@ def _configure_logging() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def serve(
-    port: int = 5006,
-    address: str = "127.0.0.1",
-    show: bool = False,
-    extra_origins: list[str] | None = None,
-    state_dir: str | None = None,
-    catalog: str | None = None,
-    database_url: str | None = None,
-    max_parallel: int | None = None,
-    dask_address: str | None = None,
-) -> None:
-    """Open the services and serve the app until interrupted.
+def _refuse_unsafe_address(options: ServeOptions) -> None:
+    if is_loopback(options.address):
+        return
+    if options.tls:
+        if not options.keyfile:
+            _exit("--certfile needs --keyfile (the certificate's private key).")
+        return
+    if not options.insecure_http:
+        _exit(f"--address {options.address} makes the workbench reachable from the network: "
+              "serve HTTPS with --certfile and --keyfile, or acknowledge plain HTTP with "
+              "--insecure-http.")
+    print(f"WARNING: serving plain HTTP on {options.address}: the workbench is reachable from "
+          "the network and passwords and session cookies cross it unencrypted.",
+          file=sys.stderr, flush=True)
 
-    ``dask_address`` also connects a Dask runtime: a scheduler address, or "local" for a
-    LocalCluster on this machine.
-    """
+
+def _exit(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def serve(options: ServeOptions) -> None:
+    """Open the services and serve the app until interrupted."""
+    import uvicorn
+
+    from services import Workbench, WorkbenchError
+    from services.engine.monitor import EngineMonitor
+
     _configure_logging()
+    _refuse_unsafe_address(options)
     try:
-        workbench = Workbench.open(state_dir=state_dir, catalog=catalog, database_url=database_url,
-                                   max_parallel=max_parallel)
-        if dask_address:
+        workbench = Workbench.open(state_dir=options.state_dir, catalog=options.catalog,
+                                   database_url=options.database_url,
+                                   max_parallel=options.max_parallel, default_principal=None)
+        if options.dask_address:
             from services.backtest.runtime import DaskRuntime
 
             workbench.backtests.attach_runtime(
-                DaskRuntime(None if dask_address == "local" else dask_address))
+                DaskRuntime(None if options.dask_address == "local" else options.dask_address))
+        password_file = options.admin_password_file or os.environ.get(
+            "WORKBENCH_ADMIN_PASSWORD_FILE")
+        generated = workbench.users.ensure_first_admin(password_file)
     except WorkbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _exit(str(e))
     _attach_docker_runtime(workbench)
-    pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
-    # No pn.config.nthreads: with a thread pool Panel may run a button click before the value
-    # typed just before it is applied, and submit stale parameters. Slow work (backtests) already
-    # runs in worker processes.
-    hv.extension("bokeh", logo=False)
     # One engine monitor per server process, shared by every browser session.
     monitor = EngineMonitor(workbench.engines).start()
-    pages = Pages(workbench, monitor)
-    origins = [f"localhost:{port}", f"127.0.0.1:{port}", *(extra_origins or [])]
-    if address not in ("127.0.0.1", "localhost", "0.0.0.0"):
-        origins.append(f"{address}:{port}")
-    log.info("state folder %s, catalog %s", workbench.settings.state_dir, workbench.catalog.location)
-    print(f"Nautilus Workbench on http://{'localhost' if address in ('127.0.0.1', '0.0.0.0') else address}:{port}/",
-          file=sys.stderr, flush=True)
+    app = create_app(workbench, options, monitor)
+    scheme = "https" if options.tls else "http"
+    host = "localhost" if options.address in ("127.0.0.1", "0.0.0.0", "::") else options.address
+    log.info("state folder %s, catalog %s", workbench.settings.state_dir,
+             workbench.catalog.location)
+    if generated:
+        print(f"\nFirst start: created the administrator account.\n  username: admin\n"
+              f"  password: {generated}\n(shown once; change it with 'nautilus-workbench users "
+              "password admin')\n", file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, host=options.address, port=options.port, log_level="warning",
+                            ws_max_size=MAX_UPLOAD_BYTES, ssl_certfile=options.certfile,
+                            ssl_keyfile=options.keyfile, proxy_headers=False, lifespan="on")
+    server = uvicorn.Server(config)
+    print(f"Nautilus Workbench listening on {scheme}://{host}:{options.port}/", file=sys.stderr,
+          flush=True)
     try:
-        pn.serve(
-            {route.lstrip("/") or "/": pages.guarded(route) for route in pages.routes},
-            port=port, address=address, show=show, title=TITLE,
-            websocket_origin=origins if address != "0.0.0.0" else "*",
-            # gzip every HTTP response: Panel's and Bokeh's JavaScript is ~5.6 MB uncompressed.
-            compress_response=True,
-            # The REST API (/api/v1/...) on the same Tornado server as the pages.
-            extra_patterns=api_patterns(workbench, monitor),
-            # Catalog uploads arrive as one websocket message (components.catalog_browser).
-            websocket_max_message_size=MAX_UPLOAD_BYTES,
-        )
+        server.run()
     except OSError as e:
-        print(f"error: cannot listen on {address}:{port} ({e.strerror}). Is another server running "
-              "there? Choose another port with --port.", file=sys.stderr)
-        raise SystemExit(2) from None
+        _exit(f"cannot listen on {options.address}:{options.port} ({e.strerror}). Is another "
+              "server running there? Choose another port with --port.")
+
+
+def _attach_docker_runtime(workbench) -> None:
+    """Offer the docker runtime for backtests when Docker and the engine image are there; the
+    sweep page says why it is missing otherwise."""
+    from services import WorkbenchError
+    from services.backtest.docker_runtime import DockerRuntime
+
+    try:
+        workbench.backtests.attach_runtime(
+            DockerRuntime(max_parallel=workbench.backtests.max_parallel))
+    except WorkbenchError as e:
+        log.info("docker runtime for backtests not attached: %s", e)

@@ -1,11 +1,19 @@
 """Param-driven Panel components: each is a Viewer that shows in a notebook with one line and
 in the served app, over the services passed to it."""
 
-from components.backtest_configurator import BacktestConfigurator
-from components.catalog_browser import CatalogBrowser
-from components.confirm import ConfirmAction
-from components.engine_manager import EngineManager
-from components.engines import (
+import panel as pn
+
+# Untrusted text is never markup: instrument ids, labels, file names and error messages end up
+# in Markdown panes (and Alerts, which are Markdown), so raw HTML in Markdown is shown as text.
+# Panes that need HTML are HTML panes and escape what they interpolate.
+pn.pane.Markdown.renderer_options = {"html": False}
+
+from components.accounts import AccountPanel, UserAdmin  # noqa: E402
+from components.backtest_configurator import BacktestConfigurator  # noqa: E402
+from components.catalog_browser import CatalogBrowser  # noqa: E402
+from components.confirm import ConfirmAction  # noqa: E402
+from components.engine_manager import EngineManager  # noqa: E402
+from components.engines import (  # noqa: E402
     AlertList,
     Blotter,
     EmergencyStop,
@@ -16,12 +24,12 @@ from components.engines import (
     OrderTicket,
     RiskPanel,
 )
-from components.results_viewer import ResultsViewer
-from components.run_comparison import RunComparison
-from components.run_queue import RunQueue
-from components.sweep_view import SweepView
+from components.results_viewer import ResultsViewer  # noqa: E402
+from components.run_comparison import RunComparison  # noqa: E402
+from components.run_queue import RunQueue  # noqa: E402
+from components.sweep_view import SweepView  # noqa: E402
 
-__all__ = ["AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser", "ConfirmAction",
-           "EmergencyStop", "EngineDetail", "EngineList", "EngineManager", "EngineStartForm",
-           "FeedHealthView", "OrderTicket", "ResultsViewer", "RiskPanel", "RunComparison",
-           "RunQueue", "SweepView"]
+__all__ = ["AccountPanel", "AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser",
+           "ConfirmAction", "EmergencyStop", "EngineDetail", "EngineList", "EngineManager",
+           "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer", "RiskPanel",
+           "RunComparison", "RunQueue", "SweepView", "UserAdmin"]

@@ -10,6 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from components.parameters import parameters_from_specs, values_of, widgets_for
+from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest import BacktestSpec, VenueSettings
@@ -80,6 +81,8 @@ class BacktestConfigurator(Viewer):
         self._progress_bar = pn.indicators.Progress(value=0, max=100, visible=False,
                                                     sizing_mode="stretch_width", bar_color="primary")
         self._status_text = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._may_run = permission(self.workbench, self.principal, "backtest.submit")
+        restrict(self._run_button, *self._may_run)
         self._load_choices()
         self._layout = self._build_layout()
 
@@ -108,7 +111,8 @@ class BacktestConfigurator(Viewer):
         )
         run_card = pn.Card(
             pn.widgets.TextInput.from_param(self.param.label, placeholder="optional note"),
-            self._run_button, self._progress_bar, self._status_text, self._alert,
+            self._run_button, reason_note(self._may_run), self._progress_bar,
+            self._status_text, self._alert,
             title="Run", collapsible=False, sizing_mode="stretch_width",
         )
         return pn.Row(
@@ -279,7 +283,7 @@ class BacktestConfigurator(Viewer):
         if self._poller is not None:
             self._poller.stop()
             self._poller = None
-        self._run_button.disabled = False
+        self._run_button.disabled = not self._may_run[0]
         self._progress_bar.visible = self.status == "Completed"
 
     def _show(self, text: str, kind: str) -> None:

@@ -6,8 +6,6 @@ import html
 import io
 import logging
 import re
-import uuid
-from pathlib import Path
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also outside notebooks)
@@ -16,6 +14,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.catalog.calendars import calendar_names
@@ -69,13 +68,6 @@ def _price_chart(data: pd.DataFrame):
     return hv.Curve(data, "ts", "price").opts(
         responsive=True, height=300, color=ACCENT, xlabel="", ylabel="price", tools=["hover"],
         framewise=True)
-
-
-def _safe_upload_name(filename: str) -> str:
-    """A file name for an upload that cannot leave the uploads folder (``../`` and all)."""
-    base = Path(str(filename).replace("\\", "/")).name
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload.csv"
-    return f"{uuid.uuid4().hex[:8]}-{base}"
 
 
 def _button(parameter, **kw):
@@ -199,6 +191,17 @@ class CatalogBrowser(Viewer):
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self):
+        may = {action: permission(self.workbench, self.principal, action)
+               for action in ("catalog.import", "catalog.export", "catalog.delete")}
+        delete_button = _button(self.param.delete, button_type="danger", width=160)
+        import_buttons = [_button(self.param.preview_import, width=120),
+                          _button(self.param.check_import, width=160),
+                          _button(self.param.run_import, button_type="primary", width=120)]
+        restrict(delete_button, *may["catalog.delete"])
+        restrict(self._export_download, *may["catalog.export"])
+        for button in import_buttons:
+            restrict(button, *may["catalog.import"])
+        self._upload.disabled = not may["catalog.import"][0]
         range_row = pn.Row(
             pn.widgets.Select.from_param(self.param.series, sizing_mode="stretch_width"),
             pn.widgets.TextInput.from_param(self.param.start, placeholder="2024-01-01", width=170),
@@ -218,11 +221,12 @@ class CatalogBrowser(Viewer):
             pn.pane.Markdown("Export the selected series over the range above (blank: all of it)."),
             pn.Row(pn.widgets.RadioButtonGroup.from_param(self.param.export_format, width=180),
                    self._export_download),
+            reason_note(may["catalog.export"]),
             pn.layout.Divider(),
             pn.pane.Markdown("Delete the range above from the selected series (blank start and "
                              "end: the whole series). Deletions are written to the audit log."),
-            pn.Row(pn.widgets.Checkbox.from_param(self.param.confirm_delete),
-                   _button(self.param.delete, button_type="danger", width=160)),
+            pn.Row(pn.widgets.Checkbox.from_param(self.param.confirm_delete), delete_button),
+            reason_note(may["catalog.delete"]),
             sizing_mode="stretch_width")
         wizard = pn.Column(
             pn.pane.Markdown("**1. Choose a file** — upload CSV/Parquet (gzip too, up to "
@@ -240,10 +244,7 @@ class CatalogBrowser(Viewer):
                    pn.widgets.Select.from_param(self.param.timestamps_mark, width=150)),
             pn.pane.Markdown("**3. Preview and check, then import** — nothing is written until "
                              "Import, and a failed import leaves the catalog as it was."),
-            pn.Row(_button(self.param.preview_import, width=120),
-                   _button(self.param.check_import, width=160),
-                   _button(self.param.run_import, button_type="primary",
-                                                width=120)),
+            pn.Row(*import_buttons), reason_note(may["catalog.import"]),
             self._import_alert, self._import_rows, sizing_mode="stretch_width")
         return pn.Column(
             self._alert,
@@ -409,11 +410,12 @@ class CatalogBrowser(Viewer):
     def _on_upload(self, event) -> None:
         if not event.new:
             return
-        folder = self.workbench.settings.state_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / _safe_upload_name(self._upload.filename or "upload.csv")
-        path.write_bytes(event.new)
-        self.source = str(path)
+        try:
+            self.source = self.workbench.catalog_writer.store_upload(
+                self._upload.filename or "upload.csv", event.new, principal=self.principal)
+        except WorkbenchError as e:
+            self._show_import(str(e), "danger")
+            return
         self._show_import(f"Uploaded **{self._upload.filename}** ({len(event.new) / 1e6:.1f} MB). "
                           "Fill in the instrument id and press Preview.", "info")
 
@@ -434,7 +436,8 @@ class CatalogBrowser(Viewer):
     @param.depends("preview_import", watch=True)
     def _on_preview_import(self) -> None:
         try:
-            preview = self.workbench.catalog_writer.preview_import(self.source, self._options())
+            preview = self.workbench.catalog_writer.preview_import(self.source, self._options(),
+                                                                   principal=self.principal)
         except WorkbenchError as e:
             self._show_import(str(e), "danger")
             self._import_rows.visible = False

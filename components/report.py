@@ -60,6 +60,7 @@ function wbFmt(v,kind){if(v===null||v===undefined)return '';
  if(kind==='duration'){const a=Math.abs(v),d=Math.floor(a/86400),r=a-d*86400,p=n=>String(Math.floor(n)).padStart(2,'0');
   const s=r%60;return (v<0?'-':'')+d+' days '+p(r/3600)+':'+p(r%3600/60)+':'+p(s)+(Number.isInteger(s)?'':(s%1).toFixed(6).slice(1));}
  return String(v);}
+const wbEsc=s=>String(s).replace(/[&<>"']/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'})[c]);
 async function wbTable(id){const host=document.getElementById(id);
  let t;try{t=await wbDecode(host.dataset.payload);}catch(e){host.textContent='This browser cannot open the table ('+e+').';return;}
  const n=t.rows,cols=t.columns,kinds=t.kinds,order=[...Array(n).keys()];let page=0,size=25,rows=order,sortCol=null,asc=true;
@@ -68,8 +69,8 @@ async function wbTable(id){const host=document.getElementById(id);
  const prev=document.createElement('button');prev.textContent='‹ Prev';const next=document.createElement('button');next.textContent='Next ›';
  ctl.append(q,prev,next,info);const table=document.createElement('table');host.append(ctl,table);
  function render(){const start=page*size,shown=rows.slice(start,start+size);
-  let h='<tr>'+cols.map((c,i)=>'<th data-i="'+i+'">'+c+(sortCol===i?(asc?' ▲':' ▼'):'')+'</th>').join('')+'</tr>';
-  for(const r of shown){h+='<tr>'+cols.map((c,i)=>'<td>'+wbFmt(t.data[i][r],kinds[i])+'</td>').join('')+'</tr>';}
+  let h='<tr>'+cols.map((c,i)=>'<th data-i="'+i+'">'+wbEsc(c)+(sortCol===i?(asc?' ▲':' ▼'):'')+'</th>').join('')+'</tr>';
+  for(const r of shown){h+='<tr>'+cols.map((c,i)=>'<td>'+wbEsc(wbFmt(t.data[i][r],kinds[i]))+'</td>').join('')+'</tr>';}
   table.innerHTML=h;info.textContent=(rows.length?start+1:0)+'-'+Math.min(start+size,rows.length)+' of '+rows.length+(rows.length<n?' (filtered from '+n+')':'');
   table.querySelectorAll('th').forEach(th=>th.onclick=()=>{const i=+th.dataset.i;asc=sortCol===i?!asc:true;sortCol=i;
    const col=t.data[i];rows=[...rows].sort((a,b)=>(col[a]>col[b]?1:col[a]<col[b]?-1:0)*(asc?1:-1));page=0;render();});}

@@ -10,6 +10,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.permissions import permission, reason_note
 from services.identity.principal import Principal
 from services import Workbench, WorkbenchError
 
@@ -98,6 +99,7 @@ class RunQueue(Viewer):
         self._table.param.watch(self._on_row_selected, "selection")
         self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
+        self._note = reason_note()
         self._buttons = {
             "pause": pn.widgets.Button.from_param(self.param.pause, width=100),
             "resume": pn.widgets.Button.from_param(self.param.resume, width=100),
@@ -109,7 +111,7 @@ class RunQueue(Viewer):
                    *self._buttons.values(),
                    pn.widgets.Button.from_param(self.param.refresh, width=100),
                    sizing_mode="stretch_width"),
-            self._alert, self._table, sizing_mode="stretch_width",
+            self._note, self._alert, self._table, sizing_mode="stretch_width",
         )
         self._load()
         try:
@@ -130,6 +132,7 @@ class RunQueue(Viewer):
             return
         frame = runs_frame(runs)
         self._statuses = {r.run_id: r.status for r in runs}
+        self._owners = {r.run_id: r.actor for r in runs}
         if self.runs is None or not frame.equals(self.runs):
             self.runs = frame
             self._table.value = frame
@@ -144,9 +147,13 @@ class RunQueue(Viewer):
     @param.depends("selected", watch=True)
     def _enable_buttons(self) -> None:
         status = getattr(self, "_statuses", {}).get(self.selected)
-        self._buttons["pause"].disabled = status != "Running"
-        self._buttons["resume"].disabled = status != "Paused"
-        self._buttons["cancel"].disabled = status not in ("Queued", "Running", "Paused")
+        allowed, reason = permission(self.workbench, self.principal, "backtest.control",
+                                     owner=getattr(self, "_owners", {}).get(self.selected))
+        self._buttons["pause"].disabled = not allowed or status != "Running"
+        self._buttons["resume"].disabled = not allowed or status != "Paused"
+        self._buttons["cancel"].disabled = not allowed or status not in ("Queued", "Running",
+                                                                         "Paused")
+        self._note.object, self._note.visible = reason, bool(self.selected) and not allowed
 
     def _on_row_selected(self, event) -> None:
         if event.new:

@@ -14,6 +14,7 @@ import param
 from panel.viewable import Viewer
 
 from components.run_queue import REFRESH_PERIOD_MS, RunQueue
+from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest.statistics import format_statistic
@@ -105,7 +106,10 @@ class SweepView(Viewer):
         # Replaced whole on every update: swapping a live plot's object in place left the
         # browser with references to models the server had dropped.
         self._heatmap = pn.Column(sizing_mode="stretch_width", height=380)
-        self._queue = RunQueue(workbench=self.workbench, sweep_id="")
+        self._queue = RunQueue(workbench=self.workbench, sweep_id="", principal=self.principal)
+        self._stop_button = pn.widgets.Button.from_param(self.param.stop, button_type="danger",
+                                                         width=120)
+        self._stop_note = reason_note()
         self._completed_seen = None
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
         self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
@@ -118,6 +122,10 @@ class SweepView(Viewer):
             self._poller = None
 
     def _build_layout(self):
+        may_submit = permission(self.workbench, self.principal, "sweep.submit")
+        submit = pn.widgets.Button.from_param(self.param.submit, button_type="primary",
+                                              sizing_mode="stretch_width")
+        restrict(submit, *may_submit)
         form = pn.Card(
             pn.widgets.Select.from_param(self.param.strategy, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.bar_type, sizing_mode="stretch_width"),
@@ -130,16 +138,15 @@ class SweepView(Viewer):
             pn.widgets.TextInput.from_param(self.param.constraints,
                                             placeholder="e.g. fast_ema_period<30"),
             pn.widgets.Select.from_param(self.param.runtime),
-            pn.widgets.Button.from_param(self.param.submit, button_type="primary",
-                                         sizing_mode="stretch_width"),
+            submit, reason_note(may_submit),
             self._alert,
             title="New sweep", collapsible=False, width=380,
         )
         results = pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.sweep_id, width=320),
-                   pn.widgets.Button.from_param(self.param.stop, button_type="danger", width=120),
+                   self._stop_button,
                    pn.widgets.Select.from_param(self.param.metric, width=200)),
-            self._summary, self._progress, self._best,
+            self._stop_note, self._summary, self._progress, self._best,
             pn.pane.Markdown("### Leaderboard"), self._leaderboard,
             pn.pane.Markdown("### Heatmap"),
             pn.Row(pn.widgets.Select.from_param(self.param.x),
@@ -256,6 +263,10 @@ class SweepView(Viewer):
         if not self.sweep_id:
             return
         info = self.workbench.backtests.sweep(self.sweep_id)
+        allowed, reason = permission(self.workbench, self.principal, "sweep.stop",
+                                     owner=info.actor)
+        self._stop_button.disabled = not allowed
+        self._stop_note.object, self._stop_note.visible = reason, not allowed
         varied = list(info.spec.get("grid") or {})
         self.param.x.objects, self.param.y.objects = varied, varied
         with param.parameterized.discard_events(self):

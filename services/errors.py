@@ -10,6 +10,10 @@ class WorkbenchError(Exception):
     """Base class of every error the workbench reports to a user."""
 
 
+class NotFound(WorkbenchError):
+    """The thing asked for (a run, an engine session, a template, a user) does not exist."""
+
+
 class ConfigurationError(WorkbenchError):
     """A setting (state folder, database URL, catalog location) cannot be used."""
 
@@ -54,7 +58,7 @@ class PermissionDenied(WorkbenchError):
     """The principal may not do this: a role is missing, or a confirmation was not given."""
 
 
-class EngineNotFound(EngineError):
+class EngineNotFound(EngineError, NotFound):
     """There is no engine session with that id."""
 
 
@@ -72,6 +76,10 @@ class EngineUnresponsive(EngineError):
 
 class DockerUnavailable(EngineError):
     """The Docker daemon cannot be reached, or the engine image is not built on it."""
+
+
+class RunNotFound(BacktestError, NotFound):
+    """There is no backtest run or sweep with that id."""
 
 
 class RuntimeUnavailableError(BacktestError):

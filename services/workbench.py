@@ -154,9 +154,12 @@ class Workbench:
     @_service
     def catalog_writer(self) -> CatalogWriter:
         """Imports, conversions, exports, deletions (authorised, audited)."""
+        from services.catalog.sources import SourcePolicy
         from services.catalog.writer import CatalogWriter
 
-        return CatalogWriter(self.catalog, self.authorizer)
+        return CatalogWriter(self.catalog, self.authorizer,
+                             SourcePolicy.for_workbench(self.settings.state_dir,
+                                                        self.settings.catalog))
 
     @_service
     def backtests(self) -> BacktestService:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def register(commands, common) -> None:
     serve = commands.add_parser("serve", parents=[common], help="serve the web app")
@@ -10,12 +12,18 @@ def register(commands, common) -> None:
                        help="interface to listen on (0.0.0.0 to accept remote browsers; needs "
                             "--certfile/--keyfile or --insecure-http)")
     serve.add_argument("--allow-host", action="append", default=None, metavar="HOST[:PORT]",
-                       help="another name browsers reach this server by (repeatable)")
-    serve.add_argument("--certfile", help="TLS certificate (PEM) to serve HTTPS")
-    serve.add_argument("--keyfile", help="TLS private key (PEM) of --certfile")
+                       help="another name browsers reach this server by (repeatable; env "
+                            "WORKBENCH_ALLOWED_HOSTS, comma-separated)")
+    serve.add_argument("--certfile", default=os.environ.get("WORKBENCH_CERTFILE"),
+                       help="TLS certificate (PEM) to serve HTTPS (env WORKBENCH_CERTFILE)")
+    serve.add_argument("--keyfile", default=os.environ.get("WORKBENCH_KEYFILE"),
+                       help="TLS private key (PEM) of --certfile (env WORKBENCH_KEYFILE)")
     serve.add_argument("--insecure-http", action="store_true",
+                       default=os.environ.get("WORKBENCH_INSECURE_HTTP", "").lower() in (
+                           "1", "true", "yes"),
                        help="serve plain HTTP on a non-loopback address (passwords and session "
-                            "cookies then cross the network unencrypted)")
+                            "cookies then cross the network unencrypted; env "
+                            "WORKBENCH_INSECURE_HTTP=1)")
     serve.add_argument("--admin-password-file", metavar="FILE",
                        help="first start: the admin's password (env WORKBENCH_ADMIN_PASSWORD_FILE)"
                             "; else a random one is printed once")
@@ -32,7 +40,10 @@ def cmd_serve(args) -> int:
     from app.server import ServeOptions, serve
 
     serve(ServeOptions(
-        port=args.port, address=args.address, show=args.show, allow_hosts=args.allow_host or [],
+        port=args.port, address=args.address, show=args.show,
+        allow_hosts=(args.allow_host or []) + [
+            h.strip() for h in os.environ.get("WORKBENCH_ALLOWED_HOSTS", "").split(",")
+            if h.strip()],
         certfile=args.certfile, keyfile=args.keyfile, insecure_http=args.insecure_http,
         admin_password_file=args.admin_password_file,
         state_dir=getattr(args, "state_dir", None), catalog=getattr(args, "catalog", None),

@@ -131,12 +131,11 @@ class EngineDetail(Viewer):
 
     # -- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
-        self._header = pn.pane.Markdown("Select an engine in the list.",
-                                        sizing_mode="stretch_width", css_classes=["engine-header"])
+        self._header = pn.pane.HTML("Select an engine in the list.",
+                                    sizing_mode="stretch_width", css_classes=["engine-header"])
         self._error = pn.pane.Alert("", alert_type="danger", visible=False,
                                     sizing_mode="stretch_width")
-        self._state = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                       css_classes=["engine-state"])
+        self._state = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["engine-state"])
         self._banner = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width", css_classes=["risk-banner"])
         self.risk.param.watch(self._on_banner, "banner")
@@ -222,11 +221,12 @@ class EngineDetail(Viewer):
         if info is None:
             self._header.object = "Select an engine in the list."
             return
+        e = html.escape
         self._header.object = (
-            f"#### {html.escape(info.name)} &nbsp; {state_badge(info.state)}\n"
-            f"{info.mode} engine from `{info.template}` · session `{info.session_id}` · "
-            f"container `{info.container_name}` · {info.memory_limit_mb} MiB, "
-            f"{info.cpu_limit:g} CPU")
+            f"<h4>{e(info.name)} &nbsp; {state_badge(info.state)}</h4>"
+            f"<div>{e(info.mode)} engine from <code>{e(info.template)}</code> · session "
+            f"<code>{e(info.session_id)}</code> · container <code>{e(info.container_name)}</code>"
+            f" · {info.memory_limit_mb} MiB, {info.cpu_limit:g} CPU</div>")
         self._error.object = f"**{info.state}:**\n\n```\n{info.error}\n```" if info.error else ""
         self._error.visible = bool(info.error)
         self._show_status(info.status)
@@ -247,18 +247,22 @@ class EngineDetail(Viewer):
             self.refresh_log()
 
     def _show_status(self, status: dict) -> None:
+        e = html.escape
         strategies = status.get("strategies") or {}
         listed = ", ".join(f"{k} ({v})" for k, v in strategies.items()) or "–"
         trading = status.get("trading_state")
         colour = TRADING_COLOURS.get(trading, "#8a8f98")
-        shown = f'<span style="color:{colour}">{trading}</span>' if trading else "–"
+        cells = [status.get("trader_state", "–"), None, listed, status.get("open_orders", "–"),
+                 status.get("orders", "–"), status.get("fills", "–"),
+                 money(status.get("realized_pnl")), money(status.get("unrealized_pnl"))]
+        badge = f'<b style="color:{colour}">{e(trading)}</b>' if trading else "–"
+        shown = [badge if value is None else e(str(value)) for value in cells]
+        heads = ["Trader", "Trading", "Strategies", "Open orders", "Orders", "Fills",
+                 "Realized PnL", "Unrealized PnL"]
         self._state.object = (
-            "| Trader | Trading | Strategies | Open orders | Orders | Fills | Realized PnL | "
-            "Unrealized PnL |\n|---|---|---|---|---|---|---|---|\n"
-            f"| {status.get('trader_state', '–')} | {shown} | {listed} | "
-            f"{status.get('open_orders', '–')} | {status.get('orders', '–')} | "
-            f"{status.get('fills', '–')} | {money(status.get('realized_pnl'))} | "
-            f"{money(status.get('unrealized_pnl'))} |")
+            '<table class="engine-state-table" style="width:100%"><tr>'
+            + "".join(f"<th style='text-align:left'>{h}</th>" for h in heads) + "</tr><tr>"
+            + "".join(f"<td>{c}</td>" for c in shown) + "</tr></table>")
 
     def _on_banner(self, *_events) -> None:
         self._banner.object, self._banner.visible = self.risk.banner, bool(self.risk.banner)

@@ -3,8 +3,6 @@ against their current values, and changing them (approvers only)."""
 
 from __future__ import annotations
 
-import html
-
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -60,7 +58,7 @@ class RiskPanel(Viewer):
                                            css_classes=["risk-limits"])
         allowed, reason = self.workbench.authorizer.allows(self.principal, "engine.risk_limits")
         self._apply = button(self.param.apply, disabled=not allowed)
-        self._who = pn.pane.Markdown("" if allowed else f"*{html.escape(reason)}*",
+        self._who = pn.pane.Markdown("" if allowed else f"*{reason}*",
                                      sizing_mode="stretch_width")
         self._message = pn.pane.Alert("", visible=False, sizing_mode="stretch_width")
         self.outcome.param.watch(self._show, ["message", "message_kind"])
@@ -100,8 +98,7 @@ class RiskPanel(Viewer):
             "Cancels orders": "yes" if limit["cancel_orders"] else "no",
             "State": "BREACHED" if name in breached else "ok" if limit["value"] else "off"}
             for name, limit in limits.items()], COLUMNS)
-        lines = [f"**RISK LIMIT BREACHED:** {html.escape(b['message'])}"
-                 for b in risk.get("breached") or []]
+        lines = [f"**RISK LIMIT BREACHED:** {b['message']}" for b in risk.get("breached") or []]
         if trading in ("HALTED", "REDUCING") and not lines:
             lines.append(f"**Trading {trading}:** "
                          + ("no new orders are accepted." if trading == "HALTED" else

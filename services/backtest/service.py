@@ -59,7 +59,7 @@ from services.backtest.worker import DISK_FULL_MESSAGE, EXIT_DISK_FULL
 from services.catalog import CatalogService
 from services.audit import AuditLog
 from services.db import BacktestRunRow, Database, SweepRow
-from services.errors import BacktestError, StorageError
+from services.errors import BacktestError, RunNotFound, StorageError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 from services.templates import TemplateService
@@ -107,6 +107,7 @@ class RunInfo:
     eta_seconds: float | None = None  # wall time left, estimated from the progress so far
     cpu_seconds: float | None = None
     memory_bytes: int | None = None
+    actor: str | None = None  # who submitted it
 
     @property
     def is_final(self) -> bool:
@@ -196,6 +197,7 @@ class SweepInfo:
     created_at: datetime
     stopped_at: datetime | None
     runs: list[RunInfo]
+    actor: str | None = None  # who submitted it
 
     def count(self, *statuses: str) -> int:
         return sum(r.status in statuses for r in self.runs)
@@ -546,7 +548,7 @@ class BacktestService:
     def _row(self, session, run_id: str) -> BacktestRunRow:
         row = session.get(BacktestRunRow, run_id)
         if row is None:
-            raise BacktestError(f"No backtest run {run_id!r}. List runs with "
+            raise RunNotFound(f"No backtest run {run_id!r}. List runs with "
                                 "'nautilus-workbench backtest list'.")
         return row
 
@@ -619,7 +621,7 @@ class BacktestService:
         with self._db.session() as session:
             sweep = session.get(SweepRow, sweep_id)
             if sweep is None:
-                raise BacktestError(f"No sweep {sweep_id!r}. List sweeps with "
+                raise RunNotFound(f"No sweep {sweep_id!r}. List sweeps with "
                                     "'nautilus-workbench backtest sweeps'.")
             owner = sweep.actor
         actor = self._auth.require(principal, "sweep.stop", sweep_id, owner=owner)
@@ -709,6 +711,7 @@ class BacktestService:
             final_equity=row.final_equity, currency=row.currency, run_folder=row.run_folder,
             sweep_id=row.sweep_id, runtime=row.runtime or "local", sim_time=sim_time,
             events=events, eta_seconds=eta, cpu_seconds=cpu, memory_bytes=memory,
+            actor=row.actor,
         )
 
     @staticmethod
@@ -725,7 +728,7 @@ class BacktestService:
         with self._db.session() as session:
             row = session.get(BacktestRunRow, run_id)
             if row is None:
-                raise BacktestError(f"No backtest run {run_id!r}. List runs with "
+                raise RunNotFound(f"No backtest run {run_id!r}. List runs with "
                                     "'nautilus-workbench backtest list'.")
             return self._info(row)
 
@@ -750,13 +753,14 @@ class BacktestService:
         return SweepInfo(
             sweep_id=row.sweep_id, strategy=row.strategy, bar_type=row.bar_type,
             runtime=row.runtime, spec=row.spec, created_at=_aware(row.created_at),
-            stopped_at=_aware(row.stopped_at), runs=[self._info(r) for r in runs])
+            stopped_at=_aware(row.stopped_at), runs=[self._info(r) for r in runs],
+            actor=row.actor)
 
     def sweep(self, sweep_id: str) -> SweepInfo:
         with self._db.session() as session:
             row = session.get(SweepRow, sweep_id)
             if row is None:
-                raise BacktestError(f"No sweep {sweep_id!r}. List sweeps with "
+                raise RunNotFound(f"No sweep {sweep_id!r}. List sweeps with "
                                     "'nautilus-workbench backtest sweeps'.")
             return self._sweep_info(session, row)
 

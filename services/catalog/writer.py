@@ -47,6 +47,7 @@ from services.catalog.quality import (
     find_tick_gaps,
     merge_reports,
 )
+from services.catalog.sources import SourcePolicy
 from services.errors import CatalogError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
@@ -163,8 +164,10 @@ class _Staging:
 class CatalogWriter:
     """Import, convert and delete over one catalog; every change is atomic and audited."""
 
-    def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None) -> None:
+    def __init__(self, catalog: CatalogService, authorizer: Authorizer | None = None,
+                 sources: SourcePolicy | None = None) -> None:
         self.catalog = catalog
+        self.sources = sources
         # Without an authoriser (benchmarks, tests of the catalog alone) the writer acts for the
         # local operator and keeps no audit trail.
         self._auth = authorizer or Authorizer(None, Principal.local())
@@ -215,8 +218,11 @@ class CatalogWriter:
         return leaves
 
     # -- import -----------------------------------------------------------------------------
-    def preview_import(self, source: str, options: ImportOptions) -> ImportPreview:
+    def preview_import(self, source: str, options: ImportOptions, *,
+                       principal: Principal | None = None) -> ImportPreview:
         """Detect the layout, parse the first rows, resolve instrument, series and precisions."""
+        source = self._readable(source, self._auth.require(principal, "catalog.import",
+                                                            f"{options.instrument_id} <- {source}"))
         validate_instrument_id(options.instrument_id)
         if options.bar_spec and options.data_type not in (None, "bars"):
             raise ValidationError("Give either a bar spec (bars) or a data type quotes/trades, "
@@ -307,10 +313,11 @@ class CatalogWriter:
         catalog is then unchanged.
         """
         actor = self._auth.require(principal, "catalog.import", f"{options.instrument_id} <- {source}")
+        source = self._readable(source, actor)
         started = time.perf_counter()
         with _lock_for(self.catalog.location):
             try:
-                preview = self.preview_import(source, options)
+                preview = self.preview_import(source, options, principal=actor)
                 chosen_calendar = calendar or preview.calendar
                 get_calendar(chosen_calendar)
                 result = self._import(preview, chosen_calendar, dry_run, progress, started)
@@ -322,7 +329,22 @@ class CatalogWriter:
             self._audit(actor, "catalog.import", result.series_key, "ok",
                         f"{result.rows} rows {result.first} .. {result.last} from {source}"
                         + ("; instrument created" if result.instrument_created else ""))
+            if self.sources is not None:
+                self.sources.discard_upload(source)
         return result
+
+    def store_upload(self, filename: str, data: bytes, *,
+                     principal: Principal | None = None) -> str:
+        """Keep a browser upload on the server for its import; returns its path."""
+        self._auth.require(principal, "catalog.import", f"upload {filename}")
+        if self.sources is None:
+            raise CatalogError("This workbench keeps no uploads (no state folder).")
+        return str(self.sources.store_upload(filename, data))
+
+    def _readable(self, source: str, actor: Principal) -> str:
+        """The source as the server may read it for ``actor`` (signed-in users are confined
+        to uploads and the import roots)."""
+        return source if self.sources is None else self.sources.check(source, actor)
 
     def _import(self, preview: ImportPreview, calendar: str, dry_run: bool, progress,
                 started: float) -> ImportResult:

@@ -196,8 +196,11 @@ class EngineService:
               principal: Principal | None = None, name: str | None = None,
               confirm: str | None = None) -> EngineInfo:
         """Validate, authorise and start an engine container; returns in state Starting."""
-        actor = self.authorizer.resolve(principal)
         target = name or template
+        # The role first (the template says whether it is live), then the details.
+        actor = self.authorizer.require(principal, "engine.start", target,
+                                        live=self.template(template).mode == "live",
+                                        state=STOPPED)
         session_id = uuid.uuid4().hex[:12]
         try:
             config = self.validate(template, parameters, name, session_id)

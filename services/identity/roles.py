@@ -114,3 +114,12 @@ def role_matrix() -> list[tuple[str, str, dict[str, str]]]:
             cells[role] = ", ".join(marks)
         rows.append((p.action, p.description, cells))
     return rows
+
+
+def role_matrix_markdown() -> str:
+    """The role matrix as the Markdown table the README shows (a test keeps them equal)."""
+    lines = ["| Action | What | " + " | ".join(ROLES) + " |",
+             "|---|---|" + "---|" * len(ROLES)]
+    lines += [f"| `{action}` | {description} | " + " | ".join(cells[r] for r in ROLES) + " |"
+              for action, description, cells in role_matrix()]
+    return "\n".join(lines)

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from services.audit import AuditLog
 from services.db import Database, UserRow, UserSessionRow
@@ -76,7 +76,11 @@ class SessionService:
     def end(self, secret: str) -> None:
         """Sign out: the session stops working at once."""
         with self._db.session() as session:
-            session.execute(update(UserSessionRow)
-                            .where(UserSessionRow.secret_hash == _hash(secret or ""),
-                                   UserSessionRow.ended_at.is_(None))
-                            .values(ended_at=datetime.now(UTC)))
+            found = session.execute(select(UserSessionRow, UserRow.username).join(UserRow).where(
+                UserSessionRow.secret_hash == _hash(secret or ""),
+                UserSessionRow.ended_at.is_(None))).first()
+            if found is None:
+                return
+            row, username = found
+            row.ended_at = datetime.now(UTC)
+            session.add(self._audit.row(username, "users.sign_out", f"user {username}", "ok"))

@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 60
 # Tall enough that the results page's cards and first chart are in one screenshot.
 VIEWPORT = {"width": 1440, "height": 1600}
+ADMIN_PASSWORD = "ui-admin-password"
+VIEWER, VIEWER_PASSWORD = "ui-viewer", "ui-viewer-password"
 
 
 @dataclass
@@ -152,13 +154,28 @@ def empty_catalog_server(tmp_path_factory, chromium_executable) -> Server:
     _stop(srv.process)
 
 
+def _seed_viewer(state_dir: Path, catalog: Path) -> None:
+    """A user who may only read (VIEWER), besides the admin the server creates."""
+    from services.workbench import Workbench
+
+    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog))
+    try:
+        wb.users.add(VIEWER, ["viewer"], VIEWER_PASSWORD)
+    finally:
+        wb.database.dispose()
+
+
 def start_server(state_dir: Path, catalog: Path, log: Path) -> Server:
-    """Start ``python -m app`` on a free port and wait until it serves its first page."""
+    """Start ``python -m app`` on a free port and wait until it serves its first page.
+
+    The state folder gets a viewer (VIEWER); the admin's password is ADMIN_PASSWORD."""
     port = _free_port()
+    password_file = state_dir.parent / "admin-password"
+    password_file.write_text(ADMIN_PASSWORD)
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
-             "--catalog", str(catalog)],
+             "--catalog", str(catalog), "--admin-password-file", str(password_file)],
             cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     srv = Server(f"http://127.0.0.1:{port}", state_dir, catalog, process, log)
@@ -169,6 +186,7 @@ def start_server(state_dir: Path, catalog: Path, log: Path) -> Server:
             pytest.fail(f"the app did not serve {srv.url}/ within {SERVER_START_TIMEOUT_S} s "
                         f"(exit code {process.poll()}); its output:\n{srv.log_tail()}")
         time.sleep(0.25)
+    _seed_viewer(state_dir, catalog)  # after the first start made the admin
     return srv
 
 
@@ -214,10 +232,20 @@ class PageProblems:
     page_errors: list[str] = field(default_factory=list)
 
 
+def sign_in(context, server: Server, username: str = "admin",
+            password: str = ADMIN_PASSWORD) -> None:
+    """Sign the browser context in (its cookie jar gets the session cookie)."""
+    response = context.request.post(f"{server.url}/login", form={
+        "username": username, "password": password, "next": "/"}, max_redirects=0)
+    assert response.status == 303, f"sign-in as {username} failed: {response.status}"
+
+
 @pytest.fixture
 def page(browser, server):
-    """A fresh browser tab; at teardown it must show no traceback and have logged no error."""
+    """A fresh browser tab signed in as the admin; at teardown it must show no traceback and
+    have logged no error."""
     context = browser.new_context(viewport=VIEWPORT)
+    sign_in(context, server)
     tab = context.new_page()
     problems = PageProblems()
     tab.on("console", lambda m: problems.console_errors.append(f"{m.text} @ {m.location}")

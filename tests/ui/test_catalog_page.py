@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import VIEWPORT, assert_no_traceback
+from tests.ui.conftest import VIEWPORT, assert_no_traceback, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -33,6 +33,7 @@ def csv_upload(tmp_path):
 def test_upload_a_csv_see_it_in_the_inventory_and_check_it(browser, empty_catalog_server,
                                                            csv_upload):
     context = browser.new_context(viewport=VIEWPORT)
+    sign_in(context, empty_catalog_server)
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

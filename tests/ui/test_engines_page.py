@@ -108,7 +108,7 @@ def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot
     expect(header).to_contain_text("Running", timeout=ENGINE_TIMEOUT_MS)
     expect(page.get_by_text("EMACross-000 (RUNNING)")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     (engine,) = _engines(server.state_dir)
-    assert (engine.name, engine.state, engine.actor) == ("ui-paper", "Running", "local")
+    assert (engine.name, engine.state, engine.actor) == ("ui-paper", "Running", "admin")
     assert engine.parameters["replay_speed"] == 600
     plots = page.locator(".resource-plots canvas")
     expect(plots.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.ui.conftest import VIEWPORT, sign_in
+
 pytestmark = pytest.mark.ui
 
 AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
@@ -22,7 +24,6 @@ RUN_TIMEOUT_MS = 180_000
 # Loading a run's charts and tables, or comparing two runs, on a busy machine.
 RENDER_TIMEOUT_MS = 60_000
 STRATEGIES = ("ema_cross", "simple_momentum")
-VIEWPORT = {"width": 1440, "height": 1600}
 # The price chart of the trades tab, as the ResultsViewer titles it.
 PRICE_CHART = "Price with entries and exits"
 # The x ranges (ms since the epoch) of the figures with that title in the page's Bokeh
@@ -63,6 +64,7 @@ def runs(browser, server) -> dict[str, str]:
     """Run ids by strategy: ema_cross and simple_momentum on AAPL's last month (the page's
     default dates), each submitted from its own tab of the backtest page."""
     context = browser.new_context(viewport=VIEWPORT)
+    sign_in(context, server)
     problems: list[str] = []
     try:
         pages = {}

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from components import CatalogBrowser
-from components.catalog_browser import _safe_upload_name
+from services.catalog.sources import safe_upload_name
 from services.catalog.inventory import PREVIEW_POINTS
 from services.db import AuditEntry
 from services.identity.principal import Principal
@@ -72,11 +72,12 @@ def test_upload_preview_check_import_then_export_and_delete(empty_workbench, csv
     browser.param.trigger("check_import")
     checked = browser.import_message
     assert empty_workbench.catalog.series() == []
+    uploads = empty_workbench.settings.state_dir / "uploads"
+    assert [p.parent for p in uploads.iterdir()] == [uploads]  # the name could not escape
     browser.param.trigger("run_import")
 
     # Assert
-    uploads = empty_workbench.settings.state_dir / "uploads"
-    assert [p.parent for p in uploads.iterdir()] == [uploads]  # the name could not escape
+    assert list(uploads.iterdir()) == []  # the upload is removed once imported
     assert "new crypto-perp instrument" in previewed
     assert "Checked **240 rows**" in checked and "1 gaps (60 missing)" in checked
     assert "Imported **240 rows**" in browser.import_message
@@ -112,5 +113,5 @@ def test_bad_uploads_show_one_line_and_change_nothing(empty_workbench):
 
 @pytest.mark.parametrize("name", ["../../x.csv", "..\\..\\x.csv", "/etc/passwd", "", ".hidden"])
 def test_upload_names_stay_inside_the_uploads_folder(name):
-    safe = _safe_upload_name(name)
+    safe = safe_upload_name(name)
     assert "/" not in safe and "\\" not in safe and ".." not in safe.split("-", 1)[1][:2]

@@ -1,0 +1,245 @@
+"""Request and response bodies of the REST API, declared once: they validate requests and
+generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SessionId = Annotated[str, Field(pattern=r"^[0-9a-f]{12}$",
+                                 description="Engine session id (12 hex digits).")]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(BaseModel):
+    error: str
+    problems: list[str] | None = Field(None, description="One per problem, as 'field: what is "
+                                                          "wrong'.")
+
+
+# -- engines ------------------------------------------------------------------------------------
+class Engine(BaseModel):
+    session_id: str
+    name: str
+    template: str
+    mode: Literal["paper", "sandbox", "live"]
+    state: Literal["Stopped", "Starting", "Running", "Stopping", "Error"]
+    container_name: str
+    container_id: str | None
+    image: str
+    actor: str
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    final_state: str | None
+    exit_code: int | None
+    error: str | None
+    status: dict[str, Any] = Field(description="The engine's last snapshot: trader_state, "
+                                   "strategies, open_orders, orders, fills, positions, balances, "
+                                   "realized_pnl, unrealized_pnl.")
+    status_at: datetime | None
+    parameters: dict[str, Any]
+    memory_limit_mb: int
+    cpu_limit: float
+
+
+class OneEngine(BaseModel):
+    engine: Engine
+
+
+class Engines(BaseModel):
+    engines: list[Engine]
+
+
+class StartEngine(Strict):
+    template: str = Field(examples=["paper_trading"], description="paper_trading, "
+                          "sandbox_engine or live_engine")
+    parameters: dict[str, Any] = Field(default_factory=dict,
+                                       description="Engine and strategy template parameters.")
+    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    confirm: str | None = Field(None, max_length=64, description="Live engines: the engine's "
+                                                                 "name, typed to confirm.")
+
+
+class EngineSession(Strict):
+    session_id: SessionId
+
+
+class RestartEngine(Strict):
+    session_id: SessionId
+    confirm: str | None = Field(None, max_length=64)
+
+
+class EmergencyStop(Strict):
+    session_id: SessionId | None = None
+    all: bool = Field(False, description="Kill every active engine.")
+
+
+class EngineConfigChange(Strict):
+    session_id: SessionId
+    parameters: dict[str, Any]
+
+
+class EngineLogs(BaseModel):
+    session_id: str
+    lines: list[str]
+
+
+class Health(BaseModel):
+    docker: Literal["reachable", "unreachable"]
+    detail: str
+    image: str
+    image_present: bool | None
+    active_engines: int
+    monitor: dict[str, Any] | None = None
+
+
+class Containers(BaseModel):
+    containers: list[dict[str, Any]]
+
+
+class Removed(BaseModel):
+    removed: list[str]
+
+
+# -- backtests ----------------------------------------------------------------------------------
+class Venue(Strict):
+    starting_balance: str | None = Field(None, examples=["1000000"], max_length=40)
+    currency: str | None = Field(None, max_length=16)
+    oms_type: str | None = Field(None, max_length=16)
+    account_type: str | None = Field(None, max_length=16)
+    leverage: float | None = None
+    fee_model: str | None = Field(None, max_length=32)
+    fixed_commission: str | None = Field(None, max_length=40)
+    prob_slippage: float | None = None
+    prob_fill_on_limit: float | None = None
+    random_seed: int | None = None
+
+
+class SubmitBacktest(Strict):
+    strategy: str = Field(examples=["ema_cross"], max_length=64)
+    bar_type: str = Field(examples=["BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"],
+                          max_length=256)
+    start: str | None = Field(None, examples=["2024-03-01"], max_length=40)
+    end: str | None = Field(None, examples=["2024-03-08"], max_length=40)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    venue: Venue = Field(default_factory=Venue)
+    label: str = Field("", max_length=200)
+    runtime: Literal["local", "docker", "dask"] = "local"
+
+
+class SubmitSweep(Strict):
+    strategy: str = Field(examples=["ema_cross"], max_length=64)
+    bar_type: str = Field(max_length=256)
+    grid: dict[str, list[Any]] = Field(examples=[{"fast_ema_period": [5, 10],
+                                                  "slow_ema_period": [20, 40]}])
+    start: str | None = Field(None, max_length=40)
+    end: str | None = Field(None, max_length=40)
+    random_draws: int | None = Field(None, ge=1, le=10_000)
+    constraints: list[str] = Field(default_factory=list, max_length=20)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    venue: Venue = Field(default_factory=Venue)
+    seed: int = 0
+    label: str = Field("", max_length=200)
+    runtime: Literal["local", "docker", "dask"] = "local"
+
+
+class Run(BaseModel):
+    run_id: str
+    status: Literal["Queued", "Running", "Paused", "Completed", "Failed", "Cancelled"]
+    strategy: str
+    instrument_id: str
+    bar_type: str
+    start: datetime | None
+    end: datetime | None
+    label: str
+    parameters: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    phase: str | None
+    progress: float | None
+    error: str | None
+    total_return: float | None
+    sharpe: float | None
+    max_drawdown: float | None
+    num_trades: int | None
+    final_equity: float | None
+    currency: str | None
+    sweep_id: str | None
+    runtime: str
+    actor: str | None = None
+
+
+class RunDetail(BaseModel):
+    run: Run
+    statistics: dict[str, Any] | None = Field(None, description="Every metric of a completed "
+                                                                "run (None until completed).")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Runs(BaseModel):
+    runs: list[Run]
+
+
+class SweepSubmitted(BaseModel):
+    sweep_id: str
+    run_ids: list[str]
+
+
+# -- strategies ---------------------------------------------------------------------------------
+class TemplateSummary(BaseModel):
+    name: str
+    kind: str
+    title: str
+    description: str
+    parameters: dict[str, dict[str, Any]]
+    error: str | None = None
+
+
+class Templates(BaseModel):
+    templates: list[TemplateSummary]
+
+
+class ValidateStrategy(Strict):
+    strategy: str = Field(examples=["ema_cross"], max_length=64)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    instrument_class: str | None = Field(None, max_length=32, examples=["CryptoPerpetual"])
+
+
+class Validation(BaseModel):
+    valid: bool
+    parameters: dict[str, Any] | None = Field(None, description="Every parameter, defaults "
+                                                                "filled in, when valid.")
+    problems: list[str] = Field(default_factory=list)
+
+
+# -- identity -----------------------------------------------------------------------------------
+class TokenRequest(Strict):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    name: str = Field("api", min_length=1, max_length=64, description="What the token is for.")
+    expires_days: float | None = Field(None, gt=0, le=3650)
+
+
+class IssuedToken(BaseModel):
+    token: str = Field(description="Shown this once; send it as Authorization: Bearer <token>.")
+    token_id: str
+    username: str
+    expires_at: datetime | None
+
+
+class Me(BaseModel):
+    username: str
+    roles: list[str]
+
+
+class Live(BaseModel):
+    status: Literal["ok"]

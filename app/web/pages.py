@@ -1,0 +1,240 @@
+"""The Panel pages: one navigation, one page per feature, fresh components per browser session,
+each acting for the user signed in to that session."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+
+import pandas as pd
+import panel as pn
+
+from app.web.access import SESSION_COOKIE, SessionCookie
+from components import (
+    AccountPanel,
+    BacktestConfigurator,
+    CatalogBrowser,
+    EmergencyStop,
+    EngineManager,
+    ResultsViewer,
+    RunComparison,
+    RunQueue,
+    SweepView,
+    UserAdmin,
+)
+from services import WorkbenchError
+from services.backtest.statistics import format_statistic
+from services.errors import AuthenticationError
+from services.identity.principal import Principal
+
+log = logging.getLogger("nautilus_workbench.app")
+
+TITLE = "Nautilus Workbench"
+ACCENT = "#0f6e8c"
+
+_NAV_CSS = (".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
+            ".nav-link {padding: 8px 12px; border-radius: 6px; text-decoration: none;"
+            " color: inherit; font-size: 1.05em;}"
+            ".nav-link:hover {background: rgba(15,110,140,0.12);}"
+            ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}"
+            ".nav-link.disabled {opacity: 0.45; cursor: not-allowed;}")
+_USER_CSS = (".workbench-user {display: flex; align-items: center; gap: 10px; color: white;"
+             " font-size: 0.9em; white-space: nowrap;}"
+             ".workbench-user .roles {opacity: 0.8;}"
+             ".workbench-user button {background: transparent; color: white; cursor: pointer;"
+             " border: 1px solid rgba(255,255,255,0.6); border-radius: 4px; padding: 3px 10px;}")
+
+
+class Pages:
+    """Builds each page for a new browser session over one shared Workbench."""
+
+    def __init__(self, workbench, cookie: SessionCookie, monitor=None) -> None:
+        self.workbench = workbench
+        self.cookie = cookie
+        self.monitor = monitor
+        self.routes: dict[str, tuple[str, Callable[[Principal], pn.viewable.Viewable]]] = {
+            "/": ("Overview", self.overview),
+            "/backtest": ("Backtest", self.backtest),
+            "/runs": ("Runs", self.runs),
+            "/sweeps": ("Sweeps", self.sweeps),
+            "/results": ("Results", self.results),
+            "/compare": ("Compare", self.compare),
+            "/catalog": ("Catalog", self.catalog),
+            "/engines": ("Engines", self.engines),
+            "/account": ("Account", self.account),
+            "/users": ("Users", self.users),
+        }
+        # Pages only some roles may open: shown greyed in the navigation, with the reason.
+        self.restricted = {"/users": "users.manage"}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def principal(self) -> Principal:
+        """The user signed in to this browser session (AuthenticationError if none)."""
+        request = pn.state.curdoc.session_context.request
+        cookie = (request.cookies or {}).get(SESSION_COOKIE)
+        secret = self.cookie.session_secret(getattr(cookie, "value", cookie))
+        if secret is None:
+            raise AuthenticationError("Not signed in.")
+        return self.workbench.sessions.resolve(secret)
+
+    def guarded(self, path: str) -> Callable[[], pn.viewable.Viewable]:
+        """The page builder for ``path``; a failure shows a message, never a traceback."""
+        label, build = self.routes[path]
+
+        def page():
+            principal = None
+            try:
+                principal = self.principal()
+                return build(principal)
+            except AuthenticationError as e:
+                return pn.pane.HTML(f'<p>{html.escape(str(e))} <a href="/login?next='
+                                    f'{html.escape(path)}">Sign in</a></p>')
+            except WorkbenchError as e:
+                text = str(e)
+            except Exception:
+                log.exception("building page %s failed", path)
+                text = ("Something went wrong while building this page. The details are in the "
+                        "server log; reload the page to try again.")
+            return self._template(path, principal, pn.pane.Markdown(f"## {label}"),
+                                  pn.pane.Alert(text, alert_type="danger"))
+
+        return page
+
+    def _template(self, path: str, principal: Principal | None, *main):
+        links = []
+        for route, (label, _) in self.routes.items():
+            allowed, reason = self._may_open(route, principal)
+            if not allowed:
+                links.append(f'<span class="nav-link disabled" title="{html.escape(reason)}">'
+                             f"{label}</span>")
+                continue
+            active = " active" if route == path else ""
+            links.append(f'<a class="nav-link{active}" href=".{route}">{label}</a>')
+        links = "\n".join(links)
+        nav = pn.pane.HTML(f'<nav class="workbench-nav">{links}</nav>', stylesheets=[_NAV_CSS],
+                           sizing_mode="stretch_width")
+        catalog = self.workbench.catalog
+        data_note = pn.pane.Markdown(
+            f"**Catalog**  \n`{catalog.location}`"
+            + ("  \n*Synthetic sample data*" if catalog.is_sample else ""),
+            sizing_mode="stretch_width", styles={"font-size": "0.85em"},
+        )
+        header = [EmergencyStop(workbench=self.workbench, principal=principal)]
+        if principal is not None:
+            roles = ", ".join(sorted(principal.roles - {"viewer"})) or "viewer"
+            header.append(pn.pane.HTML(
+                f'<div class="workbench-user"><span class="user">{html.escape(principal.name)}'
+                f'</span><span class="roles">({html.escape(roles)})</span>'
+                '<form method="post" action="/logout" style="margin:0">'
+                '<button type="submit">Sign out</button></form></div>',
+                stylesheets=[_USER_CSS], sizing_mode="fixed", width=420, align="center"))
+        # Bootstrap: every resource is bundled with Panel, so the app works with no internet.
+        return pn.template.BootstrapTemplate(
+            title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),
+            header=header, header_background=ACCENT, sidebar_width=240,
+        )
+
+    def _may_open(self, route: str, principal: Principal | None) -> tuple[bool, str]:
+        action = self.restricted.get(route)
+        if action is None:
+            return True, ""
+        return self.workbench.authorizer.allows(principal, action)
+
+    # -- pages ------------------------------------------------------------------------------
+    def overview(self, principal: Principal):
+        wb = self.workbench
+        intro = pn.pane.Markdown(
+            "## Nautilus Workbench\n"
+            "Configure, run and study NautilusTrader backtests. "
+            "Start on the **Backtest** page; study and compare finished runs on **Results**.",
+            sizing_mode="stretch_width",
+        )
+        series = wb.catalog.series()
+        runs = wb.backtests.list_runs(limit=10)
+        label = ("**Synthetic sample** — generated by the workbench from a fixed seed; not "
+                 "market data." if wb.catalog.is_sample else "")
+        inventory = pd.DataFrame([{
+            "Series": s.key, "Type": s.data_type, "First (UTC)": f"{s.first:%Y-%m-%d %H:%M}",
+            "Last (UTC)": f"{s.last:%Y-%m-%d %H:%M}", "Rows": s.rows, "Files": s.files,
+            "MB": round(s.bytes / 1e6, 1),
+        } for s in series])
+        recent = pd.DataFrame([{
+            "Run": r.run_id, "Status": r.status, "Strategy": r.strategy, "Bar type": r.bar_type,
+            "Return": format_statistic("total_return", r.total_return),
+            "Sharpe": format_statistic("sharpe", r.sharpe),
+        } for r in runs])
+        return self._template(
+            "/", principal, intro,
+            pn.pane.Markdown(f"### Data catalog\n`{wb.catalog.location}`  \n{label}",
+                             sizing_mode="stretch_width"),
+            pn.widgets.Tabulator(inventory, show_index=False, disabled=True,
+                                 sizing_mode="stretch_width")
+            if len(inventory) else pn.pane.Alert("The catalog holds no data.",
+                                                 alert_type="warning"),
+            pn.pane.Markdown("### Recent runs", sizing_mode="stretch_width"),
+            pn.widgets.Tabulator(recent, show_index=False, disabled=True,
+                                 sizing_mode="stretch_width")
+            if len(recent) else pn.pane.Markdown("No runs yet: run one on the **Backtest** page."),
+        )
+
+    def backtest(self, principal: Principal):
+        configurator = BacktestConfigurator(workbench=self.workbench, principal=principal)
+        return self._template("/backtest", principal,
+                              pn.pane.Markdown("## Configure and run a backtest"), configurator)
+
+    def runs(self, principal: Principal):
+        queue = RunQueue(workbench=self.workbench, principal=principal)
+        return self._template("/runs", principal, pn.pane.Markdown("## Backtest queue"), queue)
+
+    def sweeps(self, principal: Principal):
+        view = SweepView(workbench=self.workbench, principal=principal)
+        return self._template("/sweeps", principal, pn.pane.Markdown("## Parameter sweeps"),
+                              view)
+
+    def results(self, principal: Principal):
+        run = pn.state.session_args.get("run", [b""])[0].decode() or None
+        viewer = ResultsViewer(workbench=self.workbench)
+        notice = pn.pane.Alert("", alert_type="warning", visible=False)
+        if run in viewer.param.run_id.objects:
+            viewer.run_id = run
+        else:
+            if run:
+                notice.object = (f"There is no run `{html.escape(run)}`; showing the latest "
+                                 "completed run instead.")
+                notice.visible = True
+            completed = [r.run_id for r in self.workbench.backtests.list_runs()
+                         if r.status == "Completed"]
+            viewer.run_id = completed[0] if completed else None
+        return self._template("/results", principal, pn.pane.Markdown("## Backtest results"),
+                              notice, viewer)
+
+    def engines(self, principal: Principal):
+        manager = EngineManager(workbench=self.workbench, monitor=self.monitor,
+                                principal=principal)
+        return self._template("/engines", principal, pn.pane.Markdown("## Trading engines"),
+                              manager)
+
+    def compare(self, principal: Principal):
+        runs = [r for r in pn.state.session_args.get("run", []) if r]
+        comparison = RunComparison(workbench=self.workbench)
+        chosen = [r.decode() for r in runs if r.decode() in comparison.param.run_ids.objects]
+        if chosen:
+            comparison.run_ids = chosen
+        return self._template("/compare", principal, pn.pane.Markdown("## Compare backtests"),
+                              comparison)
+
+    def account(self, principal: Principal):
+        return self._template("/account", principal, pn.pane.Markdown("## Your account"),
+                              AccountPanel(workbench=self.workbench, principal=principal))
+
+    def users(self, principal: Principal):
+        allowed, reason = self._may_open("/users", principal)
+        body = (UserAdmin(workbench=self.workbench, principal=principal) if allowed
+                else pn.pane.Alert(reason, alert_type="warning"))
+        return self._template("/users", principal, pn.pane.Markdown("## Users"), body)
+
+    def catalog(self, principal: Principal):
+        browser = CatalogBrowser(workbench=self.workbench, principal=principal)
+        return self._template("/catalog", principal, pn.pane.Markdown("## Data catalog"),
+                              browser)
