@@ -161,8 +161,11 @@ def serve(options: ServeOptions) -> None:
     except WorkbenchError as e:
         _exit(str(e))
     _attach_docker_runtime(workbench)
-    # One engine monitor per server process, shared by every browser session.
+    # One engine monitor per server process, shared by every browser session; the live board
+    # (what every session's components watch) and the alert rules follow its event hub.
     monitor = EngineMonitor(workbench.engines).start()
+    workbench.live.start()
+    workbench.alerts.start()
     app = create_app(workbench, options, monitor)
     scheme = "https" if options.tls else "http"
     host = "localhost" if options.address in ("127.0.0.1", "0.0.0.0", "::") else options.address

@@ -25,6 +25,7 @@ from components.engines.feed import FeedHealthView
 from components.engines.risk import RiskPanel
 from components.engines.ticket import OrderTicket
 from components.live import follow
+from components.permissions import permission, reason_note
 from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
 from services.live import LiveBoard
@@ -137,7 +138,9 @@ class EngineDetail(Viewer):
                                     sizing_mode="stretch_width")
         self._state = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["engine-state"])
         self._banner = pn.pane.Alert("", alert_type="danger", visible=False,
-                                     sizing_mode="stretch_width", css_classes=["risk-banner"])
+                                     sizing_mode="stretch_width", css_classes=["risk-banner"],
+                                     styles={"background": "#c62828", "color": "white",
+                                             "border-radius": "6px", "padding": "4px 12px"})
         self.risk.param.watch(self._on_banner, "banner")
         self._message = pn.pane.Alert("", visible=False, sizing_mode="stretch_width",
                                       css_classes=["engine-message"])
@@ -148,17 +151,20 @@ class EngineDetail(Viewer):
                             ("kill", "kill")):
             self._buttons[event] = button(self.param[event], button_type=TIERS[tier][1],
                                           css_classes=[f"tier-{tier}"])
+        for name in ("set_trading", "pause", "resume", "stop_strategy"):
+            self._buttons[name] = button(self.param[name], align="end", width=120)
+        self._note = reason_note()
         controls = pn.Column(
             pn.Row(self._buttons["stop"], self._buttons["restart"], sizing_mode="stretch_width"),
             pn.pane.Markdown("**Emergency stop, tier by tier**", margin=(0, 5)),
             pn.Row(*(self._buttons[e] for e in ("halt", "cancel_all", "flatten", "kill")),
                    sizing_mode="stretch_width", css_classes=["emergency-tiers"]),
             pn.Row(pn.widgets.Select.from_param(self.param.trading_state, width=150),
-                   button(self.param.set_trading, align="end"),
-                   pn.widgets.Select.from_param(self.param.strategy, width=200),
-                   button(self.param.pause, align="end"), button(self.param.resume, align="end"),
-                   button(self.param.stop_strategy, align="end"), sizing_mode="stretch_width"),
-            self.confirmation, self._message, sizing_mode="stretch_width")
+                   self._buttons["set_trading"], sizing_mode="stretch_width"),
+            pn.Row(pn.widgets.Select.from_param(self.param.strategy, width=200),
+                   *(self._buttons[b] for b in ("pause", "resume", "stop_strategy")),
+                   sizing_mode="stretch_width"),
+            self._note, self.confirmation, self._message, sizing_mode="stretch_width")
         self._cpu = ColumnDataSource({"ts": [], "cpu": []})
         self._memory = ColumnDataSource({"ts": [], "memory": [], "limit": []})
         plots = pn.Row(
@@ -185,8 +191,7 @@ class EngineDetail(Viewer):
         self._layout = pn.Column(
             self._header, self._banner, self._error, self._state, controls,
             pn.Tabs(("Orders and positions",
-                     pn.Row(pn.Column(self.ticket, width=380), self.blotter,
-                            sizing_mode="stretch_width")),
+                     pn.Column(self.blotter, self.ticket, sizing_mode="stretch_width")),
                     ("Risk limits", self.risk), ("Feed health", self.feed),
                     ("Resources", plots), ("Log", log_tab), ("Audit trail", self._audit),
                     ("Alerts", self.alerts), sizing_mode="stretch_width", dynamic=False),
@@ -235,16 +240,35 @@ class EngineDetail(Viewer):
             self.param.strategy.objects = strategies
             if self.strategy not in strategies:
                 self.strategy = strategies[0] if strategies else None
-        running = info.state == "Running"
-        for name in ("halt", "cancel_all", "flatten", "set_trading"):
-            if name in self._buttons:
-                self._buttons[name].disabled = not running
+        self._permissions(info)
         state = (info.state, info.final_state, info.error)
         if state != self._shown_state:  # a state change: what it did shows in the audit trail
             self._shown_state = state
             self.refresh_audit()
         if time.monotonic() - self._log_read >= self.LOG_EVERY_S:
             self.refresh_log()
+
+    def _permissions(self, info) -> None:
+        """Disable what this user may not do to this engine (live engines need live_trader),
+        and what a stopped engine cannot do; say why."""
+        live = info.mode == "live"
+        checks = {action: permission(self.workbench, self.principal, action, live=live)
+                  for action in ("engine.stop", "engine.restart", "engine.emergency_stop",
+                                 "engine.command")}
+        needs = {"stop": "engine.stop", "restart": "engine.restart", "kill": "engine.emergency_stop",
+                 "halt": "engine.emergency_stop", "cancel_all": "engine.emergency_stop",
+                 "flatten": "engine.emergency_stop", "set_trading": "engine.command",
+                 "pause": "engine.command", "resume": "engine.command",
+                 "stop_strategy": "engine.command"}
+        running = info.state == "Running"
+        for name, action in needs.items():
+            allowed, reason = checks[action]
+            widget = self._buttons[name]
+            widget.disabled = not allowed or (name not in ("stop", "restart", "kill")
+                                              and not running)
+            widget.description = None if allowed else reason
+        self._note.object = "\n\n".join(sorted({r for ok, r in checks.values() if not ok}))
+        self._note.visible = bool(self._note.object)
 
     def _show_status(self, status: dict) -> None:
         e = html.escape

@@ -13,6 +13,7 @@ from panel.viewable import Viewer
 from components.confirm import ConfirmAction, button
 from components.engines.common import Outcome
 from components.live import follow
+from components.permissions import permission, reason_note
 from services import Workbench
 from services.identity.principal import Principal
 from services.live import LiveBoard
@@ -69,6 +70,9 @@ class OrderTicket(Viewer):
         self._price = pn.widgets.TextInput.from_param(self.param.price, placeholder="e.g. 42000.5")
         self._message = pn.pane.Alert("", visible=False, sizing_mode="stretch_width",
                                       css_classes=["ticket-message"])
+        self._submit = button(self.param.submit, button_type="primary",
+                              sizing_mode="stretch_width")
+        self._note = reason_note()
         self._layout = pn.Card(
             pn.widgets.Select.from_param(self.param.instrument, sizing_mode="stretch_width"),
             pn.Row(pn.widgets.RadioButtonGroup.from_param(self.param.side, button_type="primary"),
@@ -77,8 +81,7 @@ class OrderTicket(Viewer):
             self._price,
             pn.Row(pn.widgets.Select.from_param(self.param.tif, width=120),
                    pn.widgets.Checkbox.from_param(self.param.reduce_only, align="end")),
-            button(self.param.submit, button_type="primary", sizing_mode="stretch_width"),
-            self.confirmation, self._message,
+            self._submit, self._note, self.confirmation, self._message,
             title="Order ticket", collapsible=False, sizing_mode="stretch_width",
             css_classes=["order-ticket"])
         self.outcome.param.watch(self._show, ["message", "message_kind"])
@@ -93,6 +96,11 @@ class OrderTicket(Viewer):
     def _instruments(self) -> None:
         info = self.board.engines.get(self.session_id) if self.session_id else None
         prices = (info.status.get("prices") if info is not None else None) or {}
+        if info is not None:
+            allowed, reason = permission(self.workbench, self.principal, "engine.command",
+                                         live=info.mode == "live")
+            self._submit.disabled = not allowed
+            self._note.object, self._note.visible = reason, not allowed
         names = sorted(prices)
         if names != self.param.instrument.objects:
             self.param.instrument.objects = names

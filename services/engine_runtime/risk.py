@@ -10,7 +10,11 @@ applies the result through the risk engine's own ``set_trading_state``, so the l
 the workbench is down.
 
 Money limits are in the engine's account currency (paper and sandbox engines: the settlement
-currency of the traded instrument); the day is the UTC day.
+currency of the traded instrument); the day is the UTC day. The daily loss and the drawdown
+limits hold for the rest of the day once breached (a loss that recovers does not re-open
+trading): they are measured by the worst value of the day, so only the next UTC day or an
+approver raising the limit above that worst value clears them. The other limits clear when the
+value is back under the limit.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ LIMITS: dict[str, LimitKind] = {
         HALTED, True, whole=True),
 }
 _OFF = ("", "off", "none", "null", "0")
+DAILY = ("max_daily_loss", "max_drawdown")  # measured by the day's worst value
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,7 @@ class RiskBook:
         self.equity: float | None = None
         self.values: dict[str, float | None] = {name: None for name in LIMITS}
         self.positions: dict[str, float] = {}
+        self.worst: dict[str, float] = {}  # the day's worst daily loss and drawdown
         self.active: dict[str, Breach] = {}
         self._orders: deque[float] = deque()
 
@@ -240,6 +246,7 @@ class RiskBook:
         if equity is not None:
             if day != self.day or self.day_start_equity is None:
                 self.day, self.day_start_equity, self.peak_equity = day, equity, equity
+                self.worst = {}
             self.peak_equity = max(self.peak_equity, equity)
             self.equity = equity
         self.positions = {k: abs(v) for k, v in positions.items()}
@@ -260,7 +267,10 @@ class RiskBook:
         for name in ("max_gross_exposure", "max_daily_loss", "max_drawdown",
                      "max_orders_per_minute"):
             if self.values[name] is not None:
-                measured[name] = (name, self.values[name])
+                value = self.values[name]
+                if name in DAILY:
+                    value = self.worst[name] = max(value, self.worst.get(name, 0.0))
+                measured[name] = (name, value)
         new = []
         still = {}
         for key, (name, value) in measured.items():
@@ -332,6 +342,7 @@ class RiskBook:
             "limits": limits_to_json(self.limits),
             "values": dict(self.values),
             "positions": dict(self.positions),
+            "worst_today": dict(self.worst),
             "equity": equity,
             "day_start_equity": self.day_start_equity,
             "peak_equity": peak,

@@ -204,3 +204,20 @@ def test_risk_panel_shows_limits_against_values_and_only_approvers_change_them(
     # A clean engine has no banner
     e.board.engines = {e.session_id: replace(e.board.engines[e.session_id], status=STATUS)}
     assert trader_view.banner == ""
+
+
+def test_a_viewer_sees_the_ticket_and_the_controls_disabled_with_the_reason(workbench, engine):
+    from components import EngineDetail
+
+    e = engine(mode="live", name="live-btc")
+    trader = Principal.user("tom", {"trader"})  # may trade paper, not live
+    ticket = OrderTicket(workbench=workbench, board=e.board, principal=trader,
+                         session_id=e.session_id)
+    detail = EngineDetail(workbench=workbench, board=e.board, principal=trader,
+                          session_id=e.session_id)
+
+    assert ticket._submit.disabled
+    assert "the live_trader role is needed" in ticket._note.object and ticket._note.visible
+    assert detail._buttons["flatten"].disabled and detail._buttons["kill"].disabled
+    assert "live_trader" in detail._buttons["kill"].description
+    assert detail._note.visible

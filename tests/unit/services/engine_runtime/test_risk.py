@@ -121,6 +121,31 @@ def test_daily_loss_counts_from_the_first_equity_of_the_day_and_breaches_once():
     assert book.required_state() == "HALTED"
 
 
+def test_a_daily_loss_that_recovers_stays_breached_until_raised_above_the_days_worst():
+    # Arrange: lose 150 (limit 100), then win it back
+    book = _book(max_daily_loss="100")
+    book.evaluate(NOON, {}, 0.0, 10_000.0)
+    book.evaluate(NOON + 1, {}, 0.0, 9_850.0)
+
+    # Act
+    recovered = book.evaluate(NOON + 2, {}, 0.0, 10_010.0)
+    state_recovered = book.required_state()
+    limits, _ = apply_settings(book.limits, {"max_daily_loss": "140"})
+    book.update_limits(limits)
+    book.evaluate(NOON + 3, {}, 0.0, 10_010.0)
+    state_under_worst = book.required_state()
+    limits, _ = apply_settings(book.limits, {"max_daily_loss": "160"})
+    book.update_limits(limits)
+    book.evaluate(NOON + 4, {}, 0.0, 10_010.0)
+
+    # Assert
+    assert recovered == [] and state_recovered == "HALTED"
+    assert book.values["max_daily_loss"] == 0.0  # shown: the loss now
+    assert book.snapshot()["worst_today"]["max_daily_loss"] == pytest.approx(150.0)
+    assert state_under_worst == "HALTED"  # 140 is still below the day's worst 150
+    assert book.required_state() == "ACTIVE"
+
+
 def test_a_new_utc_day_starts_the_daily_loss_again():
     # Arrange
     book = _book(max_daily_loss="100")
