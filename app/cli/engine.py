@@ -72,6 +72,7 @@ def register(commands, common) -> None:
         sub = cmds.add_parser(action, parents=[common], help=text)
         sub.add_argument("session_id", nargs="?" if action == "emergency-stop" else None)
         if action == "emergency-stop":
+            sub.set_defaults(fast_exit=True)  # its 1 s budget includes the process's exit
             sub.add_argument("--all", action="store_true", help="every active engine")
             sub.add_argument("--tier", choices=TIERS, default="kill",
                              help="; ".join(f"{k}: {v}" for k, v in TIER_HELP.items()))

@@ -13,8 +13,12 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 
-from services.engine.config import EngineConfig
+from typing import TYPE_CHECKING
+
 from services.errors import DockerUnavailable, EngineError, ValidationError
+
+if TYPE_CHECKING:  # the engine's configuration (msgspec, templates): only when starting one
+    from services.engine.config import EngineConfig
 
 DOCKER_DOWN = ("The Docker daemon is not reachable ({detail}). Start Docker (e.g. `sudo systemctl "
                "start docker`, or scripts/install-docker.sh here), or point DOCKER_HOST at a "

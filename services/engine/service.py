@@ -21,24 +21,15 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from services import events
 from services.db import Database, EngineMetricRow, EngineSessionRow
-from services.engine.config import (
-    ENGINE_TEMPLATE_NAMES,
-    EngineConfig,
-    EngineTemplate,
-    build_engine_config,
-    instrument_id_of,
-    load_engine_template,
-)
 from services.engine.docker_api import DockerGateway
 from services.engine.image import DEFAULT_IMAGE
 from services.engine_runtime.protocol import EVENT_KINDS, STATUS_PREFIX
@@ -56,6 +47,7 @@ from services.templates import TemplateService
 
 if TYPE_CHECKING:
     from services.catalog import CatalogService
+    from services.engine.config import EngineConfig, EngineTemplate
 
 STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
 ACTIVE_STATES = (STARTING, RUNNING, STOPPING)
@@ -157,18 +149,24 @@ class EngineService:
     # -- templates and validation --------------------------------------------------------------
 
     def template_names(self) -> list[str]:
+        from services.engine.config import ENGINE_TEMPLATE_NAMES
+
         return [n for n in ENGINE_TEMPLATE_NAMES if (self.templates.root / f"{n}.json").exists()]
 
     def template(self, name: str) -> EngineTemplate:
         if name not in self.template_names():
             raise TemplateError(f"Unknown engine template {name!r}. Known engine templates: "
                                 f"{', '.join(self.template_names()) or 'none'}.")
+        from services.engine.config import load_engine_template
+
         return load_engine_template(self.templates.root / f"{name}.json",
                                     self.templates.strategy_names())
 
     def validate(self, template: str, parameters: dict | None = None,
                  name: str | None = None, session_id: str | None = None) -> EngineConfig:
         """Build the engine configuration or raise ValidationError listing every problem."""
+        from services.engine.config import build_engine_config, instrument_id_of
+
         engine_template = self.template(template)
         values = dict(parameters or {})
         strategy_spec = engine_template.parameters.get("strategy")
@@ -741,6 +739,8 @@ class EngineService:
         with self.database.session() as session:
             record = dict(session.get(EngineSessionRow, session_id).config)
         record.pop("warnings", None)
+        from services.engine.config import EngineConfig
+
         return EngineConfig(**record)
 
     def _active_by_name(self, name: str) -> EngineInfo | None:
