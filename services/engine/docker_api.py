@@ -345,7 +345,7 @@ class ExecSession:
 
         try:
             yield from frames_iter(self._sock, tty=False)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: "I/O operation on closed file"
             return  # closed under the reader: the session is over
 
     def close(self) -> None:
