@@ -7,18 +7,16 @@ FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    WORKBENCH_STATE_DIR=/data \
-    WORKBENCH_TEMPLATES=/app/engine_templates
+    WORKBENCH_STATE_DIR=/data
 
 COPY . /src
 RUN python3 -m venv /opt/venv \
     && if [ -d /src/wheelhouse ]; then \
-         /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheelhouse /src; \
+         /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheelhouse "/src[postgres]"; \
        else \
-         /opt/venv/bin/pip install --no-cache-dir /src; \
+         /opt/venv/bin/pip install --no-cache-dir "/src[postgres]"; \
        fi \
-    && mkdir -p /app /data \
-    && cp -r /src/engine_templates /app/engine_templates \
+    && mkdir -p /data \
     && rm -rf /src \
     && useradd --system --uid 10001 --home-dir /data workbench \
     && chown -R workbench /data

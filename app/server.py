@@ -161,6 +161,8 @@ def serve(options: ServeOptions) -> None:
     except WorkbenchError as e:
         _exit(str(e))
     _attach_docker_runtime(workbench)
+    # The installation's one backtest scheduler (standby while another process holds it).
+    workbench.backtests.start_scheduler()
     # One engine monitor per server process, shared by every browser session; the live board
     # (what every session's components watch) and the alert rules follow its event hub.
     monitor = EngineMonitor(workbench.engines).start()

@@ -34,11 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services import events  # noqa: E402
-from services.catalog.sample import generate_sample_catalog  # noqa: E402
-from services.engine.service import ERROR, RUNNING  # noqa: E402
-from services.events import EventHub  # noqa: E402
-from services.workbench import Workbench  # noqa: E402
+from services import events
+from services.catalog.sample import generate_sample_catalog
+from services.engine.service import ERROR, RUNNING
+from services.events import EventHub
+from services.workbench import Workbench
 
 PARAMS = {"replay_speed": 60, "fast_ema_period": 5, "slow_ema_period": 12}
 BTC = "BTCUSDT-PERP.BINANCE"

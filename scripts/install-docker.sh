@@ -17,6 +17,12 @@ if ! command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >&2
 fi
 
+if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  log "installing docker-compose from Debian (checks compose.yaml)"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >&2 || log "no docker-compose package"
+fi
+
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   setsid nohup dockerd >/tmp/dockerd.log 2>&1 < /dev/null &

@@ -23,6 +23,14 @@ def _is_source_checkout() -> bool:
     return (PROJECT_ROOT / "pyproject.toml").exists() and (PROJECT_ROOT / "engine_templates").is_dir()
 
 
+def shipped_templates_dir() -> Path:
+    """The templates that come with the workbench: the engine_templates package (inside the
+    wheel of an installed workbench, the folder of a checkout)."""
+    import engine_templates
+
+    return Path(engine_templates.__file__).resolve().parent
+
+
 def default_state_dir() -> Path:
     """Return ``./var`` of a source checkout, else the user's data directory."""
     if _is_source_checkout():
@@ -38,7 +46,7 @@ def default_catalog_location(state_dir: Path) -> str:
 
 
 def default_templates_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_TEMPLATES", PROJECT_ROOT / "engine_templates"))
+    return Path(os.environ.get("WORKBENCH_TEMPLATES") or shipped_templates_dir())
 
 
 @dataclass(frozen=True)

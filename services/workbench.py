@@ -84,12 +84,14 @@ class Workbench:
         templates_dir: str | Path | None = None,
         max_parallel: int | None = None,
         default_principal: Principal | None | str = LOCAL,
+        scheduler: bool = False,
     ) -> Workbench:
         """Resolve settings and migrate the database; services follow on first use.
 
         ``default_principal`` acts for service calls that name none: by default the local OS
         user (notebooks, tests, the CLI without a token); the server passes ``None`` so that
-        every call must name its signed-in user.
+        every call must name its signed-in user. ``scheduler=True`` also runs the backtest
+        scheduler in this process (a notebook without a server): queued runs start here.
 
         Raises ConfigurationError / StorageError with a message saying how to fix the setting
         at fault (the catalog's CatalogError comes when the catalog is first used).
@@ -101,8 +103,11 @@ class Workbench:
             database = Database(settings.database_url)
             database.upgrade()
         audit = AuditLog(database)
-        return cls(settings, database, audit, Authorizer(audit, default),
-                   max_parallel=max_parallel)
+        workbench = cls(settings, database, audit, Authorizer(audit, default),
+                        max_parallel=max_parallel)
+        if scheduler:
+            workbench.backtests.start_scheduler().wait_active(timeout=5.0)
+        return workbench
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -165,11 +170,11 @@ class Workbench:
     def backtests(self) -> BacktestService:
         from services.backtest.service import BacktestService
 
-        service = BacktestService(self.database, self.templates, self.catalog,
-                                  self.settings.runs_dir, self.authorizer,
-                                  max_parallel=self.max_parallel)
-        service.reconcile()
-        return service
+        # Opening a workbench never starts or reconciles runs: only the scheduler does (the
+        # server's, or backtests.start_scheduler()).
+        return BacktestService(self.database, self.templates, self.catalog,
+                               self.settings.runs_dir, self.authorizer,
+                               max_parallel=self.max_parallel)
 
     # -- engines ----------------------------------------------------------------------------
 
@@ -214,3 +219,12 @@ class Workbench:
         from services.metrics import MetricsService
 
         return MetricsService(self.database, self.authorizer)
+
+    def close(self) -> None:
+        """Stop this process's scheduler (workers go on), the live board and alerts if they
+        run, and release the database."""
+        for name in ("backtests", "live", "alerts"):
+            service = self._built.get(name)
+            if service is not None:
+                (service.close if name == "backtests" else service.stop)()
+        self.database.dispose()

@@ -19,7 +19,8 @@ from services.errors import WorkbenchError
 
 # Command groups, in the order --help lists them.
 GROUPS = ("app.cli.serve", "app.cli.catalog", "app.cli.templates", "app.cli.backtest",
-          "app.cli.report", "app.cli.engine", "app.cli.alerts", "app.cli.identity")
+          "app.cli.report", "app.cli.scheduler", "app.cli.engine", "app.cli.alerts",
+          "app.cli.identity")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -150,7 +150,16 @@ def cmd_run(wb, args) -> int:
     run_id = wb.backtests.submit(spec, principal=args.principal)
     if not args.json:
         print(f"Submitted run {run_id}; waiting for it to finish...", file=sys.stderr)
-    info = wb.backtests.wait(run_id, timeout=args.timeout)
+    here = wb.backtests.scheduled_here([run_id])  # no scheduler running: run it from here
+    try:
+        info = wb.backtests.wait(run_id, timeout=args.timeout)
+    except KeyboardInterrupt:
+        wb.backtests.cancel(run_id, principal=args.principal)
+        print(f"Cancelled run {run_id}.", file=sys.stderr)
+        raise
+    finally:
+        if here is not None:
+            here.stop(wait_for_runs=True)
     payload = _run_payload(wb, run_id)
     print_json(payload) if args.json else _print_run(payload)
     return 0 if info.status == "Completed" else EXIT_FAILED
@@ -258,6 +267,7 @@ def cmd_sweep(wb, args) -> int:
         info = wb.backtests.sweep(sweep_id)
         print(f"Sweep {sweep_id}: {len(info.runs)} runs on the {args.runtime} runtime",
               file=sys.stderr)
+        here = wb.backtests.scheduled_here([r.run_id for r in info.runs])
         bar = _ProgressBar()
         try:
             info = wb.backtests.wait_sweep(sweep_id, timeout=args.timeout, on_progress=bar)
@@ -266,6 +276,9 @@ def cmd_sweep(wb, args) -> int:
             wb.backtests.stop_sweep(sweep_id, principal=args.principal)
             print(f"Stopped sweep {sweep_id}: its unfinished runs are cancelled.", file=sys.stderr)
             raise
+        finally:
+            if here is not None:
+                here.stop(wait_for_runs=True)
         bar.close()
         board = wb.backtests.leaderboard(sweep_id, args.metric)
     finally:

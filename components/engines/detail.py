@@ -235,7 +235,7 @@ class EngineDetail(Viewer):
         self._error.object = f"**{info.state}:**\n\n```\n{info.error}\n```" if info.error else ""
         self._error.visible = bool(info.error)
         self._show_status(info.status)
-        strategies = sorted((info.status.get("strategies") or {}))
+        strategies = sorted(info.status.get("strategies") or {})
         if strategies != self.param.strategy.objects:
             self.param.strategy.objects = strategies
             if self.strategy not in strategies:

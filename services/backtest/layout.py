@@ -7,3 +7,9 @@ PROGRESS_FILE = "progress.json"
 WORKER_LOG = "worker.log"
 CONTROL_FILE = "control.json"  # pause/resume/cancel requests for a supervisor on another machine
 RESOURCES_FILE = "resources.json"  # CPU and memory a remote supervisor reports
+
+# Exit code of a worker that ran out of disk space, so the scheduler can say so even when no
+# error.json could be written.
+EXIT_DISK_FULL = 28
+DISK_FULL_MESSAGE = ("The disk of the state folder is full: the results could not be written and "
+                     "were removed. Free some space and run the backtest again.")

@@ -247,6 +247,17 @@ def worker_alive(pid: int | None, run_folder: str) -> bool:
         return False
 
 
+def find_worker_pid(run_folder: str) -> int | None:
+    """The pid of a live worker of ``run_folder`` (a scheduler may have died after starting it
+    and before writing its pid)."""
+    wanted = ["-m", "services.backtest.worker", str(run_folder)]
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = process.info.get("cmdline") or []
+        if cmdline[-3:] == wanted and process.info.get("status") != psutil.STATUS_ZOMBIE:
+            return process.pid
+    return None
+
+
 class LocalRuntime(Runtime):
     """Worker processes on this machine (the default)."""
 
@@ -280,8 +291,12 @@ class ControlFileExecution(Execution):
     """A worker supervised elsewhere (a Dask worker), steered through files in its run folder.
 
     The run folder is shared (same path on every machine of the cluster); the supervisor reads
-    ``control.json`` and writes ``resources.json``.
+    ``control.json`` and writes ``resources.json`` every SUPERVISOR_REPORT_S, with its exit
+    code at the end, so a scheduler that did not submit the run can still follow it.
     """
+
+    # A supervisor silent for this long is gone (its machine or cluster went away).
+    SILENT_S = 30.0
 
     def __init__(self, folder: Path) -> None:
         self._folder = Path(folder)
@@ -289,8 +304,32 @@ class ControlFileExecution(Execution):
     def _command(self, action: str) -> None:
         write_json_atomically(self._folder / CONTROL_FILE, {"action": action, "ts": time.time()})
 
+    def _report(self) -> tuple[dict | None, float]:
+        path = self._folder / RESOURCES_FILE
+        try:
+            age = time.time() - path.stat().st_mtime
+        except OSError:
+            return None, float("inf")
+        return read_json(path), age
+
+    def supervised(self) -> bool:
+        """True while a supervisor reports on the run (or has reported its end)."""
+        report, age = self._report()
+        return report is not None and (report.get("state") == "exited" or age < self.SILENT_S)
+
     def wait(self, timeout: float | None = None) -> int | None:
-        raise RuntimeLostError("this process does not supervise the run")
+        deadline = time.monotonic() + (timeout or 0.0)
+        while True:
+            report, age = self._report()
+            if report is not None and report.get("state") == "exited" \
+                    and report.get("exit_code") is not None:
+                return report["exit_code"]
+            if report is None or age >= self.SILENT_S:
+                raise RuntimeLostError("its supervisor stopped reporting (the Dask worker or "
+                                       "cluster went away)")
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(min(SUPERVISOR_REPORT_S, max(deadline - time.monotonic(), 0.01)))
 
     def kill(self) -> None:
         self._command("cancel")
@@ -318,9 +357,9 @@ def supervise(folder: str) -> dict:
     host = socket.gethostname()
     state, peak, last_report, used = "running", 0, 0.0, None
 
-    def report() -> None:
+    def report(exit_code: int | None = None) -> None:
         write_json_atomically(path / RESOURCES_FILE, {
-            "host": host, "pid": process.pid, "state": state,
+            "host": host, "pid": process.pid, "state": state, "exit_code": exit_code,
             "cpu_seconds": used.cpu_seconds if used else 0.0, "memory_bytes": peak})
 
     while process.poll() is None:
@@ -341,7 +380,7 @@ def supervise(folder: str) -> dict:
             last_report = now
         time.sleep(SUPERVISOR_POLL_S)
     state = "exited"
-    report()
+    report(process.returncode)
     return {"exit_code": process.returncode, "host": host, "pid": process.pid,
             "cpu_seconds": used.cpu_seconds if used else None, "memory_bytes": peak or None}
 

@@ -20,14 +20,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from services.backtest.layout import ERROR_FILE, PARTIAL, PROGRESS_FILE, RESULTS
+from services.backtest.layout import (
+    DISK_FULL_MESSAGE,
+    ERROR_FILE,
+    EXIT_DISK_FULL,
+    PARTIAL,
+    PROGRESS_FILE,
+    RESULTS,
+)
 from services.backtest.progress import write_progress
 
-# Exit code of a worker that ran out of disk space, so the service can say so even when no
-# error.json could be written.
-EXIT_DISK_FULL = 28
-DISK_FULL_MESSAGE = ("The disk of the state folder is full: the results could not be written and "
-                     "were removed. Free some space and run the backtest again.")
 
 
 def _money_amount(value) -> float:

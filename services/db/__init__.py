@@ -11,11 +11,12 @@ from services.db.models import (
     EngineMetricRow,
     EngineSessionRow,
     MetricRow,
+    SchedulerLeaseRow,
     SweepRow,
     UserRow,
     UserSessionRow,
 )
 
 __all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
-           "Database", "EngineMetricRow", "EngineSessionRow", "MetricRow", "SweepRow", "UserRow",
-           "UserSessionRow"]
+           "Database", "EngineMetricRow", "EngineSessionRow", "MetricRow", "SchedulerLeaseRow",
+           "SweepRow", "UserRow", "UserSessionRow"]

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
     pass
+
+
+# 64-bit ids where rows pile up (SQLite's rowid is 64-bit already; it needs INTEGER to alias it).
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class BacktestRunRow(Base):
@@ -46,7 +60,8 @@ class BacktestRunRow(Base):
     # Time spent paused before paused_at (or in total once resumed), for an honest ETA.
     paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     cpu_seconds: Mapped[float | None] = mapped_column(Float)
-    memory_bytes: Mapped[int | None] = mapped_column(Integer)  # peak resident memory seen
+    # Peak resident memory seen: 64-bit, a run can pass 2 GiB.
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SweepRow(Base):
@@ -70,7 +85,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))
@@ -114,7 +129,7 @@ class EngineMetricRow(Base):
 
     __tablename__ = "engine_metrics"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(String(32), index=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -169,6 +184,23 @@ class UserSessionRow(Base):
     address: Mapped[str | None] = mapped_column(String(64))
 
 
+class SchedulerLeaseRow(Base):
+    """Who runs the installation's backtest scheduler: one live holder at a time, renewed by
+    heartbeats; a lease whose heartbeat is older than its TTL may be taken over."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    command: Mapped[str] = mapped_column(String(255))
+    runtimes: Mapped[list] = mapped_column(JSON)
+    scope: Mapped[str] = mapped_column(String(16))  # "all" runs, or "own" runs only
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AlertRuleRow(Base):
     """A changed alert rule (rules nobody changed keep their built-in settings)."""
 
@@ -207,7 +239,7 @@ class MetricRow(Base):
 
     __tablename__ = "metrics"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     name: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)

@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 from services.errors import DockerUnavailable, EngineError, ValidationError

@@ -1,4 +1,5 @@
-"""Build the engine image from a small context: Dockerfile.engine and the service package.
+"""Build the engine image from a small context: Dockerfile.engine (next to this module, so it
+ships in the wheel) and the service package.
 
 Online, pip inside the build installs NautilusTrader from PyPI. Offline (no registry or PyPI
 reachable from the build), pass a host wheelhouse made with scripts/engine-wheelhouse.sh.
@@ -13,14 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.errors import EngineError
-from services.settings import PROJECT_ROOT
+
+SERVICES = Path(__file__).resolve().parent.parent  # the installed (or checked-out) package
+DOCKERFILE = Path(__file__).resolve().parent / "Dockerfile.engine"
 
 DEFAULT_IMAGE = "nautilus-workbench-engine:1.231.0"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 ENGINE_PYTHON = "/opt/venv/bin/python"  # the image's virtualenv (Dockerfile.engine)
 # The service package: engine containers run services.engine_runtime, backtest containers
 # services.backtest.worker; neither imports the server-side dependencies (SQLAlchemy, docker-py).
-RUNTIME_FILES = ("services",)
+RUNTIME_PACKAGES = (SERVICES,)
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,10 @@ class ImageBuild:
 
 
 def _context(folder: Path, wheelhouse: Path | None) -> None:
-    shutil.copy(PROJECT_ROOT / "Dockerfile.engine", folder / "Dockerfile")
-    for rel in RUNTIME_FILES:
-        source, target = PROJECT_ROOT / rel, folder / "workbench" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
+    shutil.copy(DOCKERFILE, folder / "Dockerfile")
+    for source in RUNTIME_PACKAGES:
+        shutil.copytree(source, folder / "workbench" / source.name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     wheels = folder / "wheelhouse"
     wheels.mkdir()
     if wheelhouse is not None:

@@ -75,7 +75,6 @@ def build_reporter(node, interval: float, parts: dict):
     :func:`add_workbench_parts` before the node runs."""
     from nautilus_trader.common.actor import Actor
     from nautilus_trader.common.config import ActorConfig
-
     from nautilus_trader.model.enums import PriceType
 
     from services.engine_runtime.events import position_json

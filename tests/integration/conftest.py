@@ -12,7 +12,50 @@ import pytest
 
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.workbench import Workbench
-from tests.conftest import cancel_unfinished
+from tests.conftest import (
+    cancel_unfinished,
+    close_workbench,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_backend(request) -> str:
+    """Every integration test runs twice: on SQLite in its state folder (the embedded default)
+    and on a real PostgreSQL server (skipped without one, failing under CI)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def new_database_url(database_backend):
+    """``new_database_url()`` -> None (SQLite in the state folder) or the URL of a new
+    PostgreSQL database, dropped at the end of the session."""
+    admin = postgres_admin_url() if database_backend == "postgresql" else None
+    created: list[str] = []
+
+    def make() -> str | None:
+        if admin is None:
+            return None
+        created.append(create_postgres_database(admin))
+        return created[-1]
+
+    yield make
+    for url in created:
+        drop_postgres_database(admin, url)
+
+
+@pytest.fixture(autouse=True)
+def database_url(new_database_url, monkeypatch) -> str | None:
+    """This test's database: DATABASE_URL for every workbench it opens (CLI and server
+    subprocesses included); None on SQLite, where each state folder holds its own."""
+    url = new_database_url()
+    if url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +74,10 @@ def sample_catalog_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def workbench(tmp_path_factory, sample_catalog_path) -> Workbench:
-    """A Workbench over the sample catalog with its own state folder and SQLite database."""
+def workbench(tmp_path_factory, sample_catalog_path, new_database_url) -> Workbench:
+    """A Workbench over the sample catalog with its own state folder and database."""
     state = tmp_path_factory.mktemp("state")
-    wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
+    wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path), scheduler=True,
+                        database_url=new_database_url())
     yield wb
-    cancel_unfinished(wb)
-    wb.database.dispose()
+    close_workbench(wb)

@@ -17,7 +17,7 @@ import pytest
 from services.backtest.docker_runtime import DockerRuntime
 from services.backtest.spec import BacktestSpec
 from services.workbench import Workbench
-from tests.conftest import cancel_unfinished, docker_with_engine_image
+from tests.conftest import close_workbench, docker_with_engine_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -30,11 +30,11 @@ def docker_wb(sample_catalog_path, tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="workbench-docker-catalog-"))
     folder.chmod(0o755)
     shutil.copytree(sample_catalog_path, folder / "catalog")
-    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(folder / "catalog"))
+    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(folder / "catalog"),
+                        scheduler=True)
     wb.backtests.attach_runtime(DockerRuntime(max_parallel=2))
     yield wb, gateway
-    cancel_unfinished(wb)
-    wb.database.dispose()
+    close_workbench(wb)
     shutil.rmtree(folder, ignore_errors=True)
 
 

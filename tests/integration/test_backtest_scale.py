@@ -27,7 +27,7 @@ from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, RuntimeUnavailableError, ValidationError
 from services.identity.principal import Principal
 from services.workbench import Workbench
-from tests.conftest import REPO_ROOT, cancel_unfinished
+from tests.conftest import REPO_ROOT, close_workbench, skip_or_fail, wait_for_status
 
 TESTER = Principal.user("tester", {"researcher", "admin"})
 
@@ -82,15 +82,14 @@ def fresh_workbench(tmp_path, sample_catalog_path):
 
     def open_workbench(max_parallel: int | None = None, **kwargs) -> Workbench:
         wb = Workbench.open(state_dir=kwargs.pop("state_dir", tmp_path / "state"),
-                            catalog=str(sample_catalog_path), max_parallel=max_parallel, **kwargs)
+                            catalog=str(sample_catalog_path), max_parallel=max_parallel,
+                            scheduler=True, **kwargs)
         opened.append(wb)
         return wb
 
     yield open_workbench
     for wb in opened:
-        cancel_unfinished(wb)
-        wb.backtests.close()
-        wb.database.dispose()
+        close_workbench(wb)
 
 
 # -- the queue: four at once, pause one, cancel one ---------------------------------------------
@@ -103,7 +102,7 @@ def test_four_concurrent_runs_pause_resume_and_cancel(fresh_workbench):
     runs = [to_pause, to_cancel, *others]
 
     # Assert: all four started at once (nothing queued behind them).
-    assert [wb.backtests.get(r).status for r in runs] == ["Running"] * 4
+    assert [wait_for_status(wb, r, "Running").status for r in runs] == ["Running"] * 4
 
     # Act 1: pause a run inside its engine loop.
     _wait_for(lambda: _in_engine(wb, to_pause), 120, "the run to pause to reach its engine")
@@ -191,7 +190,7 @@ def test_queue_holds_runs_beyond_max_parallel(fresh_workbench):
     second = wb.backtests.submit(_short("second"))
 
     # Assert: the second waits for the first, then runs.
-    assert wb.backtests.get(first).status == "Running"
+    assert wait_for_status(wb, first, "Running").status == "Running"
     assert wb.backtests.get(second).status == "Queued"
     with pytest.raises(BacktestError, match="only a Running run can be paused"):
         wb.backtests.pause(second)
@@ -311,6 +310,7 @@ def test_unreachable_dask_scheduler_and_docker_are_clear_errors_and_lose_nothing
     wb = fresh_workbench(max_parallel=1)
     running = wb.backtests.submit(_long("running"))
     queued = wb.backtests.submit(_short("queued"))
+    wait_for_status(wb, running, "Running")
 
     # Act / Assert: no scheduler listens on port 9.
     with pytest.raises(RuntimeUnavailableError, match="Cannot reach the Dask scheduler at "
@@ -334,7 +334,8 @@ _SERVER_SCRIPT = textwrap.dedent("""
     from services.backtest.spec import BacktestSpec
     from services.workbench import Workbench
 
-    wb = Workbench.open(state_dir=sys.argv[1], catalog=sys.argv[2], max_parallel=1)
+    wb = Workbench.open(state_dir=sys.argv[1], catalog=sys.argv[2], max_parallel=1,
+                        scheduler=True)
     def spec(start, end, fast, slow):
         return BacktestSpec(strategy="ema_cross", bar_type="%s", start=start, end=end,
                             parameters={"fast_ema_period": fast, "slow_ema_period": slow})
@@ -345,7 +346,8 @@ _SERVER_SCRIPT = textwrap.dedent("""
 """) % BTC_BARS
 
 
-def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample_catalog_path):
+def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample_catalog_path,
+                                                                 database_url):
     # Arrange: a "server" process with one slot submits three runs, then dies with its worker
     # (as on a machine restart).
     state = tmp_path / "state"
@@ -354,7 +356,7 @@ def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample
                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     try:
         running, *queued = json.loads(server.stdout.readline())
-        database = Database(f"sqlite:///{state / 'workbench.db'}")
+        database = Database(database_url or f"sqlite:///{state / 'workbench.db'}")
         row = _wait_for(lambda: _row_if(database, running, "Running"), 60, "the first run to start")
         worker = row.worker_pid
         server.kill()
@@ -365,13 +367,13 @@ def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample
         database.dispose()
 
         # Act: the server starts again.
-        wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path), max_parallel=1)
+        wb = Workbench.open(state_dir=state, catalog=str(sample_catalog_path), max_parallel=1,
+                            scheduler=True)
         try:
-            interrupted = wb.backtests.get(running)
+            interrupted = wb.backtests.wait(running, timeout=30)
             finals = [wb.backtests.wait(q, timeout=RUN_TIMEOUT_S) for q in queued]
         finally:
-            cancel_unfinished(wb)
-            wb.database.dispose()
+            close_workbench(wb)
     finally:
         if server.poll() is None:
             server.kill()
@@ -396,20 +398,20 @@ def tiny_disk(tmp_path):
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        skip_or_fail("mounting a small tmpfs needs root")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount_point)],
                              capture_output=True, check=False)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_while_writing_results_fails_the_run_without_a_corrupt_folder(
-        fresh_workbench, tiny_disk, tmp_path):
+        fresh_workbench, tiny_disk, tmp_path, database_url):
     # Arrange: run folders on the tiny disk, the database elsewhere.
     wb = fresh_workbench(max_parallel=1, state_dir=tiny_disk,
-                         database_url=f"sqlite:///{tmp_path / 'workbench.db'}")
+                         database_url=database_url or f"sqlite:///{tmp_path / 'workbench.db'}")
 
     # Act
     run_id = wb.backtests.submit(_short("disk full"))

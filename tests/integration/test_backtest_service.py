@@ -312,7 +312,7 @@ def test_parity_with_raw_nautilus_trader_on_real_binance_data(tmp_path):
     start, end = pd.Timestamp("2022-01-03", tz="UTC"), pd.Timestamp("2022-01-31", tz="UTC")
     parameters = {"fast_ema_period": 12, "slow_ema_period": 40, "trade_size": "0.25"}
     venue = VenueSettings(starting_balance="250000", prob_slippage=0.5, random_seed=7)
-    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(catalog_path))
+    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(catalog_path), scheduler=True)
 
     # Act 1: the workbench, end to end through a worker process.
     run_id = wb.backtests.submit(BacktestSpec(
@@ -322,6 +322,7 @@ def test_parity_with_raw_nautilus_trader_on_real_binance_data(tmp_path):
     assert info.status == "Completed", info.error
     results = wb.backtests.results(run_id)
     workbench = _workbench_outcome(results)
+    wb.close()
 
     # Act 2: NautilusTrader's BacktestNode on the exact config.json the worker ran.
     config = BacktestRunConfig.parse((Path(info.run_folder) / "config.json").read_bytes())
@@ -488,9 +489,10 @@ def test_restart_fails_runs_whose_worker_died(tmp_path, sample_catalog_path):
             "total_return": 0.01, "sharpe": 1.5, "max_drawdown": -0.02, "num_trades": 3,
             "final_equity": 1_010_000.0}}))
 
-        # Act: a new service over the same database (what a server restart builds).
+        # Act: a new service over the same database and its scheduler (a server restart).
         service = BacktestService(wb.database, wb.templates, wb.catalog, runs, wb.authorizer)
-        service.reconcile()
+        scheduler = service.start_scheduler()
+        assert scheduler.wait_active(timeout=10)
 
         # Assert
         for run_id in ("interrupted", "pid-reused"):
@@ -503,7 +505,8 @@ def test_restart_fails_runs_whose_worker_died(tmp_path, sample_catalog_path):
         assert completed.status == "Completed" and completed.num_trades == 3
         assert completed.final_equity == pytest.approx(1_010_000.0)
 
-        # Reopening the workbench (the real restart path) reconciles too and changes nothing more.
+        # Opening the workbench elsewhere (a notebook, the CLI) reconciles nothing.
+        scheduler.stop()
         wb.database.dispose()
         reopened = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
         try:
@@ -525,7 +528,8 @@ def test_restart_finishes_a_run_whose_orphaned_worker_ends_later(tmp_path, sampl
         with wb.database.session() as session:
             session.add(_running_row("orphaned", wb.settings.runs_dir / "orphaned", orphan.pid))
         wb.database.dispose()
-        restarted = Workbench.open(state_dir=state, catalog=str(sample_catalog_path))
+        restarted = Workbench.open(state_dir=state, catalog=str(sample_catalog_path),
+                                   scheduler=True)
         assert restarted.backtests.get("orphaned").status == "Running"
 
         # Act: the orphaned worker dies without results.
@@ -535,6 +539,7 @@ def test_restart_finishes_a_run_whose_orphaned_worker_ends_later(tmp_path, sampl
 
         # Assert
         assert info.status == "Failed"
+        restarted.close()
     finally:
         orphan.kill()
         orphan.wait()

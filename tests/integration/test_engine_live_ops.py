@@ -51,17 +51,19 @@ def engine_catalog(sample_catalog_path):
 
 
 def _cleanup(wb: Workbench) -> None:
+    """Kill what the test started, remove its containers, close the workbench."""
     for info in wb.engines.list_sessions():
         if info.is_active:
             wb.engines.emergency_stop(info.session_id)
     wb.engines.cleanup()
+    wb.close()
 
 
 @pytest.fixture(scope="module")
-def shared(docker_ready, engine_catalog, tmp_path_factory):
+def shared(docker_ready, engine_catalog, tmp_path_factory, new_database_url):
     """A workbench with one running paper engine and its live board."""
     wb = Workbench.open(state_dir=tmp_path_factory.mktemp("liveops") / "state",
-                        catalog=str(engine_catalog))
+                        catalog=str(engine_catalog), database_url=new_database_url())
     board = wb.live.start()
     info = wb.engines.start("paper_trading", FAST, name="live-ops")
     info = wb.engines.wait_for(info.session_id, (RUNNING, ERROR, STOPPED), timeout=90)
@@ -69,7 +71,6 @@ def shared(docker_ready, engine_catalog, tmp_path_factory):
     yield wb, board, info.session_id
     board.stop()
     _cleanup(wb)
-    wb.database.dispose()
 
 
 @pytest.fixture
@@ -98,8 +99,8 @@ def _wait(predicate, timeout: float, what: str):
 def _cli(wb: Workbench, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args, "--state-dir", str(wb.settings.state_dir),
-         "--catalog", wb.catalog.location], capture_output=True, text=True, timeout=60,
-        cwd=REPO_ROOT, env={**os.environ})
+         "--catalog", wb.catalog.location, "--database-url", wb.settings.database_url],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env={**os.environ})
 
 
 def _audit(wb: Workbench, session_id: str, action: str) -> list:

@@ -444,6 +444,7 @@ def test_comparison_needs_two_runs(workbench, runs, tmp_path):
 # -- the CLI -------------------------------------------------------------------------------------
 def _cli(workbench, sample_catalog_path, *args: str) -> int:
     return cli([*args, "--state-dir", str(workbench.settings.state_dir),
+                "--database-url", workbench.settings.database_url,
                 "--catalog", str(sample_catalog_path)])
 
 

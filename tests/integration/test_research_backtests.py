@@ -30,7 +30,7 @@ from services.research import (
 )
 from services.research.overfitting import LOW_PBO
 from services.workbench import Workbench
-from tests.conftest import cancel_unfinished
+from tests.conftest import close_workbench
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def _bars_csv(path, log_returns: np.ndarray, rng: np.random.Generator):
 
 
 @pytest.fixture(scope="module")
-def research_workbench(tmp_path_factory):
+def research_workbench(tmp_path_factory, new_database_url):
     """A Workbench with two local workers over a catalog of the two synthetic markets."""
     root = tmp_path_factory.mktemp("research")
     rng = np.random.default_rng(7)
@@ -75,11 +75,10 @@ def research_workbench(tmp_path_factory):
         writer.import_file(str(source), ImportOptions(
             f"{symbol}USDT-PERP.BINANCE", bar_spec="1-HOUR-LAST", timestamps_mark="close",
             size_precision=3))
-    wb = Workbench.open(state_dir=root / "state", catalog=str(root / "catalog"), max_parallel=2)
+    wb = Workbench.open(state_dir=root / "state", catalog=str(root / "catalog"), max_parallel=2,
+                        scheduler=True, database_url=new_database_url())
     yield wb
-    cancel_unfinished(wb)
-    wb.backtests.close()
-    wb.database.dispose()
+    close_workbench(wb)
 
 
 def _sweep(wb: Workbench, symbol: str):

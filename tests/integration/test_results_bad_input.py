@@ -99,7 +99,9 @@ def _failed_run(workbench) -> str:
             run_id=run_id, status="Running", strategy="ema_cross", instrument_id="AAPL.XNAS",
             bar_type=AAPL_BARS, start=now, end=now, spec={}, run_folder=str(folder), actor="test",
             created_at=now, started_at=now, worker_pid=dead.pid, phase="running", currency="USD"))
-    workbench.backtests.reconcile()
+    # A scheduler restart: the new scheduler finds no worker and no results.
+    workbench.backtests.close()
+    assert workbench.backtests.start_scheduler().wait_active(timeout=10)
     assert workbench.backtests.get(run_id).status == "Failed"
     return run_id
 
@@ -107,7 +109,8 @@ def _failed_run(workbench) -> str:
 def _cli_report(workbench, catalog: Path, run_id: str, output: Path) -> int:
     """``nautilus-workbench report RUN_ID -o OUTPUT`` on the test's state folder and catalog."""
     return cli(["report", run_id, "-o", str(output),
-                "--state-dir", str(workbench.settings.state_dir), "--catalog", str(catalog)])
+                "--state-dir", str(workbench.settings.state_dir),
+                "--database-url", workbench.settings.database_url, "--catalog", str(catalog)])
 
 
 def _visible_alerts(component) -> list[str]:

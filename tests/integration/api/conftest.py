@@ -40,6 +40,7 @@ class Served:
     process: subprocess.Popen
     log: Path
     tokens: dict[str, str] = field(default_factory=dict)  # role -> token of user role-<role>
+    database_url: str | None = None  # None: SQLite in the state folder
 
     def request(self, method: str, path: str, role: str | None = None, **kwargs):
         headers = dict(kwargs.pop("headers", {}))
@@ -53,7 +54,7 @@ class Served:
     def workbench(self):
         from services.workbench import Workbench
 
-        return Workbench.open(state_dir=self.state_dir)
+        return Workbench.open(state_dir=self.state_dir, database_url=self.database_url)
 
 
 def free_port() -> int:
@@ -75,13 +76,13 @@ def readable_catalog():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _seed(state_dir: Path, catalog: Path) -> dict[str, str]:
+def _seed(state_dir: Path, catalog: Path, database_url: str | None) -> dict[str, str]:
     """Users role-<role> with one role each, their tokens, a stopped paper engine session and
     a failed run owned by role-researcher; returns role -> token."""
     from services.db import BacktestRunRow, EngineSessionRow
     from services.workbench import Workbench
 
-    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog))
+    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog), database_url=database_url)
     tokens = {}
     try:
         for role in ROLES:
@@ -109,11 +110,11 @@ def _seed(state_dir: Path, catalog: Path) -> dict[str, str]:
     return tokens
 
 
-def _seed_admin(state_dir: Path, catalog: Path) -> None:
+def _seed_admin(state_dir: Path, catalog: Path, database_url: str | None) -> None:
     """The admin the server would make on a first start (other users exist already)."""
     from services.workbench import Workbench
 
-    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog))
+    wb = Workbench.open(state_dir=state_dir, catalog=str(catalog), database_url=database_url)
     try:
         wb.users.add("admin", ["admin", "researcher", "trader", "approver"], ADMIN_PASSWORD)
     finally:
@@ -121,15 +122,19 @@ def _seed_admin(state_dir: Path, catalog: Path) -> None:
 
 
 def serve(home: Path, catalog: Path, environment: dict | None = None,
-          arguments: list[str] | None = None) -> Served:
-    """Seed a state folder and serve it; returns once the API answers."""
+          arguments: list[str] | None = None, database_url: str | None = None) -> Served:
+    """Seed a state folder (and ``database_url``, if given) and serve it; returns once the API
+    answers."""
     port = free_port()
     state_dir, log = home / "state", home / "server.log"
-    tokens = _seed(state_dir, catalog)
-    _seed_admin(state_dir, catalog)
+    tokens = _seed(state_dir, catalog, database_url)
+    _seed_admin(state_dir, catalog, database_url)
     password_file = home / "admin-password"
     password_file.write_text(ADMIN_PASSWORD)
     env = {**os.environ, **(environment or {})}
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state_dir),
@@ -137,7 +142,7 @@ def serve(home: Path, catalog: Path, environment: dict | None = None,
              *(arguments or [])],
             cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env)
-    served = Served(f"http://127.0.0.1:{port}", state_dir, process, log, tokens)
+    served = Served(f"http://127.0.0.1:{port}", state_dir, process, log, tokens, database_url)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while True:
         try:
@@ -162,11 +167,12 @@ def shutdown(served: Served) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_without_docker(tmp_path_factory, readable_catalog) -> Served:
+def api_without_docker(tmp_path_factory, readable_catalog, new_database_url) -> Served:
     """A served app whose Docker daemon is unreachable: no action can start a container, so
     every route can be called by every role without side effects beyond the database."""
     served = serve(tmp_path_factory.mktemp("api-no-docker"), readable_catalog,
                    {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
-                    "WORKBENCH_API_CONTROL_RATE": "1000/minute"})
+                    "WORKBENCH_API_CONTROL_RATE": "1000/minute"},
+                   database_url=new_database_url())
     yield served
     shutdown(served)

@@ -165,10 +165,10 @@ def test_five_failed_sign_ins_lock_the_account_for_a_while(api_without_docker):
 
 
 @pytest.fixture(scope="module")
-def slow_api(tmp_path_factory, readable_catalog):
+def slow_api(tmp_path_factory, readable_catalog, new_database_url):
     served = serve(tmp_path_factory.mktemp("api-rate"), readable_catalog,
                    {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
-                    "WORKBENCH_API_CONTROL_RATE": "3/minute"})
+                    "WORKBENCH_API_CONTROL_RATE": "3/minute"}, database_url=new_database_url())
     yield served
     shutdown(served)
 

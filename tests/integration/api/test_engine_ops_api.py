@@ -21,11 +21,12 @@ BTC = "BTCUSDT-PERP.BINANCE"
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory, readable_catalog):
+def running(tmp_path_factory, readable_catalog, new_database_url):
     """A served app and one running paper engine started through the API."""
     docker_with_engine_image()
     served = serve(tmp_path_factory.mktemp("api-live-ops"), readable_catalog,
-                   {"WORKBENCH_API_CONTROL_RATE": "1000/minute"})
+                   {"WORKBENCH_API_CONTROL_RATE": "1000/minute"},
+                   database_url=new_database_url())
     try:
         started = served.request("post", f"{ENGINE_ROOT}/start", "trader",
                                  json={"template": "paper_trading", "parameters": FAST,

@@ -25,9 +25,10 @@ def _remove_engines(served) -> None:
 
 
 @pytest.fixture(scope="module")
-def docker_api(tmp_path_factory, readable_catalog):
+def docker_api(tmp_path_factory, readable_catalog, new_database_url):
     docker_with_engine_image()
-    served = serve(tmp_path_factory.mktemp("api-docker"), readable_catalog)
+    served = serve(tmp_path_factory.mktemp("api-docker"), readable_catalog,
+                   database_url=new_database_url())
     yield served
     try:
         _remove_engines(served)

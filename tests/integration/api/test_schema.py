@@ -37,11 +37,12 @@ def no_unexpected_server_error(ctx, response, case) -> bool | None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, new_database_url):
     home = tmp_path_factory.mktemp("api-schema")
     (home / "empty-catalog").mkdir()
     app = serve(home, home / "empty-catalog", {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
-                                               "WORKBENCH_API_CONTROL_RATE": "100000/minute"})
+                                               "WORKBENCH_API_CONTROL_RATE": "100000/minute"},
+                database_url=new_database_url())
     wb = app.workbench()
     try:
         wb.users.add("everything", list(ROLES), PASSWORD)

@@ -32,10 +32,10 @@ def test_a_network_address_without_https_or_acknowledgement_is_refused(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def on_all_interfaces(tmp_path_factory, readable_catalog):
+def on_all_interfaces(tmp_path_factory, readable_catalog, new_database_url):
     served = serve(tmp_path_factory.mktemp("api-all"), readable_catalog,
                    {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
-                   ["--address", "0.0.0.0", "--insecure-http"])
+                   ["--address", "0.0.0.0", "--insecure-http"], database_url=new_database_url())
     yield served
     shutdown(served)
 

@@ -24,7 +24,7 @@ from services.catalog import CatalogService
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.db import BacktestRunRow
 from services.workbench import Workbench
-from tests.conftest import cancel_unfinished
+from tests.conftest import close_workbench
 
 AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
 
@@ -48,10 +48,10 @@ def workbench(tmp_path, sample_catalog_path) -> Workbench:
     For tests that count or list runs: no other test's runs are in it. Every run still going
     at teardown is cancelled, so no worker process outlives the test.
     """
-    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(sample_catalog_path))
+    wb = Workbench.open(state_dir=tmp_path / "state", catalog=str(sample_catalog_path),
+                        scheduler=True)
     yield wb
-    cancel_unfinished(wb)
-    wb.database.dispose()
+    close_workbench(wb)
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +61,9 @@ def runs_workbench(tmp_path_factory, sample_catalog_path) -> Workbench:
     Tests may add runs to it, so they look runs up by id rather than expecting an exact list.
     """
     wb = Workbench.open(state_dir=tmp_path_factory.mktemp("components-runs"),
-                        catalog=str(sample_catalog_path))
+                        catalog=str(sample_catalog_path), scheduler=True)
     yield wb
-    cancel_unfinished(wb)
-    wb.database.dispose()
+    close_workbench(wb)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +99,7 @@ def failed_run(runs_workbench) -> str:
     """Id of a run in ``runs_workbench`` that ended Failed the way a server restart fails it.
 
     The row is what the service writes for a Running run whose worker has since died;
-    ``reconcile()`` (which every ``Workbench.open`` calls) finds no worker and no results.
+    the scheduler's reconcile at its start finds no worker and no results.
     """
     wb = runs_workbench
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -116,7 +115,9 @@ def failed_run(runs_workbench) -> str:
             actor="test", created_at=now, started_at=now, worker_pid=dead.pid, phase="running",
             currency="USD",
         ))
-    wb.backtests.reconcile()
+    # A scheduler restart: the new scheduler finds no worker and no results.
+    wb.backtests.close()
+    assert wb.backtests.start_scheduler().wait_active(timeout=10)
     info = wb.backtests.get(run_id)
     assert info.status == "Failed", f"reconcile left {run_id} {info.status}"
     assert not os.path.exists(folder / "results")

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from components import CatalogBrowser
-from services.catalog.sources import safe_upload_name
 from services.catalog.inventory import PREVIEW_POINTS
+from services.catalog.sources import safe_upload_name
 from services.db import AuditEntry
 from services.identity.principal import Principal
 from services.workbench import Workbench

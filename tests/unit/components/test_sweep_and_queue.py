@@ -8,6 +8,7 @@ import time
 import holoviews as hv
 
 from components import RunQueue, SweepView
+from tests.conftest import wait_for_status
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 RUN_TIMEOUT_S = 240
@@ -77,6 +78,7 @@ def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
     run_id = workbench.backtests.submit(BacktestSpec(
         strategy="ema_cross", bar_type=BTC_BARS, start="2024-01-01", end="2024-12-31",
         parameters={"fast_ema_period": 50, "slow_ema_period": 200}))
+    wait_for_status(workbench, run_id, "Running")
     queue = RunQueue(workbench=workbench)
     assert queue.selected == run_id
     assert queue.runs.iloc[0]["status"] == "Running"

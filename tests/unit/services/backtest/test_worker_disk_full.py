@@ -57,6 +57,6 @@ def test_other_failures_keep_their_message(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("code", [worker.EXIT_DISK_FULL])
 def test_service_explains_the_disk_full_exit_code_without_an_error_file(tmp_path, code):
-    from services.backtest.service import BacktestService
+    from services.backtest.scheduler import failure_reason
 
-    assert BacktestService._failure_reason(tmp_path, code) == worker.DISK_FULL_MESSAGE
+    assert failure_reason(tmp_path, code) == worker.DISK_FULL_MESSAGE

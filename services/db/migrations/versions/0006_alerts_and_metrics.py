@@ -1,15 +1,15 @@
 """Alerts, alert rules and metrics recorded through the API.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -42,8 +42,9 @@ def upgrade() -> None:
     op.create_index("ix_alerts_first_at", "alerts", ["first_at"])
     op.create_index("ix_alerts_key", "alerts", ["key"])
     op.create_table(
-        "metrics",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        "metrics",  # 64-bit ids where the database has them (SQLite's rowid is 64-bit)
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                  autoincrement=True),
         sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("value", sa.Float, nullable=False),

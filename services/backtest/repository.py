@@ -1,0 +1,167 @@
+"""The backtest runs and sweeps in the database: rows in, RunInfo/SweepInfo out.
+
+Every process reads runs through this; only the scheduler changes a run's state after it was
+queued (services.backtest.scheduler), and the service records what users ask for
+(services.backtest.service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from services.backtest.layout import PROGRESS_FILE
+from services.backtest.records import (
+    ACTIVE_STATES,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    RunInfo,
+    SweepInfo,
+    aware,
+    read_progress,
+)
+from services.db import BacktestRunRow, Database, SweepRow
+from services.errors import RunNotFound
+
+
+class RunRepository:
+    """Reads and writes ``backtest_runs`` and ``sweeps``."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    # -- reading ----------------------------------------------------------------------------
+    def info(self, row: BacktestRunRow, usage=None) -> RunInfo:
+        """The run as readers see it; an active run's phase, progress, simulated time, ETA,
+        CPU and memory come from its worker's progress file (or ``usage``, what its
+        scheduler measured)."""
+        phase, progress = row.phase, row.progress
+        sim_time = events = eta = None
+        cpu, memory = row.cpu_seconds, row.memory_bytes
+        if row.status in ACTIVE_STATES:
+            live = read_progress(Path(row.run_folder) / PROGRESS_FILE) or {}
+            if live:
+                phase, progress = live["phase"], live["fraction"]
+                events = live.get("events")
+                if live.get("sim_time_ns"):
+                    sim_time = datetime.fromtimestamp(live["sim_time_ns"] / 1e9, UTC)
+                cpu, memory = live.get("cpu_seconds"), live.get("memory_bytes")
+                eta = _eta(row, live)
+            if usage is not None:
+                cpu, memory = usage.cpu_seconds, usage.memory_bytes
+            if row.status == PAUSED:
+                phase = "paused"
+        spec = row.spec or {}
+        return RunInfo(
+            run_id=row.run_id, status=row.status, strategy=row.strategy,
+            instrument_id=row.instrument_id, bar_type=row.bar_type,
+            start=aware(row.start), end=aware(row.end), label=spec.get("label", ""),
+            parameters=spec.get("parameters", {}), created_at=aware(row.created_at),
+            started_at=aware(row.started_at), finished_at=aware(row.finished_at),
+            phase=phase, progress=progress, error=row.error, total_return=row.total_return,
+            sharpe=row.sharpe, max_drawdown=row.max_drawdown, num_trades=row.num_trades,
+            final_equity=row.final_equity, currency=row.currency, run_folder=row.run_folder,
+            sweep_id=row.sweep_id, runtime=row.runtime or "local", sim_time=sim_time,
+            events=events, eta_seconds=eta, cpu_seconds=cpu, memory_bytes=memory,
+            actor=row.actor,
+        )
+
+    def get(self, run_id: str) -> RunInfo:
+        with self.db.session() as session:
+            return self.info(self.row(session, run_id))
+
+    @staticmethod
+    def row(session, run_id: str) -> BacktestRunRow:
+        row = session.get(BacktestRunRow, run_id)
+        if row is None:
+            raise RunNotFound(f"No backtest run {run_id!r}. List runs with "
+                              "'nautilus-workbench backtest list'.")
+        return row
+
+    def list_runs(self, limit: int = 500, sweep_id: str | None = None,
+                  active_first: bool = False, offset: int = 0) -> list[RunInfo]:
+        """Newest runs first (all of a sweep's runs with ``sweep_id``); with ``active_first``
+        the running, paused and queued runs come before the others."""
+        with self.db.session() as session:
+            query = select(BacktestRunRow)
+            if sweep_id is not None:
+                query = query.where(BacktestRunRow.sweep_id == sweep_id)
+            if active_first:
+                query = query.order_by(BacktestRunRow.status.not_in((RUNNING, PAUSED, QUEUED)))
+            rows = session.scalars(query.order_by(BacktestRunRow.created_at.desc())
+                                   .offset(offset).limit(limit)).all()
+            return [self.info(r) for r in rows]
+
+    def count(self, statuses: Iterable[str], runtime: str | None = None,
+              run_ids: Iterable[str] | None = None) -> int:
+        """How many runs (of ``runtime``, among ``run_ids``) are in one of ``statuses``."""
+        query = select(func.count()).select_from(BacktestRunRow).where(
+            BacktestRunRow.status.in_(list(statuses)))
+        if runtime is not None:
+            query = query.where(BacktestRunRow.runtime == runtime)
+        if run_ids is not None:
+            query = query.where(BacktestRunRow.run_id.in_(list(run_ids)))
+        with self.db.session() as session:
+            return session.scalar(query) or 0
+
+    def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
+        with self.db.session() as session:
+            return dict(session.execute(select(BacktestRunRow.run_id, BacktestRunRow.status)
+                                        .where(BacktestRunRow.run_id.in_(list(run_ids)))).all())
+
+    def oldest_queued(self, runtime: str, limit: int,
+                      only: Iterable[str] | None = None) -> list[str]:
+        query = (select(BacktestRunRow.run_id)
+                 .where(BacktestRunRow.status == QUEUED, BacktestRunRow.runtime == runtime)
+                 .order_by(BacktestRunRow.created_at, BacktestRunRow.run_id).limit(limit))
+        if only is not None:
+            query = query.where(BacktestRunRow.run_id.in_(list(only)))
+        with self.db.session() as session:
+            return list(session.scalars(query))
+
+    def claim(self, run_id: str) -> bool:
+        """Queued -> Running, atomically; False if the run is not Queued any more."""
+        with self.db.session() as session:
+            return bool(session.execute(
+                update(BacktestRunRow)
+                .where(BacktestRunRow.run_id == run_id, BacktestRunRow.status == QUEUED)
+                .values(status=RUNNING, started_at=datetime.now(UTC), phase="starting")
+            ).rowcount)
+
+    # -- sweeps -----------------------------------------------------------------------------
+    def _sweep_info(self, session, row: SweepRow) -> SweepInfo:
+        runs = session.scalars(select(BacktestRunRow).where(BacktestRunRow.sweep_id == row.sweep_id)
+                               .order_by(BacktestRunRow.created_at, BacktestRunRow.run_id)).all()
+        return SweepInfo(
+            sweep_id=row.sweep_id, strategy=row.strategy, bar_type=row.bar_type,
+            runtime=row.runtime, spec=row.spec, created_at=aware(row.created_at),
+            stopped_at=aware(row.stopped_at), runs=[self.info(r) for r in runs],
+            actor=row.actor)
+
+    def sweep(self, sweep_id: str) -> SweepInfo:
+        with self.db.session() as session:
+            row = session.get(SweepRow, sweep_id)
+            if row is None:
+                raise RunNotFound(f"No sweep {sweep_id!r}. List sweeps with "
+                                  "'nautilus-workbench backtest sweeps'.")
+            return self._sweep_info(session, row)
+
+    def list_sweeps(self, limit: int = 100) -> list[SweepInfo]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(SweepRow).order_by(SweepRow.created_at.desc()).limit(limit)).all()
+            return [self._sweep_info(session, r) for r in rows]
+
+
+def _eta(row: BacktestRunRow, live: dict) -> float | None:
+    """Seconds left: the wall time the engine needed so far (pauses excluded), scaled."""
+    fraction, since = live.get("fraction") or 0.0, live.get("running_since")
+    if row.status != RUNNING or live.get("phase") != "running" or since is None \
+            or fraction < 0.01:
+        return None
+    active = live["wall_time"] - since - (row.paused_seconds or 0.0)
+    return max(active, 0.0) * (1.0 - fraction) / fraction

@@ -1,0 +1,154 @@
+"""A completed run's artefacts, loaded once per process: the results viewer, the compare page
+and the report of every session share them."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from services.backtest.layout import RESULTS
+from services.backtest.records import COMPLETED, RunInfo
+from services.backtest.statistics import METRICS_VERSION, compute_statistics
+from services.errors import BacktestError
+
+# Columns the viewer, the report and the metrics rely on, per artefact.
+_REQUIRED_COLUMNS = {
+    "equity": {"close", "position", "equity", "drawdown"},
+    "fills": {"ts", "side", "quantity", "price", "commission"},
+    "positions": {"entry", "opened", "closed", "realized_pnl"},
+}
+CACHED_RUNS = 8  # a 1M-bar run's results take ~100 MB in memory
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """Everything a completed run left in its folder, ready for charts and tables."""
+
+    info: RunInfo
+    spec: dict
+    summary: dict
+    statistics: dict
+    equity: pd.DataFrame  # per bar: close, position, equity, drawdown
+    fills: pd.DataFrame
+    positions: pd.DataFrame
+    orders: pd.DataFrame
+    account: pd.DataFrame
+    config: dict
+
+
+class ResultsStore:
+    """Loads results and statistics of completed runs, keeping the last few in memory (keyed by
+    run id and the results folder's version, so results rewritten on disk load again)."""
+
+    def __init__(self, capacity: int = CACHED_RUNS) -> None:
+        self._capacity = capacity
+        self._cache: OrderedDict[tuple, RunResults] = OrderedDict()
+        self._statistics: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+
+    def results(self, info: RunInfo) -> RunResults:
+        """The run's artefacts, or BacktestError saying why there are none."""
+        if info.status != COMPLETED:
+            reason = f": {info.error}" if info.error else "."
+            raise BacktestError(f"Run {info.run_id} is {info.status}; it has no results{reason}")
+        folder = Path(info.run_folder)
+        key = (info.run_id, _version(folder))
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return replace(cached, info=info)
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # two sessions opening the same run load it once
+            with self._lock:
+                cached = self._cache.get(key)
+            if cached is None:
+                cached = _load(info, folder)
+                with self._lock:
+                    self._cache[key] = cached
+                    while len(self._cache) > self._capacity:
+                        self._cache.popitem(last=False)
+                    self._loading.pop(key, None)
+        return replace(cached, info=info)
+
+    def statistics(self, info: RunInfo) -> dict:
+        """Every metric of a completed run (statistics.json); cached, results never change."""
+        cached = self._statistics.get(info.run_id)
+        if cached is None:
+            try:
+                cached = json.loads((Path(info.run_folder) / RESULTS / "statistics.json")
+                                    .read_text())
+            except (OSError, ValueError):
+                cached = {}
+            self._statistics[info.run_id] = cached
+        return cached
+
+
+def _version(folder: Path) -> tuple:
+    """What the run's files are now (names, sizes, modification times): results rewritten or
+    damaged on disk are loaded again, never served stale from memory."""
+    files = [folder / "spec.json", folder / "config.json"]
+    try:
+        files += sorted((folder / RESULTS).iterdir())
+    except OSError:
+        pass
+    version = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        version.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(version)
+
+
+def _load(info: RunInfo, folder: Path) -> RunResults:
+    results = folder / RESULTS
+    try:
+        loaded = RunResults(
+            info=info,
+            spec=json.loads((folder / "spec.json").read_text()),
+            summary=json.loads((results / "summary.json").read_text()),
+            statistics=json.loads((results / "statistics.json").read_text()),
+            equity=pd.read_parquet(results / "equity.parquet"),
+            fills=pd.read_parquet(results / "fills.parquet"),
+            positions=pd.read_parquet(results / "positions.parquet"),
+            orders=pd.read_parquet(results / "orders.parquet"),
+            account=pd.read_parquet(results / "account.parquet"),
+            config=json.loads((folder / "config.json").read_text()),
+        )
+        for name, frame in (("equity", loaded.equity), ("fills", loaded.fills),
+                            ("positions", loaded.positions)):
+            missing = _REQUIRED_COLUMNS[name] - set(frame.columns)
+            if missing:
+                raise ValueError(f"{name}.parquet lacks the columns {sorted(missing)}")
+        if loaded.statistics.get("metrics_version") != METRICS_VERSION:
+            loaded = _upgrade_metrics(loaded, results)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BacktestError(
+            f"The results of run {info.run_id} in {folder} are missing or damaged ({e}). "
+            "Run the backtest again."
+        ) from e
+    return loaded
+
+
+def _upgrade_metrics(loaded: RunResults, results: Path) -> RunResults:
+    """Recompute the metrics of a run made by an older workbench and store them."""
+    run_meta = json.loads((results.parent / "run.json").read_text())
+    statistics = compute_statistics(
+        loaded.equity, loaded.positions, float(loaded.fills["commission"].sum()),
+        loaded.statistics["starting_balance"], fills=loaded.fills,
+        multiplier=run_meta.get("multiplier", 1.0))
+    summary = {**loaded.summary, "statistics": statistics}
+    for name, data in (("statistics.json", statistics), ("summary.json", summary)):
+        tmp = results / f".{name}.tmp"
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, results / name)
+    return replace(loaded, statistics=statistics, summary=summary)
