@@ -74,8 +74,9 @@ class MetricsService:
         except (TypeError, ValueError):
             problems.append(f"value: must be a finite number, was {value!r}")
             number = 0.0
-        if not isinstance(source, str) or not 0 < len(source.strip()) <= 128:
-            problems.append(f"source: 1-128 characters, was {source!r}")
+        if not isinstance(source, str) or not 0 < len(source.strip()) <= 128 \
+                or not source.isprintable():
+            problems.append(f"source: 1-128 printable characters, was {source!r}")
         try:
             ts = parse_timestamp(timestamp) if timestamp is not None else datetime.now(UTC)
         except ValidationError as e:

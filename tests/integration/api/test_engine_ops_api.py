@@ -67,6 +67,7 @@ def test_an_order_through_the_api_is_seen_on_the_websocket(running):
                 served.request, "post", f"{ENGINE_ROOT}/order", "trader",
                 json={"session_id": session_id, "instrument_id": BTC, "side": "BUY",
                       "quantity": "0.01"})
+            assert placed.status_code == 200, placed.text
             coid = placed.json()["result"]["order"]["client_order_id"]
             seen, deadline = [], time.monotonic() + 20
             while time.monotonic() < deadline and not (

@@ -49,3 +49,10 @@ def test_bad_samples_name_every_bad_field(metrics):
 def test_recording_needs_a_role_that_writes_metrics(metrics):
     with pytest.raises(PermissionDenied):
         metrics.record("a.b", 1, "s", principal=Principal.user("vera", {"viewer"}))
+
+
+def test_a_source_with_control_characters_is_refused(metrics):
+    # PostgreSQL's text cannot hold NUL: it must be a one-line refusal, not a storage error.
+    with pytest.raises(ValidationError) as excinfo:
+        metrics.record("a.b", 1, "desk\x00one")
+    assert excinfo.value.problems == ["source: 1-128 printable characters, was 'desk\\x00one'"]
