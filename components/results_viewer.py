@@ -119,7 +119,7 @@ class ResultsViewer(Viewer):
         self._config = pn.pane.JSON({}, depth=3, sizing_mode="stretch_width", theme="light")
         self._downloads = pn.Row(
             pn.widgets.FileDownload(callback=self._report_file, filename="report.html",
-                                    label="Download HTML report", button_type="primary", width=210),
+                                    label="Download HTML report", color="primary", width=210),
             pn.widgets.FileDownload(callback=lambda: self._csv("trades"), filename="trades.csv",
                                     label="Trades CSV", width=130),
             pn.widgets.FileDownload(callback=lambda: self._csv("equity"), filename="equity.csv",
@@ -142,7 +142,7 @@ class ResultsViewer(Viewer):
                                visible=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(pn.pane.Markdown("### Runs"), pn.widgets.Button.from_param(
-                self.param.refresh, button_type="default", width=100)),
+                self.param.refresh, color="default", width=100)),
             self._runs, self._alert, self._body, sizing_mode="stretch_width",
         )
         self._load_runs()

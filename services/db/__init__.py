@@ -2,17 +2,21 @@
 
 from services.db.database import Database
 from services.db.models import (
+    AlertRow,
+    AlertRuleRow,
     ApiTokenRow,
     AuditEntry,
     BacktestRunRow,
     Base,
     EngineMetricRow,
     EngineSessionRow,
+    MetricRow,
     SchedulerLeaseRow,
     SweepRow,
     UserRow,
     UserSessionRow,
 )
 
-__all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
-           "EngineSessionRow", "SchedulerLeaseRow", "SweepRow", "UserRow", "UserSessionRow"]
+__all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
+           "Database", "EngineMetricRow", "EngineSessionRow", "MetricRow", "SchedulerLeaseRow",
+           "SweepRow", "UserRow", "UserSessionRow"]
