@@ -32,6 +32,15 @@ from services import events
 from services.db import Database, EngineMetricRow, EngineSessionRow
 from services.engine.docker_api import DockerGateway
 from services.engine.image import DEFAULT_IMAGE
+from services.engine.states import (
+    ACTIVE_STATES,
+    ERROR,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    may_move,
+)
 from services.engine_runtime.protocol import EVENT_KINDS, STATUS_PREFIX
 from services.errors import (
     EngineError,
@@ -49,8 +58,6 @@ if TYPE_CHECKING:
     from services.catalog import CatalogService
     from services.engine.config import EngineConfig, EngineTemplate
 
-STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
-ACTIVE_STATES = (STARTING, RUNNING, STOPPING)
 LOG_TAIL_ON_ERROR = 15
 STOP_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL: a node stops in ~1 s with timeout_post_stop low
 METRICS_RETENTION_DAYS = 14  # engine_metrics grows by ~12 rows per engine every 5 s
@@ -682,8 +689,8 @@ class EngineService:
                    status: dict | None = None) -> None:
         with self.database.session() as session:
             row = session.get(EngineSessionRow, session_id)
-            if row is None or row.state in (STOPPED, ERROR):
-                return  # final states stay final
+            if row is None or not may_move(row.state, state):
+                return  # a late event about an engine that has moved on
             row.state = state
             if started and row.started_at is None:
                 row.started_at = _now()
@@ -712,10 +719,8 @@ class EngineService:
         watch = self._watches.get(session_id)
         with self.database.session() as session:
             row = session.get(EngineSessionRow, session_id)
-            if row is None:
-                return
-            if row.state == ERROR and state == STOPPED and final_state != "Killed":
-                return  # an error stays an error until the user acts
+            if row is None or not may_move(row.state, state, by_kill=final_state == "Killed"):
+                return  # settled already: a late outcome must not rewrite it
             row.state = state
             row.final_state = final_state or row.final_state or state
             row.stopped_at = row.stopped_at or _now()
