@@ -15,7 +15,7 @@ from components import charts
 from components.offloop import run_off_loop
 from components.report import run_report_html
 from services import Workbench, WorkbenchError
-from services.backtest.statistics import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
+from services.backtest.metric_labels import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import html
 import logging
 
 import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also outside notebooks)
+import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 import param
@@ -16,12 +16,12 @@ from panel.viewable import Viewer
 
 from components.live import follow
 from components.offloop import run_off_loop
-from components.run_queue import RunQueue
 from components.permissions import permission, reason_note, restrict
-from services.identity.principal import Principal
+from components.run_queue import RunQueue
 from services import ValidationError, Workbench, WorkbenchError
-from services.backtest.statistics import format_statistic
+from services.backtest.metric_labels import format_statistic
 from services.backtest.sweep import SweepSpec
+from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 

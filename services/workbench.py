@@ -23,6 +23,7 @@ from services.settings import Settings
 
 if TYPE_CHECKING:
     from services.alerts import AlertService
+    from services.backtest.repository import RunRepository
     from services.backtest.service import BacktestService
     from services.catalog import CatalogService
     from services.catalog.writer import CatalogWriter
@@ -175,6 +176,14 @@ class Workbench:
                              SourcePolicy.for_workbench(self.settings.state_dir,
                                                         self.settings.catalog),
                              protected=(str(self.settings.state_dir),))
+
+    @_service
+    def runs(self) -> RunRepository:
+        """Reading runs and sweeps from the database alone (no pandas, no NautilusTrader):
+        what quick commands such as ``backtest list`` use."""
+        from services.backtest.repository import RunRepository
+
+        return RunRepository(self.database)
 
     @_service
     def backtests(self) -> BacktestService:

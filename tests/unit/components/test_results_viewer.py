@@ -11,7 +11,7 @@ import panel as pn
 import pytest
 
 from components import ResultsViewer
-from services.backtest.statistics import HEADLINE_LABELS
+from services.backtest.metric_labels import HEADLINE_LABELS
 from services.identity.principal import Principal
 
 COMPONENT_TESTER = Principal.user("component-test", {"researcher", "admin"})
