@@ -15,6 +15,7 @@ from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
 from services.identity.principal import Principal
 from services import Workbench, WorkbenchError
+from services.backtest.eta import describe as describe_eta
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,6 @@ def _parameters_text(parameters: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in parameters.items())
 
 
-def _eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
 def runs_frame(runs) -> pd.DataFrame:
     """The queue table: one row per run, numbers rounded for display."""
     rows = [{
@@ -46,7 +40,7 @@ def runs_frame(runs) -> pd.DataFrame:
         "phase": r.phase or "", "parameters": _parameters_text(r.parameters),
         "sim_time": f"{r.sim_time:%Y-%m-%d %H:%M}" if r.sim_time else "",
         "events": f"{r.events:,}" if r.events else "",
-        "eta": _eta_text(r.eta_seconds),
+        "eta": describe_eta(r.eta),
         "cpu": round(r.cpu_seconds, 1) if r.cpu_seconds is not None else None,
         "memory": round(r.memory_bytes / 1e6) if r.memory_bytes else None,
         "runtime": r.runtime, "strategy": r.strategy, "bar_type": r.bar_type,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from services.backtest.eta import Estimate, estimate
 from services.backtest.layout import PROGRESS_FILE
 from services.backtest.records import (
     ACTIVE_STATES,
@@ -68,7 +69,7 @@ class RunRepository:
             sharpe=row.sharpe, max_drawdown=row.max_drawdown, num_trades=row.num_trades,
             final_equity=row.final_equity, currency=row.currency, run_folder=row.run_folder,
             sweep_id=row.sweep_id, runtime=row.runtime or "local", sim_time=sim_time,
-            events=events, eta_seconds=eta, cpu_seconds=cpu, memory_bytes=memory,
+            events=events, eta=eta, cpu_seconds=cpu, memory_bytes=memory,
             actor=row.actor,
         )
 
@@ -188,11 +189,8 @@ class RunRepository:
             return [self._sweep_info(session, r) for r in rows]
 
 
-def _eta(row: BacktestRunRow, live: dict) -> float | None:
-    """Seconds left: the wall time the engine needed so far (pauses excluded), scaled."""
-    fraction, since = live.get("fraction") or 0.0, live.get("running_since")
-    if row.status != RUNNING or live.get("phase") != "running" or since is None \
-            or fraction < 0.01:
+def _eta(row: BacktestRunRow, live: dict) -> Estimate | None:
+    """Time left, from the worker's recent throughput (services/backtest/eta.py)."""
+    if row.status != RUNNING or live.get("phase") != "running":
         return None
-    active = live["wall_time"] - since - (row.paused_seconds or 0.0)
-    return max(active, 0.0) * (1.0 - fraction) / fraction
+    return estimate([tuple(s) for s in live.get("samples") or []])
