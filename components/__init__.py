@@ -8,6 +8,13 @@ import panel as pn
 # Panes that need HTML are HTML panes and escape what they interpolate.
 pn.pane.Markdown.renderer_options = {"html": False}
 
+# Containers are created empty and filled when their data arrives: not a layout mistake, and
+# Bokeh's warning about it would be logged on every page load.
+from bokeh.core.validation import silence  # noqa: E402
+from bokeh.core.validation.warnings import EMPTY_LAYOUT  # noqa: E402
+
+silence(EMPTY_LAYOUT, True)
+
 from components.accounts import AccountPanel, UserAdmin  # noqa: E402
 from components.backtest_configurator import BacktestConfigurator  # noqa: E402
 from components.catalog_browser import CatalogBrowser  # noqa: E402
