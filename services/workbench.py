@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.audit import AuditLog
 from services.backtest.service import BacktestService
+from services.backtest.walk_forward import WalkForwardService
 from services.catalog import CatalogService
 from services.catalog.sample import generate_sample_catalog, is_sample_catalog
 from services.catalog.sources import SourcePolicy
@@ -47,6 +48,7 @@ class Workbench:
     catalog: CatalogService
     catalog_writer: CatalogWriter  # imports, conversions, exports, deletions (authorised, audited)
     backtests: BacktestService
+    walk_forwards: WalkForwardService  # folds of sweeps and test runs, advanced by the scheduler
     engines: EngineService
     _live: LiveState | None = field(default=None, repr=False)
     _feed: LiveFeed | None = field(default=None, repr=False)
@@ -110,7 +112,10 @@ class Workbench:
                             catalog_service, authorizer,
                             SourcePolicy.for_workbench(settings.state_dir, settings.catalog),
                             protected=(str(settings.state_dir),)),
-                        backtests=backtests, engines=engines)
+                        backtests=backtests,
+                        walk_forwards=WalkForwardService(backtests, database, catalog_service,
+                                                         authorizer),
+                        engines=engines)
         # A change a crash interrupted is completed (or undone) by the next start; the server
         # (no default principal) does it through recover_at_start as the user who started it.
         if catalog_service.protocol == "file" and authorizer.allows(default, "catalog.recover")[0]:

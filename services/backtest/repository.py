@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from services.backtest.layout import PROGRESS_FILE
 from services.backtest.records import (
@@ -26,7 +26,7 @@ from services.backtest.records import (
     aware,
     read_progress,
 )
-from services.db import BacktestRunRow, Database, SweepRow
+from services.db import BacktestRunRow, Database, SweepRow, WalkForwardRow
 from services.errors import RunNotFound
 
 
@@ -117,8 +117,14 @@ class RunRepository:
 
     def oldest_queued(self, runtime: str, limit: int,
                       only: Iterable[str] | None = None) -> list[str]:
+        """The oldest queued runs of ``runtime`` (among ``only``), leaving out the runs of
+        paused walk-forward analyses."""
+        paused = select(WalkForwardRow.walk_forward_id).where(
+            WalkForwardRow.paused_at.is_not(None))
         query = (select(BacktestRunRow.run_id)
-                 .where(BacktestRunRow.status == QUEUED, BacktestRunRow.runtime == runtime)
+                 .where(BacktestRunRow.status == QUEUED, BacktestRunRow.runtime == runtime,
+                        or_(BacktestRunRow.walk_forward_id.is_(None),
+                            BacktestRunRow.walk_forward_id.not_in(paused)))
                  .order_by(BacktestRunRow.created_at, BacktestRunRow.run_id).limit(limit))
         if only is not None:
             query = query.where(BacktestRunRow.run_id.in_(list(only)))

@@ -12,7 +12,10 @@ from services.db.models import (
     SweepRow,
     UserRow,
     UserSessionRow,
+    WalkForwardFoldRow,
+    WalkForwardRow,
 )
 
 __all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
-           "EngineSessionRow", "SchedulerLeaseRow", "SweepRow", "UserRow", "UserSessionRow"]
+           "EngineSessionRow", "SchedulerLeaseRow", "SweepRow", "UserRow", "UserSessionRow",
+           "WalkForwardFoldRow", "WalkForwardRow"]
