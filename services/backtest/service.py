@@ -568,6 +568,11 @@ class BacktestService:
             with self._changed:
                 self._changed.wait(timeout=poll)
 
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until this process's scheduler changes a run (or ``timeout`` seconds pass)."""
+        with self._changed:
+            self._changed.wait(timeout=timeout)
+
     def scheduled_here(self, run_ids: list[str]) -> Scheduler | None:
         """If no scheduler runs this installation's backtests, start one in this process for
         just ``run_ids`` (what ``backtest run`` does) and return it; else None."""

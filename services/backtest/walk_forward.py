@@ -660,6 +660,25 @@ class WalkForwardService:
         return self.get(walk_forward_id)
 
     # -- reading ------------------------------------------------------------------------------
+    def run_ids(self, walk_forward_id: str) -> list[str]:
+        """Every run of the analysis queued so far (train runs, test runs)."""
+        with self._db.session() as session:
+            return list(session.scalars(select(BacktestRunRow.run_id).where(
+                BacktestRunRow.walk_forward_id == walk_forward_id)))
+
+    def wait(self, walk_forward_id: str, timeout: float | None = None, poll: float = 0.5,
+             on_progress=None) -> WalkForwardInfo:
+        """Block until the analysis is over (or ``timeout`` seconds pass); ``on_progress(info)``
+        is called after every look."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.get(walk_forward_id)
+            if on_progress is not None:
+                on_progress(info)
+            if info.is_final or (deadline is not None and time.monotonic() >= deadline):
+                return info
+            self._backtests.wait_for_change(poll)
+
     def get(self, walk_forward_id: str) -> WalkForwardInfo:
         infos = self._infos([walk_forward_id])
         if not infos:
@@ -780,13 +799,14 @@ class WalkForwardService:
                                  _out_of_sample(equity, balance, trials), stability, currency)
 
     def _grid(self, info: WalkForwardInfo) -> dict[str, list]:
-        """The values tried per varied parameter: those of the first fold's train runs."""
+        """The values tried per parameter that varies: those of the first fold's train runs."""
         names = list(info.spec.get("grid") or {})
         if not info.folds:
             return {name: [] for name in names}
         runs = self._backtests.repository.list_runs(limit=MAX_RUNS,
                                                      sweep_id=info.folds[0].sweep_id)
-        return {name: sorted({r.parameters.get(name) for r in runs}, key=str) for name in names}
+        tried = {name: sorted({r.parameters.get(name) for r in runs}, key=str) for name in names}
+        return {name: values for name, values in tried.items() if len(values) > 1}
 
     def _completed(self, run_id: str | None) -> RunInfo | None:
         if run_id is None:
