@@ -13,9 +13,12 @@ from components.backtest_configurator import BacktestConfigurator  # noqa: E402
 from components.catalog_browser import CatalogBrowser  # noqa: E402
 from components.engine_manager import EmergencyStop, EngineManager  # noqa: E402
 from components.results_viewer import ResultsViewer  # noqa: E402
+from components.robustness import RobustnessPanel  # noqa: E402
 from components.run_comparison import RunComparison  # noqa: E402
 from components.run_queue import RunQueue  # noqa: E402
 from components.sweep_view import SweepView  # noqa: E402
+from components.walk_forward_view import WalkForwardView  # noqa: E402
 
 __all__ = ["AccountPanel", "BacktestConfigurator", "CatalogBrowser", "EmergencyStop",
-           "EngineManager", "ResultsViewer", "RunComparison", "RunQueue", "SweepView", "UserAdmin"]
+           "EngineManager", "ResultsViewer", "RobustnessPanel", "RunComparison", "RunQueue",
+           "SweepView", "UserAdmin", "WalkForwardView"]

@@ -14,6 +14,7 @@ from panel.viewable import Viewer
 from components import charts
 from components.offloop import run_off_loop
 from components.report import run_report_html
+from components.robustness import RobustnessPanel
 from services import Workbench, WorkbenchError
 from services.backtest.statistics import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
 
@@ -27,6 +28,7 @@ _RUN_COLUMNS = {
 _PCT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 # Time around a clicked trade shown on the price chart, as a fraction of the trade's length.
 _ZOOM_PADDING = 1.0
+ROBUSTNESS_TAB = 4  # index of the Monte Carlo and PSR tab
 
 
 def _card(label: str, value: str) -> pn.pane.HTML:
@@ -117,6 +119,7 @@ class ResultsViewer(Viewer):
         self._fills = self._table()
         self._orders = self._table()
         self._config = pn.pane.JSON({}, depth=3, sizing_mode="stretch_width", theme="light")
+        self._robustness = RobustnessPanel()
         self._downloads = pn.Row(
             pn.widgets.FileDownload(callback=self._report_file, filename="report.html",
                                     label="Download HTML report", button_type="primary", width=210),
@@ -135,9 +138,12 @@ class ResultsViewer(Viewer):
             ("Trades", pn.Column(
                 pn.pane.Markdown("Click a trade to zoom the price chart to it."),
                 self._trade_price, self._trade_search, self._trades, sizing_mode="stretch_width")),
+            ("Robustness", self._robustness),
             ("Fills", self._fills), ("Orders", self._orders), ("Configuration", self._config),
             sizing_mode="stretch_width", dynamic=True,
         )
+        # The Monte Carlo runs when its tab is opened: opening a run stays as fast as before.
+        self._tabs.param.watch(lambda _: self._assess(), "active")
         self._body = pn.Column(self._header, self._downloads, self._cards, self._tabs,
                                visible=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
@@ -254,6 +260,14 @@ class ResultsViewer(Viewer):
             self.zoom = None
         self._trade_price.object = prepared.price
         self._body.visible = True
+        self._robustness.results = None
+        self._assess()
+
+    def _assess(self) -> None:
+        """Hand the run to the robustness tab when that tab is open."""
+        if self._results is not None and self._tabs.active == ROBUSTNESS_TAB \
+                and self._robustness.results is not self._results:
+            self._robustness.results = self._results
 
     def _metric_table(self, group: str, metrics: dict, currency: str) -> pn.pane.Markdown:
         rows = "\n".join(f"| {label} | {format_statistic(key, self.statistics.get(key), currency)} |"
