@@ -185,12 +185,13 @@ def plan_folds(start: pd.Timestamp, end: pd.Timestamp, train_days: float, test_d
 
 
 def check_windows(folds: list[Fold], times: pd.DatetimeIndex, bar_type: str) -> None:
-    """Raise ValidationError naming the first window of ``folds`` holding no bar of ``times``."""
+    """Raise ValidationError naming the first window of ``folds`` holding no bar of ``times``
+    (bar close times: a window holds the bars that close after its start, up to its end)."""
     stamps = times.as_unit("ns").asi8
     for fold in folds:
         for what, first, last in (("train", fold.train_start, fold.train_end),
                                   ("test", fold.test_start, fold.test_end)):
-            lo, hi = np.searchsorted(stamps, [first.value, last.value], side="left")
+            lo, hi = np.searchsorted(stamps, [first.value, last.value], side="right")
             if hi <= lo:
                 raise ValidationError(
                     f"Fold {fold.index}'s {what} window {first:%Y-%m-%d %H:%M} to "
