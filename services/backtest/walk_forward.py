@@ -370,9 +370,13 @@ class WalkForwardService:
         backtests.validate_metric(spec.metric)
         backtests.check_runtime(runtime)
         series = self._catalog.backtestable_series(spec.bar_type)
-        start, end = resolve_time_range(BacktestSpec(
-            strategy=spec.strategy, bar_type=spec.bar_type, start=spec.start, end=spec.end),
-            series)
+        whole = BacktestSpec(strategy=spec.strategy, bar_type=spec.bar_type, start=spec.start,
+                             end=spec.end)
+        first, last = resolve_time_range(whole, series)  # refuses a range outside the data
+        given_start, given_end = whole.time_range()
+        # Folds start where the user said (or on the data's first day), not a bar's time.
+        start = given_start if given_start is not None else first.floor("D")
+        end = given_end if given_end is not None else last
         folds = plan_folds(start, end, spec.train_days, spec.test_days, spec.step_days,
                            spec.anchored)
         bars = self._catalog.bars(spec.bar_type, start, end, columns=["close"])
