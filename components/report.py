@@ -271,7 +271,7 @@ def _robustness_html(figures) -> str:
     for figure in (figures.psr, figures.min_track_record):
         if figure is not None:
             parts.append(f"<p>{html.escape(figure.reading)}</p>")
-    parts += [f'<p class="note">{html.escape(note)}</p>' for note in figures.notes]
+    parts += [f'<p class="muted">{html.escape(note)}</p>' for note in figures.notes]
     return "".join(parts)
 
 
