@@ -179,8 +179,6 @@ class SweepView(Viewer):
         self._on_mode()
         # Progress from the process-level live state: no polling of the database per tab.
         watch_live(self, self._live, ["sweeps"], self._on_live)
-        if self.sweep_id:
-            self._on_sweep()
 
     def _build_layout(self):
         may_submit = permission(self.workbench, self.principal, "sweep.submit")
@@ -452,15 +450,16 @@ class SweepView(Viewer):
         backtests = self.workbench.backtests
 
         def rank():
-            metrics = backtests.sweep_metrics(sweep_id)
+            info = backtests.sweep(sweep_id)  # read once for every figure
+            metrics = backtests.sweep_metrics(sweep_id, info=info)
             chosen = metric if metric in metrics else (metrics[0] if metrics else metric)
             try:
-                board, note = backtests.leaderboard(sweep_id, chosen, rank_by), ""
+                board, note = backtests.leaderboard(sweep_id, chosen, rank_by, info=info), ""
             except ValidationError as e:  # no grid to smooth over: rank by the metric
-                board, note = backtests.leaderboard(sweep_id, chosen), e.summary
-            statistics = backtests.sweep_statistics(sweep_id, partitions)
+                board, note = backtests.leaderboard(sweep_id, chosen, info=info), e.summary
+            statistics = backtests.sweep_statistics(sweep_id, partitions, info=info)
             return (metrics, chosen, self._board_frame(board, statistics), note, statistics,
-                    *self._stability_view(sweep_id, chosen, x, y))
+                    *self._stability_view(sweep_id, info, chosen, x, y))
 
         def ranked(outcome) -> None:
             self._ranking = False
@@ -501,21 +500,21 @@ class SweepView(Viewer):
                         for r in shown["run_id"]]
         return shown.astype(object).where(shown.notna(), None)
 
-    def _stability_view(self, sweep_id: str, metric: str, x: str | None, y: str | None):
+    def _stability_view(self, sweep_id: str, info, metric: str, x: str | None, y: str | None):
         """The stability reading and the heatmaps of the metric and of its worst drop to a
         neighbour over ``x`` and ``y`` (Bokeh models, built off the loop)."""
         if not (x and y) or x == y:
             return "Vary two parameters (and choose them as x and y) to see the heatmaps.", None
         backtests = self.workbench.backtests
         try:
-            grid = backtests.heatmap(sweep_id, metric, x, y)
+            grid = backtests.heatmap(sweep_id, metric, x, y, info=info)
         except WorkbenchError as e:
             return str(e), None
         if grid.empty:
             return "No completed runs yet.", None
         figures = [charts.grid_heatmap(grid, f"{metric} by {x} and {y}", metric)]
         try:
-            stability = backtests.stability(sweep_id, metric)
+            stability = backtests.stability(sweep_id, metric, info=info)
             figures.append(charts.grid_heatmap(
                 stability.heatmap("worst_drop", x, y),
                 f"Local stability: worst drop of {metric} to a neighbour", "worst drop",

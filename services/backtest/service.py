@@ -471,31 +471,36 @@ class BacktestService:
         """All metrics of a completed run (statistics.json), cached: results never change."""
         return self.store.statistics(run)
 
-    def sweep_metrics(self, sweep_id: str) -> list[str]:
+    # Each reading below takes the SweepInfo a caller already read (``info``), so that one
+    # view of a 10,000-run sweep reads its runs once, not once per figure.
+    def sweep_metrics(self, sweep_id: str, info: SweepInfo | None = None) -> list[str]:
         """The metrics the sweep's runs can be ranked by (sharpe, total_return, ...)."""
-        return analysis.sweep_metrics(self.sweep(sweep_id), self.run_statistics)
+        return analysis.sweep_metrics(info or self.sweep(sweep_id), self.run_statistics)
 
-    def leaderboard(self, sweep_id: str, metric: str = "sharpe", by: str = "metric"):
+    def leaderboard(self, sweep_id: str, metric: str = "sharpe", by: str = "metric",
+                    info: SweepInfo | None = None):
         """The sweep's runs ranked by ``metric`` (``by="smoothed"``: by its neighbourhood-
         smoothed value, see analysis.leaderboard)."""
-        return analysis.leaderboard(self.sweep(sweep_id), metric, self.run_statistics, by)
+        return analysis.leaderboard(info or self.sweep(sweep_id), metric, self.run_statistics,
+                                    by)
 
-    def heatmap(self, sweep_id: str, metric: str, x: str, y: str):
-        return analysis.heatmap(self.sweep(sweep_id), metric, x, y, self.run_statistics)
+    def heatmap(self, sweep_id: str, metric: str, x: str, y: str,
+                info: SweepInfo | None = None):
+        return analysis.heatmap(info or self.sweep(sweep_id), metric, x, y, self.run_statistics)
 
-    def stability(self, sweep_id: str, metric: str = "sharpe"):
+    def stability(self, sweep_id: str, metric: str = "sharpe", info: SweepInfo | None = None):
         """The local stability of ``metric`` over the sweep's grid (ParameterStability), or
         ValidationError saying why there is none (fewer than two varied parameters, ...)."""
-        return analysis.stability(self.sweep(sweep_id), metric, self.run_statistics)
+        return analysis.stability(info or self.sweep(sweep_id), metric, self.run_statistics)
 
-    def sweep_statistics(self, sweep_id: str,
-                         partitions: int = DEFAULT_PARTITIONS) -> SweepStatistics:
+    def sweep_statistics(self, sweep_id: str, partitions: int = DEFAULT_PARTITIONS,
+                         info: SweepInfo | None = None) -> SweepStatistics:
         """The overfitting statistics of a sweep: PSR of every completed run, the deflated
         Sharpe ratio of the best, PBO by CSCV with ``partitions`` partitions, the best run's
         minimum track record, the trials counted from the sweep; one note per figure that
         cannot be computed."""
         check_partitions(partitions)
-        runs = self.sweep(sweep_id).runs
+        runs = (info or self.sweep(sweep_id)).runs
         completed = [r for r in runs if r.status == COMPLETED]
         ppy = next((self.run_statistics(r).get("periods_per_year") for r in completed), None)
         return sweep_statistics(sweep_id, runs, returns_frame(completed, self.store.daily_returns),
