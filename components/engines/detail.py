@@ -213,7 +213,7 @@ class EngineDetail(Viewer):
         self.alerts.session_id = self.session_id
         self._shown_state = None
         # The plots' sources are Bokeh models: changed only under the session's lock.
-        pn.state.execute(self._reset_plots)
+        pn.state.execute(self._reset_plots, schedule=True)
         self._on_engine()
         self.refresh_log()
         self.refresh_audit()

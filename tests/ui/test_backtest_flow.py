@@ -74,7 +74,7 @@ def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
 # -- the happy path --------------------------------------------------------------------------------
 def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
     page = open_page("/backtest")
-    before = server.run_folders()
+    before = server.run_ids()
 
     # Arrange: choose the strategy and data. The form follows the instrument: a crypto perpetual
     # settles in USDT and trades 0.1 coins, an equity settles in USD and trades 100 shares.
@@ -96,7 +96,7 @@ def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
     expect(link).to_be_visible()
     expect(page.get_by_text(re.compile(r"completed: [\d,]+ trades"))).to_be_visible()
     expect(_run_button(page)).to_be_enabled()
-    new_runs = server.run_folders() - before
+    new_runs = server.run_ids() - before
     assert len(new_runs) == 1, f"expected one new run, got {sorted(new_runs)}"
     run_id = new_runs.pop()
     assert link.get_attribute("href") == f"./results?run={run_id}"
@@ -139,7 +139,7 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
     """
     for attempt in range(5):
         page = open_page("/backtest")
-        before = server.run_folders()
+        before = server.run_ids()
         fast = page.get_by_label("Fast ema period")
 
         # Act: type, then click Run (leaving the field commits the value).
@@ -157,13 +157,13 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
             "fast_ema_period: the fast EMA period must be shorter than the slow EMA period")
         expect(error).to_be_visible(timeout=1_000)
         expect(page.get_by_text("is invalid", exact=False).first).to_be_visible(timeout=1_000)
-        assert server.run_folders() == before, f"attempt {attempt + 1} created a run"
+        assert server.run_ids() == before, f"attempt {attempt + 1} created a run"
         expect(fast).to_have_value("50")
 
 
 def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, screenshot):
     page = open_page("/backtest")
-    before = server.run_folders()
+    before = server.run_ids()
     fast = page.get_by_label("Fast ema period")
 
     # Act: below the template's minimum of 2.
@@ -178,7 +178,7 @@ def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, 
         screenshot("backtest-out-of-bounds")
     refusal = page.get_by_text(re.compile(r"fast_ema_period: must be >= 2"))
     expect(refusal).to_be_visible(timeout=1_000)
-    assert server.run_folders() == before
+    assert server.run_ids() == before
 
 
 # -- results ---------------------------------------------------------------------------------------
