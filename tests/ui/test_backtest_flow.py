@@ -45,13 +45,36 @@ def _stat_value(page: Page, label: str) -> str:
 
 
 # -- pages ---------------------------------------------------------------------------------------
-def test_overview_lists_the_sample_catalog(open_page, screenshot):
+def test_overview_shows_engines_queue_last_runs_and_the_catalog(open_page, screenshot):
     page = open_page("/")
 
-    expect(page.get_by_text("Synthetic sample", exact=False).first).to_be_visible()
+    overview = page.locator(".overview-now")
+    for heading in ("Engines running now", "Backtest queue", "Last runs"):
+        expect(overview.get_by_role("heading", name=heading)).to_be_visible()
+    # The run the server found dead at start-up is among the last runs, linked to Results.
+    failed = overview.get_by_role("row").filter(has_text="Failed")
+    expect(failed.first).to_be_visible()
+    expect(failed.first.get_by_role("link")).to_have_attribute(
+        "href", f"./results?run={FAILED_RUN_ID}")
+    data = page.locator(".overview-data")
+    expect(data.get_by_text("Synthetic sample data", exact=False)).to_be_visible()
     for series in (AAPL_BARS, BTC_BARS, "EUR/USD.SIM:quotes"):
-        expect(page.get_by_text(series, exact=True).first).to_be_visible()
+        expect(data.get_by_text(series, exact=True)).to_be_visible()
     screenshot("overview")
+
+
+def test_the_dark_theme_is_remembered_across_pages(open_page, server):
+    page = open_page("/")
+    root = page.locator("html")
+    expect(root).not_to_have_attribute("data-bs-theme", "dark")
+
+    page.get_by_role("button", name="Dark theme").click()
+
+    expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
+    page.goto(server.url + "/results")
+    expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
+    page.get_by_role("button", name="Light theme").click()
+    expect(root).not_to_have_attribute("data-bs-theme", "dark", timeout=20_000)
 
 
 def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
