@@ -6,7 +6,6 @@ the WalkForwardView shows the folds."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 import pandas as pd
@@ -19,6 +18,7 @@ from components import charts
 from components.live import follow
 from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
+from components.run_form import RunForm
 from components.run_queue import RunQueue
 from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
@@ -34,19 +34,7 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ["local", "dask", "docker"]
 MODES = ["Sweep", "Walk-forward"]
-# Parameter types that can be varied in a sweep.
-SWEEPABLE = ("int", "float", "decimal", "bool", "choice")
 LEADERBOARD_PAGE = 10
-
-
-def suggested_values(spec) -> str:
-    """A first guess of values to try for a numeric parameter: half, once and twice its default."""
-    if spec.type != "int":
-        return ""
-    default = int(spec.default)
-    values = sorted({max(spec.min or 1, default // 2), default, min(spec.max or default * 2,
-                                                                     default * 2)})
-    return ",".join(str(v) for v in values)
 
 
 def statistics_markdown(statistics: SweepStatistics) -> str:
@@ -75,14 +63,6 @@ class SweepView(Viewer):
     mode = param.Selector(default="Sweep", objects=MODES, doc="""
         Sweep: run every combination on the date range. Walk-forward: optimise the grid on
         each train window and test the choice on the window after it.""")
-
-    strategy = param.Selector(default=None, objects=[], doc="Strategy template to sweep.")
-
-    bar_type = param.Selector(default=None, objects=[], label="Bar type", doc="Data to run on.")
-
-    start = param.CalendarDate(default=None, allow_None=True, doc="First day (UTC).")
-
-    end = param.CalendarDate(default=None, allow_None=True, doc="Last day (UTC), included.")
 
     random_draws = param.Integer(default=0, bounds=(0, None), label="Random draws", doc="""
         Run this many random draws from the grid instead of all of it (0: the whole grid).""")
@@ -146,9 +126,7 @@ class SweepView(Viewer):
         super().__init__(**params)
         if self.workbench is None:
             raise ValueError("SweepView needs a workbench (services.Workbench.open()).")
-        self._series = {}
-        self._values = None  # a Parameterized with one text field per sweepable parameter
-        self._values_box = pn.Column(sizing_mode="stretch_width")
+        self.form = RunForm(workbench=self.workbench, grid=True, default_days=7)
         self._alert = pn.pane.Alert("", alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -171,9 +149,10 @@ class SweepView(Viewer):
         self._completed_seen = None
         self._ranking = False  # a ranking is being computed off the loop
         self._rank_again = False  # ... and another was asked for meanwhile
-        self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
-        self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
-        self._load_choices()
+        if self.form.message:
+            self._show(self.form.message, self.form.message_kind)
+        self.form.param.watch(lambda _: self._show(self.form.message, self.form.message_kind),
+                              "message")
         self._live = self.workbench.live.start()
         self._load_sweeps()
         self._layout = self._build_layout()
@@ -183,8 +162,8 @@ class SweepView(Viewer):
 
     def _build_layout(self):
         may_submit = permission(self.workbench, self.principal, "sweep.submit")
-        submit = pn.widgets.Button.from_param(self.param.submit, color="primary",
-                                              sizing_mode="stretch_width")
+        submit = self._submit_button = pn.widgets.Button.from_param(
+            self.param.submit, color="primary", sizing_mode="stretch_width")
         restrict(submit, *may_submit)
         self._folds_form = pn.Column(
             pn.Row(pn.widgets.FloatInput.from_param(self.param.train_days, width=105),
@@ -195,14 +174,7 @@ class SweepView(Viewer):
             sizing_mode="stretch_width")
         form = pn.Card(
             pn.widgets.RadioButtonGroup.from_param(self.param.mode, sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.param.strategy, sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.param.bar_type, sizing_mode="stretch_width"),
-            pn.Row(self._start_picker, self._end_picker, sizing_mode="stretch_width"),
-            self._folds_form,
-            pn.pane.Markdown("**Values to try** per parameter: a list (`5,10,20`) or a range "
-                             "`LOW..HIGH:STEP`; leave empty to keep the default.",
-                             sizing_mode="stretch_width"),
-            self._values_box,
+            self.form.strategy_card, self.form.data_card, self._folds_form, self.form.venue_card,
             pn.widgets.IntInput.from_param(self.param.random_draws, start=None, end=None),
             pn.widgets.TextInput.from_param(self.param.constraints,
                                             placeholder="e.g. fast_ema_period<30"),
@@ -242,85 +214,30 @@ class SweepView(Viewer):
         self._walk_forwards.visible = walk_forward
         self._sweep_results.visible = not walk_forward
         self._form.title = "New walk-forward analysis" if walk_forward else "New sweep"
+        self._submit_button.name = "Run walk-forward" if walk_forward else "Run sweep"
 
     # -- the form -----------------------------------------------------------------------------
-    def _load_choices(self) -> None:
-        try:
-            names = self.workbench.templates.strategy_names()
-            self._series = {s.bar_type: s for s in self.workbench.catalog.backtestable()}
-        except WorkbenchError as e:
-            self._show(f"Cannot load templates or catalog: {e}", "danger")
-            return
-        self.param.strategy.objects = names
-        self.param.bar_type.objects = list(self._series)
-        with param.parameterized.discard_events(self):
-            if names and self.strategy not in names:
-                self.strategy = "ema_cross" if "ema_cross" in names else names[0]
-            if self._series and self.bar_type not in self._series:
-                self.bar_type = next(iter(self._series))
-        self._on_bar_type()
-        self._on_strategy()
-
-    @param.depends("strategy", watch=True)
-    def _on_strategy(self) -> None:
-        try:
-            template = self.workbench.templates.strategy(self.strategy)
-        except WorkbenchError as e:
-            self._values, self._values_box.objects = None, []
-            self._show(f"Template **{self.strategy}** cannot be used:\n\n{e}", "danger")
-            return
-        sweepable = {k: s for k, s in template.parameters.items() if s.type in SWEEPABLE}
-        fields = {name: param.String(default=suggested_values(spec), label=name, doc=spec.help)
-                  for name, spec in sweepable.items()}
-        self._values = type(f"{template.name}_values", (param.Parameterized,), fields)()
-        self._values_box.objects = [
-            pn.widgets.TextInput.from_param(self._values.param[name], placeholder=(
-                f"default {spec.default}" + (f"; {spec.min}..{spec.max}" if spec.min is not None
-                                             else "")), sizing_mode="stretch_width")
-            for name, spec in sweepable.items()]
-
-    @param.depends("bar_type", watch=True)
-    def _on_bar_type(self) -> None:
-        series = self._series.get(self.bar_type)
-        if series is None:
-            return
-        first, last = series.first.date(), series.last.date()
-        for picker in (self._start_picker, self._end_picker):
-            picker.start, picker.end = first, last
-        # Default slice: the last week of data, so a sweep of a few runs takes seconds each.
-        self.end = last
-        self.start = max(first, last - dt.timedelta(days=7))
-
-    def _grid(self) -> dict:
-        return {name: [text] for name, text in (self._values.param.values().items()
-                                                 if self._values else [])
-                if name != "name" and text.strip()}
-
-    def _range(self) -> tuple[str | None, str | None]:
-        series = self._series.get(self.bar_type)
-        end = (self.end + dt.timedelta(days=1)).isoformat() if self.end else None
-        if self.end and series is not None and self.end >= series.last.date():
-            end = None  # up to the last bar
-        return (self.start.isoformat() if self.start else None), end
-
     def _constraints(self) -> tuple[str, ...]:
         return tuple(c.strip() for c in self.constraints.split(";") if c.strip())
 
     def spec(self) -> SweepSpec:
         """The SweepSpec the form describes."""
-        start, end = self._range()
-        return SweepSpec(strategy=self.strategy, bar_type=self.bar_type, grid=self._grid(),
+        form = self.form
+        start, end = form.time_range()
+        return SweepSpec(strategy=form.strategy, bar_type=form.bar_type, grid=form.grid_values(),
                          start=start, end=end, random_draws=self.random_draws or None,
-                         constraints=self._constraints())
+                         constraints=self._constraints(), venue=form.venue())
 
     def walk_forward_spec(self) -> WalkForwardSpec:
         """The WalkForwardSpec the form describes (in walk-forward mode)."""
-        start, end = self._range()
+        form = self.form
+        start, end = form.time_range()
         return WalkForwardSpec(
-            strategy=self.strategy, bar_type=self.bar_type, grid=self._grid(), start=start,
-            end=end, train_days=self.train_days, test_days=self.test_days,
+            strategy=form.strategy, bar_type=form.bar_type, grid=form.grid_values(),
+            start=start, end=end, train_days=self.train_days, test_days=self.test_days,
             step_days=self.step_days or None, anchored=self.anchored, metric=self.choose_by,
-            random_draws=self.random_draws or None, constraints=self._constraints())
+            random_draws=self.random_draws or None, constraints=self._constraints(),
+            venue=form.venue())
 
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:

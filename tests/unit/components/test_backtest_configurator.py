@@ -46,13 +46,13 @@ def test_choices_come_from_the_templates_and_the_catalog(workbench, configurator
     bar_types = [s.bar_type for s in workbench.catalog.backtestable()]
 
     # Assert
-    assert configurator.param.strategy.objects == workbench.templates.strategy_names()
+    assert configurator.form.param.strategy.objects == workbench.templates.strategy_names()
     shipped = {"ema_cross", "bb_mean_reversion", "simple_momentum"}
-    assert shipped <= set(configurator.param.strategy.objects)
-    assert configurator.strategy == "ema_cross"
-    assert configurator.param.bar_type.objects == bar_types
+    assert shipped <= set(configurator.form.param.strategy.objects)
+    assert configurator.form.strategy == "ema_cross"
+    assert configurator.form.param.bar_type.objects == bar_types
     assert set(bar_types) == {AAPL_BARS, BTC_BARS, EURUSD_BARS}
-    assert configurator.bar_type == bar_types[0]
+    assert configurator.form.bar_type == bar_types[0]
     assert configurator.message == ""  # nothing wrong, nothing to say
 
 
@@ -76,13 +76,13 @@ def test_widgets_show_the_templates_parameters_with_their_defaults(configurator)
 def test_bar_type_sets_currency_and_default_trade_size(configurator, bar_type, currency,
                                                        trade_size):
     # Arrange: start from a different instrument, so the change is a real change.
-    configurator.bar_type = EURUSD_BARS if bar_type != EURUSD_BARS else BTC_BARS
+    configurator.form.bar_type = EURUSD_BARS if bar_type != EURUSD_BARS else BTC_BARS
 
     # Act
-    configurator.bar_type = bar_type
+    configurator.form.bar_type = bar_type
 
     # Assert
-    assert configurator.currency == currency
+    assert configurator.form.currency == currency
     spec = configurator.spec()
     assert spec.parameters["trade_size"] == trade_size
     assert spec.venue.currency == currency
@@ -96,12 +96,12 @@ def test_default_dates_are_the_last_month_inside_the_coverage(workbench, configu
     first, last = series.first.date(), series.last.date()
 
     # Act
-    configurator.bar_type = bar_type
+    configurator.form.bar_type = bar_type
 
     # Assert
-    assert first <= configurator.start < configurator.end <= last
-    assert configurator.end == last
-    assert configurator.start == max(first, last - dt.timedelta(days=30))
+    assert first <= configurator.form.start < configurator.form.end <= last
+    assert configurator.form.end == last
+    assert configurator.form.start == max(first, last - dt.timedelta(days=30))
     # The pickers only offer days with data.
     picker = _widget(configurator, "Start (UTC)")
     assert (picker.start, picker.end) == (first, last)
@@ -109,7 +109,7 @@ def test_default_dates_are_the_last_month_inside_the_coverage(workbench, configu
 
 def test_strategy_change_shows_that_templates_parameters(configurator):
     # Act
-    configurator.strategy = "bb_mean_reversion"
+    configurator.form.strategy = "bb_mean_reversion"
 
     # Assert
     names = {w.name for w in configurator.__panel__().select(pn.widgets.Widget)}
@@ -123,7 +123,7 @@ def test_strategy_change_shows_that_templates_parameters(configurator):
 def test_spec_reflects_the_widgets(workbench, configurator):
     # Arrange
     last = workbench.catalog.backtestable_series(AAPL_BARS).last.date()
-    configurator.bar_type = AAPL_BARS
+    configurator.form.bar_type = AAPL_BARS
 
     # Act: what a user does in the form.
     _widget(configurator, "Fast ema period").value = 7
@@ -149,13 +149,13 @@ def test_spec_reflects_the_widgets(workbench, configurator):
 
 
 def test_spec_runs_to_the_last_bar_when_the_end_is_the_last_day(configurator):
-    configurator.bar_type = BTC_BARS
+    configurator.form.bar_type = BTC_BARS
 
     assert configurator.spec().end is None
 
 
 def test_decimal_parameters_are_submitted_as_exact_text(configurator):
-    configurator.bar_type = BTC_BARS
+    configurator.form.bar_type = BTC_BARS
 
     _widget(configurator, "Trade size").value = 0.3
 
@@ -201,7 +201,7 @@ def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator)
     _widget(configurator, "Slow ema period").value = 42
 
     # Act
-    configurator.bar_type = BTC_BARS
+    configurator.form.bar_type = BTC_BARS
 
     # Assert
     parameters = configurator.spec().parameters
@@ -211,9 +211,9 @@ def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator)
 def test_dates_outside_the_data_are_refused_naming_the_field(workbench, configurator):
     # Arrange
     before = _run_ids(workbench)
-    configurator.bar_type = EURUSD_BARS  # quotes cover 2024-Q1 only
-    configurator.start = dt.date(2024, 6, 1)
-    configurator.end = dt.date(2024, 6, 10)
+    configurator.form.bar_type = EURUSD_BARS  # quotes cover 2024-Q1 only
+    configurator.form.start = dt.date(2024, 6, 1)
+    configurator.form.end = dt.date(2024, 6, 10)
 
     # Act
     configurator.param.trigger("run")
@@ -228,8 +228,8 @@ def test_dates_outside_the_data_are_refused_naming_the_field(workbench, configur
 
 def test_wrong_account_currency_is_refused_naming_the_field(workbench, configurator):
     before = _run_ids(workbench)
-    configurator.bar_type = BTC_BARS
-    configurator.currency = "EUR"
+    configurator.form.bar_type = BTC_BARS
+    configurator.form.currency = "EUR"
 
     configurator.param.trigger("run")
 
@@ -242,9 +242,9 @@ def test_wrong_account_currency_is_refused_naming_the_field(workbench, configura
 def test_valid_run_is_submitted_polled_and_completed(workbench, configurator):
     # Arrange: one week of AAPL bars runs in seconds.
     last = workbench.catalog.backtestable_series(AAPL_BARS).last.date()
-    configurator.bar_type = AAPL_BARS
-    configurator.start = last - dt.timedelta(days=10)
-    configurator.end = last - dt.timedelta(days=3)
+    configurator.form.bar_type = AAPL_BARS
+    configurator.form.start = last - dt.timedelta(days=10)
+    configurator.form.end = last - dt.timedelta(days=3)
     configurator.label = "configurator test"
 
     # Act: submit

@@ -15,10 +15,10 @@ RUN_TIMEOUT_S = 240
 
 
 def _small_sweep(view: SweepView) -> None:
-    view.strategy, view.bar_type = "ema_cross", BTC_BARS
-    view.start, view.end = dt.date(2024, 3, 4), dt.date(2024, 3, 5)
-    view._values.fast_ema_period = "5,10"
-    view._values.slow_ema_period = "30"
+    view.form.strategy, view.form.bar_type = "ema_cross", BTC_BARS
+    view.form.start, view.form.end = dt.date(2024, 3, 4), dt.date(2024, 3, 5)
+    view.form.values.fast_ema_period = "5,10"
+    view.form.values.slow_ema_period = "30"
 
 
 def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
@@ -57,7 +57,7 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
 def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
     view = SweepView(workbench=workbench)
     _small_sweep(view)
-    view._values.fast_ema_period = "50..40"
+    view.form.values.fast_ema_period = "50..40"
 
     view.param.trigger("submit")
 

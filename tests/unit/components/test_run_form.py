@@ -1,0 +1,96 @@
+"""RunForm, the run form the Backtest and Sweeps pages share, over real services (no browser)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import panel as pn
+import pytest
+
+from components import BacktestConfigurator, SweepView
+from components.run_form import RunForm
+
+BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
+
+
+def test_both_pages_use_the_one_run_form(workbench):
+    # Act
+    configurator = BacktestConfigurator(workbench=workbench)
+    sweeps = SweepView(workbench=workbench)
+
+    # Assert: one component, in its two modes, inside each page's layout.
+    assert type(configurator.form) is RunForm and not configurator.form.grid
+    assert type(sweeps.form) is RunForm and sweeps.form.grid
+    for page, form in ((configurator, configurator.form), (sweeps, sweeps.form)):
+        shown = list(page.__panel__().select(type(form.strategy_card)))
+        assert form.strategy_card in shown and form.data_card in shown
+        assert form.venue_card in shown
+
+
+def test_the_default_slice_is_the_pages_own(workbench):
+    backtest = RunForm(workbench=workbench)
+    sweep = RunForm(workbench=workbench, grid=True, default_days=7)
+
+    backtest.bar_type = sweep.bar_type = BTC_BARS
+
+    assert backtest.end == sweep.end == workbench.catalog.backtestable_series(BTC_BARS).last.date()
+    assert backtest.end - backtest.start == dt.timedelta(days=30)
+    assert sweep.end - sweep.start == dt.timedelta(days=7)
+
+
+def test_grid_mode_leaves_out_the_parameters_left_empty(workbench):
+    form = RunForm(workbench=workbench, grid=True)
+
+    form.values.fast_ema_period = "5,10"
+    form.values.slow_ema_period = ""
+
+    assert form.grid_values() == {"fast_ema_period": ["5,10"]}
+    assert form.parameters() == {}
+
+
+def test_the_sweep_runs_with_the_venue_settings_of_the_form(workbench):
+    # Arrange
+    view = SweepView(workbench=workbench)
+    view.form.bar_type = BTC_BARS
+
+    # Act
+    view.form.venue_values.starting_balance = 50_000
+    view.form.venue_values.oms_type = "HEDGING"
+    sweep, walk_forward = view.spec(), view.walk_forward_spec()
+
+    # Assert
+    for spec in (sweep, walk_forward):
+        assert spec.venue.starting_balance == "50000" and spec.venue.oms_type == "HEDGING"
+        assert spec.venue.currency == "USDT"
+
+
+def test_needs_a_workbench():
+    with pytest.raises(ValueError, match="workbench"):
+        RunForm()
+
+
+@pytest.mark.parametrize(("bar_type", "hint"), [
+    (BTC_BARS, "default 0.1;"), ("AAPL.XNAS-1-MINUTE-LAST-EXTERNAL", "default 100;"),
+    ("EUR/USD.SIM-1-MINUTE-MID-INTERNAL", "default 100000;")])
+def test_the_sweeps_trade_size_hint_is_the_default_the_run_uses(workbench, bar_type, hint):
+    # Arrange: the template's plain default is 1; each instrument class has its own.
+    view = SweepView(workbench=workbench)
+
+    # Act
+    view.form.bar_type = bar_type
+    (field,) = [w for w in view.__panel__().select(pn.widgets.TextInput)
+                if w.name == "trade_size"]
+
+    # Assert
+    assert field.placeholder.startswith(hint)
+
+
+def test_a_new_bar_type_keeps_the_values_typed_and_the_fields(workbench):
+    form = RunForm(workbench=workbench)
+    before = form.fields
+    form.values.fast_ema_period = 7
+
+    form.bar_type = BTC_BARS
+
+    assert form.fields is before and form.parameters()["fast_ema_period"] == 7
+    assert form.parameters()["trade_size"] == "0.1"
