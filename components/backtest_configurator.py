@@ -11,7 +11,7 @@ from panel.viewable import Viewer
 from components.live import follow
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
-from components.run_form import RunForm
+from components.run_form import RunForm, refusal
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest import BacktestSpec
@@ -61,6 +61,10 @@ class BacktestConfigurator(Viewer):
         self._status_text = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._may_run = permission(self.workbench, self.principal, "backtest.submit")
         restrict(self._run_button, *self._may_run)
+        self._fix_note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width",
+                                          css_classes=["form-problems"])
+        self.form.param.watch(self._on_problems, "problems")
+        self._on_problems()
         if self.form.message:
             self._show(self.form.message, self.form.message_kind)
         self.form.param.watch(lambda _: self._show(self.form.message, self.form.message_kind),
@@ -72,7 +76,7 @@ class BacktestConfigurator(Viewer):
     def _build_layout(self):
         run_card = pn.Card(
             pn.widgets.TextInput.from_param(self.param.label, placeholder="optional note"),
-            self._run_button, reason_note(self._may_run), self._progress_bar,
+            self._run_button, self._fix_note, reason_note(self._may_run), self._progress_bar,
             self._status_text, self._alert,
             title="Run", collapsible=False, sizing_mode="stretch_width",
         )
@@ -84,6 +88,13 @@ class BacktestConfigurator(Viewer):
 
     def __panel__(self):
         return self._layout
+
+    def _on_problems(self, *_events) -> None:
+        """Run waits until every field is valid; the note says what to fix."""
+        problems = self.form.problems
+        self._run_button.disabled = not self._may_run[0] or bool(problems)
+        self._fix_note.object = "\n".join(f"- {p}" for p in problems)
+        self._fix_note.visible = bool(problems)
 
     # -- running ------------------------------------------------------------------------------
     def spec(self) -> BacktestSpec:
@@ -100,6 +111,9 @@ class BacktestConfigurator(Viewer):
         """Queue the backtest the form describes now; the page follows the newest one."""
         try:
             spec = self.spec()  # the values as they are at the click, before any waiting
+        except ValidationError as e:
+            self._show(refusal(e), "danger")
+            return
         except WorkbenchError as e:
             self._show(f"Could not start the backtest: {e}", "danger")
             return
@@ -107,9 +121,7 @@ class BacktestConfigurator(Viewer):
 
         def submitted(outcome) -> None:
             if isinstance(outcome, ValidationError):
-                problems = "\n".join(f"- {p}" for p in outcome.problems) or str(outcome)
-                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}",
-                           "danger")
+                self._show(refusal(outcome), "danger")
                 return
             if isinstance(outcome, Exception):
                 if not isinstance(outcome, WorkbenchError):

@@ -14,13 +14,21 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from components.parameters import ParameterFields
-from services import Workbench, WorkbenchError
+from components.parameters import ParameterFields, error_line
+from services import ValidationError, Workbench, WorkbenchError
 from services.backtest import VenueSettings
 from services.templates import StrategyTemplate
 
 # Parameter types a sweep can vary.
 SWEEPABLE = ("int", "float", "decimal", "bool", "choice")
+
+
+def refusal(error: ValidationError) -> str:
+    """A refused submission as markdown: the summary, then each problem on its own line."""
+    if not error.problems:
+        return f"**{error.summary}**"
+    problems = "\n".join(f"- {p}" for p in error.problems)
+    return f"**{error.summary}.** Fix these and run again:\n\n{problems}"
 
 
 class RunForm(Viewer):
@@ -44,7 +52,7 @@ class RunForm(Viewer):
     start = param.CalendarDate(default=None, allow_None=True, doc="First day of the run (UTC).")
 
     end = param.CalendarDate(default=None, allow_None=True, doc="""
-        Last day of the run (UTC), included.""")
+        Last day of the run (UTC), included: the run goes on to the end of this day.""")
 
     currency = param.String(default="", doc="""
         Account currency (the instrument's settlement currency).""")
@@ -58,6 +66,10 @@ class RunForm(Viewer):
 
     venue_fields = param.ClassSelector(class_=ParameterFields, default=None, allow_None=True,
                                        doc="The venue and fill settings' fields (read-only).""")
+
+    problems = param.List(default=[], item_type=str, doc="""
+        What must be fixed before the form can run, one line each naming the field and the
+        value (read-only; empty when everything is valid).""")
 
     message = param.String(default="", doc="""
         Why the form cannot offer something (a broken template, an empty catalog), or empty.""")
@@ -75,6 +87,7 @@ class RunForm(Viewer):
         self._venue_box = pn.Column(sizing_mode="stretch_width")
         self._description = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._coverage = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._date_error = error_line()
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
         self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
         self._load_choices()
@@ -97,6 +110,7 @@ class RunForm(Viewer):
             pn.widgets.Select.from_param(self.param.bar_type, sizing_mode="stretch_width"),
             self._coverage,
             pn.Row(self._start_picker, self._end_picker, sizing_mode="stretch_width"),
+            self._date_error,
             pn.pane.Markdown(sample_note, sizing_mode="stretch_width", visible=bool(sample_note),
                              css_classes=["synthetic-sample-note"]),
             title="Data", collapsible=False, sizing_mode="stretch_width")
@@ -123,6 +137,7 @@ class RunForm(Viewer):
             return
         self._series = {s.bar_type: s for s in series}
         self.venue_fields = ParameterFields(specs=engine.parameters)
+        self.venue_fields.param.watch(self._collect, "problems")
         self._venue_box.objects = [self.venue_fields]
         self.param.strategy.objects = names
         self.param.bar_type.objects = list(self._series)
@@ -169,6 +184,7 @@ class RunForm(Viewer):
         except WorkbenchError as e:
             self.template = self.fields = None
             self._strategy_box.objects = []
+            self._collect()
             self._say(f"Template **{self.strategy}** cannot be used:\n\n{e}", "danger")
             return
         self.template = template
@@ -178,7 +194,9 @@ class RunForm(Viewer):
             specs = {k: s for k, s in specs.items() if s.type in SWEEPABLE}
         self.fields = ParameterFields(specs=specs, grid=self.grid,
                                       instrument_class=self.instrument_class)
+        self.fields.param.watch(self._collect, "problems")
         self._strategy_box.objects = [self.fields]
+        self._collect()
 
     @param.depends("bar_type", watch=True)
     def _on_bar_type(self) -> None:
@@ -203,6 +221,21 @@ class RunForm(Viewer):
             if fields is not None:
                 fields.instrument_class = self.instrument_class
 
+    # -- checking -----------------------------------------------------------------------------
+    def _date_problem(self) -> str:
+        if self.start and self.end and self.end < self.start:
+            return (f"End {self.end:%Y-%m-%d} is before Start {self.start:%Y-%m-%d}: the End "
+                    "day is included, so choose the Start's day or a later one.")
+        return ""
+
+    @param.depends("start", "end", watch=True)
+    def _collect(self, *_events) -> None:
+        dates = self._date_problem()
+        self._date_error.object, self._date_error.visible = dates, bool(dates)
+        self.problems = [*(self.fields.problems.values() if self.fields else ()),
+                         *(self.venue_fields.problems.values() if self.venue_fields else ()),
+                         *([dates] if dates else [])]
+
     # -- what the form says -------------------------------------------------------------------
     def parameters(self) -> dict:
         """The strategy's parameter values (one value each)."""
@@ -220,7 +253,10 @@ class RunForm(Viewer):
 
     def time_range(self) -> tuple[str | None, str | None]:
         """Start and end as the services take them: ISO days, the end excluded (the day after
-        the last day chosen), None for the end of the data."""
+        the last day chosen), None for the end of the data; ValidationError naming the days
+        chosen when the End is before the Start."""
+        if problem := self._date_problem():
+            raise ValidationError("Invalid date range", [problem])
         series = self._series.get(self.bar_type)
         end = (self.end + dt.timedelta(days=1)).isoformat() if self.end else None
         if self.end and series is not None and self.end >= series.last.date():

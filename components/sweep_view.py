@@ -18,7 +18,7 @@ from components import charts
 from components.live import follow
 from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
-from components.run_form import RunForm
+from components.run_form import RunForm, refusal
 from components.run_queue import RunQueue
 from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
@@ -157,6 +157,7 @@ class SweepView(Viewer):
         self._load_sweeps()
         self._layout = self._build_layout()
         self._on_mode()
+        self._on_problems()
         # Progress from the process-level live state: no polling of the database per tab.
         follow(self._live, ["sweeps"], self._on_live)
 
@@ -165,6 +166,10 @@ class SweepView(Viewer):
         submit = self._submit_button = pn.widgets.Button.from_param(
             self.param.submit, color="primary", sizing_mode="stretch_width")
         restrict(submit, *may_submit)
+        self._may_submit = may_submit
+        self._fix_note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width",
+                                          css_classes=["form-problems"])
+        self.form.param.watch(self._on_problems, "problems")
         self._folds_form = pn.Column(
             pn.Row(pn.widgets.FloatInput.from_param(self.param.train_days, width=105),
                    pn.widgets.FloatInput.from_param(self.param.test_days, width=105),
@@ -179,7 +184,7 @@ class SweepView(Viewer):
             pn.widgets.TextInput.from_param(self.param.constraints,
                                             placeholder="e.g. fast_ema_period<30"),
             pn.widgets.Select.from_param(self.param.runtime),
-            submit, reason_note(may_submit),
+            submit, self._fix_note, reason_note(may_submit),
             self._alert,
             title="New sweep", collapsible=False, width=380,
         )
@@ -206,6 +211,13 @@ class SweepView(Viewer):
 
     def __panel__(self):
         return self._layout
+
+    def _on_problems(self, *_events) -> None:
+        """Run waits until every field is valid; the note says what to fix."""
+        problems = self.form.problems
+        self._submit_button.disabled = not self._may_submit[0] or bool(problems)
+        self._fix_note.object = "\n".join(f"- {p}" for p in problems)
+        self._fix_note.visible = bool(problems)
 
     @param.depends("mode", watch=True)
     def _on_mode(self) -> None:
@@ -245,6 +257,9 @@ class SweepView(Viewer):
         try:  # what the form says now
             spec = self.walk_forward_spec() if walk_forward else self.spec()
             runtime = self.runtime
+        except ValidationError as e:
+            self._show(refusal(e), "danger")
+            return
         except WorkbenchError as e:
             self._show(f"Could not start: {e}", "danger")
             return
@@ -264,9 +279,7 @@ class SweepView(Viewer):
 
         def submitted(outcome) -> None:
             if isinstance(outcome, ValidationError):
-                problems = "\n".join(f"- {p}" for p in outcome.problems) or str(outcome)
-                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}"
-                           if outcome.problems else f"**{outcome.summary}**", "danger")
+                self._show(refusal(outcome), "danger")
                 return
             if isinstance(outcome, Exception):
                 if not isinstance(outcome, WorkbenchError):

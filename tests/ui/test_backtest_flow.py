@@ -37,6 +37,13 @@ def _error_or_submitted(page: Page):
     return refused.or_(page.get_by_text(re.compile(r"Run \S+ submitted")))
 
 
+def _pick_day(page: Page, picker: str, day: str) -> None:
+    """Open the date picker labelled ``picker`` and click ``day`` ("December 5, 2024")."""
+    group = page.locator(".bk-input-group").filter(has=page.get_by_text(picker, exact=True))
+    group.locator("input:visible").first.click()
+    page.locator(f'.flatpickr-calendar.open .flatpickr-day[aria-label="{day}"]').click()
+
+
 def _stat_value(page: Page, label: str) -> str:
     named = page.locator(".stat-label", has_text=re.compile(f"^{label}$"))
     card = page.locator(".stat-card").filter(has=named)
@@ -168,17 +175,57 @@ def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, 
 
     # Act: below the template's minimum of 2.
     fast.fill("1")
-    fast.press("Enter")
-    _run_button(page).click()
 
-    # Assert: the value is refused with a message naming the field, and nothing runs.
-    try:
-        expect(_error_or_submitted(page)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
-    finally:
-        screenshot("backtest-out-of-bounds")
-    refusal = page.get_by_text(re.compile(r"fast_ema_period: must be >= 2"))
-    expect(refusal).to_be_visible(timeout=1_000)
+    # Assert: said as typed, under the field and next to Run, which waits; nothing runs.
+    refusal = page.get_by_text("Fast ema period: must be >= 2, was '1'")
+    expect(refusal).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    expect(refusal.first).to_be_visible()
+    expect(_run_button(page)).to_be_disabled()
+    screenshot("backtest-out-of-bounds")
     assert server.run_folders() == before
+
+
+@pytest.mark.parametrize("typed", ["abc", "7.5"])
+def test_a_whole_number_field_says_what_is_wrong_as_typed(open_page, server, screenshot, typed):
+    """The field keeps what was typed and says why it cannot run: no silent default."""
+    page = open_page("/backtest")
+    before = server.run_folders()
+    fast = page.get_by_label("Fast ema period")
+
+    # Act: type key by key, without leaving the field.
+    fast.fill("")
+    fast.press_sequentially(typed)
+
+    # Assert
+    problem = page.get_by_text(f"Fast ema period: must be a whole number, was '{typed}'")
+    expect(problem.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_disabled()
+    expect(fast).to_have_value(typed)
+    screenshot(f"backtest-not-a-whole-number-{typed}")
+
+    # Act: fix it.
+    fast.fill("12")
+
+    # Assert: the error goes, Run is back; still nothing ran.
+    expect(problem).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_enabled()
+    assert server.run_folders() == before
+
+
+def test_reversed_dates_name_the_days_entered(open_page, server, screenshot):
+    page = open_page("/backtest")
+    page.get_by_label("Bar type").select_option(AAPL_BARS)  # data to 2024-12-31
+
+    # Act: the user picks the days in the pickers' calendars.
+    _pick_day(page, "Start (UTC)", "December 10, 2024")
+    _pick_day(page, "End (UTC)", "December 5, 2024")
+
+    # Assert: the message names the days as entered (the End day is included).
+    message = page.get_by_text(re.compile(r"End 2024-12-05 is before Start 2024-12-10"))
+    expect(message.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_text(re.compile("2024-12-06"))).to_have_count(0)
+    expect(_run_button(page)).to_be_disabled()
+    screenshot("backtest-reversed-dates")
 
 
 # -- results ---------------------------------------------------------------------------------------

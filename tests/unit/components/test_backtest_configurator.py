@@ -12,6 +12,7 @@ import panel as pn
 import pytest
 
 from components import BacktestConfigurator
+from services import ValidationError
 
 AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -57,14 +58,14 @@ def test_choices_come_from_the_templates_and_the_catalog(workbench, configurator
 
 
 def test_widgets_show_the_templates_parameters_with_their_defaults(configurator):
-    assert _widget(configurator, "Fast ema period").value == 10
-    assert _widget(configurator, "Slow ema period").value == 20
+    assert _widget(configurator, "Fast ema period").value == "10"
+    assert _widget(configurator, "Slow ema period").value == "20"
     fast = _widget(configurator, "Fast ema period")
-    # The template's bounds are stated, not enforced in the browser (which would silently revert
-    # a typed value); the service refuses out-of-range values with a message.
-    assert (fast.start, fast.end) == (None, None)
+    # Numbers are typed as text and checked as typed (a number spinner in the browser would
+    # silently revert "abc" or "7.5" to the last value); the bounds are stated.
+    assert isinstance(fast, pn.widgets.TextInput)
     assert "Allowed: 2 to 1000." in fast.description
-    assert _widget(configurator, "Starting balance").value == 1_000_000
+    assert _widget(configurator, "Starting balance").value == "1000000"
     assert _widget(configurator, "Oms type").value == "NETTING"
 
 
@@ -126,10 +127,10 @@ def test_spec_reflects_the_widgets(workbench, configurator):
     configurator.form.bar_type = AAPL_BARS
 
     # Act: what a user does in the form.
-    _widget(configurator, "Fast ema period").value = 7
-    _widget(configurator, "Slow ema period").value = 42
-    _widget(configurator, "Trade size").value = 25.5
-    _widget(configurator, "Starting balance").value = 250_000
+    _widget(configurator, "Fast ema period").value = "7"
+    _widget(configurator, "Slow ema period").value = "42"
+    _widget(configurator, "Trade size").value = "25.5"
+    _widget(configurator, "Starting balance").value = "250000"
     _widget(configurator, "Oms type").value = "HEDGING"
     _widget(configurator, "Start (UTC)").value = last - dt.timedelta(days=14)
     _widget(configurator, "End (UTC)").value = last - dt.timedelta(days=7)
@@ -157,7 +158,7 @@ def test_spec_runs_to_the_last_bar_when_the_end_is_the_last_day(configurator):
 def test_decimal_parameters_are_submitted_as_exact_text(configurator):
     configurator.form.bar_type = BTC_BARS
 
-    _widget(configurator, "Trade size").value = 0.3
+    _widget(configurator, "Trade size").value = "0.3"
 
     assert configurator.spec().parameters["trade_size"] == "0.3"
 
@@ -166,8 +167,8 @@ def test_decimal_parameters_are_submitted_as_exact_text(configurator):
 def test_fast_period_not_shorter_than_slow_is_refused_naming_the_field(workbench, configurator):
     # Arrange
     before = _run_ids(workbench)
-    _widget(configurator, "Fast ema period").value = 50
-    _widget(configurator, "Slow ema period").value = 20
+    _widget(configurator, "Fast ema period").value = "50"
+    _widget(configurator, "Slow ema period").value = "20"
 
     # Act
     configurator.param.trigger("run")
@@ -181,24 +182,95 @@ def test_fast_period_not_shorter_than_slow_is_refused_naming_the_field(workbench
 
 
 def test_out_of_bounds_value_never_reaches_a_run(workbench, configurator):
-    """Below the template's minimum: refused on entry, or refused on Run naming the field."""
+    """Below the template's minimum: said under the field as typed, Run disabled, and a Run
+    that was clicked anyway is refused naming the field."""
+    # Arrange
     before = _run_ids(workbench)
-    try:
-        _widget(configurator, "Fast ema period").value = 1
-    except ValueError as e:  # the parameter carries the template's bounds
-        assert "fast_ema_period" in str(e)
-        assert configurator.spec().parameters["fast_ema_period"] == 10
-        return
+
+    # Act
+    _widget(configurator, "Fast ema period").value = "1"
+
+    # Assert
+    assert configurator.form.problems == ["Fast ema period: must be >= 2, was '1'"]
+    assert configurator._run_button.disabled
     configurator.param.trigger("run")
     assert configurator.message_kind == "danger"
-    assert "fast_ema_period: must be >= 2" in configurator.message
+    assert "Fast ema period: must be >= 2, was '1'" in configurator.message
     assert _run_ids(workbench) == before
+
+
+@pytest.mark.parametrize(("typed", "problem"), [
+    ("abc", "Fast ema period: must be a whole number, was 'abc'"),
+    ("7.5", "Fast ema period: must be a whole number, was '7.5'"),
+    ("", "Fast ema period: enter a value (e.g. 10)"),
+])
+def test_a_value_that_is_not_a_whole_number_is_an_error_not_the_default(workbench, configurator,
+                                                                         typed, problem):
+    # Arrange
+    before = _run_ids(workbench)
+    fast = _widget(configurator, "Fast ema period")
+
+    # Act: as the user types (every key press reaches the form).
+    fast.value_input = typed
+
+    # Assert: one line under the field naming it and the value; Run waits; nothing runs.
+    assert configurator.form.problems == [problem]
+    errors = [p for p in configurator.__panel__().select(pn.pane.Markdown)
+              if "field-error" in p.css_classes and p.visible]
+    assert [e.object for e in errors] == [problem]
+    assert configurator._run_button.disabled and problem in configurator._fix_note.object
+    configurator.param.trigger("run")  # a click that arrived before the check
+    assert configurator.message_kind == "danger" and problem in configurator.message
+    assert _run_ids(workbench) == before
+    with pytest.raises(ValidationError):
+        configurator.spec()
+
+    # Act: fixed.
+    fast.value_input = "12"
+
+    # Assert
+    assert configurator.form.problems == [] and not configurator._run_button.disabled
+    assert not any(e.visible for e in errors)
+    assert configurator.spec().parameters["fast_ema_period"] == 12
+
+
+def test_reversed_dates_are_refused_naming_the_days_entered(workbench, configurator):
+    # Arrange
+    before = _run_ids(workbench)
+    configurator.form.bar_type = AAPL_BARS
+
+    # Act
+    _widget(configurator, "Start (UTC)").value = dt.date(2024, 12, 10)
+    _widget(configurator, "End (UTC)").value = dt.date(2024, 12, 5)
+
+    # Assert: the days as entered; the End day is included, so the message cannot name the
+    # day after it.
+    (problem,) = configurator.form.problems
+    assert "End 2024-12-05 is before Start 2024-12-10" in problem
+    assert "2024-12-06" not in problem
+    assert configurator._run_button.disabled
+    configurator.param.trigger("run")
+    assert "End 2024-12-05 is before Start 2024-12-10" in configurator.message
+    assert "2024-12-06" not in configurator.message
+    assert _run_ids(workbench) == before
+
+
+def test_a_one_day_range_runs_that_whole_day(workbench, configurator):
+    """End is inclusive: Start = End is one day of bars, not an empty range."""
+    configurator.form.bar_type = AAPL_BARS
+
+    configurator.form.start = configurator.form.end = dt.date(2024, 12, 5)
+
+    assert configurator.form.problems == []
+    spec = configurator.spec()
+    assert (spec.start, spec.end) == ("2024-12-05", "2024-12-06")
+    assert "included" in _widget(configurator, "End (UTC)").description
 
 
 def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator):
     # Arrange
-    _widget(configurator, "Fast ema period").value = 7
-    _widget(configurator, "Slow ema period").value = 42
+    _widget(configurator, "Fast ema period").value = "7"
+    _widget(configurator, "Slow ema period").value = "42"
 
     # Act
     configurator.form.bar_type = BTC_BARS

@@ -9,6 +9,9 @@ import pytest
 
 from components import BacktestConfigurator, SweepView
 from components.run_form import RunForm
+from services import ValidationError
+from services.backtest import BacktestSpec
+from services.backtest.sweep import SweepSpec
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 
@@ -54,7 +57,7 @@ def test_the_sweep_runs_with_the_venue_settings_of_the_form(workbench):
     view.form.bar_type = BTC_BARS
 
     # Act
-    view.form.venue_values.starting_balance = 50_000
+    view.form.venue_values.starting_balance = "50000"
     view.form.venue_values.oms_type = "HEDGING"
     sweep, walk_forward = view.spec(), view.walk_forward_spec()
 
@@ -79,7 +82,7 @@ def test_the_sweeps_trade_size_hint_is_the_default_the_run_uses(workbench, bar_t
     # Act
     view.form.bar_type = bar_type
     (field,) = [w for w in view.__panel__().select(pn.widgets.TextInput)
-                if w.name == "trade_size"]
+                if w.name == "Trade size"]
 
     # Assert
     assert field.placeholder.startswith(hint)
@@ -88,9 +91,45 @@ def test_the_sweeps_trade_size_hint_is_the_default_the_run_uses(workbench, bar_t
 def test_a_new_bar_type_keeps_the_values_typed_and_the_fields(workbench):
     form = RunForm(workbench=workbench)
     before = form.fields
-    form.values.fast_ema_period = 7
+    form.values.fast_ema_period = "7"
 
     form.bar_type = BTC_BARS
 
     assert form.fields is before and form.parameters()["fast_ema_period"] == 7
     assert form.parameters()["trade_size"] == "0.1"
+
+
+@pytest.mark.parametrize("typed", ["abc", "7.5"])
+def test_the_service_refuses_a_value_that_is_not_a_whole_number(workbench, typed):
+    """The API and the CLI submit without the form: the service says the same."""
+    # Arrange
+    spec = BacktestSpec(strategy="ema_cross", bar_type=BTC_BARS, start="2024-03-04",
+                        end="2024-03-05", parameters={"fast_ema_period": typed})
+    sweep = SweepSpec(strategy="ema_cross", bar_type=BTC_BARS, start="2024-03-04",
+                      end="2024-03-05", grid={"fast_ema_period": [f"5,{typed}"]})
+
+    # Act / Assert
+    with pytest.raises(ValidationError) as refused:
+        workbench.backtests.submit(spec)
+    assert refused.value.problems == [f"fast_ema_period: must be a whole number, was {typed!r}"]
+    with pytest.raises(ValidationError) as refused:
+        workbench.backtests.submit_sweep(sweep)
+    assert refused.value.problems == [
+        f"grid.fast_ema_period: must be a whole number, was {typed!r}"]
+    assert workbench.backtests.list_runs() == [] and workbench.backtests.list_sweeps() == []
+
+
+@pytest.mark.parametrize(("typed", "problem"), [
+    ("5,7.5", "Fast ema period: must be a whole number, was '7.5'"),
+    ("5..x", "Fast ema period: '5..x' is not a range LOW..HIGH[:STEP] of numbers"),
+    ("1,5", "Fast ema period: must be >= 2, was '1'"),
+])
+def test_a_sweeps_values_to_try_are_checked_as_typed(workbench, typed, problem):
+    view = SweepView(workbench=workbench)
+
+    view.form.values.fast_ema_period = typed
+
+    assert view.form.problems == [problem]
+    assert view._submit_button.disabled and problem in view._fix_note.object
+    view.param.trigger("submit")
+    assert problem in view.message and workbench.backtests.list_sweeps() == []
