@@ -20,6 +20,7 @@ from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
 from components.run_form import RunForm, refusal
 from components.run_queue import RunQueue
+from components.runtime_choice import RuntimeChoice
 from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest.analysis import RANK_BY
@@ -32,7 +33,6 @@ from services.research.overfitting import DEFAULT_PARTITIONS, MAX_PARTITIONS
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ["local", "dask", "docker"]
 MODES = ["Sweep", "Walk-forward"]
 LEADERBOARD_PAGE = 10
 
@@ -70,10 +70,6 @@ class SweepView(Viewer):
     constraints = param.String(default="", label="Extra constraints", doc="""
         Skip combinations that break these, separated by ';', e.g. fast_ema_period<30. The
         template's own constraints (such as fast < slow) always apply.""")
-
-    runtime = param.Selector(default="local", objects=RUNTIMES, doc="""
-        Where the runs execute: local worker processes, the Dask cluster the server is
-        connected to, or Docker (once the engine image exists).""")
 
     train_days = param.Number(default=14.0, bounds=(0, None), label="Train days", doc="""
         Walk-forward: length of each train window.""")
@@ -127,6 +123,7 @@ class SweepView(Viewer):
         if self.workbench is None:
             raise ValueError("SweepView needs a workbench (services.Workbench.open()).")
         self.form = RunForm(workbench=self.workbench, grid=True, default_days=7)
+        self.runtime_choice = RuntimeChoice(workbench=self.workbench, principal=self.principal)
         self._alert = pn.pane.Alert("", alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -183,7 +180,7 @@ class SweepView(Viewer):
             pn.widgets.IntInput.from_param(self.param.random_draws, start=None, end=None),
             pn.widgets.TextInput.from_param(self.param.constraints,
                                             placeholder="e.g. fast_ema_period<30"),
-            pn.widgets.Select.from_param(self.param.runtime),
+            self.runtime_choice,
             submit, self._fix_note, reason_note(may_submit),
             self._alert,
             title="New sweep", collapsible=False, width=380,
@@ -256,7 +253,7 @@ class SweepView(Viewer):
         walk_forward = self.mode == "Walk-forward"
         try:  # what the form says now
             spec = self.walk_forward_spec() if walk_forward else self.spec()
-            runtime = self.runtime
+            runtime = self.runtime_choice.runtime
         except ValidationError as e:
             self._show(refusal(e), "danger")
             return

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from components import RunQueue, SweepView
-from tests.conftest import wait_for_status
+from services.errors import PermissionDenied, RuntimeUnavailableError
+from services.identity.principal import Principal
+from tests.conftest import docker_with_engine_image, wait_for_status
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 RUN_TIMEOUT_S = 240
@@ -65,15 +67,72 @@ def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
     assert workbench.backtests.list_sweeps() == []
 
 
-def test_sweep_view_says_when_the_docker_runtime_is_not_attached(workbench):
+def test_sweep_view_offers_only_the_runtimes_that_work_now(workbench):
+    """No Dask scheduler configured, no docker runtime attached: only local is offered, and
+    the page says why the others are not, instead of failing on Run."""
+    # Act
     view = SweepView(workbench=workbench)
+    choice = view.runtime_choice
+
+    # Assert
+    assert choice.param.runtime.objects == ["local"] and choice.runtime == "local"
+    notes = choice._notes.object
+    assert "(`dask`) not offered: No Dask scheduler is configured" in notes
+    assert "--dask-address" in notes
+    assert "(`docker`) not offered:" in notes
+    with pytest.raises(ValueError):
+        choice.runtime = "docker"
+    # The service refuses it as well (API, CLI), before anything is queued.
     _small_sweep(view)
-    view.runtime = "docker"
-
-    view.param.trigger("submit")
-
-    assert "docker runtime is not attached" in view.message
+    with pytest.raises(RuntimeUnavailableError, match="docker runtime is not attached"):
+        workbench.backtests.submit_sweep(view.spec(), runtime="docker")
     assert workbench.backtests.list_runs() == []
+
+
+def test_an_admin_attaches_the_docker_runtime_from_the_sweeps_page(workbench):
+    # Arrange: Docker and the engine image are there, the runtime is not attached.
+    docker_with_engine_image()
+    view = SweepView(workbench=workbench)  # in a notebook: the local OS user, every role
+    choice = view.runtime_choice
+    docker = next(o for o in choice.options if o.name == "docker")
+    assert (docker.available, docker.fix) == (False, "attach_docker")
+    assert choice._fix_button.visible and choice._fix_button.name == "Attach docker runtime"
+
+    # Act
+    choice.param.trigger("fix")
+
+    # Assert
+    assert "docker runtime is attached" in choice.message, choice.message
+    assert choice.param.runtime.objects == ["local", "docker"]
+    assert not choice._fix_button.visible
+    assert workbench.backtests.attached_runtime("docker") is not None
+    (entry,) = workbench.audit.entries("engine.build_image")
+    assert entry.outcome == "done" and "attached" in entry.detail
+
+
+def test_a_missing_engine_image_offers_the_build_only_to_an_admin(workbench, monkeypatch):
+    # Arrange: Docker answers, the image the runtime would use does not exist.
+    docker_with_engine_image()
+    monkeypatch.setenv("WORKBENCH_ENGINE_IMAGE", "nautilus-workbench-engine:runform-absent")
+    researcher = Principal.user("rico", {"researcher"})  # may run sweeps, not build images
+
+    # Act
+    admin_view = SweepView(workbench=workbench)
+    researcher_view = SweepView(workbench=workbench, principal=researcher)
+
+    # Assert
+    for view in (admin_view, researcher_view):
+        docker = next(o for o in view.runtime_choice.options if o.name == "docker")
+        assert (docker.available, docker.fix) == (False, "build_image")
+        assert "nautilus-workbench-engine:runform-absent is not built yet" in docker.reason
+    assert admin_view.runtime_choice._fix_button.visible
+    assert admin_view.runtime_choice._fix_button.name == "Build engine image"
+    assert not researcher_view.runtime_choice._fix_button.visible
+    # The service refuses the build to them too, and audits the refusal.
+    with pytest.raises(PermissionDenied):
+        workbench.backtests.enable_docker_runtime(principal=researcher)
+    (entry,) = workbench.audit.entries("engine.build_image")
+    assert (entry.actor, entry.outcome) == ("rico", "refused")
 
 
 def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
