@@ -26,7 +26,7 @@ def suggested_values(spec: ParameterSpec) -> str:
 
 
 def _parameter(spec: ParameterSpec, default) -> param.Parameter:
-    label = spec.name.replace("_", " ").capitalize()
+    label = field_label(spec)
     # Soft bounds only: an out-of-range value must reach the service's validation, which says
     # what is wrong; hard bounds would make the widget silently revert the user's input.
     if spec.type == "int":
@@ -102,6 +102,9 @@ class ParameterFields(Viewer):
     instrument_class = param.String(default=None, allow_None=True, doc="""
         Class of the instrument the run trades; the defaults of some parameters depend on it.""")
 
+    currency = param.String(default="", doc="""
+        The account currency, named in the labels of amounts (e.g. "Starting balance (USD)").""")
+
     values = param.Parameter(default=None, doc="""
         One parameter per field, bound to its widget (read-only): text for numbers and
         strings, a bool or a choice for the others.""")
@@ -121,6 +124,7 @@ class ParameterFields(Viewer):
                                  sizing_mode="stretch_width")
         self.values.param.watch(self._check, list(self.specs))
         self._check()
+        self._on_currency()
 
     def __panel__(self):
         return self._layout
@@ -131,7 +135,7 @@ class ParameterFields(Viewer):
         return self.grid or spec.type not in ("bool", "choice")
 
     def _field(self, spec: ParameterSpec) -> param.Parameter:
-        label = label_of(spec)
+        label = field_label(spec, self.currency)
         if self.grid:
             return param.String(default=suggested_values(spec), label=label, doc=spec.help)
         default = spec.default_for(self.instrument_class)
@@ -147,7 +151,8 @@ class ParameterFields(Viewer):
         if not self._typed(spec):
             if spec.type == "bool":
                 return pn.widgets.Checkbox.from_param(p)
-            return pn.widgets.Select.from_param(p, description=spec.help,
+            options = {spec.choice_labels.get(c, str(c)): c for c in spec.choices}
+            return pn.widgets.Select.from_param(p, options=options, description=spec.help,
                                                 sizing_mode="stretch_width")
         # onkeyup: the value (and its check) follows every key press, not only Enter or
         # leaving the field, so Run is enabled or not for what the field shows.
@@ -161,6 +166,19 @@ class ParameterFields(Viewer):
             return f"e.g. {_text(default)}"
         bounds = f"; {spec.min}..{spec.max}" if spec.min is not None else ""
         return f"default {_text(default)}{bounds}"
+
+    @param.depends("currency", watch=True)
+    def _on_currency(self) -> None:
+        for name, spec in self.specs.items():
+            if "{currency}" in spec.unit:
+                self._widgets[name].name = field_label(spec, self.currency)
+
+    def applies(self, name: str) -> bool:
+        """Whether the field ``name`` applies with the values the other fields hold now (a
+        fixed commission does not under the maker/taker fee model)."""
+        return all(getattr(self.values, other) in values
+                   for other, values in self.specs[name].applies_when.items()
+                   if other in self.specs)
 
     @param.depends("instrument_class", watch=True)
     def _on_instrument(self) -> None:
@@ -177,9 +195,11 @@ class ParameterFields(Viewer):
     def _check(self, *_events) -> None:
         problems = {}
         for name, spec in self.specs.items():
-            problem = self._problem(spec, getattr(self.values, name))
+            shown = self.applies(name)
+            self._widgets[name].visible = shown
+            problem = self._problem(spec, getattr(self.values, name)) if shown else ""
             if problem:
-                problems[name] = f"{label_of(spec)}: {problem}"
+                problems[name] = f"{spec.title}: {problem}"
             self._errors[name].object = problems.get(name, "")
             self._errors[name].visible = name in problems
         self.problems = problems
@@ -209,11 +229,13 @@ class ParameterFields(Viewer):
 
     # -- what the fields say ------------------------------------------------------------------
     def submitted(self) -> dict:
-        """The values to submit, one per parameter (decimals as exact text); ValidationError
-        listing every field that is not valid."""
+        """The values to submit, one per parameter that applies (decimals as exact text);
+        ValidationError listing every field that is not valid."""
         self._refuse_problems()
         values = {}
         for name, spec in self.specs.items():
+            if not self.applies(name):
+                continue  # hidden: the template's default, which does not matter
             value = getattr(self.values, name)
             if self._typed(spec):
                 value = spec.coerce(value.strip())
@@ -243,9 +265,10 @@ def error_line() -> pn.pane.Markdown:
                             css_classes=["field-error"], stylesheets=[_ERROR_CSS])
 
 
-def label_of(spec: ParameterSpec) -> str:
-    """The name a user reads for a parameter."""
-    return spec.name.replace("_", " ").capitalize()
+def field_label(spec: ParameterSpec, currency: str = "") -> str:
+    """A field's label: the parameter's title and its unit ("Fast EMA period (bars)")."""
+    unit = spec.unit.replace("{currency}", currency or "account currency")
+    return f"{spec.title} ({unit})" if unit else spec.title
 
 
 def _text(value) -> str:

@@ -54,7 +54,7 @@ class RunForm(Viewer):
     end = param.CalendarDate(default=None, allow_None=True, doc="""
         Last day of the run (UTC), included: the run goes on to the end of this day.""")
 
-    currency = param.String(default="", doc="""
+    currency = param.String(default="", label="Account currency", doc="""
         Account currency (the instrument's settlement currency).""")
 
     template = param.ClassSelector(class_=StrategyTemplate, default=None, allow_None=True, doc="""
@@ -136,7 +136,7 @@ class RunForm(Viewer):
             self._say(f"Cannot load templates or catalog: {e}", "danger")
             return
         self._series = {s.bar_type: s for s in series}
-        self.venue_fields = ParameterFields(specs=engine.parameters)
+        self.venue_fields = ParameterFields(specs=engine.parameters, currency=self.currency)
         self.venue_fields.param.watch(self._collect, "problems")
         self._venue_box.objects = [self.venue_fields]
         self.param.strategy.objects = names
@@ -219,7 +219,8 @@ class RunForm(Viewer):
         # instrument, such as the trade size, follow it.
         for fields in (self.fields, self.venue_fields):
             if fields is not None:
-                fields.instrument_class = self.instrument_class
+                fields.param.update(instrument_class=self.instrument_class,
+                                    currency=self.currency)
 
     # -- checking -----------------------------------------------------------------------------
     def _date_problem(self) -> str:

@@ -72,8 +72,8 @@ def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
         assert offered.count(name) == 1, offered
     for name in (AAPL_BARS, BTC_BARS, EURUSD_BARS):
         expect(bar_type.locator("option", has_text=name)).to_have_count(1)
-    expect(page.get_by_label("Fast ema period")).to_have_value("10")
-    expect(page.get_by_label("Slow ema period")).to_have_value("20")
+    expect(page.get_by_label("Fast EMA period")).to_have_value("10")
+    expect(page.get_by_label("Slow EMA period")).to_have_value("20")
     expect(_run_button(page)).to_be_enabled()
     screenshot("backtest")
 
@@ -87,10 +87,10 @@ def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
     # settles in USDT and trades 0.1 coins, an equity settles in USD and trades 100 shares.
     page.get_by_label("Strategy", exact=True).select_option("ema_cross")
     page.get_by_label("Bar type").select_option(BTC_BARS)
-    expect(page.get_by_label("Currency")).to_have_value("USDT")
+    expect(page.get_by_label("Account currency")).to_have_value("USDT")
     expect(page.get_by_label("Trade size")).to_have_value("0.1")
     page.get_by_label("Bar type").select_option(AAPL_BARS)
-    expect(page.get_by_label("Currency")).to_have_value("USD")
+    expect(page.get_by_label("Account currency")).to_have_value("USD")
     expect(page.get_by_label("Trade size")).to_have_value("100")
     expect(page.get_by_text("stored bars:", exact=False)).to_contain_text("2024-12-31 21:00")
 
@@ -147,7 +147,7 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
     for attempt in range(5):
         page = open_page("/backtest")
         before = server.run_folders()
-        fast = page.get_by_label("Fast ema period")
+        fast = page.get_by_label("Fast EMA period")
 
         # Act: type, then click Run (leaving the field commits the value).
         fast.fill("50")  # slow stays at its default of 20
@@ -171,13 +171,13 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
 def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, screenshot):
     page = open_page("/backtest")
     before = server.run_folders()
-    fast = page.get_by_label("Fast ema period")
+    fast = page.get_by_label("Fast EMA period")
 
     # Act: below the template's minimum of 2.
     fast.fill("1")
 
     # Assert: said as typed, under the field and next to Run, which waits; nothing runs.
-    refusal = page.get_by_text("Fast ema period: must be >= 2, was '1'")
+    refusal = page.get_by_text("Fast EMA period: must be >= 2, was '1'")
     expect(refusal).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
     expect(refusal.first).to_be_visible()
     expect(_run_button(page)).to_be_disabled()
@@ -190,14 +190,14 @@ def test_a_whole_number_field_says_what_is_wrong_as_typed(open_page, server, scr
     """The field keeps what was typed and says why it cannot run: no silent default."""
     page = open_page("/backtest")
     before = server.run_folders()
-    fast = page.get_by_label("Fast ema period")
+    fast = page.get_by_label("Fast EMA period")
 
     # Act: type key by key, without leaving the field.
     fast.fill("")
     fast.press_sequentially(typed)
 
     # Assert
-    problem = page.get_by_text(f"Fast ema period: must be a whole number, was '{typed}'")
+    problem = page.get_by_text(f"Fast EMA period: must be a whole number, was '{typed}'")
     expect(problem.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     expect(_run_button(page)).to_be_disabled()
     expect(fast).to_have_value(typed)

@@ -26,7 +26,7 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     # Arrange: ema_cross on BTC, fast in {5, 10} x slow in {30, 60}.
     page.get_by_label("Strategy", exact=True).select_option("ema_cross")
     page.get_by_label("Bar type").select_option(BTC_BARS)
-    fast, slow = page.get_by_label("Fast ema period"), page.get_by_label("Slow ema period")
+    fast, slow = page.get_by_label("Fast EMA period"), page.get_by_label("Slow EMA period")
     expect(fast).to_have_value("5,10,20")  # suggested from the template's default
     fast.fill("5,10")
     fast.press("Enter")

@@ -58,15 +58,15 @@ def test_choices_come_from_the_templates_and_the_catalog(workbench, configurator
 
 
 def test_widgets_show_the_templates_parameters_with_their_defaults(configurator):
-    assert _widget(configurator, "Fast ema period").value == "10"
-    assert _widget(configurator, "Slow ema period").value == "20"
-    fast = _widget(configurator, "Fast ema period")
+    assert _widget(configurator, "Fast EMA period (bars)").value == "10"
+    assert _widget(configurator, "Slow EMA period (bars)").value == "20"
+    fast = _widget(configurator, "Fast EMA period (bars)")
     # Numbers are typed as text and checked as typed (a number spinner in the browser would
     # silently revert "abc" or "7.5" to the last value); the bounds are stated.
     assert isinstance(fast, pn.widgets.TextInput)
     assert "Allowed: 2 to 1000." in fast.description
-    assert _widget(configurator, "Starting balance").value == "1000000"
-    assert _widget(configurator, "Oms type").value == "NETTING"
+    assert _widget(configurator, "Starting balance (USD)").value == "1000000"
+    assert _widget(configurator, "OMS type").value == "NETTING"
 
 
 @pytest.mark.parametrize(("bar_type", "currency", "trade_size"), [
@@ -87,7 +87,7 @@ def test_bar_type_sets_currency_and_default_trade_size(configurator, bar_type, c
     spec = configurator.spec()
     assert spec.parameters["trade_size"] == trade_size
     assert spec.venue.currency == currency
-    assert float(_widget(configurator, "Trade size").value) == float(trade_size)
+    assert float(_widget(configurator, "Trade size (instrument units)").value) == float(trade_size)
 
 
 @pytest.mark.parametrize("bar_type", [AAPL_BARS, BTC_BARS, EURUSD_BARS])
@@ -114,7 +114,7 @@ def test_strategy_change_shows_that_templates_parameters(configurator):
 
     # Assert
     names = {w.name for w in configurator.__panel__().select(pn.widgets.Widget)}
-    assert "Fast ema period" not in names
+    assert "Fast EMA period (bars)" not in names
     assert set(configurator.spec().parameters) == set(
         configurator.workbench.templates.strategy("bb_mean_reversion").parameters)
     assert configurator.spec().strategy == "bb_mean_reversion"
@@ -127,11 +127,11 @@ def test_spec_reflects_the_widgets(workbench, configurator):
     configurator.form.bar_type = AAPL_BARS
 
     # Act: what a user does in the form.
-    _widget(configurator, "Fast ema period").value = "7"
-    _widget(configurator, "Slow ema period").value = "42"
-    _widget(configurator, "Trade size").value = "25.5"
-    _widget(configurator, "Starting balance").value = "250000"
-    _widget(configurator, "Oms type").value = "HEDGING"
+    _widget(configurator, "Fast EMA period (bars)").value = "7"
+    _widget(configurator, "Slow EMA period (bars)").value = "42"
+    _widget(configurator, "Trade size (instrument units)").value = "25.5"
+    _widget(configurator, "Starting balance (USD)").value = "250000"
+    _widget(configurator, "OMS type").value = "HEDGING"
     _widget(configurator, "Start (UTC)").value = last - dt.timedelta(days=14)
     _widget(configurator, "End (UTC)").value = last - dt.timedelta(days=7)
     _widget(configurator, "Label").value = "from the form"
@@ -158,7 +158,7 @@ def test_spec_runs_to_the_last_bar_when_the_end_is_the_last_day(configurator):
 def test_decimal_parameters_are_submitted_as_exact_text(configurator):
     configurator.form.bar_type = BTC_BARS
 
-    _widget(configurator, "Trade size").value = "0.3"
+    _widget(configurator, "Trade size (instrument units)").value = "0.3"
 
     assert configurator.spec().parameters["trade_size"] == "0.3"
 
@@ -167,8 +167,8 @@ def test_decimal_parameters_are_submitted_as_exact_text(configurator):
 def test_fast_period_not_shorter_than_slow_is_refused_naming_the_field(workbench, configurator):
     # Arrange
     before = _run_ids(workbench)
-    _widget(configurator, "Fast ema period").value = "50"
-    _widget(configurator, "Slow ema period").value = "20"
+    _widget(configurator, "Fast EMA period (bars)").value = "50"
+    _widget(configurator, "Slow EMA period (bars)").value = "20"
 
     # Act
     configurator.param.trigger("run")
@@ -188,27 +188,27 @@ def test_out_of_bounds_value_never_reaches_a_run(workbench, configurator):
     before = _run_ids(workbench)
 
     # Act
-    _widget(configurator, "Fast ema period").value = "1"
+    _widget(configurator, "Fast EMA period (bars)").value = "1"
 
     # Assert
-    assert configurator.form.problems == ["Fast ema period: must be >= 2, was '1'"]
+    assert configurator.form.problems == ["Fast EMA period: must be >= 2, was '1'"]
     assert configurator._run_button.disabled
     configurator.param.trigger("run")
     assert configurator.message_kind == "danger"
-    assert "Fast ema period: must be >= 2, was '1'" in configurator.message
+    assert "Fast EMA period: must be >= 2, was '1'" in configurator.message
     assert _run_ids(workbench) == before
 
 
 @pytest.mark.parametrize(("typed", "problem"), [
-    ("abc", "Fast ema period: must be a whole number, was 'abc'"),
-    ("7.5", "Fast ema period: must be a whole number, was '7.5'"),
-    ("", "Fast ema period: enter a value (e.g. 10)"),
+    ("abc", "Fast EMA period: must be a whole number, was 'abc'"),
+    ("7.5", "Fast EMA period: must be a whole number, was '7.5'"),
+    ("", "Fast EMA period: enter a value (e.g. 10)"),
 ])
 def test_a_value_that_is_not_a_whole_number_is_an_error_not_the_default(workbench, configurator,
                                                                          typed, problem):
     # Arrange
     before = _run_ids(workbench)
-    fast = _widget(configurator, "Fast ema period")
+    fast = _widget(configurator, "Fast EMA period (bars)")
 
     # Act: as the user types (every key press reaches the form).
     fast.value_input = typed
@@ -269,8 +269,8 @@ def test_a_one_day_range_runs_that_whole_day(workbench, configurator):
 
 def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator):
     # Arrange
-    _widget(configurator, "Fast ema period").value = "7"
-    _widget(configurator, "Slow ema period").value = "42"
+    _widget(configurator, "Fast EMA period (bars)").value = "7"
+    _widget(configurator, "Slow EMA period (bars)").value = "42"
 
     # Act
     configurator.form.bar_type = BTC_BARS

@@ -82,7 +82,7 @@ def test_the_sweeps_trade_size_hint_is_the_default_the_run_uses(workbench, bar_t
     # Act
     view.form.bar_type = bar_type
     (field,) = [w for w in view.__panel__().select(pn.widgets.TextInput)
-                if w.name == "Trade size"]
+                if w.name == "Trade size (instrument units)"]
 
     # Assert
     assert field.placeholder.startswith(hint)
@@ -120,9 +120,9 @@ def test_the_service_refuses_a_value_that_is_not_a_whole_number(workbench, typed
 
 
 @pytest.mark.parametrize(("typed", "problem"), [
-    ("5,7.5", "Fast ema period: must be a whole number, was '7.5'"),
-    ("5..x", "Fast ema period: '5..x' is not a range LOW..HIGH[:STEP] of numbers"),
-    ("1,5", "Fast ema period: must be >= 2, was '1'"),
+    ("5,7.5", "Fast EMA period: must be a whole number, was '7.5'"),
+    ("5..x", "Fast EMA period: '5..x' is not a range LOW..HIGH[:STEP] of numbers"),
+    ("1,5", "Fast EMA period: must be >= 2, was '1'"),
 ])
 def test_a_sweeps_values_to_try_are_checked_as_typed(workbench, typed, problem):
     view = SweepView(workbench=workbench)
@@ -133,3 +133,44 @@ def test_a_sweeps_values_to_try_are_checked_as_typed(workbench, typed, problem):
     assert view._submit_button.disabled and problem in view._fix_note.object
     view.param.trigger("submit")
     assert problem in view.message and workbench.backtests.list_sweeps() == []
+
+
+def test_fields_have_human_labels_with_units(workbench):
+    form = RunForm(workbench=workbench)
+
+    form.bar_type = BTC_BARS
+
+    names = {w.name for w in form.__panel__().select(pn.widgets.Widget)}
+    assert {"Fast EMA period (bars)", "Slow EMA period (bars)", "Trade size (instrument units)",
+            "OMS type", "Slippage probability (0 to 1, per market order)",
+            "Starting balance (USDT)", "Account currency", "Leverage (×)"} <= names
+    raw = {"fast_ema_period", "oms_type", "prob_slippage", "Oms type", "Prob slippage"}
+    assert not names & raw
+    (oms,) = [w for w in form.__panel__().select(pn.widgets.Select) if w.name == "OMS type"]
+    assert oms.options == {"Netting: one position per instrument": "NETTING",
+                           "Hedging: several positions per instrument": "HEDGING"}
+
+
+def test_the_fixed_commission_shows_only_under_the_fixed_fee_model(workbench):
+    # Arrange
+    form = RunForm(workbench=workbench)
+    form.bar_type = BTC_BARS
+
+    def commission():
+        return [w for w in form.__panel__().select(pn.widgets.TextInput)
+                if w.name.startswith("Fixed commission")]
+
+    # Assert: maker/taker by default: hidden, not submitted, and not checked.
+    (field,) = commission()
+    assert not field.visible and form.venue().fixed_commission is None
+    form.venue_values.fixed_commission = "abc"
+    assert form.problems == []
+
+    # Act
+    form.venue_values.fee_model = "fixed"
+
+    # Assert
+    assert field.visible and field.name == "Fixed commission (USDT per order)"
+    assert form.problems == ["Fixed commission: must be a decimal number, was 'abc'"]
+    form.venue_values.fixed_commission = "2.5"
+    assert form.venue().fixed_commission == "2.5" and form.venue().fee_model == "fixed"
