@@ -15,6 +15,7 @@ from bokeh.layouts import row
 from panel.viewable import Viewer
 
 from components import charts
+from components.confirm import ConfirmAction
 from components.live import follow
 from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
@@ -143,6 +144,7 @@ class SweepView(Viewer):
         self._stop_button = pn.widgets.Button.from_param(self.param.stop, color="danger",
                                                          width=120)
         self._stop_note = reason_note()
+        self.confirmation = ConfirmAction()
         self._completed_seen = None
         self._ranking = False  # a ranking is being computed off the loop
         self._rank_again = False  # ... and another was asked for meanwhile
@@ -190,7 +192,7 @@ class SweepView(Viewer):
                    self._stop_button,
                    pn.widgets.Select.from_param(self.param.metric, width=200),
                    pn.widgets.Select.from_param(self.param.rank_by, width=130)),
-            self._stop_note, self._summary, self._progress, self._best,
+            self.confirmation, self._stop_note, self._summary, self._progress, self._best,
             pn.pane.Markdown("### Overfitting statistics"),
             pn.widgets.IntInput.from_param(self.param.partitions, width=150),
             self._statistics,
@@ -472,9 +474,17 @@ class SweepView(Viewer):
 
     @param.depends("stop", watch=True)
     def _on_stop(self) -> None:
+        """Ask first: stopping cancels every unfinished run of the sweep."""
         if not self.sweep_id:
             return
-        sweep_id, backtests = self.sweep_id, self.workbench.backtests
+        sweep_id = self.sweep_id
+        self.confirmation.ask(
+            f"Stop sweep `{sweep_id}`? Every queued, running or paused run of it is cancelled; "
+            "completed runs stay.", lambda _typed: self._stop(sweep_id), label="Stop sweep",
+            danger=True, dismiss="Keep it running")
+
+    def _stop(self, sweep_id: str) -> None:
+        backtests = self.workbench.backtests
 
         def stopped(outcome) -> None:
             if isinstance(outcome, Exception):

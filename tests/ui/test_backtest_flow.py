@@ -276,3 +276,43 @@ def test_runs_table_shows_no_nan_for_runs_without_statistics(open_page):
 
     expect(page.get_by_text(FAILED_RUN_ID, exact=True)).to_be_visible()
     expect(page.get_by_text("NaN", exact=True)).to_have_count(0, timeout=2_000)
+
+
+# -- several runs from one tab ---------------------------------------------------------------------
+def test_a_second_run_joins_the_queue_and_cancel_asks_first(open_page, server, screenshot):
+    page = open_page("/backtest")
+    page.get_by_label("Bar type").select_option(BTC_BARS)  # a month of BTC: tens of seconds
+    expect(page.get_by_label("Trade size")).to_have_value("0.1")
+    before = server.run_folders()
+
+    # Act: run, then run again while the first is still queued or running.
+    _run_button(page).click()
+    expect(page.get_by_text(re.compile(r"Run \S+ submitted"))).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_enabled()
+    _run_button(page).click()
+
+    # Assert: the page says the new run waits behind the first.
+    said = page.get_by_text(re.compile(r"Run \S+ submitted\. It joins the queue behind \S+, "
+                                       "which is still running"))
+    expect(said).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    second, first = re.search(r"Run (\S+) submitted\. It joins the queue behind (\S+),",
+                              said.inner_text()).groups()
+    assert first != second and {first, second}.isdisjoint(before)
+    new_runs = [first, second]
+    screenshot("backtest-second-run-queued")
+
+    # Act: cancel both on the Runs page; each asks first.
+    page = open_page("/runs")
+    for run_id in new_runs:
+        page.get_by_label("Run", exact=True).select_option(run_id)
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        question = page.get_by_text(re.compile(f"Cancel run {run_id} \\((Queued|Running)\\)\\?"))
+        expect(question).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        if run_id == new_runs[0]:
+            screenshot("runs-cancel-asks")
+        page.get_by_role("button", name="Cancel run").click()
+
+        # Assert
+        expect(page.get_by_text(re.compile(f"Run {run_id} cancelled: now Cancelled"))
+               ).to_be_visible(timeout=ANSWER_TIMEOUT_MS)

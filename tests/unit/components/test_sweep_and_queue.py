@@ -135,6 +135,26 @@ def test_a_missing_engine_image_offers_the_build_only_to_an_admin(workbench, mon
     assert (entry.actor, entry.outcome) == ("rico", "refused")
 
 
+def test_stopping_a_sweep_asks_first(workbench):
+    # Arrange: a sweep of long runs.
+    view = SweepView(workbench=workbench)
+    _small_sweep(view)
+    view.form.start, view.form.end = dt.date(2024, 1, 1), dt.date(2024, 6, 30)
+    view.param.trigger("submit")
+    sweep_id = view.sweep_id
+
+    # Act
+    view.param.trigger("stop")
+
+    # Assert: nothing is cancelled until the user confirms.
+    assert view.confirmation.pending and f"Stop sweep `{sweep_id}`?" in view.confirmation.summary
+    assert workbench.backtests.repository.sweep_summary(sweep_id).count("Cancelled") == 0
+    view.confirmation.param.trigger("confirm")
+    summary = workbench.backtests.repository.sweep_summary(sweep_id)
+    assert summary.count("Cancelled") == summary.runs == 2
+    assert "2 runs cancelled" in view.message
+
+
 def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
     # Arrange: a long run in flight.
     from services.backtest import BacktestSpec
@@ -156,7 +176,15 @@ def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
     assert workbench.backtests.get(run_id).status == "Running"
     queue.param.trigger("resume")
     assert "only a Paused run can be resumed" in queue.message
+    queue.param.trigger("cancel")  # asks first
+    assert queue.confirmation.pending and f"Cancel run `{run_id}` (Running)?" in \
+        queue.confirmation.summary
+    assert workbench.backtests.get(run_id).status == "Running"
+    queue.confirmation.param.trigger("cancel")  # the user thinks again
+    assert not queue.confirmation.pending
+    assert workbench.backtests.get(run_id).status == "Running"
     queue.param.trigger("cancel")
+    queue.confirmation.param.trigger("confirm")
     assert workbench.backtests.get(run_id).status == "Cancelled"
     assert queue.runs.iloc[0]["status"] == "Cancelled"
     assert queue._buttons["cancel"].disabled
