@@ -225,7 +225,7 @@ class SweepView(Viewer):
         self._walk_forwards.visible = walk_forward
         self._sweep_results.visible = not walk_forward
         self._form.title = "New walk-forward analysis" if walk_forward else "New sweep"
-        self._submit_button.name = "Run walk-forward" if walk_forward else "Run sweep"
+        self._submit_button.label = "Run walk-forward" if walk_forward else "Run sweep"
 
     # -- the form -----------------------------------------------------------------------------
     def _constraints(self) -> tuple[str, ...]:

@@ -20,7 +20,8 @@ from panel.viewable import Viewer
 from components.confirm import ConfirmAction, button
 from components.engines.alerts import AlertList
 from components.engines.blotter import Blotter
-from components.engines.common import TRADING_COLOURS, Outcome, frame, money, state_badge
+from components.engines.common import Outcome, frame, money
+from components.theme import NEUTRAL, TRADING_COLOURS, state_badge
 from components.engines.feed import FeedHealthView
 from components.engines.risk import RiskPanel
 from components.engines.ticket import OrderTicket
@@ -213,7 +214,7 @@ class EngineDetail(Viewer):
         self.alerts.session_id = self.session_id
         self._shown_state = None
         # The plots' sources are Bokeh models: changed only under the session's lock.
-        pn.state.execute(self._reset_plots)
+        pn.state.execute(self._reset_plots, schedule=True)
         self._on_engine()
         self.refresh_log()
         self.refresh_audit()
@@ -277,7 +278,7 @@ class EngineDetail(Viewer):
         strategies = status.get("strategies") or {}
         listed = ", ".join(f"{k} ({v})" for k, v in strategies.items()) or "–"
         trading = status.get("trading_state")
-        colour = TRADING_COLOURS.get(trading, "#8a8f98")
+        colour = TRADING_COLOURS.get(trading, NEUTRAL)
         cells = [status.get("trader_state", "–"), None, listed, status.get("open_orders", "–"),
                  status.get("orders", "–"), status.get("fills", "–"),
                  money(status.get("realized_pnl")), money(status.get("unrealized_pnl"))]
