@@ -23,6 +23,7 @@ from services.identity.sessions import SessionService
 from services.identity.tokens import TokenService
 from services.identity.users import UserService
 from services.live import LiveFeed, LiveState
+from services.pipeline import Pipeline
 from services.settings import Settings
 from services.templates import TemplateService
 
@@ -48,6 +49,7 @@ class Workbench:
     catalog_writer: CatalogWriter  # imports, conversions, exports, deletions (authorised, audited)
     backtests: BacktestService
     engines: EngineService
+    pipeline: Pipeline  # strategy versions, promotions, deployments, drift
     _live: LiveState | None = field(default=None, repr=False)
     _feed: LiveFeed | None = field(default=None, repr=False)
 
@@ -110,7 +112,9 @@ class Workbench:
                             catalog_service, authorizer,
                             SourcePolicy.for_workbench(settings.state_dir, settings.catalog),
                             protected=(str(settings.state_dir),)),
-                        backtests=backtests, engines=engines)
+                        backtests=backtests, engines=engines,
+                        pipeline=Pipeline.build(database, templates, catalog_service, backtests,
+                                                engines, authorizer))
         # A change a crash interrupted is completed (or undone) by the next start; the server
         # (no default principal) does it through recover_at_start as the user who started it.
         if catalog_service.protocol == "file" and authorizer.allows(default, "catalog.recover")[0]:

@@ -6,13 +6,20 @@ from services.db.models import (
     AuditEntry,
     BacktestRunRow,
     Base,
+    DeploymentRow,
     EngineMetricRow,
     EngineSessionRow,
+    PromotionDecisionRow,
+    PromotionRow,
     SchedulerLeaseRow,
+    StrategyVersionRow,
     SweepRow,
     UserRow,
     UserSessionRow,
+    VersionRunRow,
 )
 
-__all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "EngineMetricRow",
-           "EngineSessionRow", "SchedulerLeaseRow", "SweepRow", "UserRow", "UserSessionRow"]
+__all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "DeploymentRow",
+           "EngineMetricRow", "EngineSessionRow", "PromotionDecisionRow", "PromotionRow",
+           "SchedulerLeaseRow", "StrategyVersionRow", "SweepRow", "UserRow", "UserSessionRow",
+           "VersionRunRow"]
