@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("nautilus_workbench.app")
@@ -169,13 +169,11 @@ def serve(options: ServeOptions) -> None:
     _attach_docker_runtime(workbench)
     # The installation's one backtest scheduler (standby while another process holds it).
     workbench.backtests.start_scheduler()
-    # One live state and one engine monitor per server process, shared by every session.
-    live = workbench.live_state()
-
-    def engines_polled(state) -> None:
-        live.update(engines=workbench.engines.list_sessions(), monitor=asdict(state))
-
-    monitor = EngineMonitor(workbench.engines, on_poll=engines_polled).start()
+    # One engine monitor per server process, shared by every browser session; the live board
+    # (what every session's components watch) and the alert rules follow its event hub.
+    monitor = EngineMonitor(workbench.engines).start()
+    workbench.live.start()
+    workbench.alerts.start()
     app = create_app(workbench, options, monitor)
     scheme = "https" if options.tls else "http"
     host = "localhost" if options.address in ("127.0.0.1", "0.0.0.0", "::") else options.address

@@ -11,11 +11,25 @@ pn.pane.Markdown.renderer_options = {"html": False}
 from components.accounts import AccountPanel, UserAdmin  # noqa: E402
 from components.backtest_configurator import BacktestConfigurator  # noqa: E402
 from components.catalog_browser import CatalogBrowser  # noqa: E402
-from components.engine_manager import EmergencyStop, EngineManager  # noqa: E402
+from components.confirm import ConfirmAction  # noqa: E402
+from components.engine_manager import EngineManager  # noqa: E402
+from components.engines import (  # noqa: E402
+    AlertList,
+    Blotter,
+    EmergencyStop,
+    EngineDetail,
+    EngineList,
+    EngineStartForm,
+    FeedHealthView,
+    OrderTicket,
+    RiskPanel,
+)
 from components.results_viewer import ResultsViewer  # noqa: E402
 from components.run_comparison import RunComparison  # noqa: E402
 from components.run_queue import RunQueue  # noqa: E402
 from components.sweep_view import SweepView  # noqa: E402
 
-__all__ = ["AccountPanel", "BacktestConfigurator", "CatalogBrowser", "EmergencyStop",
-           "EngineManager", "ResultsViewer", "RunComparison", "RunQueue", "SweepView", "UserAdmin"]
+__all__ = ["AccountPanel", "AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser",
+           "ConfirmAction", "EmergencyStop", "EngineDetail", "EngineList", "EngineManager",
+           "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer", "RiskPanel",
+           "RunComparison", "RunQueue", "SweepView", "UserAdmin"]

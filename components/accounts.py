@@ -59,11 +59,11 @@ class AccountPanel(Viewer):
             pn.Row(pn.widgets.TextInput.from_param(self.param.token_name,
                                                    placeholder="laptop, CI, ..."),
                    pn.widgets.IntInput.from_param(self.param.expires_days),
-                   pn.widgets.Button.from_param(self.param.create, button_type="primary",
+                   pn.widgets.Button.from_param(self.param.create, color="primary",
                                                 align="end")),
             self._secret, self._tokens,
             pn.Row(pn.widgets.Select.from_param(self.param.selected, width=300),
-                   pn.widgets.Button.from_param(self.param.revoke, button_type="danger",
+                   pn.widgets.Button.from_param(self.param.revoke, color="danger",
                                                 align="end")),
             pn.pane.Markdown("### Password"),
             pn.Row(pn.widgets.PasswordInput.from_param(self.param.new_password),
@@ -161,9 +161,9 @@ class UserAdmin(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         may = permission(self.workbench, self.principal, "users.manage")
-        buttons = [pn.widgets.Button.from_param(self.param.add, button_type="primary"),
+        buttons = [pn.widgets.Button.from_param(self.param.add, color="primary"),
                    pn.widgets.Button.from_param(self.param.set_roles),
-                   pn.widgets.Button.from_param(self.param.disable, button_type="danger"),
+                   pn.widgets.Button.from_param(self.param.disable, color="danger"),
                    pn.widgets.Button.from_param(self.param.enable)]
         for button in buttons:
             restrict(button, *may)

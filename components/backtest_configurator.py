@@ -10,7 +10,8 @@ import param
 from panel.viewable import Viewer
 
 from components.parameters import parameters_from_specs, values_of, widgets_for
-from components.offloop import run_off_loop, watch_live
+from components.live import follow
+from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
@@ -63,7 +64,7 @@ class BacktestConfigurator(Viewer):
         if self.workbench is None:
             raise ValueError("BacktestConfigurator needs a workbench (services.Workbench.open()).")
         self._series = {}
-        self._live = self.workbench.live_state()
+        self._live = self.workbench.live.start()
         self._strategy_params = None
         self._venue_specs = {}
         self._venue_params = None
@@ -73,7 +74,7 @@ class BacktestConfigurator(Viewer):
         self._coverage = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
         self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
-        self._run_button = pn.widgets.Button.from_param(self.param.run, button_type="primary",
+        self._run_button = pn.widgets.Button.from_param(self.param.run, color="primary",
                                                         sizing_mode="stretch_width")
         self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
@@ -84,7 +85,7 @@ class BacktestConfigurator(Viewer):
         restrict(self._run_button, *self._may_run)
         self._load_choices()
         self._layout = self._build_layout()
-        watch_live(self, self._live, ["runs"], self._on_live)
+        follow(self._live, ["runs"], self._on_live)
 
     # -- layout -------------------------------------------------------------------------------
     def _build_layout(self):

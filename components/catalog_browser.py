@@ -187,10 +187,10 @@ class CatalogBrowser(Viewer):
                                                sizing_mode="stretch_width", height=220)
         self._report_download = pn.widgets.FileDownload(
             callback=self._report_file, filename="quality.csv", label="Download quality report",
-            button_type="light", width=240, visible=False)
+            color="light", width=240, visible=False)
         self._export_download = pn.widgets.FileDownload(
             callback=self._export_file, filename="export.csv", label="Export selection",
-            button_type="primary", width=200)
+            color="primary", width=200)
         self._upload = pn.widgets.FileInput(accept=".csv,.gz,.parquet,.txt", name="Upload a file")
         self._upload.param.watch(self._on_upload, "value")
         self._import_alert = pn.pane.Alert(self.param.import_message, alert_type="info",
@@ -208,10 +208,10 @@ class CatalogBrowser(Viewer):
     def _build(self):
         may = {action: permission(self.workbench, self.principal, action)
                for action in ("catalog.import", "catalog.export", "catalog.delete")}
-        delete_button = _button(self.param.delete, button_type="danger", width=160)
+        delete_button = _button(self.param.delete, color="danger", width=160)
         import_buttons = [_button(self.param.preview_import, width=120),
                           _button(self.param.check_import, width=160),
-                          _button(self.param.run_import, button_type="primary", width=120)]
+                          _button(self.param.run_import, color="primary", width=120)]
         restrict(delete_button, *may["catalog.delete"])
         restrict(self._export_download, *may["catalog.export"])
         for button in import_buttons:
@@ -225,7 +225,7 @@ class CatalogBrowser(Viewer):
             sizing_mode="stretch_width")
         quality = pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.calendar, width=180),
-                   _button(self.param.check, button_type="primary",
+                   _button(self.param.check, color="primary",
                                                 width=180, align="end"),
                    self._report_download),
             self._quality_summary,

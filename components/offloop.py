@@ -54,25 +54,3 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
                 busy.loading = False
 
     doc.add_next_tick_callback(task)
-
-
-def watch_live(owner, live, names: list[str], callback: Callable[..., None]) -> None:
-    """Call ``callback()`` when ``names`` of the process-level live state change, for as long
-    as ``owner``'s browser session lives (its watcher is removed when the session ends).
-
-    The state changes in a background thread; Panel applies the widget updates ``callback``
-    makes on the session's own loop."""
-    watcher = live.param.watch(lambda *_: callback(), names)
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        def unwatch(_context) -> None:
-            live.param.unwatch(watcher)
-        doc.on_session_destroyed(unwatch)
-    owner._live_watchers = [*getattr(owner, "_live_watchers", []), watcher]
-
-
-def on_session_end(callback: Callable[[], None]) -> None:
-    """Call ``callback()`` when the current browser session ends (nothing in a notebook)."""
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc.on_session_destroyed(lambda _context: callback())

@@ -24,7 +24,7 @@ from bokeh.resources import Resources
 
 from components import charts
 from services import ValidationError, Workbench
-from services.backtest.statistics import METRIC_GROUPS, best_index, format_statistic
+from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
 
 # Compressed bytes allowed for the fills and orders tables together; every trade is always kept.
 SECONDARY_TABLE_BUDGET = 1_000_000

@@ -15,7 +15,7 @@ from components import charts
 from components.offloop import run_off_loop
 from components.report import run_report_html
 from services import Workbench, WorkbenchError
-from services.backtest.statistics import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
+from services.backtest.metric_labels import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,23 @@ def _card(label: str, value: str) -> pn.pane.HTML:
     )
 
 
-class _Prepared:
-    """What showing a run needs, computed off the event loop: charts and display tables."""
+# Tabs (by position) whose charts are built when first shown.
+RETURNS_TAB, TRADES_TAB = 1, 3
 
-    def __init__(self, time_charts, distribution, price, trades, fills, orders, config) -> None:
-        self.time_charts, self.distribution, self.price = time_charts, distribution, price
+
+class _Prepared:
+    """What showing a run needs at once, computed off the event loop: the Charts tab (the one
+    shown first) and display tables. The Returns and Trades tabs' charts are built when their
+    tab is first shown."""
+
+    def __init__(self, time_charts, trades, fills, orders, config) -> None:
+        self.time_charts = time_charts
         self.trades, self.fills, self.orders, self.config = trades, fills, orders, config
 
     @classmethod
     def of(cls, results, log_scale: bool) -> _Prepared:
         display = ResultsViewer._display_frame
-        return cls(charts.time_charts(results, log=log_scale), charts.distribution_charts(results),
-                   charts.price_chart(results, xlim=None), display(trades_frame(results)),
+        return cls(charts.time_charts(results, log=log_scale), display(trades_frame(results)),
                    display(results.fills), display(results.orders),
                    json.loads(json.dumps(results.config)))
 
@@ -119,7 +124,7 @@ class ResultsViewer(Viewer):
         self._config = pn.pane.JSON({}, depth=3, sizing_mode="stretch_width", theme="light")
         self._downloads = pn.Row(
             pn.widgets.FileDownload(callback=self._report_file, filename="report.html",
-                                    label="Download HTML report", button_type="primary", width=210),
+                                    label="Download HTML report", color="primary", width=210),
             pn.widgets.FileDownload(callback=lambda: self._csv("trades"), filename="trades.csv",
                                     label="Trades CSV", width=130),
             pn.widgets.FileDownload(callback=lambda: self._csv("equity"), filename="equity.csv",
@@ -138,11 +143,12 @@ class ResultsViewer(Viewer):
             ("Fills", self._fills), ("Orders", self._orders), ("Configuration", self._config),
             sizing_mode="stretch_width", dynamic=True,
         )
+        self._tabs.param.watch(self._on_tab, "active")
         self._body = pn.Column(self._header, self._downloads, self._cards, self._tabs,
                                visible=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(pn.pane.Markdown("### Runs"), pn.widgets.Button.from_param(
-                self.param.refresh, button_type="default", width=100)),
+                self.param.refresh, color="default", width=100)),
             self._runs, self._alert, self._body, sizing_mode="stretch_width",
         )
         self._load_runs()
@@ -244,7 +250,7 @@ class ResultsViewer(Viewer):
         self._metrics.objects = [self._metric_table(group, metrics, currency)
                                  for group, metrics in METRIC_GROUPS.items()]
         self._time_charts.object = prepared.time_charts
-        self._distribution.object = prepared.distribution
+        self._distribution.object = None
         self._trades.value = prepared.trades
         self._all_trades = prepared.trades
         self._fills.value = prepared.fills
@@ -252,23 +258,59 @@ class ResultsViewer(Viewer):
         self._config.object = prepared.config
         with param.parameterized.discard_events(self):
             self.zoom = None
-        self._trade_price.object = prepared.price
+        self._trade_price.object = None
         self._body.visible = True
+        self._build_shown_tab()
 
     def _metric_table(self, group: str, metrics: dict, currency: str) -> pn.pane.Markdown:
         rows = "\n".join(f"| {label} | {format_statistic(key, self.statistics.get(key), currency)} |"
                          for key, (label, _) in metrics.items())
         return pn.pane.Markdown(f"#### {group}\n| Metric | Value |\n|---|---:|\n{rows}", width=330)
 
+    # -- charts built on demand, off the event loop ------------------------------------------
+    def _on_tab(self, _event) -> None:
+        self._build_shown_tab()
+
+    def _build_shown_tab(self) -> None:
+        """Build the Returns or Trades tab's charts the first time the tab shows for this run."""
+        results, tab = self._results, self._tabs.active
+        if results is None:
+            return
+        if tab == RETURNS_TAB and self._distribution.object is None:
+            self._chart_off_loop(self._distribution, lambda: charts.distribution_charts(results))
+        elif tab == TRADES_TAB and self._trade_price.object is None:
+            zoom = self.zoom
+            self._chart_off_loop(self._trade_price, lambda: charts.price_chart(results, xlim=zoom))
+
+    def _chart_off_loop(self, pane: pn.pane.Bokeh, build) -> None:
+        results = self._results
+
+        def place(outcome) -> None:
+            if results is not self._results:
+                return  # another run is on display now
+            if isinstance(outcome, Exception):
+                log.error("building a chart of run %s failed", results.info.run_id,
+                          exc_info=outcome)
+                self._warn("A chart of this run cannot be drawn; the details are in the "
+                           "server log.")
+                return
+            pane.object = outcome
+
+        run_off_loop(build, place, busy=pane)
+
     @param.depends("log_scale", watch=True)
     def _render_time_charts(self) -> None:
         if self._results is not None:
-            self._time_charts.object = charts.time_charts(self._results, log=self.log_scale)
+            results, log_scale = self._results, self.log_scale
+            self._chart_off_loop(self._time_charts,
+                                 lambda: charts.time_charts(results, log=log_scale))
 
     @param.depends("zoom", watch=True)
     def _render_trade_price(self) -> None:
         if self._results is not None:
-            self._trade_price.object = charts.price_chart(self._results, xlim=self.zoom)
+            results, zoom = self._results, self.zoom
+            self._chart_off_loop(self._trade_price,
+                                 lambda: charts.price_chart(results, xlim=zoom))
 
     def _on_trade_click(self, event) -> None:
         row = self._trades.value.iloc[event.row]
@@ -277,12 +319,24 @@ class ResultsViewer(Viewer):
         self.zoom = (opened - pad, closed + pad)
 
     def _on_trade_search(self, event) -> None:
-        text = (event.new or "").strip().lower()
-        frame = self._all_trades
-        if text:
-            mask = frame.astype(str).apply(lambda col: col.str.lower().str.contains(text, regex=False)).any(axis=1)
-            frame = frame[mask]
-        self._trades.value = frame
+        text, frame = (event.new or "").strip().lower(), self._all_trades
+
+        def search() -> pd.DataFrame:
+            if not text:
+                return frame
+            found = frame.astype(str).apply(
+                lambda col: col.str.lower().str.contains(text, regex=False)).any(axis=1)
+            return frame[found]
+
+        def show(outcome) -> None:
+            if (self._trade_search.value_input or "").strip().lower() != text:
+                return  # typed on meanwhile: a newer search follows
+            if isinstance(outcome, Exception):
+                log.error("searching trades failed", exc_info=outcome)
+                return
+            self._trades.value = outcome
+
+        run_off_loop(search, show, busy=self._trades)
 
     @staticmethod
     def _display_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -46,7 +46,7 @@ class RunComparison(Viewer):
                                         stylesheets=self._metrics.stylesheets)
         self._download = pn.widgets.FileDownload(callback=self._report_file, filename="comparison.html",
                                                  label="Download comparison report",
-                                                 button_type="primary", width=260)
+                                                 color="primary", width=260)
         self._body = pn.Column(
             self._note, self._download, self._charts,
             pn.Tabs(("Metrics", self._metrics), ("Parameters", self._parameters),

@@ -10,7 +10,8 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from components.offloop import on_session_end, run_off_loop, watch_live
+from components.live import follow, on_session_end
+from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
 from services.identity.principal import Principal
 from services import Workbench, WorkbenchError
@@ -102,7 +103,7 @@ class RunQueue(Viewer):
         self._buttons = {
             "pause": pn.widgets.Button.from_param(self.param.pause, width=100),
             "resume": pn.widgets.Button.from_param(self.param.resume, width=100),
-            "cancel": pn.widgets.Button.from_param(self.param.cancel, button_type="danger",
+            "cancel": pn.widgets.Button.from_param(self.param.cancel, color="danger",
                                                    width=100),
         }
         self._layout = pn.Column(
@@ -113,11 +114,11 @@ class RunQueue(Viewer):
             self._note, self._alert, self._table, sizing_mode="stretch_width",
         )
         # The process-level live state, refreshed once a second for every session at once.
-        self._live = self.workbench.live_state()
+        self._live = self.workbench.live.start()
         self._watching = None
         self._follow_sweep()
         self._show(self._current())
-        watch_live(self, self._live, ["runs", "sweep_runs"], lambda: self._show(self._current()))
+        follow(self._live, ["runs", "sweep_runs"], lambda: self._show(self._current()))
         on_session_end(lambda: self._unfollow())
 
     def __panel__(self):

@@ -8,19 +8,20 @@ import html
 import logging
 
 import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also outside notebooks)
+import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
 
-from components.offloop import run_off_loop, watch_live
-from components.run_queue import RunQueue
+from components.live import follow
+from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
-from services.identity.principal import Principal
+from components.run_queue import RunQueue
 from services import ValidationError, Workbench, WorkbenchError
-from services.backtest.statistics import format_statistic
+from services.backtest.metric_labels import format_statistic
 from services.backtest.sweep import SweepSpec
+from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -109,22 +110,22 @@ class SweepView(Viewer):
         # browser with references to models the server had dropped.
         self._heatmap = pn.Column(sizing_mode="stretch_width", height=380)
         self._queue = RunQueue(workbench=self.workbench, sweep_id="", principal=self.principal)
-        self._stop_button = pn.widgets.Button.from_param(self.param.stop, button_type="danger",
+        self._stop_button = pn.widgets.Button.from_param(self.param.stop, color="danger",
                                                          width=120)
         self._stop_note = reason_note()
         self._completed_seen = None
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
         self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
         self._load_choices()
-        self._live = self.workbench.live_state()
+        self._live = self.workbench.live.start()
         self._load_sweeps()
         self._layout = self._build_layout()
         # Progress from the process-level live state: no polling of the database per tab.
-        watch_live(self, self._live, ["sweeps"], self._on_live)
+        follow(self._live, ["sweeps"], self._on_live)
 
     def _build_layout(self):
         may_submit = permission(self.workbench, self.principal, "sweep.submit")
-        submit = pn.widgets.Button.from_param(self.param.submit, button_type="primary",
+        submit = pn.widgets.Button.from_param(self.param.submit, color="primary",
                                               sizing_mode="stretch_width")
         restrict(submit, *may_submit)
         form = pn.Card(

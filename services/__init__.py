@@ -14,11 +14,13 @@ import importlib
 _EXPORTS = {
     "BacktestError": "services.errors",
     "CatalogError": "services.errors",
+    "CommandRefused": "services.errors",
     "ConfigurationError": "services.errors",
     "DockerUnavailable": "services.errors",
     "EngineError": "services.errors",
     "EngineNotFound": "services.errors",
     "EngineStateConflict": "services.errors",
+    "EngineUnresponsive": "services.errors",
     "PermissionDenied": "services.errors",
     "RuntimeUnavailableError": "services.errors",
     "StorageError": "services.errors",

@@ -71,6 +71,14 @@ class EngineStateConflict(EngineError):
     """The engine's state does not allow the action (double start, stop of a stopped engine)."""
 
 
+class CommandRefused(EngineError):
+    """The engine refused a command (bad input, a risk check, a state that does not allow it)."""
+
+
+class EngineUnresponsive(EngineError):
+    """The engine did not answer a command in time (its event loop may be hung)."""
+
+
 class DockerUnavailable(EngineError):
     """The Docker daemon cannot be reached, or the engine image is not built on it."""
 

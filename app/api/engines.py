@@ -9,6 +9,7 @@ from app.api.errors import ApiProblem
 from app.api.models import (
     Containers,
     EmergencyStop,
+    EmergencyTierAnswer,
     EngineConfigChange,
     EngineLogs,
     Engines,
@@ -57,18 +58,26 @@ def restart(body: RestartEngine, wb=Depends(workbench),
     return {"engine": info.to_json()}
 
 
-@router.post("/emergency-stop", response_model=OneEngine | Engines,
-             summary="Kill an engine now, or every active engine",
-             **declare("engine.emergency_stop", 404, 503))
+@router.post("/emergency-stop", response_model=OneEngine | Engines | EmergencyTierAnswer,
+             summary="Emergency stop, tier by tier: halt, cancel, flatten, or kill (default)",
+             **declare("engine.emergency_stop", 404, 409, 422, 503, 504))
 def emergency_stop(body: EmergencyStop, wb=Depends(workbench),
                    principal: Principal = Depends(caller)):
-    """SIGKILL from any state; never refused for the engine's state and never rate-limited."""
-    if body.all:
-        return {"engines": [e.to_json() for e in
-                            wb.engines.emergency_stop_all(principal=principal)]}
-    if body.session_id is None:
-        raise ApiProblem(422, "Give the session_id of the engine to kill, or \"all\": true.")
-    return {"engine": wb.engines.emergency_stop(body.session_id, principal=principal).to_json()}
+    """kill: SIGKILL from any state, never refused for the engine's state. halt (no new
+    orders), cancel (every open order) and flatten (cancel and close every position) go into
+    running engines. Never rate-limited."""
+    if not body.all and body.session_id is None:
+        raise ApiProblem(422, "Give the session_id of the engine to stop, or \"all\": true.")
+    if body.tier == "kill":
+        if body.all:
+            return {"engines": [e.to_json() for e in
+                                wb.commands.emergency_all("kill", principal=principal)]}
+        return {"engine": wb.commands.emergency(body.session_id, "kill",
+                                                principal=principal).to_json()}
+    results = (wb.commands.emergency_all(body.tier, principal=principal) if body.all
+               else [wb.commands.emergency(body.session_id, body.tier, principal=principal)])
+    return {"results": [{"error": str(r)} if isinstance(r, Exception) else r.to_json()
+                        for r in results]}
 
 
 @router.get("/status", response_model=OneEngine | Engines, summary="Engine status",

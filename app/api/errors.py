@@ -14,9 +14,11 @@ from app.web.access import MAX_API_BODY, BodyTooLarge
 from services.errors import (
     AuthenticationError,
     CatalogError,
+    CommandRefused,
     DockerUnavailable,
     EngineError,
     EngineStateConflict,
+    EngineUnresponsive,
     NotFound,
     PermissionDenied,
     RuntimeUnavailableError,
@@ -27,11 +29,12 @@ from services.errors import (
 log = logging.getLogger("nautilus_workbench.api")
 
 # Most specific first: refusals 401/403, unknown ids 404, the state does not allow it 409,
-# invalid input 422, a backend the server cannot use now 503.
+# invalid input 422 (an engine refusing a command: a bad order, a risk-engine denial), a backend
+# the server cannot use now 503, an engine that did not answer in time 504.
 STATUS_BY_ERROR: tuple[tuple[type[WorkbenchError], int], ...] = (
     (AuthenticationError, 401), (PermissionDenied, 403), (NotFound, 404),
     (EngineStateConflict, 409), (ValidationError, 422), (CatalogError, 422),
-    (DockerUnavailable, 503),
+    (CommandRefused, 422), (DockerUnavailable, 503), (EngineUnresponsive, 504),
     (RuntimeUnavailableError, 503), (EngineError, 409), (WorkbenchError, 409),
 )
 

@@ -79,7 +79,12 @@ class RestartEngine(Strict):
 
 class EmergencyStop(Strict):
     session_id: SessionId | None = None
-    all: bool = Field(False, description="Kill every active engine.")
+    all: bool = Field(False, description="Every active engine (halt, cancel, flatten: every "
+                                         "running one).")
+    tier: Literal["halt", "cancel", "flatten", "kill"] = Field(
+        "kill", description="halt: no new orders (HALTED); cancel: cancel every open order; "
+                            "flatten: cancel and close every position; kill: SIGKILL the "
+                            "container (never refused for the engine's state).")
 
 
 class EngineConfigChange(Strict):
@@ -107,6 +112,173 @@ class Containers(BaseModel):
 
 class Removed(BaseModel):
     removed: list[str]
+
+
+# -- live operations inside a running engine -----------------------------------------------------
+Decimalish = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$", max_length=40,
+                                  description="A decimal number, as text.")]
+InstrumentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9/_.^-]{1,60}\.[A-Za-z0-9_]{1,30}$",
+                                    description="e.g. BTCUSDT-PERP.BINANCE",
+                                    examples=["BTCUSDT-PERP.BINANCE"])]
+ClientOrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class SubmitOrder(Strict):
+    session_id: SessionId
+    instrument_id: InstrumentId
+    side: Literal["BUY", "SELL"]
+    quantity: Decimalish
+    type: Literal["MARKET", "LIMIT"] = "MARKET"
+    price: Decimalish | None = Field(None, description="The limit price (LIMIT orders).")
+    tif: Literal["GTC", "IOC"] = "GTC"
+    reduce_only: bool = False
+    confirm: str | None = Field(None, max_length=64, description=(
+        "Live engines: the engine's name, for orders whose notional is above the "
+        "confirmation threshold (WORKBENCH_LIVE_CONFIRM_NOTIONAL)."))
+
+
+class OrderRef(Strict):
+    session_id: SessionId
+    client_order_id: ClientOrderId
+
+
+class ModifyOrder(OrderRef):
+    quantity: Decimalish | None = None
+    price: Decimalish | None = None
+
+
+class ClosePosition(Strict):
+    session_id: SessionId
+    position_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9/_.^-]{1,128}$")] | None = None
+    instrument_id: InstrumentId | None = None
+
+
+class SetTradingState(Strict):
+    session_id: SessionId
+    state: Literal["ACTIVE", "REDUCING", "HALTED"]
+
+
+class StrategyCommand(Strict):
+    session_id: SessionId
+    action: Literal["pause", "resume", "stop"]
+    strategy_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]{1,64}-[A-Za-z0-9_]{1,32}$",
+                                      examples=["EMACross-000"])]
+
+
+class RiskChange(Strict):
+    session_id: SessionId
+    settings: dict[Annotated[str, Field(max_length=64)], str | float | int | bool | None] = Field(
+        description="NAME=VALUE: max_daily_loss=500, max_daily_loss.action=HALTED, "
+                    "max_position.cancel_orders=true (0 or \"off\": no limit).",
+        examples=[{"max_daily_loss": "500", "max_daily_loss.action": "HALTED"}])
+
+
+class CommandAnswer(BaseModel):
+    session_id: str
+    engine: str
+    command: str
+    result: dict[str, Any] = Field(description="What the engine answered: for orders `order` "
+                                   "and `answer` (OrderAccepted, OrderFilled, ...).")
+    took_ms: float
+
+
+class Orders(BaseModel):
+    session_id: str
+    orders: list[dict[str, Any]]
+
+
+class Fills(BaseModel):
+    session_id: str
+    fills: list[dict[str, Any]]
+
+
+class Positions(BaseModel):
+    session_id: str
+    positions: list[dict[str, Any]] = Field(description="With realized and unrealized PnL.")
+    net: dict[str, float] = Field(description="Net position per instrument (every strategy).")
+
+
+class RiskReport(BaseModel):
+    session_id: str
+    limits: dict[str, Any]
+    values: dict[str, Any] = Field(default_factory=dict)
+    breached: list[dict[str, Any]] = Field(default_factory=list)
+    trading_state: str | None = None
+    running: bool
+    currency: str | None = None
+
+
+class FeedReport(BaseModel):
+    session_id: str
+    instruments: dict[str, Any]
+    clients: dict[str, bool]
+    disconnections: int
+    gap_seconds: float
+
+
+class EmergencyTierAnswer(BaseModel):
+    results: list[dict[str, Any]] = Field(description="One per engine: its answer, or `error`.")
+
+
+# -- alerts and metrics --------------------------------------------------------------------------
+class AlertOut(BaseModel):
+    id: int
+    rule: str
+    key: str
+    severity: str
+    session_id: str | None
+    engine: str | None
+    message: str
+    first_at: datetime
+    last_at: datetime
+    occurrences: int
+    deliveries: dict[str, str]
+
+
+class Alerts(BaseModel):
+    alerts: list[AlertOut]
+
+
+class AlertRuleOut(BaseModel):
+    name: str
+    title: str
+    unit: str
+    severity: str
+    enabled: bool
+    threshold: float | None
+    cooldown_s: int
+    channels: list[str]
+
+
+class AlertRules(BaseModel):
+    rules: list[AlertRuleOut]
+    channels: list[str] = Field(description="Configured channels, without secrets.")
+
+
+class AlertRuleChange(Strict):
+    enabled: bool | None = None
+    threshold: float | None = Field(None, gt=0)
+    cooldown_s: int | None = Field(None, ge=0, le=86_400)
+    channels: list[Literal["webhook", "email"]] | None = None
+
+
+class MetricIn(Strict):
+    timestamp: datetime | float | None = Field(None, description="ISO 8601 or epoch seconds; "
+                                                                "default: now.")
+    metric_name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")]
+    value: float
+    source: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class MetricOut(BaseModel):
+    timestamp: datetime
+    metric_name: str
+    value: float
+    source: str
+
+
+class Metrics(BaseModel):
+    metrics: list[MetricOut]
 
 
 # -- backtests ----------------------------------------------------------------------------------

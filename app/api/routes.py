@@ -21,7 +21,8 @@ _ERRORS = {400: "The body is not valid JSON.", 401: "No token, or it is not vali
            413: "The body is too large.", 415: "The body is not application/json.",
            422: "The request is not valid; `problems` lists every problem.",
            429: "Too many control requests with this token; see Retry-After.",
-           503: "The backend (Docker, a runtime) cannot be used now."}
+           503: "The backend (Docker, a runtime) cannot be used now.",
+           504: "The engine did not answer within 2 s (its event loop may be hung)."}
 
 
 def declare(access: str, *errors: int) -> dict[str, Any]:

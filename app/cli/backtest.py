@@ -124,7 +124,7 @@ def _run_payload(wb, run_id: str) -> dict:
 
 
 def _print_run(payload: dict) -> None:
-    from services.backtest.statistics import HEADLINE_LABELS, format_statistic
+    from services.backtest.metric_labels import HEADLINE_LABELS, format_statistic
 
     print(f"Run {payload['run_id']}: {payload['status']}")
     print(f"  {payload['strategy']} on {payload['bar_type']}")
@@ -166,9 +166,9 @@ def cmd_run(wb, args) -> int:
 
 
 def cmd_list(wb, args) -> int:
-    from services.backtest.statistics import format_statistic
+    from services.backtest.metric_labels import format_statistic
 
-    runs = wb.backtests.list_runs(limit=args.limit)
+    runs = wb.runs.list_runs(args.limit)
     if args.json:
         print_json([{k: getattr(r, k) for k in (
             "run_id", "status", "strategy", "instrument_id", "bar_type", "start", "end", "label",
@@ -310,7 +310,7 @@ def _sweep_payload(wb, info, board, metric: str) -> dict:
 
 
 def _print_sweep(payload: dict, board, metric: str) -> None:
-    from services.backtest.statistics import format_statistic
+    from services.backtest.metric_labels import format_statistic
 
     print(f"Sweep {payload['sweep_id']}: {payload['status']} "
           f"({len(payload['runs'])} runs, {payload['runtime']} runtime), ranked by {metric}")

@@ -1,7 +1,9 @@
-"""``nautilus-workbench engine ...``: build the engine image; start, watch and stop engines.
+"""``nautilus-workbench engine ...``: build the engine image; start, watch and stop engines;
+orders, positions, cancels, flatten, trading state, strategies and risk limits inside them.
 
-The commands call the same EngineService as the UI and the REST API, so the same checks apply
-(validation, roles, the typed confirmation for live engines) and every action is audited.
+The commands call the same EngineService and EngineCommands as the UI and the REST API, so the
+same checks apply (validation, roles, the typed confirmation for live engines) and every action
+is audited. Commands into a running engine answer within 2 s, or say why not in one line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import time
 from app.cli.output import EXIT_FAILED, key_values, print_json, table
 from services.engine.image import DEFAULT_BASE_IMAGE, DEFAULT_IMAGE
 from services.errors import WorkbenchError
+
+# Kept here (not imported from services.engine.commands) so that --help stays light.
+TIERS = ("halt", "cancel", "flatten", "kill")
+TIER_HELP = {"halt": "no new orders (HALTED)", "cancel": "cancel every open order",
+             "flatten": "cancel all and close every position", "kill": "SIGKILL the container"}
 
 _H = "app.cli.engine:"
 
@@ -60,14 +67,20 @@ def register(commands, common) -> None:
     logs.set_defaults(handler=_H + "cmd_logs")
 
     for action, text in (("stop", "stop gracefully and wait until stopped"),
-                         ("emergency-stop", "kill the engine's container now, from any state")):
+                         ("emergency-stop", "halt, cancel all, flatten, or (default) kill the "
+                                            "engine's container now, from any state")):
         sub = cmds.add_parser(action, parents=[common], help=text)
         sub.add_argument("session_id", nargs="?" if action == "emergency-stop" else None)
         if action == "emergency-stop":
+            sub.set_defaults(fast_exit=True)  # its 1 s budget includes the process's exit
             sub.add_argument("--all", action="store_true", help="every active engine")
+            sub.add_argument("--tier", choices=TIERS, default="kill",
+                             help="; ".join(f"{k}: {v}" for k, v in TIER_HELP.items()))
         sub.add_argument("--timeout", type=float, default=60.0)
         sub.add_argument("--json", action="store_true")
         sub.set_defaults(handler=_H + ("cmd_stop" if action == "stop" else "cmd_emergency_stop"))
+
+    _register_live(cmds, common)
 
     restart = cmds.add_parser("restart", parents=[common], help="stop and start with the same config")
     restart.add_argument("session_id")
@@ -97,6 +110,18 @@ def _print_info(info) -> None:
               f"unrealized PnL {status.get('unrealized_pnl', 0):.2f}")
         for account, amount in status.get("balances", {}).items():
             print(f"  balance {account}: {amount:,.2f}")
+        if status.get("trading_state"):
+            print(f"  trading state {status['trading_state']}")
+        for breach in (status.get("risk") or {}).get("breached") or []:
+            print(f"  RISK LIMIT BREACHED: {breach['message']}")
+        feed = status.get("feed") or {}
+        for instrument, health in (feed.get("instruments") or {}).items():
+            print(f"  feed {instrument}: last update {health['age_s']:.1f} s ago, latency "
+                  f"{health['latency_ms']:.1f} ms (worst {health['latency_max_ms']:.1f}), "
+                  f"{health['gaps']} gap(s)")
+        for client, connected in (feed.get("clients") or {}).items():
+            print(f"  data client {client}: {'connected' if connected else 'DISCONNECTED'}"
+                  f" ({feed.get('disconnections', 0)} disconnection(s))")
     if info.error:
         print(f"  error: {info.error}")
 
@@ -194,17 +219,32 @@ def cmd_emergency_stop(wb, args) -> int:
     if args.all == bool(args.session_id):
         raise WorkbenchError("emergency-stop needs a SESSION_ID or --all (not both).")
     started = time.perf_counter()
-    infos = (wb.engines.emergency_stop_all(principal=args.principal) if args.all
-             else [wb.engines.emergency_stop(args.session_id, principal=args.principal)])
-    if args.json:
-        print_json([_payload(i) for i in infos])
+    if args.tier == "kill":  # only the engine service: no command channel, nothing heavy
+        infos = (wb.engines.emergency_stop_all(principal=args.principal) if args.all
+                 else [wb.engines.emergency_stop(args.session_id, principal=args.principal)])
+        if args.json:
+            print_json([_payload(i) for i in infos])
+            return 0
+        if not infos:
+            print("No active engines.")
+        for info in infos:
+            print(f"{info.session_id}  {info.name}  {info.state} ({info.final_state or '-'})")
+        print(f"done in {time.perf_counter() - started:.2f} s", file=sys.stderr)
         return 0
-    if not infos:
-        print("No active engines.")
-    for info in infos:
-        print(f"{info.session_id}  {info.name}  {info.state} ({info.final_state or '-'})")
-    print(f"done in {time.perf_counter() - started:.2f} s", file=sys.stderr)
-    return 0
+    results = (wb.commands.emergency_all(args.tier, principal=args.principal) if args.all
+               else [wb.commands.emergency(args.session_id, args.tier, principal=args.principal)])
+    failed = [r for r in results if isinstance(r, Exception)]
+    if args.json:
+        print_json([{"error": str(r)} if isinstance(r, Exception) else r.to_json()
+                    for r in results])
+    else:
+        if not results:
+            print("No running engines.")
+        for result in results:
+            print(f"error: {result}" if isinstance(result, Exception) else
+                  f"{result.session_id}  {result.engine}  {args.tier}: {_summary(result.result)}")
+        print(f"done in {time.perf_counter() - started:.2f} s", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
 
 
 def cmd_restart(wb, args) -> int:
@@ -222,4 +262,210 @@ def cmd_cleanup(wb, args) -> int:
     else:
         print(f"Removed {len(removed)} exited engine container(s)"
               + (": " + ", ".join(removed) if removed else "."))
+    return 0
+
+
+# -- live operations inside a running engine ------------------------------------------------
+
+def _register_live(cmds, common) -> None:
+    def command(name: str, text: str, handler: str, session: bool = True):
+        sub = cmds.add_parser(name, parents=[common], help=text)
+        if session:
+            sub.add_argument("session_id")
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(handler=_H + handler)
+        return sub
+
+    order = command("order", "submit a manual order (MARKET or LIMIT, GTC or IOC)", "cmd_order")
+    order.add_argument("--instrument", required=True, metavar="INSTRUMENT_ID")
+    order.add_argument("--side", required=True, type=str.upper, choices=("BUY", "SELL"))
+    order.add_argument("--quantity", required=True, metavar="Q")
+    order.add_argument("--type", default="MARKET", type=str.upper, choices=("MARKET", "LIMIT"))
+    order.add_argument("--price", metavar="P", help="limit price (LIMIT orders)")
+    order.add_argument("--tif", default="GTC", type=str.upper, choices=("GTC", "IOC"))
+    order.add_argument("--reduce-only", action="store_true")
+    order.add_argument("--confirm", metavar="NAME",
+                       help="live engines: the engine's name, for orders above the notional "
+                            "that needs a typed confirmation")
+
+    for name, text in (("orders", "the engine's orders"), ("positions", "positions with PnL")):
+        sub = command(name, text, f"cmd_{name}")
+        sub.add_argument("--open", action="store_true", help=f"only open {name}")
+    command("fills", "the engine's fills", "cmd_fills")
+
+    cancel = command("cancel", "cancel one order", "cmd_cancel")
+    cancel.add_argument("order_id", metavar="ORDER_ID", help="client order id")
+    modify = command("modify", "change an open order's quantity or price", "cmd_modify")
+    modify.add_argument("order_id", metavar="ORDER_ID", help="client order id")
+    modify.add_argument("--quantity", metavar="Q")
+    modify.add_argument("--price", metavar="P")
+    command("cancel-all", "cancel every open order", "cmd_cancel_all")
+    close = command("close", "close one position (or every position in an instrument)",
+                    "cmd_close")
+    close.add_argument("position_id", nargs="?", metavar="POSITION_ID")
+    close.add_argument("--instrument", metavar="INSTRUMENT_ID")
+    command("flatten", "cancel every open order and close every position", "cmd_flatten")
+
+    state = command("trading-state", "set the trading state (NautilusTrader's risk engine)",
+                    "cmd_trading_state")
+    state.add_argument("state", type=str.upper, choices=("ACTIVE", "REDUCING", "HALTED"))
+
+    strategy = command("strategy", "pause, resume or stop one strategy", "cmd_strategy")
+    strategy.add_argument("action", choices=("pause", "resume", "stop"))
+    strategy.add_argument("strategy_id", metavar="STRATEGY_ID")
+
+    risk = command("risk", "risk limits against their current values; --set changes them "
+                           "(approver)", "cmd_risk")
+    risk.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                      help="e.g. max_daily_loss=500, max_daily_loss.action=HALTED, "
+                           "max_position.cancel_orders=true (repeatable; 0 or off: no limit)")
+
+
+def _summary(result: dict) -> str:
+    order = result.get("order")
+    if order:
+        text = (f"{order['client_order_id']} {order['side']} {order['quantity']:g} "
+                f"{order['instrument_id']} {order['type']} {order['status']}")
+        if order.get("avg_px"):
+            text += f" avg {order['avg_px']:g}"
+        return text + (f" ({result['note']})" if result.get("note") else "")
+    keys = {"trading_state": "trading", "was": "was", "state": "state",
+            "requested": "cancel requested", "still_open": "still open",
+            "orders_canceled": "orders canceled", "positions_closed": "positions closed",
+            "positions_still_open": "positions still open"}
+    return ", ".join(f"{label} {result[k]}" for k, label in keys.items()
+                     if k in result and result[k] not in (None, [])) or "done"
+
+
+def _result(result, as_json: bool) -> int:
+    if as_json:
+        print_json(result.to_json())
+    else:
+        print(_summary(result.result))
+    return 0
+
+
+def cmd_order(wb, args) -> int:
+    return _result(wb.commands.submit_order(
+        args.session_id, args.instrument, args.side, args.quantity, order_type=args.type,
+        price=args.price, tif=args.tif, reduce_only=args.reduce_only, principal=args.principal,
+        confirm=args.confirm), args.json)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
+
+
+def cmd_orders(wb, args) -> int:
+    orders = wb.commands.orders(args.session_id, open_only=args.open)
+    if args.json:
+        print_json(orders)
+        return 0
+    if not orders:
+        print("No orders." if not args.open else "No open orders.")
+        return 0
+    print(table([[o["client_order_id"], o["strategy_id"], o["instrument_id"], o["side"], o["type"],
+                  _number(o["quantity"]), _number(o["filled_qty"]), _number(o["price"]),
+                  _number(o["avg_px"]), o["tif"], o["status"]] for o in orders],
+                ["ORDER", "STRATEGY", "INSTRUMENT", "SIDE", "TYPE", "QTY", "FILLED", "PRICE",
+                 "AVG PX", "TIF", "STATUS"]))
+    return 0
+
+
+def cmd_positions(wb, args) -> int:
+    answer = wb.commands.positions(args.session_id, open_only=args.open)
+    if args.json:
+        print_json(answer)
+        return 0
+    positions = answer["positions"]
+    if positions:
+        print(table([[p["position_id"], p["strategy_id"], p["side"], _number(p["quantity"]),
+                      _number(p["avg_px_open"]), _number(p["last_px"]),
+                      _number(p["realized_pnl"]), _number(p["unrealized_pnl"]), p["currency"],
+                      "open" if p["is_open"] else "closed"] for p in positions],
+                    ["POSITION", "STRATEGY", "SIDE", "QTY", "AVG OPEN", "LAST", "REALIZED",
+                     "UNREALIZED", "CCY", ""]))
+    else:
+        print("No open positions." if args.open else "No positions.")
+    for instrument, net in answer["net"].items():
+        print(f"net {instrument}: {net:g}")
+    return 0
+
+
+def cmd_fills(wb, args) -> int:
+    fills = wb.commands.fills(args.session_id)
+    if args.json:
+        print_json(fills)
+        return 0
+    if not fills:
+        print("No fills.")
+        return 0
+    print(table([[f["trade_id"], f["client_order_id"], f["instrument_id"], f["side"],
+                  _number(f["last_qty"]), _number(f["last_px"]), _number(f["commission"]),
+                  f["currency"], f["liquidity"]] for f in fills],
+                ["TRADE", "ORDER", "INSTRUMENT", "SIDE", "QTY", "PRICE", "COMMISSION", "CCY",
+                 "LIQUIDITY"]))
+    return 0
+
+
+def cmd_cancel(wb, args) -> int:
+    return _result(wb.commands.cancel_order(args.session_id, args.order_id,
+                                            principal=args.principal), args.json)
+
+
+def cmd_modify(wb, args) -> int:
+    return _result(wb.commands.modify_order(args.session_id, args.order_id,
+                                            quantity=args.quantity, price=args.price,
+                                            principal=args.principal), args.json)
+
+
+def cmd_cancel_all(wb, args) -> int:
+    return _result(wb.commands.cancel_all(args.session_id, principal=args.principal), args.json)
+
+
+def cmd_close(wb, args) -> int:
+    if bool(args.position_id) == bool(args.instrument):
+        raise WorkbenchError("close needs a POSITION_ID or --instrument INSTRUMENT_ID (not both).")
+    return _result(wb.commands.close_position(args.session_id, position_id=args.position_id,
+                                              instrument_id=args.instrument,
+                                              principal=args.principal), args.json)
+
+
+def cmd_flatten(wb, args) -> int:
+    return _result(wb.commands.flatten(args.session_id, principal=args.principal), args.json)
+
+
+def cmd_trading_state(wb, args) -> int:
+    return _result(wb.commands.set_trading_state(args.session_id, args.state,
+                                                 principal=args.principal), args.json)
+
+
+def cmd_strategy(wb, args) -> int:
+    return _result(wb.commands.strategy(args.session_id, args.action, args.strategy_id,
+                                        principal=args.principal), args.json)
+
+
+def cmd_risk(wb, args) -> int:
+    if args.set:
+        wb.commands.update_risk_limits(args.session_id, key_values(args.set, "--set"),
+                                       principal=args.principal)
+    risk = wb.commands.risk(args.session_id)
+    if args.json:
+        print_json(risk)
+        return 0
+    values = risk.get("values") or {}
+    currency = risk.get("currency", "")
+    rows = []
+    for name, limit in risk["limits"].items():
+        value = values.get(name)
+        rows.append([name, "off" if limit["value"] is None else f"{limit['value']:g}",
+                     "-" if value is None else f"{value:,.4g}", limit["action"],
+                     "yes" if limit["cancel_orders"] else "no"])
+    print(table(rows, ["LIMIT", "VALUE", "NOW", "ON BREACH", "CANCEL ORDERS"]))
+    if currency:
+        print(f"money limits in {currency}; trading state {risk.get('trading_state')}")
+    for breach in risk.get("breached") or []:
+        print(f"BREACHED: {breach['message']}")
+    if not risk.get("running", True):
+        print("(the engine is not running: these limits apply at its next start)")
     return 0

@@ -24,7 +24,7 @@ from components import (
     UserAdmin,
 )
 from services import WorkbenchError
-from services.backtest.statistics import format_statistic
+from services.backtest.metric_labels import format_statistic
 from services.errors import AuthenticationError
 from services.identity.principal import Principal
 

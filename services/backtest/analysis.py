@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from services.backtest.metric_labels import LOWER_IS_BETTER
 from services.backtest.records import COMPLETED, NOT_A_METRIC, RunInfo, SweepInfo, is_number
-from services.backtest.statistics import LOWER_IS_BETTER
 from services.errors import BacktestError
 
 HEADLINE = ("total_return", "sharpe", "max_drawdown", "num_trades")

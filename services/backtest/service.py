@@ -24,6 +24,7 @@ from services.audit import AuditLog
 from services.backtest import analysis
 from services.backtest.config_builder import build_run_config
 from services.backtest.layout import PROGRESS_FILE, RESULTS
+from services.backtest.metric_labels import RANKABLE_METRICS
 from services.backtest.records import (
     ACTIVE_STATES,
     CANCELLED,
@@ -50,7 +51,6 @@ from services.backtest.runtime import (
     worker_alive,
 )
 from services.backtest.scheduler import Scheduler, completed, live_lease, remove_partial
-from services.backtest.statistics import RANKABLE_METRICS
 from services.backtest.spec import BacktestSpec
 from services.backtest.sweep import SweepSpec, expand, run_specs
 from services.catalog import CatalogService
@@ -62,8 +62,14 @@ from services.templates import TemplateService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTIVE_STATES", "BacktestService", "FINAL_STATES", "RunInfo", "RunResults",
-           "SweepInfo"]
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "BacktestService",
+    "RunInfo",
+    "RunResults",
+    "SweepInfo",
+]
 
 
 class BacktestService:
@@ -111,7 +117,7 @@ class BacktestService:
         for callback in list(self._listeners):
             try:
                 callback()
-            except Exception:  # noqa: BLE001 - a listener's failure is not the run's
+            except Exception:
                 log.exception("backtest listener failed")
 
     @property

@@ -2,6 +2,8 @@
 
 from services.db.database import Database
 from services.db.models import (
+    AlertRow,
+    AlertRuleRow,
     ApiTokenRow,
     AuditEntry,
     BacktestRunRow,
@@ -9,6 +11,7 @@ from services.db.models import (
     DeploymentRow,
     EngineMetricRow,
     EngineSessionRow,
+    MetricRow,
     PromotionDecisionRow,
     PromotionRow,
     SchedulerLeaseRow,
@@ -19,7 +22,7 @@ from services.db.models import (
     VersionRunRow,
 )
 
-__all__ = ["ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base", "Database", "DeploymentRow",
-           "EngineMetricRow", "EngineSessionRow", "PromotionDecisionRow", "PromotionRow",
-           "SchedulerLeaseRow", "StrategyVersionRow", "SweepRow", "UserRow", "UserSessionRow",
-           "VersionRunRow"]
+__all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
+           "Database", "DeploymentRow", "EngineMetricRow", "EngineSessionRow", "MetricRow",
+           "PromotionDecisionRow", "PromotionRow", "SchedulerLeaseRow", "StrategyVersionRow",
+           "SweepRow", "UserRow", "UserSessionRow", "VersionRunRow"]

@@ -204,6 +204,51 @@ class SchedulerLeaseRow(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class AlertRuleRow(Base):
+    """A changed alert rule (rules nobody changed keep their built-in settings)."""
+
+    __tablename__ = "alert_rules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    cooldown_s: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[list] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class AlertRow(Base):
+    """One alert: raised by a rule for a key (rule + engine + subject); repeats within the
+    rule's cool-down count as ``occurrences`` of the same row."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(256), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    session_id: Mapped[str | None] = mapped_column(String(32))
+    engine: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    deliveries: Mapped[dict] = mapped_column(JSON)  # channel -> "sent" | "failed: ..."
+
+
+class MetricRow(Base):
+    """A metric sample recorded through the API (``POST /api/v1/metrics``)."""
+
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(128))
+
+
 class StrategyVersionRow(Base):
     """An immutable, content-hashed strategy version (services.pipeline.content)."""
 

@@ -7,6 +7,10 @@ result decodes into TradingNodeConfig and that every client config decodes into 
 
 Secrets never enter a config: templates reference them as "${NAME}", resolved from the
 container's environment by the bootstrap; EngineConfig.environment names the variables to pass.
+
+Risk limits (services.engine_runtime.risk) come from the template's ``risk`` section and
+``risk.NAME`` parameters (``risk.max_daily_loss=500``, ``risk.max_daily_loss.action=HALTED``);
+the engine enforces them itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from services.engine_runtime import risk as risk_limits
 from services.errors import TemplateError, ValidationError
 from services.identifiers import ADAPTER_SECTIONS, value_problems
 from services.template_probe import ENGINE_NODE, nautilus_problems
@@ -53,6 +58,7 @@ class EngineTemplate:
     load_instruments: list[str]
     venues: dict[str, dict]
     path: Path
+    risk: dict = field(default_factory=dict)  # limit -> {"value", "action", "cancel_orders"}
 
     def environment_for(self, venue: str | None) -> dict[str, str]:
         """Environment variables this engine needs -> "secret" or "setting"."""
@@ -74,6 +80,7 @@ class EngineConfig:
     network: bool
     environment: dict[str, str] = field(default_factory=dict)  # variable -> "secret"/"setting"
     warnings: tuple[str, ...] = ()
+    risk: dict = field(default_factory=dict)  # the engine's risk limits, as limits_to_json
 
     def to_record(self) -> dict:
         """JSON-safe form for the database (secrets are only ever references)."""
@@ -84,6 +91,7 @@ class EngineConfig:
             "node": self.node, "memory_limit_mb": self.memory_limit_mb,
             "cpu_limit": self.cpu_limit, "network": self.network,
             "environment": self.environment, "warnings": list(self.warnings),
+            "risk": self.risk,
         }
 
 
@@ -121,13 +129,15 @@ def load_engine_template(path: Path, strategy_names: list[str]) -> EngineTemplat
     for venue_name, section in venues.items() if isinstance(venues, dict) else ():
         problems.extend(_client_path_problems(section, f"venues.{venue_name}"))
     problems.extend(value_problems(probe_environment(data["node"]), "node"))
+    limits, risk_problems = risk_limits.parse_section(data.get("risk"))
+    problems.extend(risk_problems)
     if problems:
         raise TemplateError(f"Template {path.name} is invalid", problems)
     template = EngineTemplate(
         name=data["name"], title=data["title"], description=data.get("description", ""),
         mode=data["mode"], node=data["node"], parameters=parameters, bindings=bindings,
         network=bool(data.get("network", True)), load_instruments=data.get("load_instruments", []),
-        venues=venues, path=path,
+        venues=venues, path=path, risk=risk_limits.limits_to_json(limits),
     )
     return template
 
@@ -238,6 +248,10 @@ def build_engine_config(
     """
     values = dict(values)
     problems: list[str] = []
+    risk_settings = {k: values.pop(k) for k in list(values) if k.startswith(risk_limits.PREFIX)}
+    limits, risk_problems = risk_limits.parse_section(template.risk)
+    limits, found = risk_limits.apply_settings(limits, risk_settings)
+    problems.extend(risk_problems + found)
     engine_values: dict[str, Any] = {}
     for key, spec in template.parameters.items():
         try:
@@ -246,7 +260,8 @@ def build_engine_config(
             problems.append(f"{key}: {e}")
     strategy_values = {k: v for k, v in values.items() if k in strategy_template.parameters}
     for key in set(values) - set(strategy_values):
-        known = sorted(set(template.parameters) | set(strategy_template.parameters))
+        known = sorted(set(template.parameters) | set(strategy_template.parameters)) + [
+            f"{risk_limits.PREFIX}LIMIT"]
         problems.append(f"{key}: unknown parameter (known: {', '.join(known)})")
     bar_type = str(engine_values.get("bar_type", ""))
     instrument_id = instrument_id_of(bar_type) or ""
@@ -343,6 +358,7 @@ def build_engine_config(
         network=template.network,
         environment=template.environment_for(venue),
         warnings=tuple(warnings),
+        risk=risk_limits.limits_to_json(limits),
     )
 
 

@@ -12,9 +12,12 @@ import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from services.engine.config import EngineConfig
 from services.errors import DockerUnavailable, EngineError, ValidationError
+
+if TYPE_CHECKING:  # the engine's configuration (msgspec, templates): only when starting one
+    from services.engine.config import EngineConfig
 
 DOCKER_DOWN = ("The Docker daemon is not reachable ({detail}). Start Docker (e.g. `sudo systemctl "
                "start docker`, or scripts/install-docker.sh here), or point DOCKER_HOST at a "
@@ -147,7 +150,8 @@ class DockerGateway:
                                   f"host; the catalog {catalog} is a URL. Copy it to a local "
                                   "folder and point the workbench at it.")
         env = {**environment, "WORKBENCH_SESSION_ID": session_id,
-               "WORKBENCH_MODE": config.mode, "WORKBENCH_NODE_CONFIG": json.dumps(config.node)}
+               "WORKBENCH_MODE": config.mode, "WORKBENCH_NODE_CONFIG": json.dumps(config.node),
+               "WORKBENCH_RISK": json.dumps(config.risk)}
         try:
             return self._call(
                 "create the engine container", client.containers.create, image,
@@ -347,6 +351,43 @@ class DockerGateway:
             "health": ((c.attrs.get("State") or {}).get("Health") or {}).get("Status"),
         } for c in containers]
 
+    def open_exec(self, container_id: str, command: list[str]) -> ExecSession:
+        """Start ``command`` in the container with its stdin and stdout kept open (one
+        long-lived session: a command then costs a line on it, not an exec start-up)."""
+        import docker.errors
+
+        api = self.client().api
+        try:
+            exec_id = self._call("start a command session in the engine", api.exec_create,
+                                 container_id, command, stdin=True, stdout=True, stderr=True,
+                                 tty=False)["Id"]
+            sock = self._call("attach to the engine's command session", api.exec_start,
+                              exec_id, socket=True)
+        except docker.errors.NotFound as e:
+            raise EngineError(f"The engine's container {container_id[:12]} is gone.") from e
+        return ExecSession(sock, lambda: self.exec_exit_code(exec_id))
+
+    def exec_once(self, container_id: str, command: list[str]) -> tuple[int, str]:
+        """Run ``command`` in the container to its end; (exit code, stdout)."""
+        import docker.errors
+
+        container = self._container(container_id)
+        if container is None:
+            raise EngineError(f"The engine's container {container_id[:12]} is gone.")
+        try:
+            result = self._call("run a command in the engine", container.exec_run, command,
+                                stdout=True, stderr=False, demux=False)
+        except docker.errors.NotFound as e:
+            raise EngineError(f"The engine's container {container_id[:12]} is gone.") from e
+        return result.exit_code, (result.output or b"").decode("utf-8", errors="replace")
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        try:
+            return self._call("inspect a command session", self.client().api.exec_inspect,
+                              exec_id).get("ExitCode")
+        except Exception:  # noqa: BLE001 - only used to explain a session that ended
+            return None
+
     def remove_exited(self, instance: str) -> list[str]:
         removed = []
         for item in self.list_engines(instance):
@@ -356,6 +397,40 @@ class DockerGateway:
                     self._call("remove an engine container", container.remove)
                     removed.append(item["name"])
         return removed
+
+
+class ExecSession:
+    """The stdin/stdout of one ``docker exec`` (the daemon's hijacked connection): write
+    bytes to its stdin, iterate its output as (stream, bytes) frames (1 stdout, 2 stderr)."""
+
+    def __init__(self, sock, exit_code) -> None:
+        self._sock = sock
+        self._raw = getattr(sock, "_sock", sock)  # docker-py's SocketIO wraps the socket
+        self.exit_code = exit_code
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._raw.sendall(data)
+        except OSError as e:
+            raise EngineError(f"The engine's command session is closed ({e}).") from e
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        from docker.utils.socket import frames_iter
+
+        try:
+            yield from frames_iter(self._sock, tty=False)
+        except (OSError, ValueError):  # ValueError: "I/O operation on closed file"
+            return  # closed under the reader: the session is over
+
+    def close(self) -> None:
+        import socket
+
+        for close in (lambda: self._raw.shutdown(socket.SHUT_RDWR), self._raw.close,
+                      self._sock.close):
+            try:
+                close()
+            except OSError:
+                pass
 
 
 def unreadable_by_others(folder: str) -> str | None:

@@ -20,6 +20,7 @@ DOCKERFILE = Path(__file__).resolve().parent / "Dockerfile.engine"
 
 DEFAULT_IMAGE = "nautilus-workbench-engine:1.231.0"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
+ENGINE_PYTHON = "/opt/venv/bin/python"  # the image's virtualenv (Dockerfile.engine)
 # The service package: engine containers run services.engine_runtime, backtest containers
 # services.backtest.worker; neither imports the server-side dependencies (SQLAlchemy, docker-py).
 RUNTIME_PACKAGES = (SERVICES,)

@@ -32,10 +32,9 @@ class MonitorState:
 
 
 class EngineMonitor:
-    def __init__(self, engines: EngineService, interval: float = 5.0, on_poll=None) -> None:
+    def __init__(self, engines: EngineService, interval: float = 5.0) -> None:
         self.engines = engines
         self.interval = interval
-        self._on_poll = on_poll  # called with the state after every poll (the live state)
         self.state = MonitorState()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,11 +76,6 @@ class EngineMonitor:
             log.exception("engine monitor poll failed")
             self.state = replace(self.state, detail="internal error; see the server log",
                                  last_poll=time.time(), next_poll_in=self.interval)
-        if self._on_poll is not None:
-            try:
-                self._on_poll(self.state)
-            except Exception:  # noqa: BLE001 - a listener's failure is not the monitor's
-                log.exception("engine monitor listener failed")
         return self.state
 
     def _run(self) -> None:

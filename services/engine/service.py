@@ -4,6 +4,11 @@ State machine: Stopped -> Starting -> Running -> Stopping -> Stopped, and any ->
 change only on what the container and the bootstrap inside it report (status lines in the log
 stream, the container's exit), never on a guess. Every control action is authorised here, not
 only in the UI, and written to the audit log with its outcome, refusals included.
+
+What the watchers see is published on the workbench's event hub (services.events): state
+changes and status snapshots (nautilus_engine_status), docker stats samples (resource_metrics),
+errors (error_events) and the engine's order, position and risk events. Commands into running
+engines are services.engine.commands.EngineCommands.
 """
 
 from __future__ import annotations
@@ -15,25 +20,28 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from services.catalog import CatalogService
+from services import events
 from services.db import Database, EngineMetricRow, EngineSessionRow
-from services.engine.config import (
-    ENGINE_TEMPLATE_NAMES,
-    EngineConfig,
-    EngineTemplate,
-    build_engine_config,
-    instrument_id_of,
-    load_engine_template,
-)
 from services.engine.docker_api import DockerGateway
 from services.engine.image import DEFAULT_IMAGE
-from services.engine_runtime.bootstrap import STATUS_PREFIX
+from services.engine.states import (
+    ACTIVE_STATES,
+    ERROR,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    may_move,
+)
+from services.engine_runtime.protocol import EVENT_KINDS, STATUS_PREFIX
 from services.errors import (
     EngineError,
     EngineNotFound,
@@ -46,8 +54,10 @@ from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
 from services.templates import TemplateService
 
-STOPPED, STARTING, RUNNING, STOPPING, ERROR = "Stopped", "Starting", "Running", "Stopping", "Error"
-ACTIVE_STATES = (STARTING, RUNNING, STOPPING)
+if TYPE_CHECKING:
+    from services.catalog import CatalogService
+    from services.engine.config import EngineConfig, EngineTemplate
+
 LOG_TAIL_ON_ERROR = 15
 STOP_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL: a node stops in ~1 s with timeout_post_stop low
 METRICS_RETENTION_DAYS = 14  # engine_metrics grows by ~12 rows per engine every 5 s
@@ -83,6 +93,7 @@ class EngineInfo:
     parameters: dict
     memory_limit_mb: int
     cpu_limit: float
+    risk_limits: dict = field(default_factory=dict)  # limit -> {"value", "action", ...}
 
     @property
     def is_active(self) -> bool:
@@ -109,14 +120,22 @@ class _Watch:
 
 
 class EngineService:
-    """Engine sessions over Docker, the database and the audit log."""
+    """Engine sessions over Docker, the database and the audit log.
 
-    def __init__(self, database: Database, templates: TemplateService, catalog: CatalogService,
+    ``catalog`` is the CatalogService, or a function returning it: listing and stopping
+    engines never needs the catalog (nor the pandas and NautilusTrader it imports), so the
+    workbench hands over a function and the catalog is opened when an engine is validated.
+    """
+
+    def __init__(self, database: Database, templates: TemplateService,
+                 catalog: CatalogService | Callable[[], CatalogService],
                  engines_dir: Path, instance: str, authorizer: Authorizer,
-                 image: str | None = None, gateway: DockerGateway | None = None) -> None:
+                 image: str | None = None, gateway: DockerGateway | None = None,
+                 hub: events.EventHub | None = None) -> None:
         self.database = database
         self.templates = templates
-        self.catalog = catalog
+        self._catalog = catalog
+        self.hub = hub or events.EventHub()
         self.engines_dir = Path(engines_dir)
         self.instance = instance
         self.image = image or DEFAULT_IMAGE
@@ -128,21 +147,33 @@ class EngineService:
         self._expected_exit: dict[str, str] = {}  # session -> "stop" | "kill"
         self._changed = threading.Condition()
 
+    @property
+    def catalog(self) -> CatalogService:
+        if callable(self._catalog):
+            self._catalog = self._catalog()
+        return self._catalog
+
     # -- templates and validation --------------------------------------------------------------
 
     def template_names(self) -> list[str]:
+        from services.engine.config import ENGINE_TEMPLATE_NAMES
+
         return [n for n in ENGINE_TEMPLATE_NAMES if (self.templates.root / f"{n}.json").exists()]
 
     def template(self, name: str) -> EngineTemplate:
         if name not in self.template_names():
             raise TemplateError(f"Unknown engine template {name!r}. Known engine templates: "
                                 f"{', '.join(self.template_names()) or 'none'}.")
+        from services.engine.config import load_engine_template
+
         return load_engine_template(self.templates.root / f"{name}.json",
                                     self.templates.strategy_names())
 
     def validate(self, template: str, parameters: dict | None = None,
                  name: str | None = None, session_id: str | None = None) -> EngineConfig:
         """Build the engine configuration or raise ValidationError listing every problem."""
+        from services.engine.config import build_engine_config, instrument_id_of
+
         engine_template = self.template(template)
         values = dict(parameters or {})
         strategy_spec = engine_template.parameters.get("strategy")
@@ -268,13 +299,17 @@ class EngineService:
         info = self.get(session_id)
         actor = self._authorise(principal, "engine.emergency_stop", _target(info), info.mode,
                                 "not-needed", info.state)
-        self._expected_exit[session_id] = "kill"
+        self._expected_exit[session_id] = "kill"  # commands racing the kill are refused
+        if info.is_active:
+            self._mark_killed(session_id)
         started = time.perf_counter()
         try:
             killed = self.docker.kill(info.container_id) if info.container_id else False
         except EngineError as e:
             # Not killed (Docker unreachable): a later exit must not pass for this stop.
             self._expected_exit.pop(session_id, None)
+            if info.is_active:
+                self._mark_killed(session_id, info.final_state)
             self._audit(actor, "engine.emergency_stop", _target(info), info.state, info.state,
                         "failed", str(e)[:2000])
             raise
@@ -282,12 +317,17 @@ class EngineService:
             self.docker.wait_exited(info.container_id, timeout=10)
         took = time.perf_counter() - started
         was = info.state
-        self._finish(session_id, STOPPED, final_state="Killed" if killed else None,
+        self._finish(session_id, STOPPED,
+                     final_state="Killed" if killed else info.final_state or STOPPED,
                      error=None if killed or was != ERROR else info.error)
         self._audit(actor, "engine.emergency_stop", _target(info), was, self.get(session_id).state,
                     "killed" if killed else "noop",
                     f"container killed in {took:.2f} s" if killed else "container was not running")
         return self.get(session_id)
+
+    def is_being_killed(self, session_id: str) -> bool:
+        """An emergency stop of this engine is under way in this process."""
+        return self._expected_exit.get(session_id) == "kill"
 
     def emergency_stop_all(self, *, principal: Principal | None = None) -> list[EngineInfo]:
         """Kill every active engine of this workbench (the button on every page)."""
@@ -495,6 +535,8 @@ class EngineService:
                 if watch.stop.is_set():
                     return
                 watch.stats = sample
+                self.hub.publish(events.RESOURCE_METRICS, watch.session_id,
+                                 {"session_id": watch.session_id, **sample})
         except EngineError:
             return
 
@@ -502,6 +544,10 @@ class EngineService:
         try:
             payload = json.loads(text)
         except json.JSONDecodeError:
+            return
+        kind = payload.pop("event", None)
+        if kind is not None:
+            self._on_engine_event(watch, kind, payload)
             return
         state = payload.pop("state", None)
         error = payload.pop("error", None)
@@ -520,8 +566,29 @@ class EngineService:
         elif payload and time.monotonic() - watch.status_written >= STATUS_WRITE_INTERVAL:
             watch.status_written = time.monotonic()
             self._write_status(watch.session_id, watch.status)
+        if payload and state is None:
+            self.hub.publish(events.ENGINE_STATUS, watch.session_id,
+                             {"session_id": watch.session_id, "status": watch.status})
         with self._changed:
             self._changed.notify_all()
+
+    def _on_engine_event(self, watch: _Watch, kind: str, payload: dict) -> None:
+        """An order, position or risk event line: publish it; audit risk breaches (the engine
+        has already acted on them)."""
+        event_type = EVENT_KINDS.get(kind)
+        if event_type is None:
+            return
+        self.hub.publish(event_type, watch.session_id, {"session_id": watch.session_id, **payload})
+        if kind == "risk" and payload.get("type") == "RiskLimitBreached":
+            self._audit(Principal.system("engine-risk"), "engine.risk_breach",
+                        self._target_of(watch.session_id), None, payload.get("trading_state"),
+                        "breached", payload.get("message"))
+
+    def _target_of(self, session_id: str) -> str:
+        try:
+            return _target(self.get(session_id))
+        except EngineNotFound:
+            return session_id
 
     def _on_exit(self, watch: _Watch) -> None:
         """The log stream ended: the container exited (or Docker went away)."""
@@ -537,6 +604,8 @@ class EngineService:
     def _settle_exit(self, watch: _Watch, code: int, oom: bool) -> None:
         info = self.get(watch.session_id)
         expected = self._expected_exit.pop(watch.session_id, None)
+        if expected is None and info.final_state == "Killed":
+            expected = "kill"  # an emergency stop from another process (the CLI, the API)
         if expected == "kill":
             self._finish(watch.session_id, STOPPED, final_state="Killed", exit_code=code)
         elif info.state == ERROR:
@@ -601,6 +670,9 @@ class EngineService:
             rows.extend(EngineMetricRow(session_id=watch.session_id, ts=now,
                                         name=f"nautilus.engine.{k}", value=float(v))
                         for k, v in sample.items() if v is not None)
+            rows.extend(EngineMetricRow(session_id=watch.session_id, ts=now,
+                                        name=f"nautilus.feed.{k}", value=float(v))
+                        for k, v in feed_metrics(watch.status.get("feed")).items())
         if rows:
             with self.database.session() as session:
                 session.add_all(rows)
@@ -627,15 +699,24 @@ class EngineService:
                    status: dict | None = None) -> None:
         with self.database.session() as session:
             row = session.get(EngineSessionRow, session_id)
-            if row is None or row.state in (STOPPED, ERROR):
-                return  # final states stay final
+            if row is None or not may_move(row.state, state):
+                return  # a late event about an engine that has moved on
             row.state = state
             if started and row.started_at is None:
                 row.started_at = _now()
             if status is not None:
                 row.status, row.status_at = status, _now()
+        self._publish_state(session_id)
         with self._changed:
             self._changed.notify_all()
+
+    def _publish_state(self, session_id: str) -> None:
+        info = self.get(session_id)
+        self.hub.publish(events.ENGINE_STATUS, session_id, {"session_id": session_id,
+                                                            "engine": info.to_json()})
+        if info.state == ERROR and info.error:
+            self.hub.publish(events.ERROR_EVENTS, session_id,
+                             {"session_id": session_id, "name": info.name, "error": info.error})
 
     def _write_status(self, session_id: str, status: dict) -> None:
         with self.database.session() as session:
@@ -648,10 +729,8 @@ class EngineService:
         watch = self._watches.get(session_id)
         with self.database.session() as session:
             row = session.get(EngineSessionRow, session_id)
-            if row is None:
-                return
-            if row.state == ERROR and state == STOPPED and final_state != "Killed":
-                return  # an error stays an error until the user acts
+            if row is None or not may_move(row.state, state, by_kill=final_state == "Killed"):
+                return  # settled already: a late outcome must not rewrite it
             row.state = state
             row.final_state = final_state or row.final_state or state
             row.stopped_at = row.stopped_at or _now()
@@ -661,13 +740,32 @@ class EngineService:
                 row.error = error
             if watch is not None and watch.status:
                 row.status, row.status_at = watch.status, _now()
+        self._publish_state(session_id)
         with self._changed:
             self._changed.notify_all()
+
+    def _mark_killed(self, session_id: str, final_state: str | None = "Killed") -> None:
+        """Say "Killed" before the kill, so that any process following this engine knows the
+        exit that follows was an emergency stop, not a kill from outside the workbench (and
+        put the previous value back when the kill failed)."""
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            if row is not None:
+                row.final_state = final_state
+
+    def store_risk_limits(self, session_id: str, limits: dict) -> None:
+        """Keep limits changed in a running engine in its configuration (a restart keeps
+        them); authorised and audited by the caller."""
+        with self.database.session() as session:
+            row = session.get(EngineSessionRow, session_id)
+            row.config = {**row.config, "risk": limits}
 
     def _stored_config(self, session_id: str) -> EngineConfig:
         with self.database.session() as session:
             record = dict(session.get(EngineSessionRow, session_id).config)
         record.pop("warnings", None)
+        from services.engine.config import EngineConfig
+
         return EngineConfig(**record)
 
     def _active_by_name(self, name: str) -> EngineInfo | None:
@@ -689,6 +787,7 @@ class EngineService:
             parameters={**config.get("parameters", {}), **config.get("strategy_parameters", {})},
             memory_limit_mb=int(config.get("memory_limit_mb", 0)),
             cpu_limit=float(config.get("cpu_limit", 0)),
+            risk_limits=dict(config.get("risk") or {}),
         )
 
     def _labels(self, session_id: str, config: EngineConfig) -> dict[str, str]:
@@ -738,6 +837,20 @@ class EngineService:
     def _audit_row(self, actor: Principal, action, target, from_state, to_state, outcome,
                    detail=None):
         return self.audit.row(actor, action, target, outcome, detail, from_state, to_state)
+
+
+def feed_metrics(feed: dict | None) -> dict[str, float]:
+    """One engine's feed health as metrics: the worst latency and age over its instruments,
+    gaps and disconnections so far."""
+    if not feed:
+        return {}
+    instruments = (feed.get("instruments") or {}).values()
+    out = {"disconnections": float(feed.get("disconnections", 0))}
+    if instruments:
+        out.update(latency_ms=max(float(i["latency_max_ms"]) for i in instruments),
+                   tick_age_s=max(float(i["age_s"]) for i in instruments),
+                   gaps=float(sum(i["gaps"] for i in instruments)))
+    return out
 
 
 def _lines_backwards(path: Path, block: int = 64 * 1024):

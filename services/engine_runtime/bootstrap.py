@@ -7,8 +7,14 @@ or from the file named on the command line.
 
 The workbench learns an engine's state only from what this prints: one line per event, starting
 with STATUS_PREFIX and followed by JSON ({"state": ..., ...}). States: Starting, Running,
-Stopping, Stopped, Error. While running, a snapshot (trader state, strategies, open orders,
-positions, balances, PnL) follows every ``WORKBENCH_STATUS_INTERVAL`` seconds (default 1).
+Stopping, Stopped, Error. While running, a snapshot (trader state, trading state, strategies,
+orders, positions with PnL, balances, risk limits against their values, feed health) follows
+every ``WORKBENCH_STATUS_INTERVAL`` seconds (default 1), and every order, fill, position and
+risk event is one ``{"event": ...}`` line as it happens (services.engine_runtime.protocol).
+
+Besides the configured strategies every node gets the workbench's parts: the manual-order
+strategy, the risk guard (limits from WORKBENCH_RISK, a JSON risk section), the event relay,
+feed health and the control socket that commands arrive on (services.engine_runtime.control).
 
 Values written as "${NAME}" (or "${NAME:int}") in the config are replaced by the container's
 environment variable NAME here, inside the container, so secrets never pass through the workbench's database or logs.
@@ -24,7 +30,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-STATUS_PREFIX = "@@workbench "
+from services.engine_runtime.protocol import MANUAL_STRATEGY_ID, SOCKET_PATH, STATUS_PREFIX
+
 _ENV_REF = re.compile(r"^\$\{([A-Z][A-Z0-9_]*)(:int)?\}$")
 
 
@@ -61,10 +68,18 @@ def _money(m) -> float:
     return float(m.as_double()) if m is not None else 0.0
 
 
-def build_reporter(trader, interval: float):
-    """An Actor that emits Running once the trader has started, then a snapshot every interval."""
+def build_reporter(node, interval: float, parts: dict):
+    """An Actor that emits Running once the trader has started, then a snapshot every interval.
+
+    ``parts`` holds the workbench's engine parts (risk book, feed health), filled in by
+    :func:`add_workbench_parts` before the node runs."""
     from nautilus_trader.common.actor import Actor
     from nautilus_trader.common.config import ActorConfig
+    from nautilus_trader.model.enums import PriceType
+
+    from services.engine_runtime.events import position_json
+
+    trader, kernel = node.trader, node.kernel
 
     class EngineStatusReporter(Actor):
         def __init__(self) -> None:
@@ -77,6 +92,12 @@ def build_reporter(trader, interval: float):
             self.clock.set_timer("workbench-status", timedelta(seconds=interval),
                                  callback=lambda _event: emit(**self.snapshot()))
 
+        def feed(self) -> dict:
+            health = parts["feed"]
+            for client in kernel.data_engine._clients.values():  # readonly in the .pxd
+                health.on_client_state(str(client.id), bool(client.is_connected))
+            return health.snapshot(time.time())
+
         def snapshot(self) -> dict:
             cache, portfolio = self.cache, self.portfolio
             venues = sorted({str(a.id.get_issuer()) for a in cache.accounts()})
@@ -88,23 +109,87 @@ def build_reporter(trader, interval: float):
             for venue in venues:
                 realized += sum(_money(m) for m in (portfolio.realized_pnls(Venue(venue)) or {}).values())
                 unrealized += sum(_money(m) for m in (portfolio.unrealized_pnls(Venue(venue)) or {}).values())
-            positions = [{
-                "instrument_id": str(p.instrument_id), "side": p.side.name,
-                "quantity": float(p.quantity), "avg_px_open": p.avg_px_open,
-            } for p in cache.positions_open()]
+            positions = [position_json(p, cache) for p in cache.positions_open()]
+            prices = {}
+            for instrument in cache.instruments():
+                quote = cache.quote_tick(instrument.id)
+                last = cache.price(instrument.id, PriceType.LAST)
+                prices[str(instrument.id)] = {
+                    "bid": float(quote.bid_price) if quote is not None else None,
+                    "ask": float(quote.ask_price) if quote is not None else None,
+                    "last": float(last) if last is not None else None,
+                    "price_increment": str(instrument.price_increment),
+                    "size_increment": str(instrument.size_increment),
+                    "multiplier": float(instrument.multiplier),
+                    "currency": str(getattr(instrument, "settlement_currency", None)
+                                    or instrument.quote_currency)}
+            strategies = {str(k): str(v) for k, v in trader.strategy_states().items()
+                          if str(k) != MANUAL_STRATEGY_ID}
             return {
                 "trader_state": trader.state.name if hasattr(trader.state, "name") else str(trader.state),
-                "strategies": {str(k): str(v) for k, v in trader.strategy_states().items()},
+                "trading_state": kernel.risk_engine.trading_state.name,
+                "strategies": strategies,
                 "open_orders": len(cache.orders_open()),
                 "orders": len(cache.orders()),
                 "fills": sum(len(o.trade_ids) for o in cache.orders()),
                 "positions": positions,
+                "prices": prices,
                 "balances": balances,
                 "realized_pnl": realized,
                 "unrealized_pnl": unrealized,
+                "risk": parts["book"].snapshot(),
+                "feed": self.feed(),
+                "control": parts.get("control", False),
             }
 
     return EngineStatusReporter()
+
+
+def add_workbench_parts(node, reporter, parts: dict, risk_section: dict | None) -> None:
+    """Add the manual-order strategy, the risk guard, the event relay, feed health and the
+    control socket to ``node`` (before it is built)."""
+    from services.engine_runtime.control import (
+        ControlServer,
+        EngineController,
+        ManualOrders,
+        cancel_every_order,
+    )
+    from services.engine_runtime.events import EventRelay
+    from services.engine_runtime.feed import FeedHealth
+    from services.engine_runtime.guard import RiskGuard
+    from services.engine_runtime.risk import RiskBook, parse_section
+
+    limits, problems = parse_section(risk_section)
+    if problems:
+        raise ValueError("invalid risk limits: " + "; ".join(problems))
+    kernel = node.kernel
+    book, feed = RiskBook(limits), FeedHealth()
+    parts.update(book=book, feed=feed)
+    manual = ManualOrders()
+    node.trader.add_strategy(manual)
+    guard = RiskGuard(book, kernel.risk_engine, emit,
+                      lambda: len(cancel_every_order(node.trader, kernel.cache)))
+    node.trader.add_actor(guard)
+    EventRelay(kernel.msgbus, kernel.cache, emit)
+
+    def on_data(data) -> None:
+        instrument_id = getattr(data, "instrument_id", None) or data.bar_type.instrument_id
+        feed.on_update(str(instrument_id), data.ts_event, data.ts_init, time.time())
+
+    for topic in ("data.quotes.*", "data.trades.*", "data.bars.*"):
+        kernel.msgbus.subscribe(topic, on_data)
+    controller = EngineController(node, manual, guard, reporter.feed, reporter.snapshot)
+    server = ControlServer(controller, SOCKET_PATH, kernel.logger)
+
+    async def open_socket() -> None:
+        try:
+            await server.start()
+            parts["control"] = True
+        except OSError as e:  # commands are lost, trading goes on: say so in the status
+            kernel.logger.error(f"Workbench control socket not opened: {e}")
+
+    kernel.loop.create_task(open_socket())
+    parts["server"] = server
 
 
 def _take_clients(raw: dict) -> tuple[list[tuple[str, str, type]], dict[str, dict]]:
@@ -163,9 +248,12 @@ def main(argv: list[str]) -> int:
                 node.add_data_client_factory(name, factory)
             else:
                 node.add_exec_client_factory(name, factory)
-        reporter = build_reporter(node.trader,
-                                  float(os.environ.get("WORKBENCH_STATUS_INTERVAL", "1")))
+        parts: dict = {}
+        reporter = build_reporter(node, float(os.environ.get("WORKBENCH_STATUS_INTERVAL", "1")),
+                                  parts)
         node.trader.add_actor(reporter)
+        risk = os.environ.get("WORKBENCH_RISK")
+        add_workbench_parts(node, reporter, parts, json.loads(risk) if risk else None)
         node.build()
     except Exception as e:  # every failure before the node runs ends the engine with its reason
         emit("Error", error=f"{type(e).__name__}: {e}")
@@ -189,6 +277,8 @@ def main(argv: list[str]) -> int:
         emit("Error", error=f"{type(e).__name__}: {e}")
     finally:
         emit("Stopping")
+        if "server" in parts:
+            parts["server"].close()
         node.dispose()
     if failed or not reporter.started:
         return 1

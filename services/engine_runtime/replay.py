@@ -3,7 +3,9 @@
 Paper and sandbox engines trade against NautilusTrader's SandboxExecutionClient, which needs a
 live data client for its venue. This one streams quotes and bars from a ParquetDataCatalog, so a
 paper engine really trades with no network. Replayed data is stamped with the live clock (the
-strategy sees it as arriving now); the original timestamps only set the pace.
+strategy sees it as arriving now); the original timestamps only set the pace: ``ts_event`` is
+when the replay's schedule says the record happens, ``ts_init`` when it is handed to the engine,
+so ``ts_init - ts_event`` is the replay's real delivery latency (the feed health measures it).
 
 For an instrument with bars but no quotes in the catalog, each bar is followed by a quote at its
 close (bid = ask = close, size = the bar's volume): the sandbox matching engine fills orders
@@ -134,33 +136,36 @@ class ReplayDataClient(LiveMarketDataClient):
         count = 0
         for records in chunks:
             for record in records:
-                await self._wait_until(record.ts_event)
-                self._emit(record)
+                late = await self._wait_until(record.ts_event)
+                self._emit(record, int(late * 1e9))
                 count += 1
         self._log.info(f"Replay of {key} finished after {count} records")
 
-    async def _wait_until(self, ts_data: int) -> None:
+    async def _wait_until(self, ts_data: int) -> float:
+        """Sleep until the record is due; return how many seconds late it is then."""
         now = self._loop.time()
         if self._data_origin is None:
             self._data_origin, self._wall_origin = ts_data, now
-        delay = self._wall_origin + (ts_data - self._data_origin) / 1e9 / self._speed - now
-        if delay > 0:
-            await asyncio.sleep(delay)
+        due = self._wall_origin + (ts_data - self._data_origin) / 1e9 / self._speed
+        if due > now:
+            await asyncio.sleep(due - now)
+        return max(0.0, self._loop.time() - due)
 
-    def _emit(self, record) -> None:
+    def _emit(self, record, late_ns: int = 0) -> None:
         now = self._clock.timestamp_ns()
+        due = now - late_ns
         if isinstance(record, QuoteTick):
             self._handle_data(QuoteTick(record.instrument_id, record.bid_price, record.ask_price,
-                                        record.bid_size, record.ask_size, now, now))
+                                        record.bid_size, record.ask_size, due, now))
             return
         bar = Bar(record.bar_type, record.open, record.high, record.low, record.close,
-                  record.volume, now, now)
+                  record.volume, due, now)
         self._handle_data(bar)
         instrument_id = record.bar_type.instrument_id
         if instrument_id not in self._quoted_instruments and record.volume.as_double() > 0:
             size = Quantity(record.volume.as_double(), record.volume.precision)
             self._handle_data(QuoteTick(instrument_id, record.close, record.close, size, size,
-                                        now, now))
+                                        due, now))
 
 
 class ReplayDataClientFactory(LiveDataClientFactory):

@@ -7,12 +7,22 @@ the 2-core CI machine). ``needs_rehash`` upgrades stored hashes when the paramet
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()
-# Verified against for unknown users, so that "no such user" takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("not a password of anybody")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against for unknown users, so that "no such user" takes as long as a wrong
+    password; made on first use (an Argon2 hash costs ~60 ms, which token-authenticated CLI
+    commands such as an emergency stop must not pay at import)."""
+    return _HASHER.hash("not a password of anybody")
+
+
 MIN_LENGTH = 10
 
 
@@ -23,7 +33,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; a missing or malformed hash never matches."""
     try:
-        return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _HASHER.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,48 +1,33 @@
 """The strategy deployment pipeline: content-hashed versions, promotions with gates and
 four-eyes approvals, deployments to paper and live engines with a gradual rollout and
-rollback, and the drift of every deployment from a backtest of its window."""
+rollback, and the drift of every deployment from a backtest of its window.
+
+Exports resolve lazily: the live state's light ``signature`` query imports no pandas.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
 
-from services.pipeline.deployments import DeploymentService, DeployOptions
-from services.pipeline.drift import DriftReport, DriftService
-from services.pipeline.promotions import PromotionService
-from services.pipeline.records import (
-    LIVE,
-    PAPER,
-    DeploymentInfo,
-    GateCheck,
-    PromotionInfo,
-    VersionInfo,
-)
-from services.pipeline.settings import PipelineSettings
-from services.pipeline.versions import NewVersion, VersionDiff, VersionService
+_EXPORTS = {
+    "DeployOptions": "services.pipeline.deployments",
+    "DeploymentInfo": "services.pipeline.records",
+    "DriftReport": "services.pipeline.drift",
+    "GateCheck": "services.pipeline.records",
+    "LIVE": "services.pipeline.records",
+    "NewVersion": "services.pipeline.versions",
+    "PAPER": "services.pipeline.records",
+    "Pipeline": "services.pipeline.service",
+    "PipelineSettings": "services.pipeline.settings",
+    "PromotionInfo": "services.pipeline.records",
+    "VersionDiff": "services.pipeline.versions",
+    "VersionInfo": "services.pipeline.records",
+}
 
-
-@dataclass(frozen=True)
-class Pipeline:
-    """The pipeline's services, built once per workbench (``workbench.pipeline``)."""
-
-    versions: VersionService
-    promotions: PromotionService
-    deployments: DeploymentService
-    drift: DriftService
-    settings: PipelineSettings
-
-    @classmethod
-    def build(cls, database, templates, catalog, backtests, engines, authorizer) -> Pipeline:
-        settings = PipelineSettings.from_environment()
-        versions = VersionService(database, templates, backtests, authorizer)
-        promotions = PromotionService(database, versions, engines, authorizer, settings)
-        deployments = DeploymentService(database, versions, promotions, engines, authorizer,
-                                        settings)
-        drift = DriftService(versions, deployments, engines, backtests, catalog, authorizer,
-                             settings)
-        return cls(versions, promotions, deployments, drift, settings)
+__all__ = sorted(_EXPORTS)
 
 
-__all__ = ["LIVE", "PAPER", "DeployOptions", "DeploymentInfo", "DriftReport", "GateCheck",
-           "NewVersion", "Pipeline", "PipelineSettings", "PromotionInfo", "VersionDiff",
-           "VersionInfo"]
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'services.pipeline' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from services.audit import AuditLog
 from services.db import Database, DeploymentRow
+from services.engine.commands import EngineCommands
 from services.engine.service import ACTIVE_STATES as ENGINE_ACTIVE
 from services.engine.service import ERROR as ENGINE_ERROR
 from services.engine.service import RUNNING as ENGINE_RUNNING
@@ -81,12 +82,13 @@ class DeploymentService:
     """Deployments of versions to paper and live engines."""
 
     def __init__(self, database: Database, versions: VersionService,
-                 promotions: PromotionService, engines: EngineService, authorizer: Authorizer,
-                 settings: PipelineSettings) -> None:
+                 promotions: PromotionService, engines: EngineService, commands: EngineCommands,
+                 authorizer: Authorizer, settings: PipelineSettings) -> None:
         self._db = database
         self._versions = versions
         self._promotions = promotions
         self._engines = engines
+        self._commands = commands
         self._auth = authorizer
         self.settings = settings
 
@@ -169,7 +171,22 @@ class DeploymentService:
         if notional:
             values["max_notional_per_order"] = str(
                 (Decimal(str(notional)) * Decimal(str(fraction))).to_integral_value(ROUND_DOWN))
+        values.update(self._engine_limits(version, risk_limits))
         return values
+
+    @staticmethod
+    def _engine_limits(version: VersionInfo, risk_limits: dict) -> dict:
+        """The request's risk limits as the engine enforces them (``risk.NAME`` parameters,
+        services.engine_runtime.risk): the engine measures drawdown in money, so
+        ``max_drawdown_pct`` is taken of the capital the version was tested with."""
+        limits = {}
+        for name in ("max_position", "max_daily_loss"):
+            if risk_limits.get(name) is not None:
+                limits[f"risk.{name}"] = risk_limits[name]
+        if risk_limits.get("max_drawdown_pct") is not None:
+            capital = float((version.spec.get("venue") or {}).get("starting_balance") or 0)
+            limits["risk.max_drawdown"] = round(capital * risk_limits["max_drawdown_pct"] / 100, 2)
+        return limits
 
     def _scaled_size(self, version: VersionInfo, fraction: float) -> str:
         size = version.parameters.get(TRADE_SIZE)
@@ -285,6 +302,38 @@ class DeploymentService:
             self._close(deployment_id, STOPPED, f"emergency stop by {actor.name}", actor,
                         "strategy.emergency_stop")
         return self.get(deployment_id)
+
+    def pause(self, deployment_id: str, *, principal: Principal | None = None) -> DeploymentInfo:
+        """Pause the deployed strategy inside its engine (no data or event callbacks; its
+        orders and positions stay), through the engine's command channel."""
+        return self._strategy_command(deployment_id, "pause", principal)
+
+    def resume(self, deployment_id: str, *, principal: Principal | None = None) -> DeploymentInfo:
+        """Resume a paused deployed strategy."""
+        return self._strategy_command(deployment_id, "resume", principal)
+
+    def _strategy_command(self, deployment_id: str, action: str,
+                          principal: Principal | None) -> DeploymentInfo:
+        info = self.get(deployment_id)
+        actor = self._auth.require(principal, "strategy.deploy", deployment_id,
+                                   live=info.stage == LIVE, state=info.state)
+        if not info.is_active or info.engine_state != ENGINE_RUNNING:
+            self._refuse(actor, f"strategy.{action}", deployment_id,
+                         f"deployment {info.state}")
+            raise PipelineError(f"Deployment {deployment_id} is {info.state}"
+                                + (f" ({_first_line(info.engine_error)})" if info.engine_error
+                                   else "") + f"; only a running deployment can {action}.")
+        self._commands.strategy(info.engine_session_id, action, self._strategy_id(info),
+                                principal=actor)
+        self._auth.audit.record(actor, f"strategy.{action}", deployment_id, "ok")
+        return self.get(deployment_id)
+
+    def _strategy_id(self, info: DeploymentInfo) -> str:
+        """The deployed strategy's id in its engine (the class name and its order id tag)."""
+        version = self._versions.get(info.version_id)
+        name = version.content["strategy"]["strategy_path"].rpartition(":")[2]
+        tag = version.content["strategy"]["config"].get("order_id_tag") or "000"
+        return f"{name}-{tag}"
 
     def rollback(self, deployment_id: str, *, confirm: str | None = None,
                  principal: Principal | None = None) -> DeploymentInfo:

@@ -79,6 +79,7 @@ class VersionService:
 
     def __init__(self, database: Database, templates: TemplateService,
                  backtests: BacktestService, authorizer: Authorizer) -> None:
+        self.database = database
         self._db = database
         self._templates = templates
         self._backtests = backtests

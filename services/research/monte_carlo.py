@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from services.backtest.statistics import format_statistic
+from services.backtest.metric_labels import format_statistic
 from services.errors import ValidationError
 
 METHODS = ("bootstrap", "shuffle")

@@ -19,7 +19,7 @@ from itertools import combinations
 
 import numpy as np
 
-from services.backtest.statistics import format_statistic
+from services.backtest.metric_labels import format_statistic
 from services.errors import ValidationError
 from services.research.returns import ReturnsMatrix
 

@@ -18,7 +18,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from services.backtest.statistics import LOWER_IS_BETTER, format_statistic
+from services.backtest.metric_labels import LOWER_IS_BETTER, format_statistic
 from services.errors import ValidationError
 
 # A best point whose neighbours are on average this share of the grid's range worse (or more)

@@ -36,7 +36,7 @@ FILL_COLUMNS = ["ts", "client_order_id", "side", "quantity", "price", "commissio
 
 
 def _open(state: Path, catalog: Path) -> Workbench:
-    return Workbench.open(state_dir=state, catalog=str(catalog), max_parallel=1)
+    return Workbench.open(state_dir=state, catalog=str(catalog), max_parallel=1, scheduler=True)
 
 
 @pytest.fixture

@@ -52,19 +52,25 @@ def test_cme_breaks_and_weekends_are_not_gaps_but_a_removed_hour_is(writer, tmp_
     # Act
     writer.import_file(str(original), ImportOptions("6EH4.XCME"))
     writer.import_file(str(copy), ImportOptions("6EH4C.XCME", instrument_type="future"))
-    full = writer.catalog.check(CME_KEY, calendar="cme-globex")
-    holed = writer.catalog.check("6EH4C.XCME-1-MINUTE-LAST-EXTERNAL", calendar="cme-globex")
+    full = writer.catalog.check(CME_KEY)
+    holed = writer.catalog.check("6EH4C.XCME-1-MINUTE-LAST-EXTERNAL")
+    weekly = writer.catalog.check(CME_KEY, calendar="cme-globex")
     naive = writer.catalog.check(CME_KEY, calendar="24/7")
 
     # Assert: coverage; with the CME calendar no gap touches a daily break or a weekend ...
     info = writer.catalog.find_series(CME_KEY)
     assert (info.rows, info.first, info.last) == (
         29_996, pd.Timestamp("2024-01-01 23:01", tz="UTC"), pd.Timestamp("2024-01-31 23:59", tz="UTC"))
-    assert full.calendar == "cme-globex"  # the default for a future
-    for gap in full.gaps:
+    assert full.calendar == "CMES"  # the exchange's calendar is the default for a future
+    for gap in full.gaps + weekly.gaps:
         chicago = pd.date_range(gap.start, gap.end, freq="1min", inclusive="left").tz_convert("America/Chicago")
         assert not ((chicago.hour == 16).any() or (chicago.day_of_week == 5).any()), gap
-    assert max(g.missing for g in full.gaps) <= 6  # only quiet minutes (MLK day the longest)
+    assert max(g.missing for g in weekly.gaps) <= 6  # only quiet minutes (MLK day the longest)
+    # The exchange calendar knows MLK day's early close: none of the weekly calendar's gaps
+    # after 18:00 UTC that day is a gap for it.
+    evening = (pd.Timestamp("2024-01-15 18:00", tz="UTC"), pd.Timestamp("2024-01-15 23:00", tz="UTC"))
+    assert any(evening[0] <= g.start < evening[1] for g in weekly.gaps)
+    assert not any(evening[0] <= g.start < evening[1] for g in full.gaps)
     # ... while a 24/7 calendar sees the 18 daily breaks and 4 weekends.
     assert len([g for g in naive.gaps if g.missing >= 60]) == 22
     # The removed hour is exactly one new gap.

@@ -156,8 +156,8 @@ def test_container_killed_from_outside_becomes_error_and_is_audited(engine_wb, d
     assert "killed from outside the workbench" in failed.error
     assert failed.exit_code == 137
     entry = engine_wb.engines.audit_log(session_id)[0]
-    assert (entry["actor"], entry["action"], entry["to_state"]) == ("system:monitor", "engine.exited",
-                                                                    ERROR)
+    assert (entry["actor"], entry["action"], entry["to_state"]) == ("system:monitor",
+                                                                    "engine.exited", ERROR)
 
 
 def _cli_start(wb: Workbench, name: str) -> str:

@@ -82,5 +82,8 @@ def test_paper_engine_notebook_starts_watches_and_stops_an_engine(tmp_path, samp
     assert "notebook-paper Running nautilus-engine-" in text
     fills = int(re.search(r"fills: (\d+)", text).group(1))
     assert fills >= 2
+    assert re.search(r"order O-\S+-MANUAL-1 FILLED at [0-9.]+", text)
+    assert "position LONG 0.01 realized -" in text
+    assert "trading HALTED | positions still open: [] | orders still open: []" in text
     assert "notebook-paper Stopped exit code 0" in text
     assert "engine.stop Running -> Stopping accepted" in text

@@ -29,8 +29,8 @@ from components.report import (
     parameter_diff_frame,
 )
 from components.results_viewer import trades_frame
+from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
 from services.backtest.spec import BacktestSpec
-from services.backtest.statistics import METRIC_GROUPS, best_index, format_statistic
 from services.errors import ValidationError
 from tests.conftest import chromium_path, skip_or_fail
 

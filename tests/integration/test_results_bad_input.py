@@ -25,8 +25,8 @@ import pytest
 from app.cli import main as cli
 from components import ResultsViewer, RunComparison
 from components.report import comparison_report_html, export_run_report, run_report_html
+from services.backtest.metric_labels import METRIC_GROUPS, format_statistic
 from services.backtest.spec import BacktestSpec
-from services.backtest.statistics import METRIC_GROUPS, format_statistic
 from services.db import BacktestRunRow
 from services.errors import BacktestError
 from services.identity.principal import Principal

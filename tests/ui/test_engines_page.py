@@ -110,10 +110,12 @@ def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot
     (engine,) = _engines(server.state_dir)
     assert (engine.name, engine.state, engine.actor) == ("ui-paper", "Running", "admin")
     assert engine.parameters["replay_speed"] == 600
+    page.locator(".engine-detail").get_by_text("Resources", exact=True).click()
     plots = page.locator(".resource-plots canvas")
     expect(plots.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     box = plots.first.bounding_box()
     assert box["width"] > 200 and box["height"] > 150
+    page.locator(".engine-detail").get_by_text("Log", exact=True).click()
     expect(page.locator(".engine-log")).to_contain_text("EMACross", timeout=ENGINE_TIMEOUT_MS)
     page.wait_for_timeout(6000)  # one monitor sample (every 5 s) reaches the plots
     page.get_by_role("heading", name="Trading engines").scroll_into_view_if_needed()
@@ -132,7 +134,54 @@ def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot
     expect(header).to_contain_text("Stopped", timeout=ANSWER_TIMEOUT_MS)
     (engine,) = _engines(server.state_dir)
     assert (engine.state, engine.final_state) == ("Stopped", "Killed")
-    page.get_by_text("Audit trail", exact=True).click()
+    page.locator(".engine-detail").get_by_text("Audit trail", exact=True).click()
     expect(page.locator(".audit-trail")).to_contain_text("emergency_stop",
                                                           timeout=ANSWER_TIMEOUT_MS)
     screenshot("engines-killed")
+
+
+def test_an_order_from_the_ticket_fills_and_a_breached_limit_shows_the_red_banner(
+        open_page, server, screenshot):
+    from services.workbench import Workbench
+
+    # Arrange: a paper engine whose daily-loss limit the first fill's commission breaks
+    wb = Workbench.open(state_dir=server.state_dir, catalog=str(server.catalog))
+    try:
+        info = wb.engines.start("paper_trading", {"replay_speed": 600, "fast_ema_period": 5,
+                                                  "slow_ema_period": 12,
+                                                  "risk.max_daily_loss": "0.01"},
+                                name="ui-ticket")
+        assert wb.engines.wait_for(info.session_id, ("Running", "Error"),
+                                   timeout=90).state == "Running"
+        wb.commands.strategy(info.session_id, "pause", "EMACross-000")  # only our order
+    finally:
+        wb.database.dispose()
+    page = open_page("/engines")
+    header = page.locator(".engine-header")
+    page.locator(".engine-list").get_by_text("ui-ticket", exact=True).click(timeout=ENGINE_TIMEOUT_MS)
+    expect(header).to_contain_text("ui-ticket", timeout=ANSWER_TIMEOUT_MS)
+    expect(header).to_contain_text("Running", timeout=ENGINE_TIMEOUT_MS)
+
+    # Act: the ticket asks to confirm with the notional and the position, then sends
+    ticket = page.locator(".order-ticket")
+    expect(ticket.get_by_label("Instrument")).to_have_value("BTCUSDT-PERP.BINANCE",
+                                                            timeout=ANSWER_TIMEOUT_MS)
+    ticket.get_by_label("Quantity", exact=True).fill("0.01")
+    ticket.get_by_label("Quantity", exact=True).press("Tab")
+    ticket.get_by_role("button", name="Review order…").click()
+    expect(ticket.get_by_text(re.compile(r"Notional ≈ [0-9,.]+ USDT"))).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
+    expect(ticket.get_by_text(re.compile(r"position now 0"))).to_be_visible()
+    ticket.get_by_role("button", name="Send order").click()
+
+    # Assert: filled, in the blotter, and the engine halted itself on the breach
+    expect(ticket.locator(".ticket-message")).to_contain_text("FILLED", timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator(".blotter-orders")).to_contain_text("FILLED", timeout=ANSWER_TIMEOUT_MS)
+    page.locator(".engine-detail").get_by_text("Positions", exact=True).click()
+    expect(page.locator(".blotter-positions")).to_contain_text("Workbench-MANUAL",
+                                                                timeout=ANSWER_TIMEOUT_MS)
+    banner = page.locator(".engine-detail .risk-banner").first
+    expect(banner).to_contain_text("RISK LIMIT BREACHED", timeout=ANSWER_TIMEOUT_MS)
+    expect(banner).to_contain_text("max_daily_loss")
+    expect(page.locator(".engine-state")).to_contain_text("HALTED")
+    screenshot("engines-order-and-risk-banner")

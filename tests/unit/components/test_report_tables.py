@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.report import _BUDGET_FILL, _encode_table, _within_budget
-from services.backtest.statistics import LOWER_IS_BETTER, NOT_RANKED, best_index
+from services.backtest.metric_labels import LOWER_IS_BETTER, NOT_RANKED, best_index
 
 
 def _decode(payload: str) -> dict:

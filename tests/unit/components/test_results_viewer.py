@@ -11,7 +11,7 @@ import panel as pn
 import pytest
 
 from components import ResultsViewer
-from services.backtest.statistics import HEADLINE_LABELS
+from services.backtest.metric_labels import HEADLINE_LABELS
 from services.identity.principal import Principal
 
 COMPONENT_TESTER = Principal.user("component-test", {"researcher", "admin"})
@@ -171,3 +171,33 @@ def test_runs_table_keeps_trade_counts_whole_next_to_runs_without_results(
     frame = _tables(ResultsViewer(workbench=runs_workbench))[0].value
 
     assert not pd.api.types.is_float_dtype(frame["num_trades"]), frame["num_trades"].tolist()
+
+
+def test_the_returns_and_trades_charts_are_built_when_their_tab_is_first_shown(
+        runs_workbench, completed_run):
+    # Arrange: a run on display, its Charts tab shown.
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+    assert viewer._time_charts.object is not None
+    assert viewer._distribution.object is None and viewer._trade_price.object is None
+
+    # Act / Assert: each tab's charts appear when the tab is chosen.
+    viewer._tabs.active = 1  # Returns
+    assert viewer._distribution.object is not None
+    viewer._tabs.active = 3  # Trades
+    price = viewer._trade_price.object
+    fills = runs_workbench.backtests.results(completed_run).fills
+    markers = sum(len(r.data_source.data["ts"]) for r in price.renderers
+                  if r.name in ("buy", "sell"))
+    assert 0 < markers <= len(fills)
+
+
+def test_searching_trades_filters_the_table(runs_workbench, completed_run):
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+    trades = viewer._trades.value
+    short = int((trades["side"] == "SHORT").sum())
+
+    viewer._trade_search.value_input = "short"
+
+    assert 0 < short < len(trades)
+    assert len(viewer._trades.value) == short
+    assert set(viewer._trades.value["side"]) == {"SHORT"}

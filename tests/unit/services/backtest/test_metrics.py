@@ -15,15 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.backtest.metric_labels import METRIC_GROUPS, format_statistic
 from services.backtest.statistics import (
-    METRIC_GROUPS,
     _benchmark_metrics,
     _distribution_metrics,
     _trade_metrics,
     compute_statistics,
     daily_returns,
     drawdown_periods,
-    format_statistic,
     longest_drawdown_days,
     mark_to_market,
     period_returns,

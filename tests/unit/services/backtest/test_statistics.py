@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.backtest.metric_labels import format_statistic
 from services.backtest.statistics import (
     METRICS_VERSION,
     compute_statistics,
     daily_returns,
-    format_statistic,
     mark_to_market,
     periods_per_year,
 )

@@ -74,7 +74,24 @@ def test_open_seconds_counts_only_open_time():
 
 @pytest.mark.parametrize(("cls", "venue", "name"), [
     ("CryptoPerpetual", "BINANCE", "24/7"), ("CurrencyPair", "BINANCE", "24/7"),
-    ("CurrencyPair", "SIM", "fx"), ("FuturesContract", "XCME", "cme-globex"),
-    ("Equity", "XNAS", "us-equity")])
+    ("CurrencyPair", "SIM", "fx"), ("FuturesContract", "XCME", "CMES"),
+    ("FuturesContract", "EUREX", "CMES"), ("Equity", "XNAS", "XNAS"), ("Equity", "LSE", "XNYS"),
+    ("Equity", "XLON", "XLON")])
 def test_default_calendar_follows_the_instrument(cls, venue, name):
     assert default_calendar_name(cls, venue) == name
+
+
+def test_an_exchange_holiday_and_an_early_close_are_closed_time():
+    # NYSE: Thanksgiving 2024-11-28 closed all day; the day after closes at 13:00 New York.
+    assert _open("XNYS", "2024-11-27 15:00", "2024-11-28 15:00", "2024-11-29 17:59",
+                 "2024-11-29 18:00", "2024-11-30 15:00") == [True, False, True, False, False]
+    wednesday = np.array([pd.Timestamp("2024-11-27 00:00", tz="UTC").value])
+    saturday = np.array([pd.Timestamp("2024-11-30 00:00", tz="UTC").value])
+    # 6 h 30 min on Wednesday + 3 h 30 min on Friday, nothing on Thursday.
+    assert get_calendar("XNYS").open_seconds(wednesday, saturday).tolist() == [10 * 3600]
+
+
+def test_a_lunch_break_is_closed_time():
+    # Tokyo: 09:00-11:30 and 12:30-15:30 local (UTC+9), so 02:45 UTC is the lunch break.
+    assert _open("XTKS", "2024-11-27 01:00", "2024-11-27 02:45", "2024-11-27 04:00") == [
+        True, False, True]

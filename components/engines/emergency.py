@@ -1,0 +1,93 @@
+"""The emergency stop on every page: kill every active engine after one confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from components.confirm import button
+from components.permissions import permission, restrict
+from services import Workbench, WorkbenchError
+from services.identity.principal import Principal
+
+
+class EmergencyStop(Viewer):
+    """A button that kills every active engine after one confirmation (on every page)."""
+
+    workbench = param.ClassSelector(class_=Workbench, doc="Services whose engines it stops.")
+
+    principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
+        Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
+
+    arm = param.Event(label="EMERGENCY STOP", doc="Ask to confirm killing every active engine.")
+
+    confirm = param.Event(label="Kill all engines now", doc="Kill every active engine.")
+
+    cancel = param.Event(label="Cancel", doc="Do nothing.")
+
+    armed = param.Boolean(default=False, doc="Waiting for the confirmation.")
+
+    message = param.String(default="", doc="What the last emergency stop did.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.workbench is None:
+            raise ValueError("EmergencyStop needs a workbench (services.Workbench.open()).")
+        self._arm = button(self.param.arm, color="danger", css_classes=["emergency-stop"],
+                           width=170)
+        # Paper engines are the least any role may stop; the service checks each engine's mode.
+        restrict(self._arm, *permission(self.workbench, self.principal, "engine.emergency_stop"))
+        self._confirm = button(self.param.confirm, color="danger", visible=False,
+                               width=190)
+        self._cancel = button(self.param.cancel, visible=False, width=90)
+        self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
+                                      css_classes=["emergency-stop-message"])
+        self._layout = pn.Row(self._arm, self._confirm, self._cancel, self._text,
+                              sizing_mode="fixed", align="center")
+
+    def __panel__(self):
+        return self._layout
+
+    @param.depends("arm", watch=True)
+    def _on_arm(self) -> None:
+        try:
+            active = [e for e in self.workbench.engines.list_sessions() if e.is_active]
+        except WorkbenchError as e:
+            self._say(f"Cannot list engines: {e}")
+            return
+        self.armed = True
+        self._say(f"Kill {len(active)} active engine(s)? " if active else
+                  "No engine is active; confirm to check again and kill any that started.")
+
+    @param.depends("cancel", watch=True)
+    def _on_cancel(self) -> None:
+        self.armed = False
+        self._say("")
+
+    @param.depends("confirm", watch=True)
+    async def _on_confirm(self) -> None:
+        if not self.armed:
+            return
+        self.armed = False
+        self._say("Killing…")
+        try:
+            killed = await asyncio.to_thread(self.workbench.commands.emergency_all, "kill",
+                                             principal=self.principal)
+        except WorkbenchError as e:
+            self._say(f"Emergency stop failed: {e}")
+            return
+        names = ", ".join(f"{e.name} ({e.session_id})" for e in killed)
+        self._say(f"Emergency stop: killed {len(killed)} engine(s){': ' + names if names else ''}.")
+        if pn.state.notifications is not None:
+            pn.state.notifications.warning(self.message, duration=10000)
+
+    @param.depends("armed", watch=True)
+    def _on_armed(self) -> None:
+        self._confirm.visible = self._cancel.visible = self.armed
+
+    def _say(self, text: str) -> None:
+        self.message = text
+        self._text.object = text
