@@ -104,9 +104,10 @@ class DeploymentService:
         """Start the approved version on a new engine in ``stage``."""
         if stage not in STAGES:
             raise ValidationError(f"A version is deployed to paper or live, not {stage!r}.")
+        actor = self._auth.require(principal, "strategy.deploy", f"{version_id} to {stage}",
+                                   live=stage == LIVE)
         version = self._versions.get(version_id)
         target = f"{version.short_id} to {stage}"
-        actor = self._auth.require(principal, "strategy.deploy", target, live=stage == LIVE)
         request = self._approved_request(actor, version, stage, target)
         current = self._current(version.strategy, version.bar_type, stage)
         if current is not None and current.state in ENGINE_ACTIVE:

@@ -459,6 +459,12 @@ class DriftService:
         if trades.timing.first_bar_wall is None:
             notes.append("The strategy does not log its bars: the replay's start was read from "
                          "the data client's subscription, to within a fraction of a bar.")
+        if trades.timing.paused:
+            end = trades.timing.end_wall
+            seconds = sum(((stop or end) - start) / 1e9 for start, stop in trades.timing.paused)
+            notes.append(f"The strategy was paused {len(trades.timing.paused)} time(s) for "
+                         f"{seconds * self._speed(deployment) / 60:,.0f} minutes of data; the "
+                         "backtest traded through, so fills it made then are missed here.")
         if trades.unreadable_fills:
             notes.append(f"{trades.unreadable_fills} OrderFilled log lines could not be read "
                          "and are left out.")

@@ -44,6 +44,7 @@ class ReplayTiming:
     stopping_wall: int | None  # the node began to stop
     last_wall: int | None  # the log's last line
     bars_logged: int  # bars of the bar type the strategy logged
+    paused: tuple[tuple[int, int | None], ...] = ()  # (DEGRADED, back RUNNING) of the strategy
 
     @property
     def origin_wall(self) -> int | None:
@@ -90,6 +91,7 @@ def read_engine_trades(path: Path, *, strategy_component: str, bar_type: str) ->
     rows, unreadable, lines = [], 0, 0
     first_bar = subscribed = stopping = last = None
     bars = 0
+    paused: list[list] = []
     seen_trades: set[str] = set()
     subscribed_text = f"Subscribed {bar_type} bars"
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -108,6 +110,10 @@ def read_engine_trades(path: Path, *, strategy_component: str, bar_type: str) ->
                     bars += 1
                     if first_bar is None:
                         first_bar = int(bar["ts"])
+            elif own and message == "DEGRADED":  # NautilusTrader's paused state
+                paused.append([_wall_ns(wall), None])
+            elif own and message == "RUNNING" and paused and paused[-1][1] is None:
+                paused[-1][1] = _wall_ns(wall)
             elif own and "OrderFilled(" in message:
                 row = _fill_row(message, wall, component)
                 if row is None:
@@ -122,7 +128,8 @@ def read_engine_trades(path: Path, *, strategy_component: str, bar_type: str) ->
                 stopping = _wall_ns(wall)
     fills = pd.DataFrame(rows, columns=FILL_COLUMNS)
     timing = ReplayTiming(first_bar, subscribed, stopping,
-                          _wall_ns(last) if last is not None else None, bars)
+                          _wall_ns(last) if last is not None else None, bars,
+                          tuple((start, end) for start, end in paused))
     return EngineTrades(fills, timing, lines, unreadable)
 
 

@@ -104,9 +104,9 @@ class PromotionService:
         has nothing to show and is refused."""
         if stage not in STAGES:
             raise ValidationError(f"A version is promoted to paper or live, not {stage!r}.")
+        actor = self._auth.require(principal, "strategy.promote", f"{version_id} to {stage}")
         version = self._versions.get(version_id)
         target = f"{version.short_id} to {stage}"
-        actor = self._auth.require(principal, "strategy.promote", target)
         try:
             limits = parse_risk_limits(risk_limits)
         except ValidationError as e:

@@ -76,3 +76,19 @@ def test_a_log_without_a_stop_ends_at_its_last_line(tmp_path):
     assert timing.stopping_wall is None
     assert timing.end_wall == timing.last_wall == 1796155096557721109
 
+
+
+def test_pauses_of_the_strategy_are_read_as_intervals(tmp_path):
+    # Arrange: the strategy paused (DEGRADED) and resumed, as the command channel does it
+    lines = LOG.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "EMACross: Bar(" in line)
+    lines[at:at] = ["2026-12-01T19:57:14.100000000Z [INFO] PAPER-fcaffda57524.EMACross: DEGRADED",
+                    "2026-12-01T19:57:14.300000000Z [INFO] PAPER-fcaffda57524.EMACross: RUNNING"]
+    log = tmp_path / "engine.log"
+    log.write_text("\n".join(lines) + "\n")
+
+    # Act
+    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+
+    # Assert
+    assert timing.paused == ((1796155034100000000, 1796155034300000000),)
