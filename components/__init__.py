@@ -24,12 +24,13 @@ from components.engines import (  # noqa: E402
     OrderTicket,
     RiskPanel,
 )
+from components.pipeline import DeploymentPipeline  # noqa: E402
 from components.results_viewer import ResultsViewer  # noqa: E402
 from components.run_comparison import RunComparison  # noqa: E402
 from components.run_queue import RunQueue  # noqa: E402
 from components.sweep_view import SweepView  # noqa: E402
 
 __all__ = ["AccountPanel", "AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser",
-           "ConfirmAction", "EmergencyStop", "EngineDetail", "EngineList", "EngineManager",
-           "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer", "RiskPanel",
-           "RunComparison", "RunQueue", "SweepView", "UserAdmin"]
+           "ConfirmAction", "DeploymentPipeline", "EmergencyStop", "EngineDetail", "EngineList",
+           "EngineManager", "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer",
+           "RiskPanel", "RunComparison", "RunQueue", "SweepView", "UserAdmin"]

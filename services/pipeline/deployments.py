@@ -344,21 +344,26 @@ class DeploymentService:
         actor = self._auth.require(principal, "strategy.deploy", deployment_id,
                                    live=info.stage == LIVE, state=info.state)
         self._require_current(actor, info, "strategy.rollback")
-        approved = [ApprovedVersion(p.version_id, p.request_id, p.decided_at)
-                    for p in self._promotions.approved_in_stage(info.strategy, info.bar_type,
-                                                                info.stage)]
-        chosen = rollback_target(info.version_id, approved)
-        if chosen is None:
+        version = self.rollback_version(deployment_id)
+        if version is None:
             self._refuse(actor, "strategy.rollback", deployment_id, "no earlier approved version")
             raise PipelineError(f"There is no version of {info.strategy} on {info.bar_type} "
                                 f"approved for {info.stage} before version "
                                 f"{info.version_id[:12]}; nothing to roll back to.")
-        version = self._versions.get(chosen.version_id)
         request = self._approved_request(actor, version, info.stage,
                                          f"{version.short_id} to {info.stage}")
         return self._start(actor, version, info.stage, request,
                            self._fraction(info.stage, None), ROLLBACK, replacing=info,
                            confirm=confirm, options=self._options_of(info))
+
+    def rollback_version(self, deployment_id: str) -> VersionInfo | None:
+        """The version a rollback of ``deployment_id`` would deploy (None: there is none)."""
+        info = self.get(deployment_id)
+        approved = [ApprovedVersion(p.version_id, p.request_id, p.decided_at)
+                    for p in self._promotions.approved_in_stage(info.strategy, info.bar_type,
+                                                                info.stage)]
+        chosen = rollback_target(info.version_id, approved)
+        return self._versions.get(chosen.version_id) if chosen is not None else None
 
     def step_up(self, deployment_id: str, *, confirm: str | None = None,
                 principal: Principal | None = None) -> DeploymentInfo:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from services.db import (
+    BacktestRunRow,
     Database,
     DeploymentRow,
     PromotionDecisionRow,
@@ -21,6 +22,10 @@ def pipeline_signature(database: Database) -> tuple:
     query = select(
         select(func.count()).select_from(StrategyVersionRow).scalar_subquery(),
         select(func.count()).select_from(VersionRunRow).scalar_subquery(),
+        # A linked backtest that completes passes a gate.
+        select(func.count()).select_from(VersionRunRow).join(
+            BacktestRunRow, BacktestRunRow.run_id == VersionRunRow.run_id)
+        .where(BacktestRunRow.status == "Completed").scalar_subquery(),
         select(func.coalesce(func.sum(PromotionRow.revision), 0) + func.count())
         .select_from(PromotionRow).scalar_subquery(),
         select(func.count()).select_from(PromotionDecisionRow).scalar_subquery(),
