@@ -1,6 +1,7 @@
 # Serves Nautilus Workbench. Base image is a build argument so machines without a registry can
 # use a local Python >= 3.12 image:  docker build --build-arg BASE_IMAGE=local/python3:x .
-# Offline builds: put wheels in ./wheelhouse first (pip download -d wheelhouse .).
+# Offline builds: put wheels in ./wheelhouse first (pip download -d wheelhouse -c constraints.txt .).
+# The versions installed are the tested ones in constraints.txt.
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE}
 
@@ -12,9 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY . /src
 RUN python3 -m venv /opt/venv \
     && if [ -d /src/wheelhouse ]; then \
-         /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheelhouse "/src[postgres]"; \
+         /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /src/wheelhouse \
+           -c /src/constraints.txt "/src[postgres]"; \
        else \
-         /opt/venv/bin/pip install --no-cache-dir "/src[postgres]"; \
+         /opt/venv/bin/pip install --no-cache-dir -c /src/constraints.txt "/src[postgres]"; \
        fi \
     && mkdir -p /data \
     && rm -rf /src \

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,10 @@ def create_app(workbench, options: ServeOptions, monitor=None):
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic's plugin and dialect chatter; each migration step it runs is still logged.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").addFilter(
+        lambda record: record.getMessage().startswith("Running upgrade"))
 
 
 def _refuse_unsafe_address(options: ServeOptions) -> None:
@@ -146,6 +151,7 @@ def serve(options: ServeOptions) -> None:
 
     _configure_logging()
     _refuse_unsafe_address(options)
+    listener = _listen(options)  # before the slow start-up: a taken port is said at once
     try:
         workbench = Workbench.open(state_dir=options.state_dir, catalog=options.catalog,
                                    database_url=options.database_url,
@@ -189,11 +195,22 @@ def serve(options: ServeOptions) -> None:
     server = uvicorn.Server(config)
     print(f"Nautilus Workbench listening on {scheme}://{host}:{options.port}/", file=sys.stderr,
           flush=True)
+    server.run(sockets=[listener])
+
+
+def _listen(options: ServeOptions) -> socket.socket:
+    """The server's socket, bound now (uvicorn serves on it)."""
+    family = socket.AF_INET6 if ":" in options.address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        server.run()
+        listener.bind((options.address, options.port))
     except OSError as e:
+        listener.close()
         _exit(f"cannot listen on {options.address}:{options.port} ({e.strerror}). Is another "
               "server running there? Choose another port with --port.")
+    listener.listen(2048)
+    return listener
 
 
 def _attach_docker_runtime(workbench) -> None:

@@ -8,6 +8,13 @@ import panel as pn
 # Panes that need HTML are HTML panes and escape what they interpolate.
 pn.pane.Markdown.renderer_options = {"html": False}
 
+# Containers are created empty and filled when their data arrives: not a layout mistake, and
+# Bokeh's warning about it would be logged on every page load.
+from bokeh.core.validation import silence  # noqa: E402
+from bokeh.core.validation.warnings import EMPTY_LAYOUT  # noqa: E402
+
+silence(EMPTY_LAYOUT, True)
+
 from components.accounts import AccountPanel, UserAdmin  # noqa: E402
 from components.backtest_configurator import BacktestConfigurator  # noqa: E402
 from components.catalog_browser import CatalogBrowser  # noqa: E402
@@ -26,11 +33,14 @@ from components.engines import (  # noqa: E402
 )
 from components.pipeline import DeploymentPipeline  # noqa: E402
 from components.results_viewer import ResultsViewer  # noqa: E402
+from components.robustness import RobustnessPanel  # noqa: E402
 from components.run_comparison import RunComparison  # noqa: E402
 from components.run_queue import RunQueue  # noqa: E402
 from components.sweep_view import SweepView  # noqa: E402
+from components.walk_forward_view import WalkForwardView  # noqa: E402
 
 __all__ = ["AccountPanel", "AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser",
            "ConfirmAction", "DeploymentPipeline", "EmergencyStop", "EngineDetail", "EngineList",
            "EngineManager", "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer",
-           "RiskPanel", "RunComparison", "RunQueue", "SweepView", "UserAdmin"]
+           "RiskPanel", "RobustnessPanel", "RunComparison", "RunQueue", "SweepView", "UserAdmin",
+           "WalkForwardView"]

@@ -16,5 +16,5 @@ PIP_CONFIG_FILE=/dev/null "$PIP" download --quiet --only-binary=:all: --python-v
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   --platform manylinux_2_12_x86_64 --platform manylinux2010_x86_64 \
   --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 \
-  -d "$DEST" "nautilus_trader[ib]==1.231.0" >&2
+  -c "$(dirname "$0")/../constraints.txt" -d "$DEST" "nautilus_trader[ib]==1.231.0" >&2
 ls "$DEST"/*.whl | wc -l

@@ -130,7 +130,7 @@ class Pages:
                 f'</span><span class="roles">({html.escape(roles)})</span>'
                 '<form method="post" action="/logout" style="margin:0">'
                 '<button type="submit">Sign out</button></form></div>',
-                stylesheets=[_USER_CSS], sizing_mode="fixed", width=420, align="center"))
+                stylesheets=[_USER_CSS], width=420, height=40, align="center"))
         # Bootstrap: every resource is bundled with Panel, so the app works with no internet.
         return pn.template.BootstrapTemplate(
             title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),

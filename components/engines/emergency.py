@@ -43,10 +43,10 @@ class EmergencyStop(Viewer):
         self._confirm = button(self.param.confirm, color="danger", visible=False,
                                width=190)
         self._cancel = button(self.param.cancel, visible=False, width=90)
-        self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
+        self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10), width=420,
                                       css_classes=["emergency-stop-message"])
         self._layout = pn.Row(self._arm, self._confirm, self._cancel, self._text,
-                              sizing_mode="fixed", align="center")
+                              align="center")
 
     def __panel__(self):
         return self._layout

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.backtest.eta import Estimate
+
 QUEUED, RUNNING, PAUSED = "Queued", "Running", "Paused"
 COMPLETED, FAILED, CANCELLED = "Completed", "Failed", "Cancelled"
 ACTIVE_STATES = (RUNNING, PAUSED)  # a worker exists
@@ -83,7 +85,7 @@ class RunInfo:
     runtime: str = "local"
     sim_time: datetime | None = None  # simulated time the engine has reached
     events: int | None = None  # messages through NautilusTrader's message bus so far
-    eta_seconds: float | None = None  # wall time left, estimated from the progress so far
+    eta: Estimate | None = None  # time left, from the recent throughput (with a range)
     cpu_seconds: float | None = None
     memory_bytes: int | None = None
     actor: str | None = None  # who submitted it
@@ -156,6 +158,7 @@ class SweepSummary:
     actor: str | None
     counts: tuple[tuple[str, int], ...]  # (status, runs) pairs
     progress: float
+    spec: dict | None = None  # what was varied (the SweepSpec as stored)
 
     def count(self, *statuses: str) -> int:
         return sum(n for status, n in self.counts if status in statuses)

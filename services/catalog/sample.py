@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 from decimal import Decimal
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 SAMPLE_MARKER = "WORKBENCH_SAMPLE.json"
+log = logging.getLogger(__name__)
 SEED = 20240101
 
 
@@ -132,6 +134,8 @@ def _generate(target: Path) -> Path:
     staging = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     catalog = ParquetDataCatalog(str(staging))
+    log.info("generating the synthetic sample catalog at %s (first start only, ~10 s): "
+             "1/3 BTCUSDT-PERP bars", target)
     rng = np.random.default_rng(SEED)
     btc, eurusd, aapl = _instruments()
     catalog.write_data([btc, eurusd, aapl])
@@ -144,6 +148,7 @@ def _generate(target: Path) -> Path:
     catalog.write_data(_bars("BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL", index,
                              _ohlc(rng, close, sigma, 1), volume, 1, 3))
 
+    log.info("sample catalog: 2/3 AAPL bars")
     # Equity: regular US hours (14:30-21:00 UTC), weekdays of 2024.
     minutes = pd.date_range("2024-01-01", "2024-12-31 23:59", freq="1min", tz="UTC")
     minute_of_day = minutes.hour * 60 + minutes.minute
@@ -155,6 +160,7 @@ def _generate(target: Path) -> Path:
     catalog.write_data(_bars("AAPL.XNAS-1-MINUTE-LAST-EXTERNAL", index,
                              _ohlc(rng, close, sigma, 2), volume, 2, 0))
 
+    log.info("sample catalog: 3/3 EUR/USD quotes")
     # FX: quotes every 15 s, Sunday 22:00 to Friday 22:00 UTC, January to March 2024.
     ticks = pd.date_range("2024-01-01", "2024-03-31 23:59:45", freq="15s", tz="UTC")
     hour_of_week = ticks.day_of_week * 24 + ticks.hour
@@ -181,4 +187,5 @@ def _generate(target: Path) -> Path:
     if target.exists():
         target.rmdir()  # empty folder (checked above)
     os.replace(staging, target)
+    log.info("sample catalog ready")
     return target

@@ -20,9 +20,12 @@ from services.db.models import (
     UserRow,
     UserSessionRow,
     VersionRunRow,
+    WalkForwardFoldRow,
+    WalkForwardRow,
 )
 
 __all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
            "Database", "DeploymentRow", "EngineMetricRow", "EngineSessionRow", "MetricRow",
            "PromotionDecisionRow", "PromotionRow", "SchedulerLeaseRow", "StrategyVersionRow",
-           "SweepRow", "UserRow", "UserSessionRow", "VersionRunRow"]
+           "SweepRow", "UserRow", "UserSessionRow", "VersionRunRow", "WalkForwardFoldRow",
+           "WalkForwardRow"]

@@ -17,6 +17,7 @@ from services.errors import EngineError
 
 SERVICES = Path(__file__).resolve().parent.parent  # the installed (or checked-out) package
 DOCKERFILE = Path(__file__).resolve().parent / "Dockerfile.engine"
+CONSTRAINTS = SERVICES.parent / "constraints.txt"  # in a checkout; absent from an installed wheel
 
 DEFAULT_IMAGE = "nautilus-workbench-engine:1.231.0"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
@@ -34,8 +35,21 @@ class ImageBuild:
     log_tail: list[str]
 
 
+def _constraints() -> str:
+    """The versions the image installs: the project's lock file, or (from an installed wheel)
+    the versions of this environment, which the workbench was installed and tested with."""
+    if CONSTRAINTS.is_file():
+        return CONSTRAINTS.read_text(encoding="utf-8")
+    from importlib.metadata import distributions
+
+    pins = {d.metadata["Name"]: d.version for d in distributions() if d.metadata["Name"]}
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items())
+                   if name.lower() != "nautilus-workbench")
+
+
 def _context(folder: Path, wheelhouse: Path | None) -> None:
     shutil.copy(DOCKERFILE, folder / "Dockerfile")
+    (folder / "constraints.txt").write_text(_constraints(), encoding="utf-8")
     for source in RUNTIME_PACKAGES:
         shutil.copytree(source, folder / "workbench" / source.name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

@@ -177,7 +177,7 @@ def test_progress_reports_sim_time_events_eta_and_resources(fresh_workbench):
     assert first.start <= first.sim_time <= first.end
     assert second.events > first.events > 0
     assert 0 < first.progress < second.progress < 1
-    assert second.eta_seconds is not None and second.eta_seconds > 0
+    assert second.eta is not None and 0 < second.eta.low <= second.eta.seconds <= second.eta.high
     assert second.cpu_seconds > 0 and second.memory_bytes > 50_000_000
 
 

@@ -56,6 +56,17 @@ class Server:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_problems(self, since: int) -> list[str]:
+        """Tracebacks and Bokeh validation warnings the server logged after byte ``since``."""
+        with open(self.log, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return [line for line in text.splitlines()
+                if "Traceback (most recent call last)" in line or "bokeh.core.validation" in line]
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -242,8 +253,8 @@ def sign_in(context, server: Server, username: str = "admin",
 
 @pytest.fixture
 def page(browser, server):
-    """A fresh browser tab signed in as the admin; at teardown it must show no traceback and
-    have logged no error."""
+    """A fresh browser tab signed in as the admin; at teardown it must show no traceback, have
+    logged no browser error, and the server must have logged no traceback or Bokeh warning."""
     context = browser.new_context(viewport=VIEWPORT)
     sign_in(context, server)
     tab = context.new_page()
@@ -251,11 +262,14 @@ def page(browser, server):
     tab.on("console", lambda m: problems.console_errors.append(f"{m.text} @ {m.location}")
            if m.type == "error" else None)
     tab.on("pageerror", lambda e: problems.page_errors.append(str(e)))
+    log_start = server.log_size()
     yield tab
     try:
         assert_no_traceback(tab)
         assert not problems.page_errors, f"uncaught exceptions in the page: {problems.page_errors}"
         assert not problems.console_errors, f"browser console errors: {problems.console_errors}"
+        logged = server.log_problems(log_start)
+        assert not logged, f"the server logged during the test: {logged}\n{server.log_tail()}"
     finally:
         context.close()
 

@@ -59,3 +59,30 @@ def test_every_imported_distribution_is_declared():
 
     # Assert
     assert missing == {}
+
+
+def _pins() -> dict[str, str]:
+    lines = (REPO_ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
+    pairs = (line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))
+    return {name.strip().lower().replace("_", "-"): version.strip() for name, version in pairs}
+
+
+def test_every_declared_dependency_is_pinned_in_the_lock_file():
+    declared = set().union(*_declared().values()) - {"nautilus-workbench"}
+
+    missing = declared - set(_pins())
+
+    assert not missing, (f"{sorted(missing)} are not in constraints.txt: run "
+                         "scripts/lock-dependencies.sh")
+
+
+def test_the_installed_versions_are_the_locked_ones():
+    # The suite tests what a fresh install gets: ./run installs with -c constraints.txt.
+    pins = _pins()
+    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version
+                 for d in importlib.metadata.distributions() if d.metadata["Name"]}
+
+    different = {name: (installed[name], pins[name]) for name in pins
+                 if name in installed and installed[name] != pins[name]}
+
+    assert not different, f"installed vs locked: {different}"
