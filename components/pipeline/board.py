@@ -44,7 +44,9 @@ class PipelineBoard(Viewer):
                                    css_classes=["pipeline-board-pane"])
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(columns=COLUMNS), show_index=False, disabled=True, selectable=1,
-            sizing_mode="stretch_width", height=220, pagination="local", page_size=6,
+            sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
+            widths={"Version": 130, "Strategy": 110, "Bar type": 310, "Stage": 80,
+                    "Backtests": 95, "Deployments": 115, "Created (UTC)": 145, "By": 90},
             css_classes=["pipeline-versions"])
         self._table.param.watch(self._picked, "selection")
         self._layout = pn.Column(self._board, self._table, sizing_mode="stretch_width")

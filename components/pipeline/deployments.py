@@ -22,8 +22,8 @@ from components.pipeline.model import PipelineModel
 from services import WorkbenchError
 from services.pipeline import DeployOptions
 
-COLUMNS = ["Status", "Deployment", "Version", "Stage", "Size", "Engine", "PnL", "Drift",
-           "Kind", "Created (UTC)", "By"]
+COLUMNS = ["Status", "Deployment", "Version", "Stage", "Size", "PnL", "Drift", "Kind",
+           "Created (UTC)"]
 LIVE_WARNING = ("A **live** deployment sends real orders with real money, at the rollout's "
                 "first step of the version's trade size, under the request's risk limits.")
 
@@ -75,7 +75,9 @@ class DeploymentPanel(Viewer):
         self._report = None  # the drift report on display
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(columns=COLUMNS), show_index=False, disabled=True, selectable=1,
-            height=220, sizing_mode="stretch_width", formatters={"Status": {"type": "html"}},
+            sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
+            formatters={"Status": {"type": "html"}}, widths={"Status": 120, "Deployment": 140, "Version": 125, "Stage": 75, "Size": 70,
+                    "PnL": 100, "Drift": 240, "Kind": 90},
             css_classes=["deployment-list"])
         self._table.param.watch(self._picked, "selection")
         self._detail = pn.pane.Markdown("", sizing_mode="stretch_width",
@@ -137,9 +139,9 @@ class DeploymentPanel(Viewer):
         table = pd.DataFrame([{
             "Status": state_badge(d.state), "Deployment": d.deployment_id,
             "Version": d.version_id[:12], "Stage": d.stage, "Size": f"{d.capital_fraction:.0%}",
-            "Engine": d.engine_name, "PnL": "–" if d.pnl is None else f"{d.pnl:,.2f}",
+            "PnL": "–" if d.pnl is None else f"{d.pnl:,.2f}",
             "Drift": drift_cell(d.drift), "Kind": d.kind,
-            "Created (UTC)": f"{d.created_at:%Y-%m-%d %H:%M:%S}", "By": d.actor}
+            "Created (UTC)": f"{d.created_at:%Y-%m-%d %H:%M:%S}"}
             for d in deployments], columns=COLUMNS)
         if not table.equals(self._table.value):
             self._table.value = table

@@ -15,7 +15,7 @@ from components.confirm import ConfirmAction, button
 from components.permissions import reason_note, restrict
 from components.pipeline.model import PipelineModel
 
-COLUMNS = ["Request", "Stage", "Status", "Approvals", "Gates", "Requested by", "At (UTC)"]
+COLUMNS = ["Request", "Stage", "Status", "Approvals", "Gates", "By"]
 
 
 def checklist_html(request) -> str:
@@ -64,7 +64,10 @@ class PromotionPanel(Viewer):
         self.confirmation = ConfirmAction()
         self._ids: list[str] = []
         self._table = pn.widgets.Tabulator(pd.DataFrame(columns=COLUMNS), show_index=False,
-                                           disabled=True, selectable=1, height=160,
+                                           disabled=True, selectable=1, layout="fit_columns",
+                                           pagination="local", page_size=4,
+                                           widths={"Request": 125, "Stage": 70,
+                                                   "Status": 90, "Approvals": 90},
                                            sizing_mode="stretch_width",
                                            css_classes=["promotion-list"])
         self._table.param.watch(self._picked, "selection")
@@ -105,7 +108,7 @@ class PromotionPanel(Viewer):
             "Approvals": f"{len(p.approvals)}/{p.approvals_needed}",
             "Gates": "pass" if p.gates_pass else
             "fail: " + ", ".join(g.name for g in p.gates if not g.passed),
-            "Requested by": p.requested_by, "At (UTC)": f"{p.requested_at:%Y-%m-%d %H:%M}"}
+            "By": p.requested_by}
             for p in mine], columns=COLUMNS)
         if self.request_id not in self._ids:
             pending = [p for p in mine if p.status == "Pending"]

@@ -35,7 +35,9 @@ class VersionDetail(Viewer):
                                          css_classes=["version-summary"])
         self._diff = pn.widgets.Tabulator(pd.DataFrame(columns=DIFF_COLUMNS), show_index=False,
                                           disabled=True, sizing_mode="stretch_width",
-                                          height=220, css_classes=["version-diff"])
+                                          layout="fit_columns", pagination="local",
+                                          page_size=10, visible=False,
+                                          css_classes=["version-diff"])
         self._diff_note = pn.pane.Markdown("", sizing_mode="stretch_width")
         # A plain Select: its options name versions by short id, strategy and stage.
         self._other = pn.widgets.Select(label="Compare with", options={"–": None}, width=320,
@@ -90,6 +92,7 @@ class VersionDetail(Viewer):
             self.differences = []
             self._diff_note.object = "Pick a version to compare with."
             self._diff.value = pd.DataFrame(columns=DIFF_COLUMNS)
+            self._diff.visible = False
             return
         found = diff(version.content, other.content)
         self.differences = found
@@ -99,3 +102,6 @@ class VersionDetail(Viewer):
         self._diff.value = pd.DataFrame(
             [[d.section, d.field, _cell(d.left), _cell(d.right)] for d in found],
             columns=DIFF_COLUMNS)
+        self._diff.titles = {"Selected": f"{version.short_id} (selected)",
+                             "Other": other.short_id}
+        self._diff.visible = bool(found)

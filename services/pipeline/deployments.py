@@ -482,6 +482,10 @@ class DeploymentService:
         pnl = None
         if isinstance(status.get("realized_pnl"), (int, float)):
             pnl = float(status["realized_pnl"]) + float(status.get("unrealized_pnl") or 0.0)
+        if row.ended_at is not None and row.drift and "engine_pnl" in row.drift:
+            # The engine's last status predates the fills that closed its positions at the
+            # stop; the drift read every fill of its log, those included.
+            pnl = float(row.drift["engine_pnl"])
         state = row.state
         if row.state == ACTIVE:
             state = engine_state

@@ -172,7 +172,7 @@ class DeploymentInfo:
     end_reason: str | None
     risk_limits: dict[str, float]
     parameters: dict[str, Any]
-    pnl: float | None  # realised + unrealised, from the engine's last status
+    pnl: float | None  # realised + unrealised: the engine's last status; once ended, its drift's
     drift: dict | None = None
     drift_run_id: str | None = None
     drift_at: datetime | None = None
