@@ -8,7 +8,7 @@ request's token; the service layer authorises (roles and four-eyes rules) and au
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import caller, control_caller, workbench
 from app.api.errors import ApiProblem
@@ -225,8 +225,14 @@ def drift(deployment_id: str = DEPLOYMENT_ID, wb=Depends(workbench),
             else "out_of_bounds"}
 
 
-@router.get("/deployments/{deployment_id}/drift/report", response_class=HTMLResponse,
-            summary="The latest drift as a standalone HTML report", **declare(READ, 404, 409))
+_REPORT = declare(READ, 404, 409)
+# A plain Response class: errors are then documented as the JSON they are, the report as HTML.
+_REPORT["responses"][200] = {"description": "The report",
+                             "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+@router.get("/deployments/{deployment_id}/drift/report", response_class=Response,
+            summary="The latest drift as a standalone HTML report", **_REPORT)
 def drift_report(deployment_id: str = DEPLOYMENT_ID, wb=Depends(workbench),
                  _principal: Principal = Depends(caller)):
     from components.drift_report import drift_report_html

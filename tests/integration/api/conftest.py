@@ -176,8 +176,8 @@ def serve(home: Path, catalog: Path, environment: dict | None = None,
         try:
             if requests.get(f"{served.url}/api/v1/health/live", timeout=5).status_code == 200:
                 return served
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or listening (the port is bound first) but starting up
         if process.poll() is not None or time.monotonic() > deadline:
             shutdown(served)
             pytest.fail(f"the app did not serve {served.url} within {SERVER_START_TIMEOUT_S} s;"
