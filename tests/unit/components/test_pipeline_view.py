@@ -123,8 +123,8 @@ def test_a_viewer_sees_every_action_disabled_with_the_reason(workbench, paper_re
     assert make._button.description == ("vera may not create strategy versions: the researcher "
                                          "or trader role is needed.")
     assert _notes(view.promotions) == [
-        "vera may not approve paper promotions: the approver or trader role is needed.\n\n"
-        "vera may not request strategy promotions: the researcher or trader role is needed."]
+        ("vera may not approve paper promotions: the approver or trader role is needed.\n\n"
+         "vera may not request strategy promotions: the researcher or trader role is needed.")]
     assert "vera may not deploy strategies: the trader role is needed." in \
         _notes(view.deployments)[0]
 
