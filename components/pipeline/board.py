@@ -11,19 +11,22 @@ import param
 from panel.viewable import Viewer
 
 from components.pipeline.model import PipelineModel
+from components.theme import ACCENT, GAIN, NEUTRAL
 
 STAGES = ("research", "paper", "live")
-STAGE_COLOURS = {"research": "#6c757d", "paper": "#0f6e8c", "live": "#2e9d4f"}
+STAGE_COLOURS = {"research": NEUTRAL, "paper": ACCENT, "live": GAIN}
 COLUMNS = ["Version", "Strategy", "Bar type", "Stage", "Backtests", "Deployments",
            "Created (UTC)", "By", "Note"]
 _CSS = """
 .pipeline-board {display: flex; flex-direction: column; gap: 10px;}
-.pipeline-strategy {border: 1px solid #ddd; border-radius: 6px; padding: 8px 10px;}
+.pipeline-strategy {border: 1px solid var(--neutral-stroke-rest, #ddd); border-radius: 6px;
+ padding: 8px 10px;}
 .pipeline-strategy h4 {margin: 0 0 6px 0; font-size: 1em;}
 .pipeline-stages {display: grid; grid-template-columns: 1fr auto 1fr auto 1fr; gap: 8px;
  align-items: stretch;}
 .pipeline-arrow {align-self: center; font-size: 1.6em; color: #888;}
-.pipeline-stage {border-radius: 6px; padding: 6px; min-height: 44px; background: #f6f7f8;}
+.pipeline-stage {border-radius: 6px; padding: 6px; min-height: 44px;
+ background: var(--neutral-layer-2, #f6f7f8);}
 .pipeline-stage .title {font-size: 0.8em; text-transform: uppercase; font-weight: 600;}
 .pipeline-chip {display: inline-block; margin: 3px 4px 0 0; padding: 1px 8px;
  border-radius: 10px; color: white; font-family: monospace; font-size: 0.85em;}

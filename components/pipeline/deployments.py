@@ -15,10 +15,10 @@ from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
 from components.drift_report import drift_chart, drift_report_html, summary_rows
-from components.engines.common import state_badge
 from components.offloop import run_off_loop
 from components.permissions import reason_note
 from components.pipeline.model import PipelineModel
+from components.theme import state_badge
 from services import WorkbenchError
 from services.pipeline import DeployOptions
 
