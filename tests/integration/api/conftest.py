@@ -176,8 +176,9 @@ def serve(home: Path, catalog: Path, environment: dict | None = None,
         try:
             if requests.get(f"{served.url}/api/v1/health/live", timeout=5).status_code == 200:
                 return served
+        # Refused before the port is bound; a timeout while the app, bound early, starts up.
         except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or listening (the port is bound first) but starting up
+            pass
         if process.poll() is not None or time.monotonic() > deadline:
             shutdown(served)
             pytest.fail(f"the app did not serve {served.url} within {SERVER_START_TIMEOUT_S} s;"

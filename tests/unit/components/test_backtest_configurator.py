@@ -12,6 +12,7 @@ import panel as pn
 import pytest
 
 from components import BacktestConfigurator
+from services import ValidationError
 
 AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -46,26 +47,26 @@ def test_choices_come_from_the_templates_and_the_catalog(workbench, configurator
     bar_types = [s.bar_type for s in workbench.catalog.backtestable()]
 
     # Assert
-    assert configurator.param.strategy.objects == workbench.templates.strategy_names()
+    assert configurator.form.param.strategy.objects == workbench.templates.strategy_names()
     shipped = {"ema_cross", "bb_mean_reversion", "simple_momentum"}
-    assert shipped <= set(configurator.param.strategy.objects)
-    assert configurator.strategy == "ema_cross"
-    assert configurator.param.bar_type.objects == bar_types
+    assert shipped <= set(configurator.form.param.strategy.objects)
+    assert configurator.form.strategy == "ema_cross"
+    assert configurator.form.param.bar_type.objects == bar_types
     assert set(bar_types) == {AAPL_BARS, BTC_BARS, EURUSD_BARS}
-    assert configurator.bar_type == bar_types[0]
+    assert configurator.form.bar_type == bar_types[0]
     assert configurator.message == ""  # nothing wrong, nothing to say
 
 
 def test_widgets_show_the_templates_parameters_with_their_defaults(configurator):
-    assert _widget(configurator, "Fast ema period").value == 10
-    assert _widget(configurator, "Slow ema period").value == 20
-    fast = _widget(configurator, "Fast ema period")
-    # The template's bounds are stated, not enforced in the browser (which would silently revert
-    # a typed value); the service refuses out-of-range values with a message.
-    assert (fast.start, fast.end) == (None, None)
+    assert _widget(configurator, "Fast EMA period (bars)").value == "10"
+    assert _widget(configurator, "Slow EMA period (bars)").value == "20"
+    fast = _widget(configurator, "Fast EMA period (bars)")
+    # Numbers are typed as text and checked as typed (a number spinner in the browser would
+    # silently revert "abc" or "7.5" to the last value); the bounds are stated.
+    assert isinstance(fast, pn.widgets.TextInput)
     assert "Allowed: 2 to 1000." in fast.description
-    assert _widget(configurator, "Starting balance").value == 1_000_000
-    assert _widget(configurator, "Oms type").value == "NETTING"
+    assert _widget(configurator, "Starting balance (USD)").value == "1000000"
+    assert _widget(configurator, "OMS type").value == "NETTING"
 
 
 @pytest.mark.parametrize(("bar_type", "currency", "trade_size"), [
@@ -76,17 +77,17 @@ def test_widgets_show_the_templates_parameters_with_their_defaults(configurator)
 def test_bar_type_sets_currency_and_default_trade_size(configurator, bar_type, currency,
                                                        trade_size):
     # Arrange: start from a different instrument, so the change is a real change.
-    configurator.bar_type = EURUSD_BARS if bar_type != EURUSD_BARS else BTC_BARS
+    configurator.form.bar_type = EURUSD_BARS if bar_type != EURUSD_BARS else BTC_BARS
 
     # Act
-    configurator.bar_type = bar_type
+    configurator.form.bar_type = bar_type
 
     # Assert
-    assert configurator.currency == currency
+    assert configurator.form.currency == currency
     spec = configurator.spec()
     assert spec.parameters["trade_size"] == trade_size
     assert spec.venue.currency == currency
-    assert float(_widget(configurator, "Trade size").value) == float(trade_size)
+    assert float(_widget(configurator, "Trade size (instrument units)").value) == float(trade_size)
 
 
 @pytest.mark.parametrize("bar_type", [AAPL_BARS, BTC_BARS, EURUSD_BARS])
@@ -96,12 +97,12 @@ def test_default_dates_are_the_last_month_inside_the_coverage(workbench, configu
     first, last = series.first.date(), series.last.date()
 
     # Act
-    configurator.bar_type = bar_type
+    configurator.form.bar_type = bar_type
 
     # Assert
-    assert first <= configurator.start < configurator.end <= last
-    assert configurator.end == last
-    assert configurator.start == max(first, last - dt.timedelta(days=30))
+    assert first <= configurator.form.start < configurator.form.end <= last
+    assert configurator.form.end == last
+    assert configurator.form.start == max(first, last - dt.timedelta(days=30))
     # The pickers only offer days with data.
     picker = _widget(configurator, "Start (UTC)")
     assert (picker.start, picker.end) == (first, last)
@@ -109,11 +110,11 @@ def test_default_dates_are_the_last_month_inside_the_coverage(workbench, configu
 
 def test_strategy_change_shows_that_templates_parameters(configurator):
     # Act
-    configurator.strategy = "bb_mean_reversion"
+    configurator.form.strategy = "bb_mean_reversion"
 
     # Assert
     names = {w.name for w in configurator.__panel__().select(pn.widgets.Widget)}
-    assert "Fast ema period" not in names
+    assert "Fast EMA period (bars)" not in names
     assert set(configurator.spec().parameters) == set(
         configurator.workbench.templates.strategy("bb_mean_reversion").parameters)
     assert configurator.spec().strategy == "bb_mean_reversion"
@@ -123,14 +124,14 @@ def test_strategy_change_shows_that_templates_parameters(configurator):
 def test_spec_reflects_the_widgets(workbench, configurator):
     # Arrange
     last = workbench.catalog.backtestable_series(AAPL_BARS).last.date()
-    configurator.bar_type = AAPL_BARS
+    configurator.form.bar_type = AAPL_BARS
 
     # Act: what a user does in the form.
-    _widget(configurator, "Fast ema period").value = 7
-    _widget(configurator, "Slow ema period").value = 42
-    _widget(configurator, "Trade size").value = 25.5
-    _widget(configurator, "Starting balance").value = 250_000
-    _widget(configurator, "Oms type").value = "HEDGING"
+    _widget(configurator, "Fast EMA period (bars)").value = "7"
+    _widget(configurator, "Slow EMA period (bars)").value = "42"
+    _widget(configurator, "Trade size (instrument units)").value = "25.5"
+    _widget(configurator, "Starting balance (USD)").value = "250000"
+    _widget(configurator, "OMS type").value = "HEDGING"
     _widget(configurator, "Start (UTC)").value = last - dt.timedelta(days=14)
     _widget(configurator, "End (UTC)").value = last - dt.timedelta(days=7)
     _widget(configurator, "Label").value = "from the form"
@@ -149,15 +150,15 @@ def test_spec_reflects_the_widgets(workbench, configurator):
 
 
 def test_spec_runs_to_the_last_bar_when_the_end_is_the_last_day(configurator):
-    configurator.bar_type = BTC_BARS
+    configurator.form.bar_type = BTC_BARS
 
     assert configurator.spec().end is None
 
 
 def test_decimal_parameters_are_submitted_as_exact_text(configurator):
-    configurator.bar_type = BTC_BARS
+    configurator.form.bar_type = BTC_BARS
 
-    _widget(configurator, "Trade size").value = 0.3
+    _widget(configurator, "Trade size (instrument units)").value = "0.3"
 
     assert configurator.spec().parameters["trade_size"] == "0.3"
 
@@ -166,8 +167,8 @@ def test_decimal_parameters_are_submitted_as_exact_text(configurator):
 def test_fast_period_not_shorter_than_slow_is_refused_naming_the_field(workbench, configurator):
     # Arrange
     before = _run_ids(workbench)
-    _widget(configurator, "Fast ema period").value = 50
-    _widget(configurator, "Slow ema period").value = 20
+    _widget(configurator, "Fast EMA period (bars)").value = "50"
+    _widget(configurator, "Slow EMA period (bars)").value = "20"
 
     # Act
     configurator.param.trigger("run")
@@ -181,27 +182,98 @@ def test_fast_period_not_shorter_than_slow_is_refused_naming_the_field(workbench
 
 
 def test_out_of_bounds_value_never_reaches_a_run(workbench, configurator):
-    """Below the template's minimum: refused on entry, or refused on Run naming the field."""
+    """Below the template's minimum: said under the field as typed, Run disabled, and a Run
+    that was clicked anyway is refused naming the field."""
+    # Arrange
     before = _run_ids(workbench)
-    try:
-        _widget(configurator, "Fast ema period").value = 1
-    except ValueError as e:  # the parameter carries the template's bounds
-        assert "fast_ema_period" in str(e)
-        assert configurator.spec().parameters["fast_ema_period"] == 10
-        return
+
+    # Act
+    _widget(configurator, "Fast EMA period (bars)").value = "1"
+
+    # Assert
+    assert configurator.form.problems == ["Fast EMA period: must be >= 2, was '1'"]
+    assert configurator._run_button.disabled
     configurator.param.trigger("run")
     assert configurator.message_kind == "danger"
-    assert "fast_ema_period: must be >= 2" in configurator.message
+    assert "Fast EMA period: must be >= 2, was '1'" in configurator.message
     assert _run_ids(workbench) == before
+
+
+@pytest.mark.parametrize(("typed", "problem"), [
+    ("abc", "Fast EMA period: must be a whole number, was 'abc'"),
+    ("7.5", "Fast EMA period: must be a whole number, was '7.5'"),
+    ("", "Fast EMA period: enter a value (e.g. 10)"),
+])
+def test_a_value_that_is_not_a_whole_number_is_an_error_not_the_default(workbench, configurator,
+                                                                         typed, problem):
+    # Arrange
+    before = _run_ids(workbench)
+    fast = _widget(configurator, "Fast EMA period (bars)")
+
+    # Act: as the user types (every key press reaches the form).
+    fast.value_input = typed
+
+    # Assert: one line under the field naming it and the value; Run waits; nothing runs.
+    assert configurator.form.problems == [problem]
+    errors = [p for p in configurator.__panel__().select(pn.pane.Markdown)
+              if "field-error" in p.css_classes and p.visible]
+    assert [e.object for e in errors] == [problem]
+    assert configurator._run_button.disabled and problem in configurator._fix_note.object
+    configurator.param.trigger("run")  # a click that arrived before the check
+    assert configurator.message_kind == "danger" and problem in configurator.message
+    assert _run_ids(workbench) == before
+    with pytest.raises(ValidationError):
+        configurator.spec()
+
+    # Act: fixed.
+    fast.value_input = "12"
+
+    # Assert
+    assert configurator.form.problems == [] and not configurator._run_button.disabled
+    assert not any(e.visible for e in errors)
+    assert configurator.spec().parameters["fast_ema_period"] == 12
+
+
+def test_reversed_dates_are_refused_naming_the_days_entered(workbench, configurator):
+    # Arrange
+    before = _run_ids(workbench)
+    configurator.form.bar_type = AAPL_BARS
+
+    # Act
+    _widget(configurator, "Start (UTC)").value = dt.date(2024, 12, 10)
+    _widget(configurator, "End (UTC)").value = dt.date(2024, 12, 5)
+
+    # Assert: the days as entered; the End day is included, so the message cannot name the
+    # day after it.
+    (problem,) = configurator.form.problems
+    assert "End 2024-12-05 is before Start 2024-12-10" in problem
+    assert "2024-12-06" not in problem
+    assert configurator._run_button.disabled
+    configurator.param.trigger("run")
+    assert "End 2024-12-05 is before Start 2024-12-10" in configurator.message
+    assert "2024-12-06" not in configurator.message
+    assert _run_ids(workbench) == before
+
+
+def test_a_one_day_range_runs_that_whole_day(workbench, configurator):
+    """End is inclusive: Start = End is one day of bars, not an empty range."""
+    configurator.form.bar_type = AAPL_BARS
+
+    configurator.form.start = configurator.form.end = dt.date(2024, 12, 5)
+
+    assert configurator.form.problems == []
+    spec = configurator.spec()
+    assert (spec.start, spec.end) == ("2024-12-05", "2024-12-06")
+    assert "included" in _widget(configurator, "End (UTC)").description
 
 
 def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator):
     # Arrange
-    _widget(configurator, "Fast ema period").value = 7
-    _widget(configurator, "Slow ema period").value = 42
+    _widget(configurator, "Fast EMA period (bars)").value = "7"
+    _widget(configurator, "Slow EMA period (bars)").value = "42"
 
     # Act
-    configurator.bar_type = BTC_BARS
+    configurator.form.bar_type = BTC_BARS
 
     # Assert
     parameters = configurator.spec().parameters
@@ -211,9 +283,9 @@ def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator)
 def test_dates_outside_the_data_are_refused_naming_the_field(workbench, configurator):
     # Arrange
     before = _run_ids(workbench)
-    configurator.bar_type = EURUSD_BARS  # quotes cover 2024-Q1 only
-    configurator.start = dt.date(2024, 6, 1)
-    configurator.end = dt.date(2024, 6, 10)
+    configurator.form.bar_type = EURUSD_BARS  # quotes cover 2024-Q1 only
+    configurator.form.start = dt.date(2024, 6, 1)
+    configurator.form.end = dt.date(2024, 6, 10)
 
     # Act
     configurator.param.trigger("run")
@@ -228,8 +300,8 @@ def test_dates_outside_the_data_are_refused_naming_the_field(workbench, configur
 
 def test_wrong_account_currency_is_refused_naming_the_field(workbench, configurator):
     before = _run_ids(workbench)
-    configurator.bar_type = BTC_BARS
-    configurator.currency = "EUR"
+    configurator.form.bar_type = BTC_BARS
+    configurator.form.currency = "EUR"
 
     configurator.param.trigger("run")
 
@@ -242,9 +314,9 @@ def test_wrong_account_currency_is_refused_naming_the_field(workbench, configura
 def test_valid_run_is_submitted_polled_and_completed(workbench, configurator):
     # Arrange: one week of AAPL bars runs in seconds.
     last = workbench.catalog.backtestable_series(AAPL_BARS).last.date()
-    configurator.bar_type = AAPL_BARS
-    configurator.start = last - dt.timedelta(days=10)
-    configurator.end = last - dt.timedelta(days=3)
+    configurator.form.bar_type = AAPL_BARS
+    configurator.form.start = last - dt.timedelta(days=10)
+    configurator.form.end = last - dt.timedelta(days=3)
     configurator.label = "configurator test"
 
     # Act: submit
