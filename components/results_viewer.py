@@ -16,10 +16,12 @@ from panel.viewable import Viewer
 
 from components import charts
 from components.offloop import run_off_loop
+from components.pipeline.create_version import VersionFromRun
 from components.report import run_report_html
 from components.robustness import RobustnessPanel
 from services import Workbench, WorkbenchError
 from services.backtest.metric_labels import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
+from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,9 @@ class ResultsViewer(Viewer):
 
     message = param.String(default="", doc="Why a run cannot be shown, if it cannot.")
 
+    principal = param.ClassSelector(class_=Principal, allow_None=True, doc="""
+        Who acts (making a strategy version of the run); None: the workbench's default.""")
+
     def __init__(self, **params):
         super().__init__(**params)
         if self.workbench is None:
@@ -191,6 +196,8 @@ class ResultsViewer(Viewer):
             pn.widgets.FileDownload(callback=lambda: self._parquet("trades"), filename="trades.parquet",
                                     label="Trades Parquet", width=140),
         )
+        self.version_from_run = VersionFromRun(workbench=self.workbench,
+                                               principal=self.principal)
         self._tabs = pn.Tabs(
             ("Charts", pn.Column(pn.widgets.Checkbox.from_param(self.param.log_scale), self._time_charts,
                                  sizing_mode="stretch_width")),
@@ -204,7 +211,8 @@ class ResultsViewer(Viewer):
             sizing_mode="stretch_width", dynamic=True,
         )
         self._tabs.param.watch(self._on_tab, "active")
-        self._body = pn.Column(self._header, self._downloads, self._cards, self._tabs,
+        self._body = pn.Column(self._header, self._downloads, self.version_from_run,
+                               self._cards, self._tabs,
                                visible=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.Row(pn.pane.Markdown("### Runs"), pn.widgets.Button.from_param(
@@ -303,6 +311,7 @@ class ResultsViewer(Viewer):
         for download, name in zip(self._downloads, ("report-{}.html", "trades-{}.csv",
                                                      "equity-{}.csv", "trades-{}.parquet"), strict=True):
             download.filename = name.format(info.run_id)
+        self.version_from_run.run_id = info.run_id
         self._cards.object = cards_html(results.statistics, currency)
         self._metrics.object = metrics_html(results.statistics, currency)
         self._time_charts.object = prepared.time_charts

@@ -58,6 +58,11 @@ class PermissionDenied(WorkbenchError):
     """The principal may not do this: a role is missing, or a confirmation was not given."""
 
 
+class PipelineError(WorkbenchError):
+    """A promotion or deployment cannot go ahead: its state, its gates or its approvals do not
+    allow it (or another decision came first)."""
+
+
 class EngineNotFound(EngineError, NotFound):
     """There is no engine session with that id."""
 

@@ -92,13 +92,18 @@ class LiveState(param.Parameterized):
 
     updates = param.Integer(default=0, doc="Batches of events applied so far.")
 
+    pipeline = param.Parameter(default=(), doc="""
+        A signature of the strategy pipeline's tables (services.pipeline.signature): it
+        changes whenever a version, request, decision, deployment or drift does.""")
+
     def __init__(self, hub: events.EventHub, engines: EngineService, backtests=None,
-                 walk_forwards=None, **params) -> None:
+                 walk_forwards=None, pipeline_signature=None, **params) -> None:
         super().__init__(**params)
         self.hub = hub
         self.engine_service = engines
-        self._run_feed = (RunFeed(backtests, self, walk_forwards) if backtests is not None
-                          else None)
+        self._run_feed = (RunFeed(backtests, self, walk_forwards,
+                                  pipeline_signature=pipeline_signature)
+                          if backtests is not None else None)
         self._subscription: events.Subscription | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -299,13 +304,15 @@ def _info_fields(record: dict) -> dict:
 
 
 class RunFeed:
-    """Keeps a LiveState's runs, sweeps, walk-forwards and scheduler current from the
-    database: once a second, and at once when this process's scheduler changes a run."""
+    """Keeps a LiveState's runs, sweeps, walk-forwards, scheduler (and the pipeline's
+    signature) current from the database: once a second, and at once when this process's
+    scheduler changes a run."""
 
     def __init__(self, backtests, state: LiveState, walk_forwards=None,
-                 period: float = REFRESH_S) -> None:
+                 period: float = REFRESH_S, pipeline_signature=None) -> None:
         self._backtests = backtests
         self._walk_forwards = walk_forwards
+        self._pipeline_signature = pipeline_signature
         self._state = state
         self._period = period
         self._wake = threading.Event()
@@ -340,9 +347,11 @@ class RunFeed:
         sweep_runs = {sweep_id: self._snapshot(sweep_id) for sweep_id in watched}
         walk_forwards = (self._walk_forwards.list(RECENT_WALK_FORWARDS)
                          if self._walk_forwards is not None else [])
+        pipeline = (self._pipeline_signature() if self._pipeline_signature is not None
+                    else ())
         self._state.update(runs=runs, sweeps=backtests.repository.sweep_summaries(),
                            sweep_runs=sweep_runs, walk_forwards=walk_forwards,
-                           scheduler=lease.describe() if lease else "")
+                           scheduler=lease.describe() if lease else "", pipeline=pipeline)
 
     def _snapshot(self, sweep_id: str) -> SweepRuns:
         """The sweep's runs, reading again only those whose status changed or that are active

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from services.identity.users import UserService
     from services.live import LiveState
     from services.metrics import MetricsService
+    from services.pipeline import Pipeline
     from services.templates import TemplateService
 
 # Calls that name no principal act for this one: the OS user of a notebook, a test or the CLI.
@@ -234,8 +235,10 @@ class Workbench:
         engines with their orders, fills, positions, risk and alerts — kept current by the event
         hub and one database feed per process (``live.start()`` starts them, once)."""
         from services.live import LiveState
+        from services.pipeline.signature import pipeline_signature
 
-        return LiveState(self.hub, self.engines, self.backtests, self.walk_forwards)
+        return LiveState(self.hub, self.engines, self.backtests, self.walk_forwards,
+                         pipeline_signature=lambda: pipeline_signature(self.database))
 
     @_service
     def alerts(self) -> AlertService:
@@ -244,6 +247,14 @@ class Workbench:
         from services.alerts import AlertService
 
         return AlertService(self.database, self.hub, self.authorizer, self.engines)
+
+    @_service
+    def pipeline(self) -> Pipeline:
+        """Strategy versions, promotion requests, deployments and their drift."""
+        from services.pipeline import Pipeline
+
+        return Pipeline.build(self.database, self.templates, self.catalog, self.backtests,
+                              self.engines, self.commands, self.authorizer)
 
     @_service
     def metrics(self) -> MetricsService:

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import alerts, backtests, engine_ops, engines, identity, messagebus, strategies
+from app.api import (
+    alerts,
+    backtests,
+    engine_ops,
+    engines,
+    identity,
+    messagebus,
+    pipeline,
+    strategies,
+)
 from app.api.errors import install_error_handlers
 from app.api.models import Live
 from app.api.routes import PUBLIC, declare
@@ -26,6 +35,7 @@ def live():
 
 
 ROUTERS = (health, identity.router, engines.router, engine_ops.router, backtests.router,
-           strategies.router, alerts.router, messagebus.router)
+           strategies.router, alerts.router, messagebus.router,
+           pipeline.router)
 
 __all__ = ["API_ROOT", "OPENAPI_URL", "ROUTERS", "install_error_handlers"]

@@ -19,8 +19,8 @@ from services.errors import WorkbenchError
 
 # Command groups, in the order --help lists them.
 GROUPS = ("app.cli.serve", "app.cli.catalog", "app.cli.templates", "app.cli.backtest",
-          "app.cli.report", "app.cli.scheduler", "app.cli.engine", "app.cli.alerts",
-          "app.cli.identity", "app.cli.doctor")
+          "app.cli.report", "app.cli.scheduler", "app.cli.engine", "app.cli.strategy",
+          "app.cli.alerts", "app.cli.identity", "app.cli.doctor")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from components import (
     AccountPanel,
     BacktestConfigurator,
     CatalogBrowser,
+    DeploymentPipeline,
     EmergencyStop,
     EngineManager,
     Overview,
@@ -79,6 +80,7 @@ class Pages:
             "/compare": ("Compare", self.compare),
             "/catalog": ("Catalog", self.catalog),
             "/engines": ("Engines", self.engines),
+            "/pipeline": ("Pipeline", self.pipeline),
             "/account": ("Account", self.account),
             "/users": ("Users", self.users),
         }
@@ -176,7 +178,7 @@ class Pages:
 
     def results(self, principal: Principal):
         run = pn.state.session_args.get("run", [b""])[0].decode() or None
-        viewer = ResultsViewer(workbench=self.workbench)
+        viewer = ResultsViewer(workbench=self.workbench, principal=principal)
         notice = pn.pane.Alert("", alert_type="warning", visible=False)
         if run in viewer.param.run_id.objects:
             viewer.run_id = run
@@ -190,6 +192,13 @@ class Pages:
             viewer.run_id = completed[0] if completed else None
         return self._template("/results", principal, pn.pane.Markdown("## Backtest results"),
                               notice, viewer)
+
+    def pipeline(self, principal: Principal):
+        version = pn.state.session_args.get("version", [b""])[0].decode() or None
+        view = DeploymentPipeline(workbench=self.workbench, principal=principal,
+                                  version=version)
+        return self._template("/pipeline", principal,
+                              pn.pane.Markdown("## Strategy deployment pipeline"), view)
 
     def engines(self, principal: Principal):
         manager = EngineManager(workbench=self.workbench, monitor=self.monitor,

@@ -263,17 +263,20 @@ class BacktestService:
             walk_forward_id=walk_forward_id)
 
     def submit(self, spec: BacktestSpec, *, principal: Principal | None = None,
-               runtime: str = "local") -> str:
-        """Validate ``spec`` and queue it; the scheduler starts it when a slot is free."""
-        actor = self._auth.require(principal, "backtest.submit",
-                                   f"{spec.strategy} on {spec.bar_type}")
+               runtime: str = "local", action: str = "backtest.submit") -> str:
+        """Validate ``spec`` and queue it; the scheduler starts it when a slot is free.
+
+        ``action`` is what authorises the submission: ``backtest.submit``, or the action of
+        the feature a run belongs to (the pipeline's drift reruns: ``strategy.drift``).
+        """
+        actor = self._auth.require(principal, action, f"{spec.strategy} on {spec.bar_type}")
         self.check_runtime(runtime)
         _, resolved = self._build(spec, progress_file=str(Path(tempfile.gettempdir()) / "x"))
         run_id = self._new_id()
         with self._db.session() as session:
             session.add(BacktestRunRow(**self._row(run_id, spec, resolved, actor.name, runtime,
                                                    None, now())))
-            session.add(AuditLog.row(actor, "backtest.submit", run_id, "ok",
+            session.add(AuditLog.row(actor, action, run_id, "ok",
                                      f"{spec.strategy} on {spec.bar_type} ({runtime})",
                                      to_state=QUEUED))
         self._wake()

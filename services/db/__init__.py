@@ -8,17 +8,24 @@ from services.db.models import (
     AuditEntry,
     BacktestRunRow,
     Base,
+    DeploymentRow,
     EngineMetricRow,
     EngineSessionRow,
     MetricRow,
+    PromotionDecisionRow,
+    PromotionRow,
     SchedulerLeaseRow,
+    StrategyVersionRow,
     SweepRow,
     UserRow,
     UserSessionRow,
+    VersionRunRow,
     WalkForwardFoldRow,
     WalkForwardRow,
 )
 
 __all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
-           "Database", "EngineMetricRow", "EngineSessionRow", "MetricRow", "SchedulerLeaseRow",
-           "SweepRow", "UserRow", "UserSessionRow", "WalkForwardFoldRow", "WalkForwardRow"]
+           "Database", "DeploymentRow", "EngineMetricRow", "EngineSessionRow", "MetricRow",
+           "PromotionDecisionRow", "PromotionRow", "SchedulerLeaseRow", "StrategyVersionRow",
+           "SweepRow", "UserRow", "UserSessionRow", "VersionRunRow", "WalkForwardFoldRow",
+           "WalkForwardRow"]

@@ -11,9 +11,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -246,6 +249,103 @@ class MetricRow(Base):
     name: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(128))
+
+
+class StrategyVersionRow(Base):
+    """An immutable, content-hashed strategy version (services.pipeline.content)."""
+
+    __tablename__ = "strategy_versions"
+
+    version_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of content
+    strategy: Mapped[str] = mapped_column(String(128), index=True)  # strategy template
+    bar_type: Mapped[str] = mapped_column(String(256))
+    instrument_id: Mapped[str] = mapped_column(String(128))
+    content: Mapped[dict] = mapped_column(JSON)
+    spec: Mapped[dict] = mapped_column(JSON)  # BacktestSpec with every value explicit
+    nautilus_version: Mapped[str] = mapped_column(String(32))
+    source_run_id: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VersionRunRow(Base):
+    """A backtest run that is evidence for a version: its source, a match, or a drift rerun."""
+
+    __tablename__ = "strategy_version_runs"
+
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("strategy_versions.version_id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(16))  # source | match | backtest | drift
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PromotionRow(Base):
+    """A version's request to go to paper or live; ``revision`` guards concurrent decisions."""
+
+    __tablename__ = "promotions"
+
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("strategy_versions.version_id"), index=True)
+    stage: Mapped[str] = mapped_column(String(8))  # paper | live
+    status: Mapped[str] = mapped_column(String(16), index=True)  # Pending | Approved | Rejected
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    risk_limits: Mapped[dict] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PromotionDecisionRow(Base):
+    """One approval or rejection of a promotion request: one per person and request."""
+
+    __tablename__ = "promotion_decisions"
+    __table_args__ = (UniqueConstraint("request_id", "actor", name="uq_decision_per_person"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("promotions.request_id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(8))  # approve | reject
+    comment: Mapped[str] = mapped_column(Text, default="")
+    roles: Mapped[str] = mapped_column(String(256))  # the decider's roles at the time
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeploymentRow(Base):
+    """A version deployed to an engine in a stage; rollbacks and rollout steps replace one."""
+
+    __tablename__ = "deployments"
+    # One active deployment per strategy and stage, held by the database against races.
+    __table_args__ = (Index("uq_active_deployment", "strategy", "bar_type", "stage", unique=True,
+                            sqlite_where=text("state = 'Active'"),
+                            postgresql_where=text("state = 'Active'")),)
+
+    deployment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("strategy_versions.version_id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(128))
+    bar_type: Mapped[str] = mapped_column(String(256))
+    stage: Mapped[str] = mapped_column(String(8), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("promotions.request_id"))
+    engine_session_id: Mapped[str] = mapped_column(String(32), index=True)
+    engine_name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # deploy | rollback | rollout
+    replaces: Mapped[str | None] = mapped_column(String(32))
+    capital_fraction: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # Active | Stopped | Replaced
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    risk_limits: Mapped[dict] = mapped_column(JSON)
+    parameters: Mapped[dict] = mapped_column(JSON)  # what the engine was started with
+    drift: Mapped[dict | None] = mapped_column(JSON)  # the latest drift summary
+    drift_run_id: Mapped[str | None] = mapped_column(String(64))
+    drift_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WalkForwardRow(Base):

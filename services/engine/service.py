@@ -200,11 +200,17 @@ class EngineService:
 
     def start(self, template: str, parameters: dict | None = None, *,
               principal: Principal | None = None, name: str | None = None,
-              confirm: str | None = None) -> EngineInfo:
-        """Validate, authorise and start an engine container; returns in state Starting."""
+              confirm: str | None = None, permission: str = "engine.start") -> EngineInfo:
+        """Validate, authorise and start an engine container; returns in state Starting.
+
+        ``permission`` is the action that authorises the start: ``engine.start``, or the
+        action of a feature that starts engines on its own terms (the pipeline's
+        ``strategy.deploy`` and ``strategy.rollout``); live starts need the typed
+        confirmation whatever authorises them.
+        """
         target = name or template
         # The role first (the template says whether it is live), then the details.
-        actor = self.authorizer.require(principal, "engine.start", target,
+        actor = self.authorizer.require(principal, permission, target,
                                         live=self.template(template).mode == "live",
                                         state=STOPPED)
         session_id = uuid.uuid4().hex[:12]
@@ -213,12 +219,14 @@ class EngineService:
         except ValidationError as e:
             self._audit(actor, "engine.start", target, None, None, "invalid", str(e))
             raise
-        return self._start_config(config, actor, confirm, session_id)
+        return self._start_config(config, actor, confirm, session_id, permission)
 
     def _start_config(self, config: EngineConfig, actor: Principal, confirm: str | None,
-                      session_id: str | None = None) -> EngineInfo:
+                      session_id: str | None = None,
+                      permission: str = "engine.start") -> EngineInfo:
         target = config.name
-        actor = self._authorise(actor, "engine.start", target, config.mode, confirm, STOPPED)
+        actor = self._authorise(actor, "engine.start", target, config.mode, confirm, STOPPED,
+                                permission)
         secrets = self._environment_values(config, actor)
         with self._lock:
             running = self._active_by_name(config.name)
@@ -261,11 +269,13 @@ class EngineService:
             self._watch(session_id, container.id, secrets)
         return self.get(session_id)
 
-    def stop(self, session_id: str, *, principal: Principal | None = None) -> EngineInfo:
-        """Ask the engine to stop gracefully (SIGTERM; the node stops its strategies)."""
+    def stop(self, session_id: str, *, principal: Principal | None = None,
+             permission: str = "engine.stop") -> EngineInfo:
+        """Ask the engine to stop gracefully (SIGTERM; the node stops its strategies);
+        ``permission`` as for :meth:`start`."""
         info = self.get(session_id)
         actor = self._authorise(principal, "engine.stop", _target(info), info.mode, "not-needed",
-                                info.state)
+                                info.state, permission)
         if info.state not in (STARTING, RUNNING):
             self._audit(actor, "engine.stop", _target(info), info.state, info.state, "refused",
                         f"engine is {info.state}")
@@ -805,11 +815,12 @@ class EngineService:
                 "nautilus-workbench.template": config.template}
 
     def _authorise(self, principal: Principal | None, action: str, target: str, mode: str,
-                   confirm: str | None, state: str | None) -> Principal:
-        """The acting principal after the role check (and, to start a live engine, the typed
-        confirmation); refusals are audited."""
-        actor = self.authorizer.require(principal, action, target, live=mode == "live",
-                                        state=state)
+                   confirm: str | None, state: str | None,
+                   permission: str | None = None) -> Principal:
+        """The acting principal after the role check of ``permission`` (default: ``action``)
+        and, to start a live engine, the typed confirmation; refusals are audited."""
+        actor = self.authorizer.require(principal, permission or action, target,
+                                        live=mode == "live", state=state)
         if mode == "live" and action in ("engine.start", "engine.restart") and confirm != target:
             self._audit(actor, action, target, state, state, "refused",
                         "live start without the typed confirmation")

@@ -87,6 +87,8 @@ PERMISSIONS: dict[str, Permission] = {p.action: p for p in (
     _p("strategy.approve_live", "approve live promotions", {APPROVER}),
     _p("strategy.deploy", "deploy strategies", {TRADER}, live={LIVE_TRADER}),
     _p("strategy.rollout", "step up a live rollout", {APPROVER}),
+    _p("strategy.drift", "compare a deployment with a backtest of its window",
+       {RESEARCHER, TRADER, LIVE_TRADER, APPROVER}),
     # alerts and metrics
     _p("alerts.manage", "change alert rules", {ADMIN, APPROVER}),
     _p("metrics.write", "record metrics", {TRADER, LIVE_TRADER, ADMIN}),

@@ -28,6 +28,10 @@ PASSWORD = "password-of-a-test-user"
 # The stopped paper engine and the failed run the state folder holds before the server starts.
 SEEDED_SESSION = "5eed0000beef"
 SEEDED_RUN = "seeded-failed-run"
+# A strategy version (of the template; no backtest) with a pending paper request, and a stopped
+# paper deployment of it on the seeded engine session.
+SEEDED_REQUEST = "pr-5eed000001"
+SEEDED_DEPLOYMENT = "dep-5eed000001"
 RUN_OWNER = "role-researcher"
 
 
@@ -105,9 +109,33 @@ def _seed(state_dir: Path, catalog: Path, database_url: str | None) -> dict[str,
                 instrument_id="AAPL.XNAS", bar_type="AAPL.XNAS-1-MINUTE-LAST-EXTERNAL",
                 start=now, end=now, spec={}, run_folder=str(folder), actor=RUN_OWNER,
                 created_at=now, error="seeded for the API tests", currency="USD"))
+        if wb.catalog.instruments():
+            _seed_pipeline(wb, now)
     finally:
         wb.database.dispose()
     return tokens
+
+
+def _seed_pipeline(wb, now) -> None:
+    from services.backtest import BacktestSpec
+    from services.db import DeploymentRow, PromotionRow
+
+    bar_type = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
+    version = wb.pipeline.versions.create_from_template(
+        BacktestSpec("ema_cross", bar_type), principal=None).version
+    with wb.database.session() as session:
+        for request_id, status in ((SEEDED_REQUEST, "Pending"), ("pr-5eed000002", "Approved")):
+            session.add(PromotionRow(request_id=request_id, version_id=version.version_id,
+                                     stage="paper", status=status, requested_by="role-trader",
+                                     requested_at=now, risk_limits={}, revision=0))
+        session.flush()
+        session.add(DeploymentRow(
+            deployment_id=SEEDED_DEPLOYMENT, version_id=version.version_id,
+            strategy="ema_cross", bar_type=bar_type, stage="paper",
+            request_id="pr-5eed000002", engine_session_id=SEEDED_SESSION,
+            engine_name="seeded-paper", kind="deploy", capital_fraction=1.0, state="Stopped",
+            actor="role-trader", created_at=now, ended_at=now, end_reason="seeded",
+            risk_limits={}, parameters={"replay_speed": 600}))
 
 
 def _seed_admin(state_dir: Path, catalog: Path, database_url: str | None) -> None:

@@ -17,6 +17,8 @@ from tests.integration.api.conftest import (
     ENGINE_ROOT,
     PASSWORD,
     RUN_OWNER,
+    SEEDED_DEPLOYMENT,
+    SEEDED_REQUEST,
     SEEDED_RUN,
     SEEDED_SESSION,
 )
@@ -24,6 +26,8 @@ from tests.integration.api.conftest import (
 pytestmark = pytest.mark.integration
 
 AAPL = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
+PIPELINE = "/api/v1/strategies"
+NO_VERSION = "abcdef012345"  # no such version: an allowed caller gets 404 after authorisation
 # Requests that reach every route's service call; where the action would change something
 # for real, the body is invalid after authorisation (422) or Docker answers 503.
 REQUESTS: dict[tuple[str, str], dict] = {
@@ -83,6 +87,35 @@ REQUESTS: dict[tuple[str, str], dict] = {
     ("get", f"{ENGINE_ROOT}/strategies/templates"): {},
     ("get", f"{ENGINE_ROOT}/strategies/templates/{{name}}"): {"name": "ema_cross"},
     ("post", f"{ENGINE_ROOT}/strategies/validate"): {"json": {"strategy": "ema_cross"}},
+    ("get", f"{PIPELINE}/versions"): {},
+    ("post", f"{PIPELINE}/versions"): {"json": {"run_id": SEEDED_RUN}},  # a failed run: 422
+    ("get", f"{PIPELINE}/versions/{{version_id}}"): {"version_id": NO_VERSION},
+    ("get", f"{PIPELINE}/diff"): {"params": {"left": NO_VERSION, "right": NO_VERSION}},
+    ("get", f"{PIPELINE}/promotions"): {},
+    ("post", f"{PIPELINE}/promotions"): {"json": {"version_id": NO_VERSION, "stage": "paper"}},
+    ("get", f"{PIPELINE}/promotions/{{request_id}}"): {"request_id": SEEDED_REQUEST},
+    # The seeded version has no backtest: an approval is refused by its gate (409).
+    ("post", f"{PIPELINE}/promotions/{{request_id}}/approve"): {"request_id": SEEDED_REQUEST,
+                                                                "json": {}},
+    ("post", f"{PIPELINE}/promotions/{{request_id}}/reject"): {"request_id": SEEDED_REQUEST,
+                                                               "json": {"comment": ""}},
+    ("get", f"{PIPELINE}/deployments"): {},
+    ("post", f"{PIPELINE}/deployments"): {"json": {"version_id": NO_VERSION, "stage": "paper"}},
+    ("get", f"{PIPELINE}/deployments/{{deployment_id}}"): {"deployment_id": SEEDED_DEPLOYMENT},
+    ("post", f"{PIPELINE}/deployments/{{deployment_id}}/stop"): {
+        "deployment_id": SEEDED_DEPLOYMENT},
+    ("post", f"{PIPELINE}/deployments/{{deployment_id}}/emergency-stop"): {
+        "deployment_id": SEEDED_DEPLOYMENT},
+    ("post", f"{PIPELINE}/deployments/{{deployment_id}}/rollback"): {
+        "deployment_id": SEEDED_DEPLOYMENT, "json": {}},
+    ("post", f"{PIPELINE}/deployments/{{deployment_id}}/rollout"): {
+        "deployment_id": SEEDED_DEPLOYMENT, "json": {}},
+    ("post", f"{PIPELINE}/deployments/{{deployment_id}}/drift"): {
+        "deployment_id": SEEDED_DEPLOYMENT},
+    ("get", f"{PIPELINE}/deployments/{{deployment_id}}/drift"): {
+        "deployment_id": SEEDED_DEPLOYMENT},
+    ("get", f"{PIPELINE}/deployments/{{deployment_id}}/drift/report"): {
+        "deployment_id": SEEDED_DEPLOYMENT},
 }
 # Who owns the object each action targets (None: ownership does not matter).
 OWNERS = {"backtest.control": RUN_OWNER}
@@ -97,7 +130,7 @@ def _operations(served):
 
 def _call(served, method: str, path: str, role: str | None):
     spec = dict(REQUESTS[(method, path)])
-    for name in ("run_id", "name"):
+    for name in ("run_id", "name", "version_id", "request_id", "deployment_id"):
         if name in spec:
             path = path.replace(f"{{{name}}}", spec.pop(name))
     return served.request(method, path, role, **spec)
