@@ -261,11 +261,13 @@ class EngineDetail(Viewer):
                  "pause": "engine.command", "resume": "engine.command",
                  "stop_strategy": "engine.command"}
         running = info.state == "Running"
+        # Kill and restart work from any state; stop needs an engine that is starting or
+        # running; commands need a running node.
+        usable = {"stop": info.state in ("Starting", "Running"), "restart": True, "kill": True}
         for name, action in needs.items():
             allowed, reason = checks[action]
             widget = self._buttons[name]
-            widget.disabled = not allowed or (name not in ("stop", "restart", "kill")
-                                              and not running)
+            widget.disabled = not allowed or not usable.get(name, running)
             widget.description = None if allowed else reason
         self._note.object = "\n\n".join(sorted({r for ok, r in checks.values() if not ok}))
         self._note.visible = bool(self._note.object)

@@ -334,6 +334,18 @@ def test_stopping_a_stopped_engine_is_refused_with_a_message(manager, workbench,
     assert "nothing to stop" in manager.detail.outcome.message
 
 
+def test_a_stopped_engine_offers_restart_and_kill_but_not_stop(manager, workbench, until):
+    session_id = _start_paper(manager, workbench, until)
+    buttons = manager.detail._buttons
+    assert not buttons["stop"].disabled
+
+    workbench.engines.emergency_stop(session_id, principal=UNIT_TESTER)
+    until(lambda: manager.live.engines[session_id].state == "Stopped", "the engine Stopped")
+
+    assert buttons["stop"].disabled and buttons["halt"].disabled
+    assert not buttons["restart"].disabled and not buttons["kill"].disabled
+
+
 def test_the_emergency_tiers_send_halt_cancel_and_flatten_after_confirmation(manager, workbench,
                                                                               docker, until):
     _start_paper(manager, workbench, until)
