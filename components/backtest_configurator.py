@@ -18,6 +18,7 @@ from services import ValidationError, Workbench, WorkbenchError
 from services.backtest import BacktestSpec, VenueSettings
 from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
 from services.formatting import format_count
+from services.timestamps import inclusive_end
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,9 @@ class BacktestConfigurator(Viewer):
 
     start = param.CalendarDate(default=None, allow_None=True, doc="First day of the run (UTC).")
 
-    end = param.CalendarDate(default=None, allow_None=True, doc="Last day of the run (UTC).")
+    end = param.CalendarDate(default=None, allow_None=True, doc="""
+        Last day of the run, inclusive (UTC): the run goes through that day's last bar, as the
+        Catalog page's End does.""")
 
     currency = param.String(default="", doc="Account currency (the instrument's settlement currency).")
 
@@ -233,7 +236,7 @@ class BacktestConfigurator(Viewer):
         strategy_values = (values_of(self._strategy_params, self._template.parameters)
                            if self._strategy_params is not None else {})
         venue_values = values_of(self._venue_params, self._venue_specs) if self._venue_params else {}
-        end = (self.end + dt.timedelta(days=1)).isoformat() if self.end else None
+        end = inclusive_end(self.end).isoformat() if self.end else None
         if self.end and self._series.get(self.bar_type) and self.end >= self._series[self.bar_type].last.date():
             end = None  # up to the last bar
         return BacktestSpec(

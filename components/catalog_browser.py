@@ -24,6 +24,7 @@ from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
 from services.catalog.inventory import PREVIEW_POINTS
 from services.catalog.importer import INSTRUMENT_TYPES, ImportOptions
 from services.formatting import format_bytes, format_count, numeral_format
+from services.timestamps import inclusive_end
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,14 @@ class CatalogBrowser(Viewer):
     calendar = param.Selector(default=AUTO, objects=[AUTO, *calendar_names()], doc="""
         Trading calendar of the gap check; 'auto' picks one by instrument class.""")
 
-    start = param.String(default="", doc="Start of the range (ISO, UTC); blank: the first row.")
+    start = param.String(default="", doc="""
+        First day or instant of the range (ISO, UTC), e.g. 2024-01-01 or 2024-01-01T09:30;
+        blank: the first row.""")
 
-    end = param.String(default="", doc="End of the range (ISO, UTC); blank: the last row.")
+    end = param.String(default="", doc="""
+        Last day of the range, inclusive, as the Backtest page's End: 2024-01-31 reads through
+        the end of that day (its last bar closes at midnight); 2024-01-31T12:00 stops at 12:00
+        (UTC). Blank: the last row.""")
 
     refresh = param.Event(label="Refresh", doc="Read the inventory again.")
 
@@ -273,7 +279,7 @@ class CatalogBrowser(Viewer):
         range_row = pn.Row(
             pn.widgets.Select.from_param(self.param.series, sizing_mode="stretch_width"),
             pn.widgets.TextInput.from_param(self.param.start, placeholder="2024-01-01", width=170),
-            pn.widgets.TextInput.from_param(self.param.end, placeholder="2024-01-31T23:59", width=170),
+            pn.widgets.TextInput.from_param(self.param.end, placeholder="2024-01-31", width=170),
             _button(self.param.refresh, width=90, align="end"),
             sizing_mode="stretch_width")
         quality = pn.Column(
@@ -413,10 +419,10 @@ class CatalogBrowser(Viewer):
         self._export_download.filename = (
             f"{re.sub(r'[^A-Za-z0-9._-]', '_', self.series)}.{self.export_format}")
         catalog, series = self.workbench.catalog, self.series
-        start, end = self.start or None, self.end or None
+        start, end = self.start or None, self.end
 
         def read():
-            return (catalog.preview(series, start, end, max_points=PREVIEW_POINTS),
+            return (catalog.preview(series, start, inclusive_end(end), max_points=PREVIEW_POINTS),
                     catalog.find_series(series))
 
         run_off_loop(read, lambda outcome: self._previewed_series(series, outcome),
@@ -450,9 +456,9 @@ class CatalogBrowser(Viewer):
             self._show("Pick a series first.", "warning")
             return
         series, calendar = self.series, None if self.calendar == AUTO else self.calendar
-        start, end = self.start or None, self.end or None
+        start, end = self.start or None, self.end
         run_off_loop(lambda: self.workbench.catalog.check(series, calendar=calendar, start=start,
-                                                          end=end),
+                                                          end=inclusive_end(end)),
                      lambda outcome: self._checked(series, outcome), busy=self._layout)
 
     def _checked(self, series: str, report) -> None:
@@ -480,7 +486,7 @@ class CatalogBrowser(Viewer):
         buffer = io.BytesIO()
         try:
             self.workbench.catalog_writer.export(self.series, buffer, start=self.start or None,
-                                                 end=self.end or None, fmt=self.export_format,
+                                                 end=inclusive_end(self.end), fmt=self.export_format,
                                                  principal=self.principal)
         except WorkbenchError as e:
             self._show(f"Cannot export: {e}", "danger")
@@ -493,7 +499,7 @@ class CatalogBrowser(Viewer):
         if self.series is None:
             self._show("Pick a series first.", "warning")
             return
-        series, start, end = self.series, self.start or None, self.end or None
+        series, start, end = self.series, self.start or None, self.end
         confirm = self.confirm_delete
 
         def deleted(result) -> None:
@@ -507,7 +513,7 @@ class CatalogBrowser(Viewer):
             self._load()
 
         run_off_loop(lambda: self.workbench.catalog_writer.delete(
-            series, start, end, confirm=confirm, principal=self.principal), deleted,
+            series, start, inclusive_end(end), confirm=confirm, principal=self.principal), deleted,
             busy=self._layout)
 
     # -- import ---------------------------------------------------------------------------------

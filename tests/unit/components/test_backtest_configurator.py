@@ -171,7 +171,7 @@ def test_spec_reflects_the_widgets(workbench, configurator):
     assert spec.parameters == {"fast_ema_period": 7, "slow_ema_period": 42, "trade_size": "25.5"}
     assert spec.start == (last - dt.timedelta(days=14)).isoformat()
     # The end day is included: the range runs to the start of the next day.
-    assert spec.end == (last - dt.timedelta(days=6)).isoformat()
+    assert spec.end == f"{last - dt.timedelta(days=6)}T00:00:00+00:00"
     assert spec.venue.starting_balance == "250000"
     assert spec.venue.oms_type == "HEDGING"
     assert spec.venue.currency == "USD"

@@ -190,3 +190,45 @@ def test_coverage_html_places_segments_and_holes_on_one_time_axis():
     assert ('class="cov-hole" title="X.SIM:trades: no data 2024-01-02 00:00\u20132024-01-04 '
             '00:00 (2d00h of open market)" style="left:25.000%;width:50.000%"') in text
     assert "<span>2024-01-01</span><span>2024-01-05</span>" in text
+
+
+def test_the_end_day_is_included_as_on_the_backtest_page(empty_workbench):
+    # Arrange: 1-minute bars closing 2024-01-02 22:01 to 2024-01-03 02:00 (240 bars); the bar
+    # closing at midnight is the last of 2 January.
+    index = pd.date_range("2024-01-02 22:01", periods=240, freq="1min")
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "open": 10.0,
+                          "high": 10.5, "low": 9.5, "close": 10.25, "volume": 3})
+    browser = CatalogBrowser(workbench=empty_workbench, principal=RITA)
+    browser._upload.filename = "night.csv"
+    browser._upload.value = frame.to_csv(index=False).encode()
+    browser.instrument_id = "BTCUSDT-PERP.BINANCE"
+    browser.param.trigger("run_import")
+
+    # Act
+    browser.start, browser.end = "2024-01-02", "2024-01-02"
+    whole_day = pd.read_csv(browser._export_file())
+    browser.end = "2024-01-02T23:00"
+    to_eleven = pd.read_csv(browser._export_file())
+
+    # Assert: 22:01 .. 00:00 is 120 bars; to 23:00 is 60.
+    assert len(whole_day) == 120 and whole_day["ts_event"].iloc[-1] == "2024-01-03T00:00:00.000000Z"
+    assert len(to_eleven) == 60
+    assert "inclusive" in CatalogBrowser.param.end.doc and "Backtest page" in CatalogBrowser.param.end.doc
+
+
+def test_both_pages_end_a_range_at_the_same_instant(workbench):
+    # Arrange
+    from datetime import date
+
+    from components import BacktestConfigurator
+
+    configurator = BacktestConfigurator(workbench=workbench, bar_type="AAPL.XNAS-1-MINUTE-LAST-EXTERNAL")
+    configurator.end = date(2024, 6, 5)
+
+    # Act
+    backtest_end = pd.Timestamp(configurator.spec().end)
+    catalog_end = pd.Timestamp("2024-06-06T00:00:00Z")  # what "2024-06-05" reads as on Catalog
+
+    # Assert
+    assert backtest_end == catalog_end
+    assert "inclusive" in BacktestConfigurator.param.end.doc
