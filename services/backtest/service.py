@@ -72,6 +72,16 @@ __all__ = [
 ]
 
 
+def data_gap_warning(bar_type: str, holes) -> str:
+    """The warning a run carries when its range spans holes in its data."""
+    listed = "; ".join(h.describe() for h in holes[:3])
+    more = f"; and {len(holes) - 3:,} more" if len(holes) > 3 else ""
+    what = "a hole" if len(holes) == 1 else f"{len(holes):,} holes"
+    return (f"The data of {bar_type} has {what} inside this run's range, where the market was "
+            f"open and no bars were stored: {listed}{more}. Nothing traded there, and "
+            "indicators and open positions carried across it.")
+
+
 class BacktestService:
     """Queues backtests and sweeps, controls them and reads them back."""
 
@@ -95,6 +105,7 @@ class BacktestService:
         self.scheduler: Scheduler | None = None
         self._changed = threading.Condition()
         self._listeners: list = []
+        self._warnings: dict[tuple, list[str]] = {}
 
     # -- the scheduler and its runtimes -------------------------------------------------------
     def start_scheduler(self, only: list[str] | None = None) -> Scheduler:
@@ -183,12 +194,38 @@ class BacktestService:
         if progress_file is None:
             progress_file = str(Path(tempfile.gettempdir())
                                 / f"workbench-progress-{uuid.uuid4().hex}.json")
-        return self._build(spec, progress_file=progress_file)[0]
+        config, resolved = self._build(spec, progress_file=progress_file)
+        self._refuse_no_data(spec.bar_type, resolved)
+        return config
 
     def _build(self, spec: BacktestSpec, progress_file: str):
         strategy = self._templates.strategy(spec.strategy)
         engine = self._templates.backtest_engine()
         return build_run_config(spec, strategy, engine, self._catalog, progress_file)
+
+    def _refuse_no_data(self, bar_type: str, resolved: dict) -> None:
+        """A range without a bar would run to "Completed, 0 trades": refuse it, naming the
+        stretches that do hold data."""
+        start, end = resolved["start"], resolved["end"]
+        if self._catalog.rows_between(bar_type, start, end):
+            return
+        coverage = self._catalog.coverage(bar_type)
+        raise ValidationError(f"no bars of {bar_type} between {start:%Y-%m-%d %H:%M} and "
+                              f"{end:%Y-%m-%d %H:%M} UTC; the data has {coverage.describe()}")
+
+    def _data_warnings(self, bar_type: str, resolved: dict) -> list[str]:
+        """What a run should say about its data: the holes inside its range."""
+        series = resolved["series"]
+        # Runs of a sweep share bar type and range: the coverage is read once for all of them
+        # (a change of the data changes the series' rows or last timestamp, and so the key).
+        key = (bar_type, resolved["start"], resolved["end"], series.rows, series.last)
+        if key not in self._warnings:
+            holes = self._catalog.coverage(bar_type).holes_within(resolved["start"],
+                                                                  resolved["end"])
+            if len(self._warnings) >= 64:  # a few entries per sweep; never more than these
+                self._warnings.clear()
+            self._warnings[key] = [data_gap_warning(bar_type, holes)] if holes else []
+        return list(self._warnings[key])
 
     @staticmethod
     def _new_id() -> str:
@@ -211,6 +248,7 @@ class BacktestService:
                                    f"{spec.strategy} on {spec.bar_type}")
         self._check_runtime(runtime)
         _, resolved = self._build(spec, progress_file=str(Path(tempfile.gettempdir()) / "x"))
+        self._refuse_no_data(spec.bar_type, resolved)
         run_id = self._new_id()
         with self._db.session() as session:
             session.add(BacktestRunRow(**self._row(run_id, spec, resolved, actor, runtime, None,
@@ -237,6 +275,7 @@ class BacktestService:
         instrument_class = self._catalog.instrument(series.instrument_id).instrument_class
         specs = run_specs(spec, expand(spec, template, instrument_class))
         _, resolved = self._build(specs[0], progress_file=str(Path(tempfile.gettempdir()) / "x"))
+        self._refuse_no_data(spec.bar_type, resolved)
         sweep_id = "sweep-" + self._new_id()
         created = now()
         base = self._new_id()
@@ -274,6 +313,7 @@ class BacktestService:
                 "start": resolved["start"].isoformat(), "end": resolved["end"].isoformat(),
                 "starting_balance": float(venue.starting_balances[0].split()[0]),
                 "currency": resolved["currency"], "multiplier": instrument.multiplier,
+                "warnings": self._data_warnings(spec.bar_type, resolved),
             }, indent=2))
         except OSError as e:
             shutil.rmtree(folder, ignore_errors=True)

@@ -191,7 +191,7 @@ def run(folder: Path) -> dict:
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
         "engine_cpu_seconds": run_cpu_seconds,
-        "warnings": [*fixes.warnings, *_order_warnings(engine)],
+        "warnings": [*fixes.warnings, *meta.get("warnings", []), *_order_warnings(engine)],
         "nautilus_fixes": list(fixes.installed),
         "statistics": statistics,
     }

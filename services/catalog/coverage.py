@@ -92,6 +92,12 @@ class Hole:
     after: pd.Timestamp  # the last timestamp before it
     until: pd.Timestamp  # the first timestamp after it
     open_seconds: float  # how much of it the market was open
+    resumes: pd.Timestamp | None = None  # where data covers time again: the start of the bar
+    # stamped ``until`` (``until`` itself for ticks)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.until if self.resumes is None else self.resumes
 
     def describe(self) -> str:
         return (f"{self.after:%Y-%m-%d %H:%M}\u2013{self.until:%Y-%m-%d %H:%M} "
@@ -119,8 +125,8 @@ class SeriesCoverage:
         return origins.pop() if len(origins) == 1 else MIXED
 
     def holes_within(self, start: pd.Timestamp, end: pd.Timestamp) -> tuple[Hole, ...]:
-        """Holes that overlap the range [start, end]."""
-        return tuple(h for h in self.holes if h.after < end and h.until > start)
+        """Holes with time inside the range [start, end]."""
+        return tuple(h for h in self.holes if h.after < end and h.end > start)
 
     def describe(self) -> str:
         """The segments as text: ``2021-12-31 23:01–2022-02-01 05:31 and 2024-01-01
@@ -190,7 +196,8 @@ def build_coverage(key: str, data_type: str, spans: list[FileSpan], calendar, st
 
     segments = tuple(Segment(ts(f), ts(la), int(cuts[i + 1] - cuts[i]), _origin(f, la, sample))
                      for i, (f, la) in enumerate(zip(firsts, lasts, strict=True)))
-    holes = tuple(Hole(ts(b_ns[i]), ts(a_ns[i]), float(open_s[i])) for i in hole_at)
+    holes = tuple(Hole(ts(b_ns[i]), ts(a_ns[i]), float(open_s[i]), ts(a_ns[i] - step_ns))
+                  for i in hole_at)
     return SeriesCoverage(key, data_type, calendar.name, segments, holes)
 
 

@@ -204,6 +204,9 @@ def test_holes_within_a_range_are_those_that_overlap_it():
     assert coverage.holes_within(t("2024-03-04 00:00"), t("2024-03-04 09:00")) == ()
     assert coverage.holes_within(t("2024-03-04 09:00"), t("2024-03-04 11:00")) == coverage.holes[:1]
     assert coverage.holes_within(t("2024-03-04 00:00"), t("2024-03-06")) == coverage.holes
+    # The bar stamped 15:01 covers 15:00-15:01: a range from 15:00 misses nothing.
+    assert coverage.holes_within(t("2024-03-04 15:00"), t("2024-03-04 15:30")) == ()
+    assert coverage.holes_within(t("2024-03-04 14:59"), t("2024-03-04 15:30")) == coverage.holes[:1]
 
 
 # -- origin ------------------------------------------------------------------------------
