@@ -200,11 +200,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+ADMIN_PASSWORD = "bench-admin-password"
+
+
 def _serve(state: Path, catalog: Path, port: int, log: Path) -> subprocess.Popen:
+    """The served app; its admin (created on its first start) has ADMIN_PASSWORD."""
+    password_file = state.parent / "bench-admin-password"
+    password_file.write_text(ADMIN_PASSWORD)
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(port), "--state-dir", str(state),
-             "--catalog", str(catalog)],
+             "--catalog", str(catalog), "--admin-password-file", str(password_file)],
             cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -272,6 +278,16 @@ def _settle(page, traffic: Traffic, limit: float = 120.0) -> None:
         page.wait_for_timeout(250)
 
 
+def sign_in(context, url: str) -> None:
+    """Sign a browser context in as the served app's admin (its cookie jar keeps the session)."""
+    origin = "/".join(url.split("/")[:3])
+    response = context.request.post(f"{origin}/login", form={
+        "username": "admin", "password": ADMIN_PASSWORD, "next": "/"}, max_redirects=0)
+    if response.status != 303:
+        raise SystemExit(f"signing in to {origin} failed ({response.status}); was the state "
+                         "folder first served with another admin password?")
+
+
 def browser_payload(url: str, heading: str) -> dict:
     import re
 
@@ -281,7 +297,9 @@ def browser_payload(url: str, heading: str) -> dict:
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1440, "height": 1600}).new_page()
+        context = browser.new_context(viewport={"width": 1440, "height": 1600})
+        sign_in(context, url)
+        page = context.new_page()
         page.on("response", traffic.on_response)
         page.on("websocket", traffic.on_websocket)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -32,11 +32,14 @@ from components.engines import (  # noqa: E402
     RiskPanel,
 )
 from components.results_viewer import ResultsViewer  # noqa: E402
+from components.robustness import RobustnessPanel  # noqa: E402
 from components.run_comparison import RunComparison  # noqa: E402
 from components.run_queue import RunQueue  # noqa: E402
 from components.sweep_view import SweepView  # noqa: E402
+from components.walk_forward_view import WalkForwardView  # noqa: E402
 
 __all__ = ["AccountPanel", "AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser",
            "ConfirmAction", "EmergencyStop", "EngineDetail", "EngineList", "EngineManager",
            "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer", "RiskPanel",
-           "RunComparison", "RunQueue", "SweepView", "UserAdmin"]
+           "RobustnessPanel", "RunComparison", "RunQueue", "SweepView", "UserAdmin",
+           "WalkForwardView"]

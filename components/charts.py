@@ -26,6 +26,7 @@ from bokeh.models import (
     LinearColorMapper,
     NumeralTickFormatter,
     Range1d,
+    Span,
 )
 from bokeh.palettes import RdYlGn11
 from bokeh.plotting import figure
@@ -319,3 +320,135 @@ def comparison_charts(all_results: list):
     _hover(returns, lines, ("Return", "@return_pct{0.00}%"))
     _legend(returns)
     return column(returns, drawdowns, sizing_mode="stretch_width")
+
+
+# -- robustness: Monte Carlo of trades, parameter grids, out-of-sample equity -----------------
+def _thin(count: int, points: int = MAX_CHART_POINTS) -> np.ndarray:
+    """Evenly spaced indices 0..count-1, the first and last kept (bands are smooth: no extremes
+    to keep)."""
+    if count <= points:
+        return np.arange(count)
+    return np.unique(np.r_[np.linspace(0, count - 1, points).astype(int), count - 1])
+
+
+def monte_carlo_bands_chart(monte_carlo, starting_balance: float, currency: str = ""):
+    """The run's equity after each trade inside the 5-95 % band of the simulated paths."""
+    bands = monte_carlo.bands
+    keep = _thin(len(bands))
+    scale = starting_balance or 1.0
+    source = ColumnDataSource({
+        "trade": bands.index.to_numpy(dtype="float64")[keep],
+        **{name: bands[name].to_numpy(dtype="float64")[keep] * scale
+           for name in ("p5", "p50", "p95", "actual")}})
+    how = "resampled" if monte_carlo.method == "bootstrap" else "shuffled"
+    fig = figure(title=f"Equity after each trade: the run and {monte_carlo.paths:,} {how} paths "
+                       "(5-95 % band, median)", height=300, sizing_mode="stretch_width",
+                 tools=_TOOLS, x_axis_label="Trade", y_axis_label=f"Equity ({currency})".strip(),
+                 min_border_left=70)
+    fig.toolbar.logo = None
+    fig.varea("trade", y1="p5", y2="p95", source=source, color=PALETTE[0], alpha=0.18,
+              legend_label="5-95 % of paths", name="band")
+    fig.line("trade", "p50", source=source, color=PALETTE[0], line_dash="dashed",
+             legend_label="Median path", name="median")
+    actual = fig.line("trade", "actual", source=source, color="#222222", line_width=2,
+                      legend_label="This run", name="actual")
+    fig.yaxis.formatter = NumeralTickFormatter(format="0,0")
+    fig.add_tools(HoverTool(renderers=[actual], mode="vline", tooltips=[
+        ("Trade", "@trade{0,0}"), ("Run", "@actual{0,0.00}"), ("5 %", "@p5{0,0.00}"),
+        ("Median", "@p50{0,0.00}"), ("95 %", "@p95{0,0.00}")]))
+    _legend(fig)
+    return fig
+
+
+def distribution_chart(distribution, title: str, x_label: str, scale: float = 1.0):
+    """Histogram of a figure over the simulated paths, with the run's own value and the 5 % and
+    95 % quantiles marked."""
+    values = np.asarray(distribution.values, dtype="float64") * scale
+    finite = values[np.isfinite(values)]
+    if finite.size and np.ptp(finite) > 0:
+        counts, edges = np.histogram(finite, bins=40)
+    else:  # every path alike (shuffled trades all end on the same return)
+        centre = float(finite[0]) if finite.size else 0.0
+        half = max(abs(centre) * 0.01, 1e-9)
+        counts, edges = np.array([finite.size]), np.array([centre - half, centre + half])
+    fig = figure(title=title, height=220, sizing_mode="stretch_width", tools="hover,save",
+                 x_axis_label=x_label, y_axis_label="Paths",
+                 tooltips=[("From", "@left{0,0.00}"), ("To", "@right{0,0.00}"), ("Paths", "@paths")])
+    fig.toolbar.logo = None
+    source = ColumnDataSource({"left": edges[:-1].astype(float), "right": edges[1:].astype(float),
+                               "paths": counts.astype(float)})
+    fig.quad(left="left", right="right", bottom=0, top="paths", source=source,
+             color=PALETTE[0], alpha=0.7, line_color="white", name="paths")
+    for value, color, dash in ((distribution.actual * scale, "#222222", "solid"),
+                               (distribution.p5 * scale, "#d62728", "dashed"),
+                               (distribution.p95 * scale, "#2ca02c", "dashed")):
+        if np.isfinite(value):
+            fig.add_layout(Span(location=float(value), dimension="height", line_color=color,
+                                line_dash=dash, line_width=2))
+    return fig
+
+
+def monte_carlo_charts(monte_carlo, starting_balance: float, currency: str = ""):
+    """Bands around the equity after each trade, and the distributions of final return, max
+    drawdown and longest drawdown (black: the run; dashed: 5 % and 95 %)."""
+    return column(
+        monte_carlo_bands_chart(monte_carlo, starting_balance, currency),
+        row(distribution_chart(monte_carlo.final_return, "Final return", "Return (%)", 100),
+            distribution_chart(monte_carlo.max_drawdown, "Max drawdown", "Drawdown (%)", 100),
+            distribution_chart(monte_carlo.longest_drawdown, "Longest drawdown",
+                               "Trades under water"),
+            sizing_mode="stretch_width"),
+        sizing_mode="stretch_width")
+
+
+def grid_heatmap(grid: pd.DataFrame, title: str, value_label: str, reverse: bool = False,
+                 percent: bool = False):
+    """A value over two parameters (``grid``: rows y, columns x, as pandas' pivot gives), each
+    cell labelled; ``reverse`` puts red on high values (for drops, where lower is better)."""
+    x_name, y_name = grid.columns.name or "x", grid.index.name or "y"
+    cells = grid.stack(future_stack=True).rename("value").reset_index()
+    cells.columns = ["y", "x", "value"]
+    xs = [str(v) for v in grid.columns]
+    ys = [str(v) for v in grid.index]
+    values = cells["value"].to_numpy(dtype="float64") * (100 if percent else 1)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if high <= low:
+        low, high = low - 1.0, high + 1.0
+    palette = list(RdYlGn11) if reverse else list(reversed(RdYlGn11))
+    mapper = LinearColorMapper(palette=palette, low=low, high=high, nan_color="#eeeeee")
+    fig = figure(title=title, height=max(260, 80 + 34 * len(ys)), sizing_mode="stretch_width",
+                 x_range=FactorRange(*xs), y_range=FactorRange(*ys), tools="hover,save",
+                 x_axis_label=x_name, y_axis_label=y_name,
+                 tooltips=[(x_name, "@x"), (y_name, "@y"), (value_label, "@label")])
+    fig.toolbar.logo = None
+    source = ColumnDataSource({
+        "x": cells["x"].astype(str).tolist(), "y": cells["y"].astype(str).tolist(),
+        "value": values,
+        "label": ["n/a" if not np.isfinite(v) else f"{v:.3g}" for v in values]})
+    fig.rect("x", "y", 1, 1, source=source, line_color="white",
+             fill_color={"field": "value", "transform": mapper}, name="cells")
+    fig.text("x", "y", text="label", source=source, text_align="center",
+             text_baseline="middle", text_font_size="8pt", text_color="black")
+    fig.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
+    fig.grid.visible = False
+    return fig
+
+
+def equity_curve_chart(equity: pd.Series, title: str, currency: str = "",
+                       boundaries: list | None = None):
+    """One equity curve over time (decimated, extremes kept), with optional vertical lines at
+    ``boundaries`` (e.g. where each walk-forward test window starts)."""
+    values = equity.to_numpy(dtype="float64")
+    keep = minmax_indices(values, MAX_CHART_POINTS) if len(values) else np.arange(0)
+    times = _ms(equity.index)
+    fig = _time_figure(title, 280, f"Equity ({currency})".strip(),
+                       Bars(times, {}).x_range())
+    source = ColumnDataSource({"ts": times[keep], "equity": values[keep]})
+    line = fig.line("ts", "equity", source=source, color=PALETTE[0], line_width=2, name="equity")
+    for boundary in boundaries or []:
+        fig.add_layout(Span(location=float(_ms([boundary])[0]), dimension="height",
+                            line_color="#999999", line_dash="dotted"))
+    fig.yaxis.formatter = NumeralTickFormatter(format="0,0")
+    _hover(fig, [line], ("Equity", "@equity{0,0.00}"))
+    return fig

@@ -25,6 +25,7 @@ from bokeh.resources import Resources
 from components import charts
 from services import ValidationError, Workbench
 from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
+from services.backtest.robustness import run_robustness
 
 # Compressed bytes allowed for the fills and orders tables together; every trade is always kept.
 SECONDARY_TABLE_BUDGET = 1_000_000
@@ -251,6 +252,29 @@ def _drawdowns_table(statistics: dict) -> str:
             f"{rows}</table>") if rows else "<p>No drawdown.</p>"
 
 
+def _robustness_html(figures) -> str:
+    """The readings and the Monte Carlo's distributions table, escaped."""
+    parts = []
+    mc = figures.monte_carlo
+    if mc is not None:
+        parts.append(f"<p>{html.escape(mc.reading)}</p>")
+        rows = "".join(
+            f"<tr><td>{label}</td>" + "".join(
+                f"<td>{html.escape(format_statistic(key, v))}</td>"
+                for v in (dist.actual, dist.p5, dist.p50, dist.p95)) + "</tr>"
+            for label, key, dist in (("Final return", "total_return", mc.final_return),
+                                     ("Max drawdown", "max_drawdown", mc.max_drawdown),
+                                     ("Longest drawdown (trades)", "num_trades",
+                                      mc.longest_drawdown)))
+        parts.append("<table><tr><th></th><th>This run</th><th>5 %</th><th>50 %</th>"
+                     f"<th>95 %</th></tr>{rows}</table>")
+    for figure in (figures.psr, figures.min_track_record):
+        if figure is not None:
+            parts.append(f"<p>{html.escape(figure.reading)}</p>")
+    parts += [f'<p class="muted">{html.escape(note)}</p>' for note in figures.notes]
+    return "".join(parts)
+
+
 def run_report_html(results) -> str:
     """A standalone HTML report of one completed run (``RunResults``)."""
     info, summary, stats = results.info, results.summary, results.statistics
@@ -262,8 +286,13 @@ def run_report_html(results) -> str:
                             SECONDARY_TABLE_BUDGET // 2)
         orders = pool.submit(_budgeted_table_html, "orders", results.orders,
                              SECONDARY_TABLE_BUDGET // 2)
-        script, (time_div, dist_div) = _render_charts(charts.time_charts(results),
-                                                       charts.distribution_charts(results))
+        assessed = pool.submit(run_robustness, results)
+        layouts = [charts.time_charts(results), charts.distribution_charts(results)]
+        figures = assessed.result()
+        if figures.monte_carlo is not None:
+            layouts.append(charts.monte_carlo_charts(figures.monte_carlo,
+                                                     figures.starting_balance, currency))
+        script, (time_div, dist_div, *robust_div) = _render_charts(*layouts)
         tables = {"trades": trades.result(), "fills": fills.result(), "orders": orders.result()}
     params = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                      for k, v in info.parameters.items())
@@ -273,6 +302,8 @@ def run_report_html(results) -> str:
 <section><h2>Charts</h2><p class="muted">Zoom one time chart and the others follow.</p>{time_div}{dist_div}</section>
 <section><h2>Metrics</h2>{_metric_groups(stats, currency)}</section>
 <section><h2>Worst drawdowns</h2>{_drawdowns_table(stats)}</section>
+<section id="robustness"><h2>Robustness: Monte Carlo of trades and probabilistic Sharpe ratio</h2>
+{_robustness_html(figures)}{"".join(robust_div)}</section>
 <section><h2>Trades ({len(results.positions):,})</h2>{tables["trades"]}</section>
 <section><h2>Fills ({len(results.fills):,})</h2>{tables["fills"]}</section>
 <section><h2>Orders ({len(results.orders):,})</h2>{tables["orders"]}</section>

@@ -14,6 +14,7 @@ from panel.viewable import Viewer
 from components import charts
 from components.offloop import run_off_loop
 from components.report import run_report_html
+from components.robustness import RobustnessPanel
 from services import Workbench, WorkbenchError
 from services.backtest.metric_labels import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
 
@@ -41,7 +42,7 @@ def _card(label: str, value: str) -> pn.pane.HTML:
 
 
 # Tabs (by position) whose charts are built when first shown.
-RETURNS_TAB, TRADES_TAB = 1, 3
+RETURNS_TAB, TRADES_TAB, ROBUSTNESS_TAB = 1, 3, 4  # indexes in the tabs
 
 
 class _Prepared:
@@ -122,6 +123,7 @@ class ResultsViewer(Viewer):
         self._fills = self._table()
         self._orders = self._table()
         self._config = pn.pane.JSON({}, depth=3, sizing_mode="stretch_width", theme="light")
+        self._robustness = RobustnessPanel()
         self._downloads = pn.Row(
             pn.widgets.FileDownload(callback=self._report_file, filename="report.html",
                                     label="Download HTML report", color="primary", width=210),
@@ -140,6 +142,7 @@ class ResultsViewer(Viewer):
             ("Trades", pn.Column(
                 pn.pane.Markdown("Click a trade to zoom the price chart to it."),
                 self._trade_price, self._trade_search, self._trades, sizing_mode="stretch_width")),
+            ("Robustness", self._robustness),
             ("Fills", self._fills), ("Orders", self._orders), ("Configuration", self._config),
             sizing_mode="stretch_width", dynamic=True,
         )
@@ -260,6 +263,7 @@ class ResultsViewer(Viewer):
             self.zoom = None
         self._trade_price.object = None
         self._body.visible = True
+        self._robustness.results = None
         self._build_shown_tab()
 
     def _metric_table(self, group: str, metrics: dict, currency: str) -> pn.pane.Markdown:
@@ -272,11 +276,15 @@ class ResultsViewer(Viewer):
         self._build_shown_tab()
 
     def _build_shown_tab(self) -> None:
-        """Build the Returns or Trades tab's charts the first time the tab shows for this run."""
+        """Build the Returns or Trades tab's charts the first time the tab shows for this run;
+        hand the run to the Robustness tab (its Monte Carlo runs then: opening a run stays
+        fast)."""
         results, tab = self._results, self._tabs.active
         if results is None:
             return
-        if tab == RETURNS_TAB and self._distribution.object is None:
+        if tab == ROBUSTNESS_TAB and self._robustness.results is not results:
+            self._robustness.results = results
+        elif tab == RETURNS_TAB and self._distribution.object is None:
             self._chart_off_loop(self._distribution, lambda: charts.distribution_charts(results))
         elif tab == TRADES_TAB and self._trade_price.object is None:
             zoom = self.zoom

@@ -62,7 +62,19 @@ class RunQueue(Viewer):
         Show only the runs of this sweep (None: every run).""")
 
     limit = param.Integer(default=100, bounds=(1, 10_000), doc="""
-        At most this many runs are listed (active ones first).""")
+        At most this many runs are listed (active ones first) when no sweep is chosen; a
+        sweep's runs are all listed.""")
+
+    page = param.Integer(default=0, bounds=(0, None), doc="""
+        The page of the table on display (from 0): only its rows go to the browser.""")
+
+    page_size = param.Integer(default=15, bounds=(1, 200), doc="Rows per page.")
+
+    previous_page = param.Event(label="‹ Previous", doc="Show the previous page.")
+
+    next_page = param.Event(label="Next ›", doc="Show the next page.")
+
+    total = param.Integer(default=0, doc="How many runs the table pages through (read-only).")
 
     selected = param.Selector(default=None, objects=[], allow_None=True, label="Run", doc="""
         The run the controls act on.""")
@@ -83,9 +95,11 @@ class RunQueue(Viewer):
         super().__init__(**params)
         if self.workbench is None:
             raise ValueError("RunQueue needs a workbench (services.Workbench.open()).")
+        # Paged here, not in the browser: a 10,000-run sweep sends one page of rows, and a
+        # live update of the page costs the page, not the sweep.
         self._table = pn.widgets.Tabulator(
             runs_frame([]), titles=_COLUMNS, show_index=False, disabled=True, selectable=1,
-            pagination="local", page_size=15, sizing_mode="stretch_width",
+            pagination=None, sizing_mode="stretch_width",
             layout="fit_data_stretch", hidden_columns=["bar_type"],
             formatters={"progress": {"type": "progress", "max": 100, "legend": True,
                                      "color": "#0f6e8c"}},
@@ -94,6 +108,8 @@ class RunQueue(Viewer):
         self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
         self._note = reason_note()
+        self._pager = pn.pane.Markdown("", margin=(8, 10))
+        self._runs: list = []
         self._buttons = {
             "pause": pn.widgets.Button.from_param(self.param.pause, width=100),
             "resume": pn.widgets.Button.from_param(self.param.resume, width=100),
@@ -105,7 +121,11 @@ class RunQueue(Viewer):
                    *self._buttons.values(),
                    pn.widgets.Button.from_param(self.param.refresh, width=100),
                    sizing_mode="stretch_width"),
-            self._note, self._alert, self._table, sizing_mode="stretch_width",
+            self._note, self._alert, self._table,
+            pn.Row(pn.widgets.Button.from_param(self.param.previous_page, width=110),
+                   pn.widgets.Button.from_param(self.param.next_page, width=110),
+                   self._pager),
+            sizing_mode="stretch_width",
         )
         # The process-level live state, refreshed once a second for every session at once.
         self._live = self.workbench.live.start()
@@ -119,13 +139,15 @@ class RunQueue(Viewer):
         return self._layout
 
     def _current(self):
-        """The runs to list, from the live state (or the database while it has none yet)."""
+        """The runs to page through, from the live state (or the database while it has none
+        yet): a sweep's all, active first."""
         if not self.sweep_id:
             return self._live.runs[:self.limit]
-        runs = self._live.sweep_runs.get(self.sweep_id)
-        if runs is None:
-            runs = self.workbench.backtests.list_runs(limit=self.limit, sweep_id=self.sweep_id)
-        return sorted(runs, key=lambda r: r.is_final)[:self.limit]
+        snapshot = self._live.sweep_runs.get(self.sweep_id)
+        if snapshot is not None:
+            return snapshot.runs
+        return self.workbench.backtests.list_runs(limit=self.page_size, sweep_id=self.sweep_id,
+                                                  active_first=True)
 
     def _follow_sweep(self) -> None:
         if self._watching == self.sweep_id:
@@ -143,21 +165,47 @@ class RunQueue(Viewer):
     @param.depends("sweep_id", watch=True)
     def _on_sweep(self) -> None:
         self._follow_sweep()
+        with param.parameterized.discard_events(self):
+            self.page = 0
         self._show(self._current())
+
+    @param.depends("previous_page", watch=True)
+    def _on_previous(self) -> None:
+        self.page = max(self.page - 1, 0)
+
+    @param.depends("next_page", watch=True)
+    def _on_next(self) -> None:
+        self.page = min(self.page + 1, self._last_page())
+
+    def _last_page(self) -> int:
+        return max((self.total - 1) // self.page_size, 0)
+
+    @param.depends("page", "page_size", watch=True)
+    def _on_page(self) -> None:
+        self._show(self._runs)
 
     @param.depends("refresh", watch=True)
     def _load(self) -> None:
         """Read the runs now (the Refresh button)."""
         try:
-            runs = self.workbench.backtests.list_runs(limit=self.limit, sweep_id=self.sweep_id,
-                                                      active_first=True)
+            runs = (self.workbench.backtests.list_runs(limit=self.limit, active_first=True)
+                    if not self.sweep_id else self._current())
         except WorkbenchError as e:
             self._say(f"Cannot list runs: {e}", "danger")
             return
         self._show(runs)
 
     def _show(self, runs) -> None:
+        self._runs = runs
+        self.total = len(runs)
+        if self.page > self._last_page():
+            with param.parameterized.discard_events(self):
+                self.page = self._last_page()
+        first = self.page * self.page_size
+        runs = list(runs[first:first + self.page_size])
         frame = runs_frame(runs)
+        self._pager.object = (f"Runs {first + 1:,}-{first + len(runs):,} of {self.total:,}"
+                              if runs else "No runs.")
         self._statuses = {r.run_id: r.status for r in runs}
         self._owners = {r.run_id: r.actor for r in runs}
         if self.runs is None or not frame.equals(self.runs):

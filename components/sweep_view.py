@@ -1,33 +1,42 @@
-"""Parameter sweeps: choose the values to try, run them as one sweep, rank the runs by a metric,
-see a metric over two parameters, open any run, stop the sweep."""
+"""Parameter sweeps and walk-forward analyses: choose the values to try, run them, rank the runs
+by a metric (or by its neighbourhood-smoothed value), see how far the best can be trusted (PSR,
+deflated Sharpe ratio, PBO, minimum track record) and how stable the metric is over the grid,
+open any run, stop the sweep. In walk-forward mode the same grid is optimised fold by fold and
+the WalkForwardView shows the folds."""
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 
-import holoviews as hv
-import holoviews.plotting.bokeh
 import pandas as pd
 import panel as pn
 import param
+from bokeh.layouts import row
 from panel.viewable import Viewer
 
+from components import charts
 from components.live import follow
-from components.offloop import run_off_loop
+from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
 from components.run_queue import RunQueue
+from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
-from services.backtest.metric_labels import format_statistic
+from services.backtest.analysis import RANK_BY
+from services.backtest.metric_labels import RANKABLE_METRICS, format_statistic
 from services.backtest.sweep import SweepSpec
+from services.backtest.sweep_statistics import SweepStatistics
+from services.backtest.walk_forward import WalkForwardSpec
 from services.identity.principal import Principal
+from services.research.overfitting import DEFAULT_PARTITIONS, MAX_PARTITIONS
 
 log = logging.getLogger(__name__)
 
 RUNTIMES = ["local", "dask", "docker"]
+MODES = ["Sweep", "Walk-forward"]
 # Parameter types that can be varied in a sweep.
 SWEEPABLE = ("int", "float", "decimal", "bool", "choice")
+LEADERBOARD_PAGE = 10
 
 
 def suggested_values(spec) -> str:
@@ -40,14 +49,32 @@ def suggested_values(spec) -> str:
     return ",".join(str(v) for v in values)
 
 
+def statistics_markdown(statistics: SweepStatistics) -> str:
+    """The overfitting statistics panel: the trial count, each figure's reading, the notes."""
+    lines = [f"**{statistics.trials:,} trials** (completed runs of {statistics.runs:,}); "
+             f"PBO with {statistics.partitions} partitions."]
+    for name, figure in (("Deflated Sharpe ratio", statistics.deflated_sharpe),
+                         ("Probability of backtest overfitting", statistics.pbo),
+                         ("Minimum track record", statistics.min_track_record)):
+        if figure is not None:
+            lines.append(f"- **{name}**: {figure.reading}")
+    lines += [f"- {note}" for note in statistics.notes]
+    return "\n".join(lines)
+
+
 class SweepView(Viewer):
-    """Define and run a parameter sweep; leaderboard, heatmap and the sweep's runs."""
+    """Define and run a parameter sweep or a walk-forward analysis; leaderboard, overfitting
+    statistics, parameter stability and the sweep's runs."""
 
     workbench = param.ClassSelector(class_=Workbench, doc="""
         Services the sweep is validated, queued and read through.""")
 
     principal = param.ClassSelector(class_=Principal, default=None, allow_None=True, doc="""
         Who acts: the signed-in user in the app; None in a notebook (the local OS user).""")
+
+    mode = param.Selector(default="Sweep", objects=MODES, doc="""
+        Sweep: run every combination on the date range. Walk-forward: optimise the grid on
+        each train window and test the choice on the window after it.""")
 
     strategy = param.Selector(default=None, objects=[], doc="Strategy template to sweep.")
 
@@ -68,7 +95,23 @@ class SweepView(Viewer):
         Where the runs execute: local worker processes, the Dask cluster the server is
         connected to, or Docker (once the engine image exists).""")
 
-    submit = param.Event(label="Run sweep", doc="Validate and queue the sweep.")
+    train_days = param.Number(default=14.0, bounds=(0, None), label="Train days", doc="""
+        Walk-forward: length of each train window.""")
+
+    test_days = param.Number(default=7.0, bounds=(0, None), label="Test days", doc="""
+        Walk-forward: length of each test window.""")
+
+    step_days = param.Number(default=0.0, bounds=(0, None), label="Step days", doc="""
+        Walk-forward: days between the starts of consecutive folds (0: the test length).""")
+
+    anchored = param.Boolean(default=False, doc="""
+        Walk-forward: every train window starts at the first day and grows (else rolling).""")
+
+    choose_by = param.Selector(default="sharpe", objects=list(RANKABLE_METRICS),
+                               label="Choose by", doc="""
+        Walk-forward: each fold chooses its train sweep's best run by this metric.""")
+
+    submit = param.Event(label="Run", doc="Validate and queue the sweep or the walk-forward.")
 
     sweep_id = param.Selector(default=None, objects=[], allow_None=True, label="Sweep", doc="""
         The sweep on display.""")
@@ -76,16 +119,26 @@ class SweepView(Viewer):
     stop = param.Event(label="Stop sweep", doc="Cancel every unfinished run of the sweep.")
 
     metric = param.Selector(default="sharpe", objects=["sharpe"], doc="""
-        Metric the leaderboard ranks by and the heatmap shows.""")
+        Metric the leaderboard ranks by and the heatmaps show.""")
+
+    rank_by = param.Selector(default="metric", objects=list(RANK_BY), label="Rank by", doc="""
+        metric: the metric itself; smoothed: the mean of a point and its grid neighbours,
+        which ranks a plateau above a lone spike.""")
+
+    partitions = param.Integer(default=DEFAULT_PARTITIONS, bounds=(2, MAX_PARTITIONS), doc="""
+        Partitions of the PBO's combinatorially symmetric cross-validation (even).""")
 
     x = param.Selector(default=None, objects=[], allow_None=True, label="Heatmap x", doc="""
-        Parameter on the heatmap's x axis.""")
+        Parameter on the heatmaps' x axis.""")
 
     y = param.Selector(default=None, objects=[], allow_None=True, label="Heatmap y", doc="""
-        Parameter on the heatmap's y axis.""")
+        Parameter on the heatmaps' y axis.""")
 
     best_run = param.String(default=None, allow_None=True, doc="""
-        The best completed run by the metric (read-only).""")
+        The best completed run by the ranking (read-only).""")
+
+    statistics = param.ClassSelector(class_=SweepStatistics, default=None, allow_None=True,
+                                     doc="The sweep's overfitting statistics (read-only).")
 
     message = param.String(default="", doc="Last outcome shown to the user (markdown).")
 
@@ -102,24 +155,29 @@ class SweepView(Viewer):
         self._progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width",
                                                 bar_color="primary")
         self._best = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._statistics = pn.pane.Markdown("", sizing_mode="stretch_width")
+        # Remote pagination: the server holds the ranked frame, the browser gets one page.
         self._leaderboard = pn.widgets.Tabulator(
-            pd.DataFrame(), show_index=False, disabled=True, pagination="local", page_size=10,
-            sizing_mode="stretch_width", layout="fit_data_stretch",
+            pd.DataFrame(), show_index=False, disabled=True, pagination="remote",
+            page_size=LEADERBOARD_PAGE, sizing_mode="stretch_width", layout="fit_data_stretch",
             formatters={"open": {"type": "html"}})
-        # Replaced whole on every update: swapping a live plot's object in place left the
-        # browser with references to models the server had dropped.
-        self._heatmap = pn.Column(sizing_mode="stretch_width", height=380)
+        self._stability = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._heatmap = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._queue = RunQueue(workbench=self.workbench, sweep_id="", principal=self.principal)
+        self._walk_forwards = WalkForwardView(workbench=self.workbench, principal=self.principal)
         self._stop_button = pn.widgets.Button.from_param(self.param.stop, color="danger",
                                                          width=120)
         self._stop_note = reason_note()
         self._completed_seen = None
+        self._ranking = False  # a ranking is being computed off the loop
+        self._rank_again = False  # ... and another was asked for meanwhile
         self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
         self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
         self._load_choices()
         self._live = self.workbench.live.start()
         self._load_sweeps()
         self._layout = self._build_layout()
+        self._on_mode()
         # Progress from the process-level live state: no polling of the database per tab.
         follow(self._live, ["sweeps"], self._on_live)
 
@@ -128,10 +186,19 @@ class SweepView(Viewer):
         submit = pn.widgets.Button.from_param(self.param.submit, color="primary",
                                               sizing_mode="stretch_width")
         restrict(submit, *may_submit)
+        self._folds_form = pn.Column(
+            pn.Row(pn.widgets.FloatInput.from_param(self.param.train_days, width=105),
+                   pn.widgets.FloatInput.from_param(self.param.test_days, width=105),
+                   pn.widgets.FloatInput.from_param(self.param.step_days, width=105)),
+            pn.widgets.Checkbox.from_param(self.param.anchored),
+            pn.widgets.Select.from_param(self.param.choose_by),
+            sizing_mode="stretch_width")
         form = pn.Card(
+            pn.widgets.RadioButtonGroup.from_param(self.param.mode, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.strategy, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.bar_type, sizing_mode="stretch_width"),
             pn.Row(self._start_picker, self._end_picker, sizing_mode="stretch_width"),
+            self._folds_form,
             pn.pane.Markdown("**Values to try** per parameter: a list (`5,10,20`) or a range "
                              "`LOW..HIGH:STEP`; leave empty to keep the default.",
                              sizing_mode="stretch_width"),
@@ -144,23 +211,37 @@ class SweepView(Viewer):
             self._alert,
             title="New sweep", collapsible=False, width=380,
         )
-        results = pn.Column(
+        self._sweep_results = pn.Column(
             pn.Row(pn.widgets.Select.from_param(self.param.sweep_id, width=320),
                    self._stop_button,
-                   pn.widgets.Select.from_param(self.param.metric, width=200)),
+                   pn.widgets.Select.from_param(self.param.metric, width=200),
+                   pn.widgets.Select.from_param(self.param.rank_by, width=130)),
             self._stop_note, self._summary, self._progress, self._best,
+            pn.pane.Markdown("### Overfitting statistics"),
+            pn.widgets.IntInput.from_param(self.param.partitions, width=150),
+            self._statistics,
             pn.pane.Markdown("### Leaderboard"), self._leaderboard,
-            pn.pane.Markdown("### Heatmap"),
+            pn.pane.Markdown("### Parameter stability"),
             pn.Row(pn.widgets.Select.from_param(self.param.x),
                    pn.widgets.Select.from_param(self.param.y)),
-            self._heatmap,
+            self._stability, self._heatmap,
             pn.pane.Markdown("### Runs"), self._queue,
             sizing_mode="stretch_width",
         )
-        return pn.Row(form, results, sizing_mode="stretch_width")
+        self._form = form
+        return pn.Row(form, pn.Column(self._sweep_results, self._walk_forwards,
+                                      sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
     def __panel__(self):
         return self._layout
+
+    @param.depends("mode", watch=True)
+    def _on_mode(self) -> None:
+        walk_forward = self.mode == "Walk-forward"
+        self._folds_form.visible = walk_forward
+        self._walk_forwards.visible = walk_forward
+        self._sweep_results.visible = not walk_forward
+        self._form.title = "New walk-forward analysis" if walk_forward else "New sweep"
 
     # -- the form -----------------------------------------------------------------------------
     def _load_choices(self) -> None:
@@ -210,60 +291,87 @@ class SweepView(Viewer):
         self.end = last
         self.start = max(first, last - dt.timedelta(days=7))
 
-    def spec(self) -> SweepSpec:
-        """The SweepSpec the form describes."""
-        grid = {name: [text] for name, text in (self._values.param.values().items()
+    def _grid(self) -> dict:
+        return {name: [text] for name, text in (self._values.param.values().items()
                                                  if self._values else [])
                 if name != "name" and text.strip()}
+
+    def _range(self) -> tuple[str | None, str | None]:
         series = self._series.get(self.bar_type)
         end = (self.end + dt.timedelta(days=1)).isoformat() if self.end else None
         if self.end and series is not None and self.end >= series.last.date():
             end = None  # up to the last bar
-        return SweepSpec(
-            strategy=self.strategy, bar_type=self.bar_type, grid=grid,
-            start=self.start.isoformat() if self.start else None, end=end,
-            random_draws=self.random_draws or None,
-            constraints=tuple(c.strip() for c in self.constraints.split(";") if c.strip()),
-        )
+        return (self.start.isoformat() if self.start else None), end
+
+    def _constraints(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.constraints.split(";") if c.strip())
+
+    def spec(self) -> SweepSpec:
+        """The SweepSpec the form describes."""
+        start, end = self._range()
+        return SweepSpec(strategy=self.strategy, bar_type=self.bar_type, grid=self._grid(),
+                         start=start, end=end, random_draws=self.random_draws or None,
+                         constraints=self._constraints())
+
+    def walk_forward_spec(self) -> WalkForwardSpec:
+        """The WalkForwardSpec the form describes (in walk-forward mode)."""
+        start, end = self._range()
+        return WalkForwardSpec(
+            strategy=self.strategy, bar_type=self.bar_type, grid=self._grid(), start=start,
+            end=end, train_days=self.train_days, test_days=self.test_days,
+            step_days=self.step_days or None, anchored=self.anchored, metric=self.choose_by,
+            random_draws=self.random_draws or None, constraints=self._constraints())
 
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:
-        try:
-            spec, runtime = self.spec(), self.runtime  # what the form says now
+        walk_forward = self.mode == "Walk-forward"
+        try:  # what the form says now
+            spec = self.walk_forward_spec() if walk_forward else self.spec()
+            runtime = self.runtime
         except WorkbenchError as e:
-            self._show(f"Could not start the sweep: {e}", "danger")
+            self._show(f"Could not start: {e}", "danger")
             return
-        self._show("Checking and queueing the sweep…", "info")
+        what = "walk-forward analysis" if walk_forward else "sweep"
+        self._show(f"Checking and queueing the {what}…", "info")
+        backtests, walk_forwards = self.workbench.backtests, self.workbench.walk_forwards
 
         def submit():
-            sweep_id = self.workbench.backtests.submit_sweep(spec, principal=self.principal,
-                                                             runtime=runtime)
-            return sweep_id, len(self.workbench.backtests.sweep(sweep_id).runs)
+            if walk_forward:
+                walk_forward_id = walk_forwards.submit(spec, principal=self.principal,
+                                                       runtime=runtime)
+                info = walk_forwards.get(walk_forward_id)
+                return walk_forward_id, f"{len(info.folds)} folds x {info.folds[0].trials} " \
+                                        "combinations"
+            sweep_id = backtests.submit_sweep(spec, principal=self.principal, runtime=runtime)
+            return sweep_id, f"{backtests.repository.sweep_summary(sweep_id).runs} runs"
 
         def submitted(outcome) -> None:
             if isinstance(outcome, ValidationError):
                 problems = "\n".join(f"- {p}" for p in outcome.problems) or str(outcome)
-                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}",
-                           "danger")
+                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}"
+                           if outcome.problems else f"**{outcome.summary}**", "danger")
                 return
             if isinstance(outcome, Exception):
                 if not isinstance(outcome, WorkbenchError):
-                    log.error("submitting a sweep failed", exc_info=outcome)
-                self._show(f"Could not start the sweep: {outcome}", "danger")
+                    log.error("submitting a %s failed", what, exc_info=outcome)
+                self._show(f"Could not start the {what}: {outcome}", "danger")
                 return
-            sweep_id, runs = outcome
-            self._show(f"Sweep `{sweep_id}` submitted: {runs} runs.", "info")
-            self._load_sweeps()
-            self.sweep_id = sweep_id
+            new_id, size = outcome
+            self._show(f"{what.capitalize()} `{new_id}` submitted: {size}.", "info")
+            if walk_forward:
+                self._walk_forwards.show(new_id)
+            else:
+                self._load_sweeps()
+                self.sweep_id = new_id
 
         run_off_loop(submit, submitted, busy=self._layout)
 
     # -- the sweep on display -----------------------------------------------------------------
     def _load_sweeps(self) -> None:
-        try:
-            ids = [s.sweep_id for s in self.workbench.backtests.list_sweeps()]
-        except WorkbenchError as e:
-            self._show(f"Cannot list sweeps: {e}", "danger")
+        """The sweeps to choose from, as the live state counts them (no runs loaded)."""
+        summaries = self._live.sweeps or self.workbench.backtests.repository.sweep_summaries()
+        ids = [s.sweep_id for s in summaries]
+        if ids == self.param.sweep_id.objects:
             return
         current = self.sweep_id
         self.param.sweep_id.objects = ids
@@ -272,130 +380,188 @@ class SweepView(Viewer):
         elif ids:
             self.sweep_id = ids[0]
 
+    def _summary_of(self, sweep_id: str):
+        found = next((s for s in self._live.sweeps if s.sweep_id == sweep_id), None)
+        return found or self.workbench.backtests.repository.sweep_summary(sweep_id)
+
     @param.depends("sweep_id", watch=True)
     def _on_sweep(self) -> None:
         self._queue.sweep_id = self.sweep_id or ""
         self._completed_seen = None
         if not self.sweep_id:
             return
-        info = self.workbench.backtests.sweep(self.sweep_id)
+        try:
+            summary = self._summary_of(self.sweep_id)
+        except WorkbenchError as e:
+            self._show(str(e), "danger")
+            return
         allowed, reason = permission(self.workbench, self.principal, "sweep.stop",
-                                     owner=info.actor)
+                                     owner=summary.actor)
         self._stop_button.disabled = not allowed
         self._stop_note.object, self._stop_note.visible = reason, not allowed
-        varied = list(info.spec.get("grid") or {})
+        varied = list((summary.spec or {}).get("grid") or {})
         self.param.x.objects, self.param.y.objects = varied, varied
         with param.parameterized.discard_events(self):
             self.x = varied[0] if varied else None
             self.y = varied[1] if len(varied) > 1 else None
-        self.poll()
+        self.poll(summary)
 
     def _on_live(self) -> None:
+        self._load_sweeps()
         summary = next((s for s in self._live.sweeps if s.sweep_id == self.sweep_id), None)
         if summary is not None:
             self.poll(summary)
 
     def poll(self, info=None) -> None:
         """Show the sweep's progress (``info``: its summary from the live state; None: read it
-        now), and the leaderboard and heatmap again when another run has finished."""
+        now), and rank it again when another run has finished."""
         if not self.sweep_id:
             self._summary.object = "No sweeps yet: define one on the left and run it."
             return
         if info is None:
             try:
-                info = next((s for s in self.workbench.backtests.repository.sweep_summaries(
-                    limit=1000) if s.sweep_id == self.sweep_id), None)
+                info = self.workbench.backtests.repository.sweep_summary(self.sweep_id)
             except WorkbenchError as e:
                 self._show(str(e), "danger")
                 return
-        if info is None:
-            return
         final = info.count("Completed", "Failed", "Cancelled")
         self._progress.value = round(info.progress * 100)
         self._summary.object = (
             f"**{info.status}** — {info.strategy} on `{info.bar_type}`, {info.runtime} runtime: "
-            f"{final}/{info.runs} done ({info.count('Completed')} completed, "
-            f"{info.count('Failed')} failed, {info.count('Cancelled')} cancelled), "
+            f"{final:,}/{info.runs:,} done ({info.count('Completed'):,} completed, "
+            f"{info.count('Failed'):,} failed, {info.count('Cancelled'):,} cancelled), "
             f"{info.count('Running')} running, {info.count('Paused')} paused, "
-            f"{info.count('Queued')} queued")
+            f"{info.count('Queued'):,} queued")
         if final != self._completed_seen:
             self._completed_seen = final
             self._show_results()
 
-    @param.depends("metric", "x", "y", watch=True)
+    @param.depends("metric", "rank_by", "partitions", "x", "y", watch=True)
     def _show_results(self) -> None:
-        """Rank the runs and draw the heatmap off the event loop (a sweep's statistics files
-        can be thousands)."""
-        sweep_id, metric, x, y = self.sweep_id, self.metric, self.x, self.y
-        if not sweep_id:
+        """Rank the runs, compute the statistics and draw the heatmaps off the event loop (a
+        sweep's statistics files can be thousands); while one ranking runs, a later request
+        waits for it and then runs once."""
+        if not self.sweep_id:
             return
+        if self._ranking and served():  # in a notebook the work is done before the call returns
+            self._rank_again = True
+            return
+        sweep_id, metric, rank_by = self.sweep_id, self.metric, self.rank_by
+        partitions, x, y = self.partitions, self.x, self.y
         backtests = self.workbench.backtests
 
         def rank():
-            metrics = backtests.sweep_metrics(sweep_id)
+            info = backtests.sweep(sweep_id)  # read once for every figure
+            metrics = backtests.sweep_metrics(sweep_id, info=info)
             chosen = metric if metric in metrics else (metrics[0] if metrics else metric)
-            return metrics, chosen, backtests.leaderboard(sweep_id, chosen), \
-                self._heatmap_plot(sweep_id, chosen, x, y)
+            try:
+                board, note = backtests.leaderboard(sweep_id, chosen, rank_by, info=info), ""
+            except ValidationError as e:  # no grid to smooth over: rank by the metric
+                board, note = backtests.leaderboard(sweep_id, chosen, info=info), e.summary
+            statistics = backtests.sweep_statistics(sweep_id, partitions, info=info)
+            return (metrics, chosen, self._board_frame(board, statistics), note, statistics,
+                    *self._stability_view(sweep_id, info, chosen, x, y))
 
         def ranked(outcome) -> None:
+            self._ranking = False
+            if self._rank_again:
+                self._rank_again = False
+                self._show_results()
             if sweep_id != self.sweep_id:
                 return
             if isinstance(outcome, Exception):
+                if not isinstance(outcome, WorkbenchError):
+                    log.error("ranking sweep %s failed", sweep_id, exc_info=outcome)
                 self._show(str(outcome), "danger")
                 return
-            metrics, chosen, board, plot = outcome
+            metrics, chosen, board, note, statistics, reading, heatmaps = outcome
             if metrics != self.param.metric.objects:
                 self.param.metric.objects = metrics
             with param.parameterized.discard_events(self):
                 self.metric = chosen
-            self._show_board(board, plot)
+            self.statistics = statistics
+            self._statistics.object = statistics_markdown(statistics)
+            self._show_board(board, chosen, note)
+            self._stability.object = reading
+            self._heatmap.object = heatmaps
 
+        self._ranking = True
         run_off_loop(rank, ranked, busy=self._leaderboard)
 
-    def _show_board(self, board, plot) -> None:
-        ranked = board[(board["status"] == "Completed") & board[self.metric].notna()]
-        self.best_run = ranked["run_id"].iloc[0] if len(ranked) else None
-        if self.best_run:
-            value = format_statistic(self.metric, ranked[self.metric].iloc[0])
-            self._best.object = (f"Best by {self.metric}: `{self.best_run}` ({value}) — "
-                                 f"[Open the best run](./results?run={self.best_run})")
-        else:
-            self._best.object = ""
+    @staticmethod
+    def _board_frame(board: pd.DataFrame, statistics: SweepStatistics) -> pd.DataFrame:
+        """The leaderboard as shown: a link to each completed run and its PSR."""
+        if board.empty:
+            return board
         shown = board.copy()
         shown.insert(0, "open", [f'<a href="./results?run={r}">open</a>' if s == "Completed"
                                  else "" for r, s in zip(shown["run_id"], shown["status"],
                                                          strict=True)])
-        self._leaderboard.value = shown.astype(object).where(shown.notna(), None)
-        self._heatmap.objects = [pn.pane.HoloViews(plot, sizing_mode="stretch_width",
-                                                   height=370)]
+        shown["psr"] = [statistics.psr[r].value if r in statistics.psr else None
+                        for r in shown["run_id"]]
+        return shown.astype(object).where(shown.notna(), None)
 
-    def _heatmap_plot(self, sweep_id: str, metric: str, x: str | None, y: str | None):
+    def _stability_view(self, sweep_id: str, info, metric: str, x: str | None, y: str | None):
+        """The stability reading and the heatmaps of the metric and of its worst drop to a
+        neighbour over ``x`` and ``y`` (Bokeh models, built off the loop)."""
         if not (x and y) or x == y:
-            return hv.Div("<p>Vary two parameters to see a heatmap.</p>")
+            return "Vary two parameters (and choose them as x and y) to see the heatmaps.", None
+        backtests = self.workbench.backtests
         try:
-            grid = self.workbench.backtests.heatmap(sweep_id, metric, x, y)
+            grid = backtests.heatmap(sweep_id, metric, x, y, info=info)
         except WorkbenchError as e:
-            return hv.Div(f"<p>{html.escape(str(e))}</p>")
+            return str(e), None
         if grid.empty:
-            return hv.Div("<p>No completed runs yet.</p>")
-        cells = grid.stack().rename(metric).reset_index()
-        cells[[x, y]] = cells[[x, y]].astype(str)
-        return hv.HeatMap(cells, kdims=[x, y], vdims=[metric]).opts(
-            cmap="RdYlGn", colorbar=True, tools=["hover"], responsive=True, height=360,
-            title=f"{metric} by {x} and {y}")
+            return "No completed runs yet.", None
+        figures = [charts.grid_heatmap(grid, f"{metric} by {x} and {y}", metric)]
+        try:
+            stability = backtests.stability(sweep_id, metric, info=info)
+            figures.append(charts.grid_heatmap(
+                stability.heatmap("worst_drop", x, y),
+                f"Local stability: worst drop of {metric} to a neighbour", "worst drop",
+                reverse=True))
+            reading = stability.reading
+        except WorkbenchError as e:
+            reading = f"No local stability: {e}"
+        return reading, row(*figures, sizing_mode="stretch_width")
+
+    def _show_board(self, board: pd.DataFrame, metric: str, note: str) -> None:
+        if board.empty:
+            self.best_run, self._best.object = None, ""
+            self._leaderboard.value = board
+            return
+        key = "smoothed" if "smoothed" in board.columns else metric
+        ranked = board[(board["status"] == "Completed") & board[key].notna()]
+        self.best_run = ranked["run_id"].iloc[0] if len(ranked) else None
+        if self.best_run:
+            value = format_statistic(metric, ranked[metric].iloc[0])
+            by = f"smoothed {metric}" if key == "smoothed" else metric
+            self._best.object = (f"Best by {by}: `{self.best_run}` ({metric} {value}) — "
+                                 f"[Open the best run](./results?run={self.best_run})"
+                                 + (f"\n\n{note}" if note else ""))
+        else:
+            self._best.object = note
+        self._leaderboard.value = board
 
     @param.depends("stop", watch=True)
     def _on_stop(self) -> None:
         if not self.sweep_id:
             return
-        try:
-            info = self.workbench.backtests.stop_sweep(self.sweep_id, principal=self.principal)
-        except WorkbenchError as e:
-            self._show(f"Could not stop the sweep: {e}", "danger")
-            return
-        self._show(f"Sweep `{info.sweep_id}` stopped: {info.count('Cancelled')} runs cancelled.",
-                   "warning")
-        self.poll()
+        sweep_id, backtests = self.sweep_id, self.workbench.backtests
+
+        def stopped(outcome) -> None:
+            if isinstance(outcome, Exception):
+                self._show(f"Could not stop the sweep: {outcome}", "danger")
+                return
+            self._show(f"Sweep `{sweep_id}` stopped: {outcome.count('Cancelled'):,} runs "
+                       "cancelled.", "warning")
+            self.poll()
+
+        def stop():
+            backtests.stop_sweep(sweep_id, principal=self.principal)
+            return backtests.repository.sweep_summary(sweep_id)
+
+        run_off_loop(stop, stopped, busy=self._stop_button)
 
     def _show(self, text: str, kind: str) -> None:
         self.message = text

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from services.alerts import AlertService
     from services.backtest.repository import RunRepository
     from services.backtest.service import BacktestService
+    from services.backtest.walk_forward import WalkForwardService
     from services.catalog import CatalogService
     from services.catalog.writer import CatalogWriter
     from services.engine.commands import EngineCommands
@@ -191,9 +192,19 @@ class Workbench:
 
         # Opening a workbench never starts or reconciles runs: only the scheduler does (the
         # server's, or backtests.start_scheduler()).
-        return BacktestService(self.database, self.templates, self.catalog,
-                               self.settings.runs_dir, self.authorizer,
-                               max_parallel=self.max_parallel)
+        service = BacktestService(self.database, self.templates, self.catalog,
+                                  self.settings.runs_dir, self.authorizer,
+                                  max_parallel=self.max_parallel)
+        # The scheduler's step advances walk-forward analyses (each fold's test run).
+        service.add_step(lambda only: self.walk_forwards.advance(only))
+        return service
+
+    @_service
+    def walk_forwards(self) -> WalkForwardService:
+        """Walk-forward analyses: folds of train sweeps and out-of-sample test runs."""
+        from services.backtest.walk_forward import WalkForwardService
+
+        return WalkForwardService(self.backtests, self.database, self.catalog, self.authorizer)
 
     # -- engines ----------------------------------------------------------------------------
 
@@ -223,7 +234,7 @@ class Workbench:
         hub and one database feed per process (``live.start()`` starts them, once)."""
         from services.live import LiveState
 
-        return LiveState(self.hub, self.engines, self.backtests)
+        return LiveState(self.hub, self.engines, self.backtests, self.walk_forwards)
 
     @_service
     def alerts(self) -> AlertService:

@@ -1,4 +1,5 @@
-"""``nautilus-workbench backtest ...``: run, list, show, cancel, pause, resume, sweep, sweeps."""
+"""``nautilus-workbench backtest ...``: run, list, show, cancel, pause, resume, sweep, sweeps, and
+the walk-forward commands (app.cli.walk_forward)."""
 
 from __future__ import annotations
 
@@ -49,43 +50,86 @@ def register(commands, common) -> None:
 
     sweep = cmds.add_parser("sweep", parents=[common],
                             help="run a parameter sweep (grid or random draws) and wait for it")
-    sweep.add_argument("--strategy", required=True, help="strategy template name")
-    sweep.add_argument("--bar-type", required=True, help="bar type (see 'catalog list')")
-    sweep.add_argument("--start", help="ISO date/time (default: start of the data)")
-    sweep.add_argument("--end", help="ISO date/time (default: end of the data)")
-    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                       help="values of a parameter to vary; LOW..HIGH:STEP is a range "
-                            "(repeatable, one per parameter)")
-    sweep.add_argument("--random", type=int, metavar="N",
-                       help="run N random draws from the grid instead of all of it")
-    sweep.add_argument("--seed", type=int, default=0, help="seed of the random draws")
-    sweep.add_argument("--constraint", action="append", default=[], metavar="EXPR",
-                       help='skip combinations breaking EXPR, e.g. "fast_ema_period<slow_ema_period"'
-                            " (the template's own constraints always apply)")
-    sweep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="a parameter every run shares (repeatable)")
-    sweep.add_argument("--balance", help='starting balance, e.g. "1000000 USDT"')
-    sweep.add_argument("--venue", action="append", default=[], metavar="KEY=VALUE",
-                       help="venue setting of the backtest engine template")
-    sweep.add_argument("--runtime", choices=["local", "docker", "dask"], default="local",
-                       help="where the runs execute (default: local worker processes)")
-    sweep.add_argument("--dask-address", metavar="ADDR",
-                       help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default with --runtime "
-                            "dask: a LocalCluster on this machine)")
-    sweep.add_argument("--max-parallel", type=int, metavar="N",
-                       help="runs at once (default: the number of cores, or the cluster's "
-                            "threads)")
-    sweep.add_argument("--metric", default="sharpe",
-                       help="metric the summary ranks the runs by (default: sharpe)")
-    sweep.add_argument("--label", default="", help="free text shown with every run")
-    sweep.add_argument("--timeout", type=float, default=None,
-                       help="give up waiting after N seconds")
-    sweep.add_argument("--json", action="store_true")
+    add_sweep_options(sweep)
     sweep.set_defaults(handler=_H + "cmd_sweep")
 
     sweeps = cmds.add_parser("sweeps", parents=[common], help="recent sweeps")
     sweeps.add_argument("--json", action="store_true")
     sweeps.set_defaults(handler=_H + "cmd_sweeps")
+
+    from app.cli import walk_forward
+
+    walk_forward.register(cmds, common)
+
+
+def add_sweep_options(parser) -> None:
+    """The options a sweep and a walk-forward analysis share: what to vary and where to run."""
+    parser.add_argument("--strategy", required=True, help="strategy template name")
+    parser.add_argument("--bar-type", required=True, help="bar type (see 'catalog list')")
+    parser.add_argument("--start", help="ISO date/time (default: start of the data)")
+    parser.add_argument("--end", help="ISO date/time (default: end of the data)")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="values of a parameter to vary; LOW..HIGH:STEP is a range "
+                             "(repeatable, one per parameter)")
+    parser.add_argument("--random", type=int, metavar="N",
+                        help="run N random draws from the grid instead of all of it")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    parser.add_argument("--constraint", action="append", default=[], metavar="EXPR",
+                        help='skip combinations breaking EXPR, e.g. "fast_ema_period<slow_ema_period"'
+                             " (the template's own constraints always apply)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a parameter every run shares (repeatable)")
+    parser.add_argument("--balance", help='starting balance, e.g. "1000000 USDT"')
+    parser.add_argument("--venue", action="append", default=[], metavar="KEY=VALUE",
+                        help="venue setting of the backtest engine template")
+    parser.add_argument("--runtime", choices=["local", "docker", "dask"], default="local",
+                        help="where the runs execute (default: local worker processes)")
+    parser.add_argument("--dask-address", metavar="ADDR",
+                        help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default with --runtime "
+                             "dask: a LocalCluster on this machine)")
+    parser.add_argument("--max-parallel", type=int, metavar="N",
+                        help="runs at once (default: the number of cores, or the cluster's "
+                             "threads)")
+    parser.add_argument("--metric", default="sharpe",
+                        help="metric the runs are ranked by (default: sharpe)")
+    parser.add_argument("--partitions", type=int, default=16, metavar="S",
+                        help="partitions of the PBO's cross-validation (even, 2..20; default 16)")
+    parser.add_argument("--label", default="", help="free text shown with every run")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="give up waiting after N seconds")
+    parser.add_argument("--json", action="store_true")
+
+
+def check_sweep_options(wb, args) -> None:
+    """Refuse bad options before anything is queued."""
+    from services.research.overfitting import check_partitions
+
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise WorkbenchError(f"--max-parallel must be at least 1, was {args.max_parallel}")
+    if args.dask_address and args.runtime != "dask":
+        raise WorkbenchError("--dask-address needs --runtime dask")
+    wb.backtests.validate_metric(args.metric)
+    try:
+        check_partitions(args.partitions)
+    except WorkbenchError as e:
+        raise WorkbenchError(f"--partitions: {e}") from None
+
+
+def attach_runtime(wb, args) -> None:
+    """Give this process the runtime ``--runtime`` names (with ``--max-parallel``)."""
+    from services.backtest.runtime import DaskRuntime
+
+    if args.runtime == "dask":
+        if not args.json:
+            print(f"Connecting to {args.dask_address or 'a new Dask LocalCluster'}...",
+                  file=sys.stderr)
+        wb.backtests.attach_runtime(DaskRuntime(args.dask_address, max_parallel=args.max_parallel))
+    elif args.runtime == "docker":
+        from services.backtest.docker_runtime import DockerRuntime
+
+        wb.backtests.attach_runtime(DockerRuntime(max_parallel=args.max_parallel))
+    elif args.max_parallel:
+        wb.backtests.max_parallel = args.max_parallel
 
 
 def _venue_settings(args):
@@ -238,31 +282,16 @@ class _ProgressBar:
 
 
 def cmd_sweep(wb, args) -> int:
-    from services.backtest.runtime import DaskRuntime
     from services.backtest.sweep import SweepSpec
 
-    if args.max_parallel is not None and args.max_parallel < 1:
-        raise WorkbenchError(f"--max-parallel must be at least 1, was {args.max_parallel}")
-    if args.dask_address and args.runtime != "dask":
-        raise WorkbenchError("--dask-address needs --runtime dask")
-    wb.backtests.validate_metric(args.metric)
+    check_sweep_options(wb, args)
     spec = SweepSpec(
         strategy=args.strategy, bar_type=args.bar_type, start=args.start, end=args.end,
         grid=_grid(args.grid), random_draws=args.random, constraints=tuple(args.constraint),
         fixed=key_values(args.param, "--param"), venue=_venue_settings(args), seed=args.seed,
         label=args.label,
     )
-    if args.runtime == "dask":
-        if not args.json:
-            print(f"Connecting to {args.dask_address or 'a new Dask LocalCluster'}...",
-                  file=sys.stderr)
-        wb.backtests.attach_runtime(DaskRuntime(args.dask_address, max_parallel=args.max_parallel))
-    elif args.runtime == "docker":
-        from services.backtest.docker_runtime import DockerRuntime
-
-        wb.backtests.attach_runtime(DockerRuntime(max_parallel=args.max_parallel))
-    elif args.max_parallel:
-        wb.backtests.max_parallel = args.max_parallel
+    attach_runtime(wb, args)
     try:
         sweep_id = wb.backtests.submit_sweep(spec, principal=args.principal, runtime=args.runtime)
         info = wb.backtests.sweep(sweep_id)
@@ -282,31 +311,48 @@ def cmd_sweep(wb, args) -> int:
                 here.stop(wait_for_runs=True)
         bar.close()
         board = wb.backtests.leaderboard(sweep_id, args.metric)
+        statistics = wb.backtests.sweep_statistics(sweep_id, args.partitions)
     finally:
         wb.backtests.close()
-    payload = _sweep_payload(wb, info, board, args.metric)
+    payload = _sweep_payload(wb, info, board, args.metric, statistics)
     if args.json:
         print_json(payload)
     else:
         _print_sweep(payload, board, args.metric)
+        print_statistics(statistics)
     return 0 if info.status == "Completed" else EXIT_FAILED
 
 
-def _sweep_payload(wb, info, board, metric: str) -> dict:
+def _sweep_payload(wb, info, board, metric: str, statistics) -> dict:
     # Runs in leaderboard order: the best completed run first.
     order = {run_id: i for i, run_id in enumerate(board["run_id"])} if len(board) else {}
     runs = sorted(info.runs, key=lambda r: order.get(r.run_id, len(order)))
     ranked = board[(board["status"] == "Completed") & board[metric].notna()] if len(board) else board
+    figures = statistics.to_dict()
     return {
         "sweep_id": info.sweep_id, "status": info.status, "runtime": info.runtime,
         "strategy": info.strategy, "bar_type": info.bar_type, "metric": metric,
         "best_run_id": ranked["run_id"].iloc[0] if len(ranked) else None,
+        "trials": figures["trials"], "deflated_sharpe": figures["deflated_sharpe"],
+        "pbo": figures["pbo"], "min_track_record": figures["min_track_record"],
+        "statistics_notes": figures["notes"],
         "runs": [{
             "run_id": r.run_id, "parameters": r.parameters, "status": r.status,
             "error": r.error, "cpu_seconds": r.cpu_seconds, "memory_bytes": r.memory_bytes,
+            "psr": figures["psr"].get(r.run_id),
             "statistics": wb.backtests.run_statistics(r) if r.status == "Completed" else None,
         } for r in runs],
     }
+
+
+def print_statistics(statistics) -> None:
+    """The overfitting statistics of a sweep, one reading per line."""
+    print(f"Overfitting statistics over {statistics.trials:,} trials (completed runs):")
+    for figure in (statistics.deflated_sharpe, statistics.pbo, statistics.min_track_record):
+        if figure is not None:
+            print(f"  {figure.reading}")
+    for note in statistics.notes:
+        print(f"  Note: {note}")
 
 
 def _print_sweep(payload: dict, board, metric: str) -> None:
@@ -318,9 +364,11 @@ def _print_sweep(payload: dict, board, metric: str) -> None:
                                                      "sharpe", "max_drawdown", "num_trades")]
     rows = [[r["run_id"], r["status"], *(str(r["parameters"].get(k)) for k in varied),
              format_statistic(metric, (r["statistics"] or {}).get(metric)),
-             format_statistic("total_return", (r["statistics"] or {}).get("total_return"))]
+             format_statistic("total_return", (r["statistics"] or {}).get("total_return")),
+             format_statistic("win_rate", r["psr"])]
             for r in payload["runs"]]
-    print(table(rows, ["RUN", "STATUS", *[k.upper() for k in varied], metric.upper(), "RETURN"]))
+    print(table(rows, ["RUN", "STATUS", *[k.upper() for k in varied], metric.upper(), "RETURN",
+                       "PSR"]))
     for r in payload["runs"]:
         if r["error"] and r["status"] == "Failed":
             print(f"  {r['run_id']}: {r['error']}")

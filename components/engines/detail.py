@@ -212,8 +212,8 @@ class EngineDetail(Viewer):
                 child.session_id = self.session_id
         self.alerts.session_id = self.session_id
         self._shown_state = None
-        self._load_history()
-        self._on_resources()  # the latest sample the live state holds
+        # The plots' sources are Bokeh models: changed only under the session's lock.
+        pn.state.execute(self._reset_plots)
         self._on_engine()
         self.refresh_log()
         self.refresh_audit()
@@ -293,6 +293,10 @@ class EngineDetail(Viewer):
     def _on_banner(self, *_events) -> None:
         self._banner.object, self._banner.visible = self.risk.banner, bool(self.risk.banner)
 
+    def _reset_plots(self) -> None:
+        self._load_history()
+        self._on_resources()  # the latest sample the live state holds
+
     def _load_history(self) -> None:
         """The plots' history from the recorded metrics, once per engine shown."""
         self._cpu.data, self._memory.data = {"ts": [], "cpu": []}, {"ts": [], "memory": [],
@@ -315,7 +319,8 @@ class EngineDetail(Viewer):
 
         times = pd.to_datetime(wide.index).tolist()
         self._cpu.data = {"ts": times, "cpu": column("cpu_usage")}
-        self._memory.data = {"ts": times, "memory": column("memory_usage", 2**20),
+        # Each source gets its own list: a stream extends its columns in place.
+        self._memory.data = {"ts": list(times), "memory": column("memory_usage", 2**20),
                              "limit": column("memory_limit", 2**20)}
 
     def _on_resources(self) -> None:

@@ -1,5 +1,5 @@
-"""A sweep's runs side by side: the leaderboard, the heatmap over two parameters, the metrics
-they can be ranked by."""
+"""A sweep's runs side by side: the leaderboard, the heatmap over two parameters, the local
+stability of a metric over the grid, the metrics they can be ranked by."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pandas as pd
 
 from services.backtest.metric_labels import LOWER_IS_BETTER
 from services.backtest.records import COMPLETED, NOT_A_METRIC, RunInfo, SweepInfo, is_number
-from services.errors import BacktestError
+from services.backtest.metric_labels import LOWER_IS_BETTER
+from services.errors import BacktestError, ValidationError
+from services.research.stability import ParameterStability, parameter_stability
 
 HEADLINE = ("total_return", "sharpe", "max_drawdown", "num_trades")
 
@@ -23,10 +25,53 @@ def sweep_metrics(info: SweepInfo, statistics: Callable[[RunInfo], dict]) -> lis
     return list(HEADLINE)
 
 
-def leaderboard(info: SweepInfo, metric: str, statistics: Callable[[RunInfo], dict]
-                ) -> pd.DataFrame:
+RANK_BY = ("metric", "smoothed")
+
+
+def leaderboard(info: SweepInfo, metric: str, statistics: Callable[[RunInfo], dict],
+                by: str = "metric") -> pd.DataFrame:
     """One row per run: status, the varied parameters, ``metric`` and the headline metrics;
-    completed runs best first (higher is better, except for e.g. volatility)."""
+    completed runs best first (higher is better, except for e.g. volatility).
+
+    ``by="smoothed"`` adds each point's neighbourhood-smoothed metric and its worst drop to a
+    neighbour (``parameter_stability``) and ranks by the smoothed metric: a plateau before a
+    lone spike.
+    """
+    if by not in RANK_BY:
+        raise ValidationError(f"Rank by one of {', '.join(RANK_BY)}, not {by!r}.")
+    board = _leaderboard(info, metric, statistics)
+    if by == "metric" or board.empty:
+        return board
+    table = stability_of(board, info, metric).table
+    varied = [n for n in _varied(info) if n in table.columns]
+    extra = table[[*varied, "smoothed", "worst_drop"]]
+    merged = board.merge(extra, on=varied, how="left")
+    return merged.sort_values("smoothed", ascending=metric in LOWER_IS_BETTER,
+                              na_position="last", kind="stable").reset_index(drop=True)
+
+
+def stability(info: SweepInfo, metric: str, statistics: Callable[[RunInfo], dict]
+              ) -> ParameterStability:
+    """Local stability of ``metric`` over the grid of the sweep's completed runs."""
+    return stability_of(_leaderboard(info, metric, statistics), info, metric)
+
+
+def _varied(info: SweepInfo) -> list[str]:
+    return list((info.spec.get("grid") or {}).keys())
+
+
+def stability_of(board: pd.DataFrame, info: SweepInfo, metric: str) -> ParameterStability:
+    done = board[board["status"] == COMPLETED]
+    if done.empty:
+        raise ValidationError("No run of the sweep has completed yet: there is no grid to "
+                              "assess.")
+    # Parameters given one value do not span the grid.
+    varied = [n for n in _varied(info) if done[n].nunique() > 1]
+    return parameter_stability(done, varied, metric)
+
+
+def _leaderboard(info: SweepInfo, metric: str, statistics: Callable[[RunInfo], dict]
+                 ) -> pd.DataFrame:
     varied = list((info.spec.get("grid") or {}).keys())
     rows = []
     for run in info.runs:
@@ -54,7 +99,7 @@ def heatmap(info: SweepInfo, metric: str, x: str, y: str,
             statistics: Callable[[RunInfo], dict]) -> pd.DataFrame:
     """``metric`` of the completed runs over two varied parameters: rows ``y``, columns ``x``
     (the mean where other parameters also vary)."""
-    board = leaderboard(info, metric, statistics)
+    board = _leaderboard(info, metric, statistics)
     for name in (x, y):
         if name not in board.columns or name in ("run_id", "status", metric):
             raise BacktestError(f"{name!r} is not a parameter this sweep varies; choose from "

@@ -7,6 +7,10 @@ PROGRESS_FILE = "progress.json"
 WORKER_LOG = "worker.log"
 CONTROL_FILE = "control.json"  # pause/resume/cancel requests for a supervisor on another machine
 RESOURCES_FILE = "resources.json"  # CPU and memory a remote supervisor reports
+# In RESULTS: the run's daily returns (statistics.daily_returns of its equity), column
+# RETURN_COLUMN indexed by DAY_COLUMN (UTC). Runs made before it existed have none.
+DAILY_RETURNS = "daily_returns.parquet"
+DAY_COLUMN, RETURN_COLUMN = "day", "return"
 
 # Exit code of a worker that ran out of disk space, so the scheduler can say so even when no
 # error.json could be written.

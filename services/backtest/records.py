@@ -158,6 +158,7 @@ class SweepSummary:
     actor: str | None
     counts: tuple[tuple[str, int], ...]  # (status, runs) pairs
     progress: float
+    spec: dict | None = None  # what was varied (the SweepSpec as stored)
 
     def count(self, *statuses: str) -> int:
         return sum(n for status, n in self.counts if status in statuses)

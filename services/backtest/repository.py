@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from services.backtest.eta import Estimate, estimate
 from services.backtest.layout import PROGRESS_FILE
@@ -27,8 +27,10 @@ from services.backtest.records import (
     aware,
     read_progress,
 )
-from services.db import BacktestRunRow, Database, SweepRow
+from services.db import BacktestRunRow, Database, SweepRow, WalkForwardRow
 from services.errors import RunNotFound
+
+_BATCH = 500  # run ids per IN (...) query
 
 
 class RunRepository:
@@ -111,6 +113,22 @@ class RunRepository:
         with self.db.session() as session:
             return session.scalar(query) or 0
 
+    def sweep_statuses(self, sweep_id: str) -> dict[str, str]:
+        """Run id -> status of every run of a sweep (two columns: cheap for 10,000 runs)."""
+        with self.db.session() as session:
+            return dict(session.execute(select(BacktestRunRow.run_id, BacktestRunRow.status)
+                                        .where(BacktestRunRow.sweep_id == sweep_id)).all())
+
+    def runs(self, run_ids: Iterable[str]) -> list[RunInfo]:
+        """The runs ``run_ids`` (in no particular order), read in batches."""
+        ids, result = list(run_ids), []
+        with self.db.session() as session:
+            for start in range(0, len(ids), _BATCH):
+                rows = session.scalars(select(BacktestRunRow).where(
+                    BacktestRunRow.run_id.in_(ids[start:start + _BATCH]))).all()
+                result.extend(self.info(r) for r in rows)
+        return result
+
     def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
         with self.db.session() as session:
             return dict(session.execute(select(BacktestRunRow.run_id, BacktestRunRow.status)
@@ -118,8 +136,14 @@ class RunRepository:
 
     def oldest_queued(self, runtime: str, limit: int,
                       only: Iterable[str] | None = None) -> list[str]:
+        """The oldest queued runs of ``runtime`` (among ``only``), leaving out the runs of
+        paused walk-forward analyses."""
+        paused = select(WalkForwardRow.walk_forward_id).where(
+            WalkForwardRow.paused_at.is_not(None))
         query = (select(BacktestRunRow.run_id)
-                 .where(BacktestRunRow.status == QUEUED, BacktestRunRow.runtime == runtime)
+                 .where(BacktestRunRow.status == QUEUED, BacktestRunRow.runtime == runtime,
+                        or_(BacktestRunRow.walk_forward_id.is_(None),
+                            BacktestRunRow.walk_forward_id.not_in(paused)))
                  .order_by(BacktestRunRow.created_at, BacktestRunRow.run_id).limit(limit))
         if only is not None:
             query = query.where(BacktestRunRow.run_id.in_(list(only)))
@@ -153,12 +177,15 @@ class RunRepository:
                                   "'nautilus-workbench backtest sweeps'.")
             return self._sweep_info(session, row)
 
-    def sweep_summaries(self, limit: int = 50) -> list[SweepSummary]:
-        """The newest sweeps with their runs counted by status in SQL (a 10,000-run sweep costs
-        one grouped query, not 10,000 rows)."""
+    def sweep_summaries(self, limit: int = 50, sweep_ids: Iterable[str] | None = None
+                        ) -> list[SweepSummary]:
+        """The newest sweeps (or ``sweep_ids``) with their runs counted by status in SQL (a
+        10,000-run sweep costs one grouped query, not 10,000 rows)."""
         with self.db.session() as session:
-            sweeps = session.scalars(
-                select(SweepRow).order_by(SweepRow.created_at.desc()).limit(limit)).all()
+            query = select(SweepRow).order_by(SweepRow.created_at.desc()).limit(limit)
+            if sweep_ids is not None:
+                query = query.where(SweepRow.sweep_id.in_(list(sweep_ids)))
+            sweeps = session.scalars(query).all()
             ids = [s.sweep_id for s in sweeps]
             counts: dict[str, dict[str, int]] = {i: {} for i in ids}
             for sweep_id, status, n in session.execute(
@@ -179,8 +206,16 @@ class RunRepository:
                 summaries.append(SweepSummary(
                     s.sweep_id, s.strategy, s.bar_type, s.runtime, aware(s.created_at),
                     aware(s.stopped_at), s.actor, tuple(sorted(by_status.items())),
-                    (final + running[s.sweep_id]) / total if total else 1.0))
+                    (final + running[s.sweep_id]) / total if total else 1.0, s.spec))
             return summaries
+
+    def sweep_summary(self, sweep_id: str) -> SweepSummary:
+        """One sweep's summary (see sweep_summaries), or RunNotFound."""
+        found = self.sweep_summaries(limit=1, sweep_ids=[sweep_id])
+        if not found:
+            raise RunNotFound(f"No sweep {sweep_id!r}. List sweeps with "
+                              "'nautilus-workbench backtest sweeps'.")
+        return found[0]
 
     def list_sweeps(self, limit: int = 100) -> list[SweepInfo]:
         with self.db.session() as session:

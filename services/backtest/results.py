@@ -10,11 +10,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from services.backtest.layout import RESULTS
+from services.backtest.layout import DAILY_RETURNS, DAY_COLUMN, RESULTS, RETURN_COLUMN
 from services.backtest.records import COMPLETED, RunInfo
-from services.backtest.statistics import METRICS_VERSION, compute_statistics
+from services.backtest.statistics import METRICS_VERSION, compute_statistics, daily_returns
 from services.errors import BacktestError
 
 # Columns the viewer, the report and the metrics rely on, per artefact.
@@ -24,6 +27,7 @@ _REQUIRED_COLUMNS = {
     "positions": {"entry", "opened", "closed", "realized_pnl"},
 }
 CACHED_RUNS = 8  # a 1M-bar run's results take ~100 MB in memory
+CACHED_RETURNS = 20_000  # runs' daily returns: a few kB each
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class ResultsStore:
         self._capacity = capacity
         self._cache: OrderedDict[tuple, RunResults] = OrderedDict()
         self._statistics: dict[str, dict] = {}
+        self._returns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
 
@@ -77,6 +82,46 @@ class ResultsStore:
                         self._cache.popitem(last=False)
                     self._loading.pop(key, None)
         return replace(cached, info=info)
+
+    def daily_returns(self, info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
+        """A completed run's daily returns as (UTC days in epoch nanoseconds, returns); cached.
+
+        Read from ``daily_returns.parquet``; a run made before the worker wrote it has them
+        computed from its equity, as its statistics were. Raises BacktestError when neither
+        can be read.
+        """
+        cached = self._returns.get(info.run_id)
+        if cached is not None:
+            return cached
+        results = Path(info.run_folder) / RESULTS
+        try:
+            try:
+                table = pq.read_table(results / DAILY_RETURNS, columns=[DAY_COLUMN, RETURN_COLUMN])
+                days = table.column(DAY_COLUMN).cast(pa.timestamp("ns", "UTC")).to_numpy()
+                values = table.column(RETURN_COLUMN).to_numpy()
+            except FileNotFoundError:
+                equity = pd.read_parquet(results / "equity.parquet", columns=["equity"])["equity"]
+                returns = daily_returns(equity, self.statistics(info).get("starting_balance"))
+                days, values = returns.index.as_unit("ns").asi8, returns.to_numpy(float)
+        except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+            raise BacktestError(f"The daily returns of run {info.run_id} cannot be read from "
+                                f"{results} ({e}). Run the backtest again.") from e
+        cached = (np.asarray(days).view("int64"), np.asarray(values, dtype=float))
+        with self._lock:
+            self._returns[info.run_id] = cached
+            while len(self._returns) > CACHED_RETURNS:
+                self._returns.pop(next(iter(self._returns)))
+        return cached
+
+    def equity(self, info: RunInfo) -> pd.Series:
+        """A completed run's per-bar equity alone (not cached: the results cache holds runs
+        opened whole)."""
+        path = Path(info.run_folder) / RESULTS / "equity.parquet"
+        try:
+            return pd.read_parquet(path, columns=["equity"])["equity"]
+        except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+            raise BacktestError(f"The equity of run {info.run_id} cannot be read from {path} "
+                                f"({e}). Run the backtest again.") from e
 
     def statistics(self, info: RunInfo) -> dict:
         """Every metric of a completed run (statistics.json); cached, results never change."""

@@ -173,17 +173,23 @@ class Scheduler:
 
     ``prepare(run_id)`` writes a claimed run's folder (spec, NautilusTrader config) before its
     worker starts; ``on_change`` is called whenever a run changes state (the process-level live
-    state listens).
+    state listens). ``steps(only)`` is called on every pass of the loop while this scheduler
+    holds the lease: what is built on runs (a walk-forward analysis submits a fold's test run
+    when its train sweep is done) moves on there, in the one process that survives the
+    submitter and is replaced after a restart. It returns the ids of the runs it queued; a
+    scheduler for its own runs (``only``) passes them and dispatches what it returns as well.
     """
 
     def __init__(self, repository: RunRepository, prepare: Callable[[str], None],
                  runtimes: dict[str, Runtime] | None = None, *, only: Iterable[str] | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None,
+                 steps: Callable[[set[str] | None], Iterable[str]] | None = None) -> None:
         self.repository = repository
         self._prepare = prepare
         self._runtimes: dict[str, Runtime] = dict(runtimes or {"local": LocalRuntime()})
         self._only = set(only) if only is not None else None
         self._on_change = on_change or (lambda: None)
+        self._steps = steps or (lambda only: ())
         self.lease = SchedulerLease(repository, lambda: sorted(self._runtimes),
                                     "own" if self._only is not None else "all")
         self._lock = threading.RLock()
@@ -272,6 +278,8 @@ class Scheduler:
                     last_beat = time.monotonic()
                 if self.active:
                     self.dispatch()
+                    if self.step():
+                        self.dispatch()
             except StorageError as e:  # the database is away for a moment: try again
                 log.warning("backtest scheduler: %s", e)
             except Exception:  # noqa: BLE001 - the loop must outlive any one failure
@@ -280,6 +288,14 @@ class Scheduler:
             self._wake.clear()
 
     # -- the queue --------------------------------------------------------------------------
+    def step(self) -> bool:
+        """Run the steps once; True when they queued runs (this scheduler's own, too)."""
+        queued = list(self._steps(None if self._only is None else set(self._only)))
+        if queued and self._only is not None:
+            with self._lock:
+                self._only.update(queued)
+        return bool(queued)
+
     def dispatch(self) -> None:
         """Start queued runs (oldest first) while their runtime has free slots."""
         with self._lock:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from services.backtest.metric_labels import RANKABLE_METRICS
 from services.backtest.records import (
     ACTIVE_STATES,
     CANCELLED,
+    COMPLETED,
     FAILED,
     FINAL_STATES,
     PAUSED,
@@ -51,6 +54,7 @@ from services.backtest.runtime import (
     worker_alive,
 )
 from services.backtest.scheduler import Scheduler, completed, live_lease, remove_partial
+from services.backtest.sweep_statistics import SweepStatistics, returns_frame, sweep_statistics
 from services.backtest.spec import BacktestSpec
 from services.backtest.sweep import SweepSpec, expand, run_specs
 from services.catalog import CatalogService
@@ -58,18 +62,22 @@ from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, RuntimeUnavailableError, StorageError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
+from services.research.overfitting import DEFAULT_PARTITIONS, check_partitions
 from services.templates import TemplateService
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "ACTIVE_STATES",
-    "FINAL_STATES",
-    "BacktestService",
-    "RunInfo",
-    "RunResults",
-    "SweepInfo",
-]
+__all__ = ["ACTIVE_STATES", "BacktestService", "FINAL_STATES", "PlannedSweep", "RunInfo",
+           "RunResults", "SweepInfo"]
+
+
+@dataclass(frozen=True)
+class PlannedSweep:
+    """A validated sweep ready to be written: its row and one row per run."""
+
+    sweep_id: str
+    sweep: dict
+    runs: list[dict]
 
 
 def data_gap_warning(bar_type: str, holes) -> str:
@@ -98,6 +106,7 @@ class BacktestService:
         self._templates = templates
         self._catalog = catalog
         self._runs_dir = Path(runs_dir)
+        self._runs_folder = str(self._runs_dir)
         self._auth = authorizer
         self.repository = RunRepository(database)
         self.store = ResultsStore()
@@ -106,6 +115,7 @@ class BacktestService:
         self._changed = threading.Condition()
         self._listeners: list = []
         self._warnings: dict[tuple, list[str]] = {}
+        self._steps: list = []
 
     # -- the scheduler and its runtimes -------------------------------------------------------
     def start_scheduler(self, only: list[str] | None = None) -> Scheduler:
@@ -113,7 +123,7 @@ class BacktestService:
         scheduler``; a notebook without a server). It waits in standby while another process
         holds the scheduler's lease. ``only``: dispatch just these runs (``backtest run``)."""
         scheduler = Scheduler(self.repository, self.prepare, self._runtimes, only=only,
-                              on_change=self._notify).start()
+                              on_change=self._notify, steps=self._run_steps).start()
         if only is None:
             self.scheduler = scheduler
         return scheduler
@@ -121,6 +131,17 @@ class BacktestService:
     def add_listener(self, callback) -> None:
         """Call ``callback()`` whenever this process's scheduler changes a run's state."""
         self._listeners.append(callback)
+
+    def add_step(self, step) -> None:
+        """Have every scheduler this process runs call ``step(only)`` on each pass of its loop
+        (see :class:`Scheduler`): ``step`` returns the ids of the runs it queued."""
+        self._steps.append(step)
+
+    def _run_steps(self, only: set[str] | None) -> list[str]:
+        queued: list[str] = []
+        for step in list(self._steps):
+            queued.extend(step(only))
+        return queued
 
     def _notify(self) -> None:
         with self._changed:
@@ -170,7 +191,7 @@ class BacktestService:
         for name in [n for n in self._runtimes if n != "local"]:
             self._runtimes.pop(name).close()
 
-    def _check_runtime(self, runtime: str) -> None:
+    def check_runtime(self, runtime: str) -> None:
         """Refuse a runtime nobody could run the queued runs on."""
         if runtime not in RUNTIME_NAMES:
             raise unavailable_runtime_error(runtime)
@@ -231,28 +252,30 @@ class BacktestService:
     def _new_id() -> str:
         return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
-    def _row(self, run_id: str, spec: BacktestSpec, resolved: dict, actor: Principal,
-             runtime: str, sweep_id: str | None, created_at: datetime) -> dict:
+    def _row(self, run_id: str, spec: BacktestSpec, resolved: dict, owner: str,
+             runtime: str, sweep_id: str | None, created_at: datetime,
+             walk_forward_id: str | None = None) -> dict:
         return dict(
             run_id=run_id, status=QUEUED, strategy=spec.strategy,
             instrument_id=resolved["instrument"].instrument_id, bar_type=spec.bar_type,
             start=resolved["start"].to_pydatetime(), end=resolved["end"].to_pydatetime(),
-            spec=spec.to_dict(), run_folder=str(self._runs_dir / run_id), actor=actor.name,
-            created_at=created_at, currency=resolved["currency"], phase="queued",
-            runtime=runtime, sweep_id=sweep_id, paused_seconds=0.0)
+            spec=spec.to_dict(), run_folder=os.path.join(self._runs_folder, run_id),
+            actor=owner, created_at=created_at, currency=resolved["currency"],
+            phase="queued", runtime=runtime, sweep_id=sweep_id, paused_seconds=0.0,
+            walk_forward_id=walk_forward_id)
 
     def submit(self, spec: BacktestSpec, *, principal: Principal | None = None,
                runtime: str = "local") -> str:
         """Validate ``spec`` and queue it; the scheduler starts it when a slot is free."""
         actor = self._auth.require(principal, "backtest.submit",
                                    f"{spec.strategy} on {spec.bar_type}")
-        self._check_runtime(runtime)
+        self.check_runtime(runtime)
         _, resolved = self._build(spec, progress_file=str(Path(tempfile.gettempdir()) / "x"))
         self._refuse_no_data(spec.bar_type, resolved)
         run_id = self._new_id()
         with self._db.session() as session:
-            session.add(BacktestRunRow(**self._row(run_id, spec, resolved, actor, runtime, None,
-                                                   now())))
+            session.add(BacktestRunRow(**self._row(run_id, spec, resolved, actor.name, runtime,
+                                                   None, now())))
             session.add(AuditLog.row(actor, "backtest.submit", run_id, "ok",
                                      f"{spec.strategy} on {spec.bar_type} ({runtime})",
                                      to_state=QUEUED))
@@ -269,7 +292,21 @@ class BacktestService:
         """
         actor = self._auth.require(principal, "sweep.submit",
                                    f"{spec.strategy} on {spec.bar_type}")
-        self._check_runtime(runtime)
+        self.check_runtime(runtime)
+        planned = self.plan_sweep(spec, actor.name, runtime)
+        with self._db.session() as session:
+            self.insert_sweep(session, planned)
+            session.add(AuditLog.row(actor, "sweep.submit", planned.sweep_id, "ok",
+                                     f"{len(planned.runs)} runs of {spec.strategy} on "
+                                     f"{spec.bar_type} ({runtime})", to_state=QUEUED))
+        self._wake()
+        return planned.sweep_id
+
+    def plan_sweep(self, spec: SweepSpec, owner: str, runtime: str,
+                   walk_forward_id: str | None = None) -> PlannedSweep:
+        """Validate every run of ``spec`` and return the rows that queue them for ``owner``,
+        unwritten: for callers that authorised the owner for ``sweep.submit`` and write them
+        with :meth:`insert_sweep`, e.g. with other rows in one transaction."""
         template = self._templates.strategy(spec.strategy)
         series = self._catalog.backtestable_series(spec.bar_type)
         instrument_class = self._catalog.instrument(series.instrument_id).instrument_class
@@ -279,20 +316,34 @@ class BacktestService:
         sweep_id = "sweep-" + self._new_id()
         created = now()
         base = self._new_id()
-        rows = [self._row(f"{base}-{i:05d}", run_spec, resolved, actor, runtime, sweep_id,
-                          created) for i, run_spec in enumerate(specs)]
-        with self._db.session() as session:
-            session.add(SweepRow(
-                sweep_id=sweep_id, strategy=spec.strategy, bar_type=spec.bar_type,
-                spec={**spec.to_dict(), "combinations": len(specs)}, runtime=runtime,
-                num_runs=len(specs), actor=actor.name, created_at=created))
-            session.flush()
-            session.execute(insert(BacktestRunRow), rows)
-            session.add(AuditLog.row(actor, "sweep.submit", sweep_id, "ok",
-                                     f"{len(specs)} runs of {spec.strategy} on "
-                                     f"{spec.bar_type} ({runtime})", to_state=QUEUED))
+        rows = [self._row(f"{base}-{i:05d}", run_spec, resolved, owner, runtime, sweep_id,
+                          created, walk_forward_id) for i, run_spec in enumerate(specs)]
+        sweep = dict(sweep_id=sweep_id, strategy=spec.strategy, bar_type=spec.bar_type,
+                     spec={**spec.to_dict(), "combinations": len(specs)}, runtime=runtime,
+                     num_runs=len(specs), actor=owner, created_at=created)
+        return PlannedSweep(sweep_id, sweep, rows)
+
+    @staticmethod
+    def insert_sweep(session, planned: PlannedSweep) -> None:
+        """Write a planned sweep and its runs in ``session`` (one batched insert)."""
+        session.add(SweepRow(**planned.sweep))
+        session.flush()
+        session.execute(insert(BacktestRunRow), planned.runs)
+
+    def plan_run(self, spec: BacktestSpec, owner: str, runtime: str,
+                 walk_forward_id: str | None = None) -> dict:
+        """Validate ``spec`` and return the row that queues it, unwritten (see plan_sweep)."""
+        _, resolved = self._build(spec, progress_file=str(Path(tempfile.gettempdir()) / "x"))
+        return self._row(self._new_id(), spec, resolved, owner, runtime, None, now(),
+                         walk_forward_id)
+
+    def wake(self) -> None:
+        """Have this process's scheduler look at the queue now (after rows were written)."""
         self._wake()
-        return sweep_id
+
+    def notify(self) -> None:
+        """Tell this process's listeners (the live state) that runs changed."""
+        self._notify()
 
     def prepare(self, run_id: str) -> None:
         """Write a claimed run's folder: spec, the exact NautilusTrader config, run facts."""
@@ -460,15 +511,40 @@ class BacktestService:
         """All metrics of a completed run (statistics.json), cached: results never change."""
         return self.store.statistics(run)
 
-    def sweep_metrics(self, sweep_id: str) -> list[str]:
+    # Each reading below takes the SweepInfo a caller already read (``info``), so that one
+    # view of a 10,000-run sweep reads its runs once, not once per figure.
+    def sweep_metrics(self, sweep_id: str, info: SweepInfo | None = None) -> list[str]:
         """The metrics the sweep's runs can be ranked by (sharpe, total_return, ...)."""
-        return analysis.sweep_metrics(self.sweep(sweep_id), self.run_statistics)
+        return analysis.sweep_metrics(info or self.sweep(sweep_id), self.run_statistics)
 
-    def leaderboard(self, sweep_id: str, metric: str = "sharpe"):
-        return analysis.leaderboard(self.sweep(sweep_id), metric, self.run_statistics)
+    def leaderboard(self, sweep_id: str, metric: str = "sharpe", by: str = "metric",
+                    info: SweepInfo | None = None):
+        """The sweep's runs ranked by ``metric`` (``by="smoothed"``: by its neighbourhood-
+        smoothed value, see analysis.leaderboard)."""
+        return analysis.leaderboard(info or self.sweep(sweep_id), metric, self.run_statistics,
+                                    by)
 
-    def heatmap(self, sweep_id: str, metric: str, x: str, y: str):
-        return analysis.heatmap(self.sweep(sweep_id), metric, x, y, self.run_statistics)
+    def heatmap(self, sweep_id: str, metric: str, x: str, y: str,
+                info: SweepInfo | None = None):
+        return analysis.heatmap(info or self.sweep(sweep_id), metric, x, y, self.run_statistics)
+
+    def stability(self, sweep_id: str, metric: str = "sharpe", info: SweepInfo | None = None):
+        """The local stability of ``metric`` over the sweep's grid (ParameterStability), or
+        ValidationError saying why there is none (fewer than two varied parameters, ...)."""
+        return analysis.stability(info or self.sweep(sweep_id), metric, self.run_statistics)
+
+    def sweep_statistics(self, sweep_id: str, partitions: int = DEFAULT_PARTITIONS,
+                         info: SweepInfo | None = None) -> SweepStatistics:
+        """The overfitting statistics of a sweep: PSR of every completed run, the deflated
+        Sharpe ratio of the best, PBO by CSCV with ``partitions`` partitions, the best run's
+        minimum track record, the trials counted from the sweep; one note per figure that
+        cannot be computed."""
+        check_partitions(partitions)
+        runs = (info or self.sweep(sweep_id)).runs
+        completed = [r for r in runs if r.status == COMPLETED]
+        ppy = next((self.run_statistics(r).get("periods_per_year") for r in completed), None)
+        return sweep_statistics(sweep_id, runs, returns_frame(completed, self.store.daily_returns),
+                                ppy, partitions)
 
     @staticmethod
     def validate_metric(metric: str) -> str:
@@ -536,6 +612,11 @@ class BacktestService:
                 return info
             with self._changed:
                 self._changed.wait(timeout=poll)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until this process's scheduler changes a run (or ``timeout`` seconds pass)."""
+        with self._changed:
+            self._changed.wait(timeout=timeout)
 
     def scheduled_here(self, run_ids: list[str]) -> Scheduler | None:
         """If no scheduler runs this installation's backtests, start one in this process for

@@ -21,12 +21,15 @@ from pathlib import Path
 import pandas as pd
 
 from services.backtest.layout import (
+    DAILY_RETURNS,
+    DAY_COLUMN,
     DISK_FULL_MESSAGE,
     ERROR_FILE,
     EXIT_DISK_FULL,
     PARTIAL,
     PROGRESS_FILE,
     RESULTS,
+    RETURN_COLUMN,
 )
 from services.backtest.progress import write_progress
 
@@ -148,7 +151,7 @@ def run(folder: Path) -> dict:
     from nautilus_trader.backtest.config import BacktestRunConfig
     from nautilus_trader.backtest.node import BacktestNode
 
-    from services.backtest.statistics import compute_statistics, mark_to_market
+    from services.backtest.statistics import compute_statistics, daily_returns, mark_to_market
     from services.catalog import CatalogService
 
     meta = json.loads((folder / "run.json").read_text())
@@ -205,6 +208,9 @@ def run(folder: Path) -> dict:
     orders.to_parquet(staging / "orders.parquet")
     account.to_parquet(staging / "account.parquet")
     equity.to_parquet(staging / "equity.parquet")
+    # What a sweep's overfitting statistics read: a few hundred numbers instead of every bar.
+    daily_returns(equity["equity"], meta["starting_balance"]).rename(RETURN_COLUMN) \
+        .rename_axis(DAY_COLUMN).to_frame().to_parquet(staging / DAILY_RETURNS)
     (staging / "statistics.json").write_text(json.dumps(statistics, indent=2))
     (staging / "summary.json").write_text(json.dumps(summary, indent=2))
     os.replace(staging, folder / RESULTS)

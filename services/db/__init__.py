@@ -15,8 +15,10 @@ from services.db.models import (
     SweepRow,
     UserRow,
     UserSessionRow,
+    WalkForwardFoldRow,
+    WalkForwardRow,
 )
 
 __all__ = ["AlertRow", "AlertRuleRow", "ApiTokenRow", "AuditEntry", "BacktestRunRow", "Base",
            "Database", "EngineMetricRow", "EngineSessionRow", "MetricRow", "SchedulerLeaseRow",
-           "SweepRow", "UserRow", "UserSessionRow"]
+           "SweepRow", "UserRow", "UserSessionRow", "WalkForwardFoldRow", "WalkForwardRow"]

@@ -55,6 +55,8 @@ class BacktestRunRow(Base):
     final_equity: Mapped[float | None] = mapped_column(Float)
     currency: Mapped[str | None] = mapped_column(String(16))
     sweep_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Set on every run of a walk-forward analysis (its train sweeps' runs and its test runs).
+    walk_forward_id: Mapped[str | None] = mapped_column(String(64), index=True)
     runtime: Mapped[str] = mapped_column(String(16), default="local")
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Time spent paused before paused_at (or in total once resumed), for an honest ETA.
@@ -244,3 +246,46 @@ class MetricRow(Base):
     name: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(128))
+
+
+class WalkForwardRow(Base):
+    """A walk-forward analysis: folds of a train sweep then one out-of-sample run each. Its
+    runs carry its walk_forward_id; the scheduler's step submits each fold's test run."""
+
+    __tablename__ = "walk_forwards"
+
+    walk_forward_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(128))
+    bar_type: Mapped[str] = mapped_column(String(256))
+    spec: Mapped[dict] = mapped_column(JSON)
+    runtime: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # While set, the scheduler starts none of its queued runs and queues no test run.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WalkForwardFoldRow(Base):
+    """One fold of a walk-forward: its windows, its train sweep, the parameters chosen and the
+    in-sample and out-of-sample values of the metric."""
+
+    __tablename__ = "walk_forward_folds"
+
+    walk_forward_id: Mapped[str] = mapped_column(
+        ForeignKey("walk_forwards.walk_forward_id", ondelete="CASCADE"), primary_key=True)
+    fold: Mapped[int] = mapped_column(Integer, primary_key=True)
+    train_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    train_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    test_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    test_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sweep_id: Mapped[str] = mapped_column(String(64))
+    chosen_run_id: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[dict | None] = mapped_column(JSON)
+    in_sample: Mapped[float | None] = mapped_column(Float)
+    test_run_id: Mapped[str | None] = mapped_column(String(64))
+    out_of_sample: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    # When the fold was settled: its test run's outcome recorded, or the error why it has none.
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

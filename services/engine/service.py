@@ -117,6 +117,7 @@ class _Watch:
     status: dict = field(default_factory=dict)
     status_written: float = 0.0
     lines: deque = field(default_factory=lambda: deque(maxlen=400))
+    exit_claimed: threading.Event = field(default_factory=threading.Event)
 
 
 class EngineService:
@@ -582,14 +583,27 @@ class EngineService:
 
     def _on_exit(self, watch: _Watch) -> None:
         """The log stream ended: the container exited (or Docker went away)."""
+        self._settle_if_exited(watch)
         watch.stop.set()
-        self._watches.pop(watch.session_id, None)
+        if self._watches.get(watch.session_id) is watch:
+            self._watches.pop(watch.session_id, None)
+
+    def _settle_if_exited(self, watch: _Watch) -> bool:
+        """Settle the session once if its container no longer runs; True if it does not.
+        Both the log follower and a caller that just saw the container vanish (refresh) may
+        ask: the first one settles."""
         exit_info = self.docker.exit_info(watch.container_id)
         if exit_info is None:
-            return  # unknown (daemon unreachable): reattach decides later
+            return False  # unknown (daemon unreachable): reattach decides later
         code, oom, running = exit_info
-        if not running:  # else the stream broke while the container runs on: reattach later
+        if running:  # the stream broke while the container runs on: reattach later
+            return False
+        with self._lock:
+            claimed = watch.exit_claimed.is_set()
+            watch.exit_claimed.set()
+        if not claimed:
             self._settle_exit(watch, code, oom)
+        return True
 
     def _settle_exit(self, watch: _Watch, code: int, oom: bool) -> None:
         info = self.get(watch.session_id)
@@ -618,10 +632,14 @@ class EngineService:
 
     def refresh(self, session_id: str) -> EngineInfo:
         """Bring an active session up to date from its container when this process does not
-        follow it (the CLI): the latest status line, or the exit it missed."""
+        follow it (the CLI): the latest status line, or the exit it missed. A followed
+        session is settled at once if its container is gone (its log follower may lag)."""
         info = self.get(session_id)
-        if not info.is_active or session_id in self._watches or not info.container_id:
+        if not info.is_active or not info.container_id:
             return info
+        followed = self._watches.get(session_id)
+        if followed is not None:
+            return self.get(session_id) if self._settle_if_exited(followed) else info
         exit_info = self.docker.exit_info(info.container_id)
         if exit_info is None:
             return info

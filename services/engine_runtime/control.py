@@ -374,27 +374,50 @@ class EngineController:
         against the portfolio's *net* position (REDUCING denies a SELL while net short, HALTED
         denies everything), and each strategy holds its own position. So the positions are
         closed one by one, each chosen to shrink the current net position, each waited for
-        until filled; a HALTED engine is REDUCING only for that time, then HALTED again."""
+        until filled; a HALTED engine is REDUCING only for that time, then HALTED again. The
+        strategies are held (paused) meanwhile: REDUCING would let a strategy's own entry on
+        the same side through next to the closing order, and the two together would turn the
+        position around instead of closing it."""
         state = trading_state_name(self.risk_engine)
         if state == "ACTIVE":
             for position in positions:
                 self._owner(position.strategy_id).close_position(position)
             return await self._await_flat(positions), state
+        held = self._hold_strategies()
         if state == "HALTED":
             self.risk_engine.set_trading_state(TradingState.REDUCING)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_WAIT_SECONDS
         try:
-            remaining = list(positions)
-            while remaining and loop.time() < deadline:
+            while loop.time() < deadline:
+                remaining = [p for p in (self.cache.position(p.id) for p in positions)
+                             if p.is_open]
+                if not remaining:
+                    break
                 position = self._next_to_close(remaining)
-                remaining.remove(position)
-                self._owner(position.strategy_id).close_position(position)
+                if not self._being_closed(position):
+                    self._owner(position.strategy_id).close_position(position)
                 await self._await_flat([position], deadline)
         finally:
             if state == "HALTED":
                 self.risk_engine.set_trading_state(TradingState.HALTED)
+            for strategy in held:
+                strategy.resume()
         return await self._await_flat(positions, deadline), trading_state_name(self.risk_engine)
+
+    def _hold_strategies(self) -> list:
+        """Pause every running strategy but the manual one; returns those paused."""
+        held = [s for s in self.trader.strategies()
+                if s.state == ComponentState.RUNNING and str(s.id) != MANUAL_STRATEGY_ID]
+        for strategy in held:
+            strategy.degrade()
+        return held
+
+    def _being_closed(self, position) -> bool:
+        """An order for the position's instrument and strategy is still working (a second
+        closing order would turn the position around)."""
+        mine = dict(instrument_id=position.instrument_id, strategy_id=position.strategy_id)
+        return bool(self.cache.orders_open(**mine) or self.cache.orders_inflight(**mine))
 
     def _next_to_close(self, positions: list):
         """A position whose closing order shrinks the instrument's net position (the risk

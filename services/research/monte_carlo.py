@@ -122,6 +122,18 @@ def _distribution(actual: float, values: np.ndarray) -> Distribution:
                         values=values)
 
 
+def check_options(method: str, paths: int, seed: int) -> None:
+    """Raise ValidationError unless ``method``, ``paths`` and ``seed`` can drive a simulation."""
+    if method not in METHODS:
+        raise ValidationError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
+    if isinstance(paths, bool) or not isinstance(paths, int | np.integer) \
+            or not 1 <= paths <= MAX_PATHS:
+        raise ValidationError(f"paths must be a whole number from 1 to {MAX_PATHS:,}, "
+                              f"not {paths!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValidationError(f"seed must be a whole number >= 0, not {seed!r}.")
+
+
 def monte_carlo_trades(returns, method: str = "bootstrap", paths: int = DEFAULT_PATHS,
                        seed: int = 0) -> TradeMonteCarlo:
     """Resample a run's trade returns ``paths`` times and return the distributions.
@@ -143,14 +155,7 @@ def monte_carlo_trades(returns, method: str = "bootstrap", paths: int = DEFAULT_
         For an unknown method, a bad number of paths or seed, more than ``MAX_CELLS`` paths x
         trades, or fewer than ``MIN_TRADES`` trades.
     """
-    if method not in METHODS:
-        raise ValidationError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
-    if isinstance(paths, bool) or not isinstance(paths, int | np.integer) \
-            or not 1 <= paths <= MAX_PATHS:
-        raise ValidationError(f"paths must be a whole number from 1 to {MAX_PATHS:,}, "
-                              f"not {paths!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValidationError(f"seed must be a whole number >= 0, not {seed!r}.")
+    check_options(method, paths, seed)
     trades = np.asarray(returns, dtype=float).ravel()
     if paths * trades.size > MAX_CELLS:
         raise ValidationError(

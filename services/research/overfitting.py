@@ -108,6 +108,15 @@ def _select(in_sample: np.ndarray, out_sample: np.ndarray, runs: int):
     return np.log(relative / (1 - relative)), in_sample[rows, best], picked
 
 
+def check_partitions(partitions) -> int:
+    """Return ``partitions`` if it is a usable S, else raise ValidationError saying which are."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int | np.integer) \
+            or partitions < 2 or partitions > MAX_PARTITIONS or partitions % 2:
+        raise ValidationError(f"partitions must be an even number from 2 to {MAX_PARTITIONS} "
+                              f"({DEFAULT_PARTITIONS} is usual), not {partitions!r}.")
+    return int(partitions)
+
+
 def probability_of_overfitting(matrix: ReturnsMatrix,
                                partitions: int = DEFAULT_PARTITIONS) -> OverfittingProbability:
     """Return the PBO of a sweep by CSCV on its daily returns, ranking runs by Sharpe ratio.
@@ -124,10 +133,7 @@ def probability_of_overfitting(matrix: ReturnsMatrix,
     ValidationError
         For an odd or out-of-range S, fewer than 2 runs, or fewer than 2 days per partition.
     """
-    if isinstance(partitions, bool) or not isinstance(partitions, int | np.integer) \
-            or partitions < 2 or partitions > MAX_PARTITIONS or partitions % 2:
-        raise ValidationError(f"partitions must be an even number from 2 to {MAX_PARTITIONS} "
-                              f"({DEFAULT_PARTITIONS} is usual), not {partitions!r}.")
+    partitions = check_partitions(partitions)
     runs = matrix.trials
     if runs < 2:
         raise ValidationError(

@@ -81,3 +81,45 @@ def workbench(tmp_path_factory, sample_catalog_path, new_database_url) -> Workbe
                         database_url=new_database_url())
     yield wb
     close_workbench(wb)
+
+
+
+@pytest.fixture(scope="session")
+def hourly_catalog_path(tmp_path_factory) -> Path:
+    """A catalog of two synthetic markets of hourly bars, Jan 1 to Apr 30 2024 (written by the
+    workbench's importer): TREND, whose drift flips sign every three days on average (an edge
+    fast EMA crosses follow), and GAPPY, the same prices with no bar from Feb 10 to Mar 10.
+    Hourly runs take a second or two: many fit in a test."""
+    import numpy as np
+    import pandas as pd
+
+    from services.catalog import CatalogService
+    from services.catalog.importer import ImportOptions
+    from services.catalog.writer import CatalogWriter
+
+    root = tmp_path_factory.mktemp("hourly")
+    hours = pd.date_range("2024-01-01 01:00", "2024-04-30 00:00", freq="1h", tz="UTC")
+    rng = np.random.default_rng(11)
+    sigma = 0.004
+    regime = np.where(np.cumsum(rng.random(hours.size) < 1 / 72) % 2 == 0, 1.0, -1.0)
+    close = 100 * np.exp(np.cumsum(regime * sigma / 4 + rng.normal(0.0, sigma, hours.size)))
+    open_ = np.r_[100.0, close[:-1]]
+    wick = np.abs(rng.normal(0, sigma / 2, (2, hours.size)))
+    frame = pd.DataFrame({
+        "timestamp": hours.strftime("%Y-%m-%d %H:%M:%S"), "open": open_.round(2),
+        "close": close.round(2),
+        "high": (np.maximum(open_, close) * (1 + wick[0])).round(2),
+        "low": (np.minimum(open_, close) * (1 - wick[1])).round(2),
+        "volume": rng.integers(1, 100, hours.size)})
+    frame["high"] = frame[["open", "high", "close"]].max(axis=1)
+    frame["low"] = frame[["open", "low", "close"]].min(axis=1)
+    gap = (hours > pd.Timestamp("2024-02-10", tz="UTC")) & (hours <= pd.Timestamp("2024-03-10",
+                                                                                   tz="UTC"))
+    writer = CatalogWriter(CatalogService(str(root / "catalog")))
+    for symbol, rows in (("TREND", frame), ("GAPPY", frame[~gap])):
+        source = root / f"{symbol}.csv"
+        rows.to_csv(source, index=False)
+        writer.import_file(str(source), ImportOptions(
+            f"{symbol}USDT-PERP.BINANCE", bar_spec="1-HOUR-LAST", timestamps_mark="close",
+            size_precision=3))
+    return root / "catalog"

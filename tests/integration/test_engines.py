@@ -249,9 +249,12 @@ def test_secrets_reach_only_the_container(engine_wb, docker_ready, monkeypatch):
         assert f"BINANCE_API_KEY={key}" in env  # delivered to the engine...
         time.sleep(2)
         with engine_wb.database.engine.connect() as connection:
-            dump = " ".join(str(value) for table in ("engine_sessions", "audit_log")
+            # Values, as the database holds them (JSON columns come back as dicts on
+            # PostgreSQL): a Row's repr elides long strings.
+            dump = " ".join(value if isinstance(value, str) else json.dumps(value, default=str)
+                            for table in ("engine_sessions", "audit_log")
                             for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
-                            for value in row)  # values: a Row's repr elides long strings
+                            for value in row)
         shown = json.dumps(engines.get(info.session_id).to_json()) + "\n".join(
             engines.logs(info.session_id, tail=0))
         for text in (dump, shown):  # ...and nowhere else

@@ -38,10 +38,11 @@ pytestmark = pytest.mark.integration
 
 AAPL_BARS = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
+ROBUSTNESS = "Robustness: Monte Carlo of trades and probabilistic Sharpe ratio"
 # Two weeks of AAPL 1-minute bars run in seconds; a busy machine queues workers.
 RUN_TIMEOUT_S = 300
-SECTIONS = ("Summary", "Charts", "Metrics", "Worst drawdowns", "Trades", "Fills", "Orders",
-            "Configuration")
+SECTIONS = ("Summary", "Charts", "Metrics", "Worst drawdowns", ROBUSTNESS, "Trades", "Fills",
+            "Orders", "Configuration")
 CARD_KEYS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate",
              "profit_factor", "num_trades", "benchmark_return", "final_equity")
 LABELS = {key: label for group in METRIC_GROUPS.values() for key, (label, _) in group.items()}
@@ -260,6 +261,36 @@ def test_run_report_shows_the_stored_statistics(run_report, results):
     assert "nan" not in shown.values() and "inf" not in shown.values()
 
 
+def _robustness(text: str) -> str:
+    """The text of the report's robustness section."""
+    section = text.split(f"<h2>{ROBUSTNESS}</h2>", 1)[1].split("</section>", 1)[0]
+    return re.sub(r"<[^>]+>", " ", section)
+
+
+def test_run_report_has_the_monte_carlo_of_its_trades_and_the_psr(run_report, results):
+    # Arrange: one position at a time, flat at the end: the trades compound to the run's return.
+    run = results("ema")
+    days = run.equity["equity"].resample("1D").last().dropna().size
+
+    # Act
+    text = run_report.read_text(encoding="utf-8")
+    report = Report(text)
+    section = " ".join(_robustness(text).split())
+
+    # Assert: the reading, the distributions (this run's final return is the run's) and the
+    # charts: the bands and three histograms in one more Bokeh layout.
+    assert f"{len(run.positions):,} trades resampled 1,000 times" in section
+    distributions = next(t for t in report.tables if t[0][1][1][0] == "This run")
+    rows = {cells[0][0]: [c for c, _ in cells[1:]] for _, cells in distributions[1:]}
+    assert list(rows) == ["Final return", "Max drawdown", "Longest drawdown (trades)"]
+    assert rows["Final return"][0] == format_statistic("total_return",
+                                                       run.statistics["total_return"])
+    # Two weeks of days: fewer than the PSR needs, and the report says so.
+    assert (f"PSR: The run has {days} daily returns; a Sharpe statistic needs at least 20"
+            in section)
+    assert text.count('data-root-id="') == 3
+
+
 def test_run_report_lists_the_worst_drawdowns_and_parameters(run_report, results):
     run = results("ema")
 
@@ -471,6 +502,8 @@ def test_cli_writes_the_report_trades_and_equity(workbench, sample_catalog_path,
     written = pd.read_parquet(equity)
     assert len(written) == len(run.equity)
     assert written["equity"].tolist() == pytest.approx(run.equity["equity"].tolist())
+    assert f"{len(run.positions):,} trades resampled 1,000 times" in _robustness(
+        html.read_text(encoding="utf-8"))
 
 
 def test_cli_writes_a_comparison(workbench, sample_catalog_path, runs, tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import holoviews as hv
+import pytest
 
 from components import RunQueue, SweepView
 from tests.conftest import wait_for_status
@@ -44,8 +44,13 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     best_by_return = workbench.backtests.leaderboard(sweep_id, "total_return")["run_id"].iloc[0]
     assert view.best_run == best_by_return
     assert view.x == "fast_ema_period" and view.y == "slow_ema_period"
-    heatmap = view._heatmap.objects[0].object
-    assert isinstance(heatmap, hv.HeatMap) and len(heatmap.data) == 2
+    (metric_map,) = view._heatmap.object.children  # one parameter varies: no stability map
+    cells = metric_map.select_one({"name": "cells"}).data_source.data
+    assert sorted(cells["x"]) == ["10", "5"] and list(cells["y"]) == ["30", "30"]
+    by_fast = dict(zip(cells["x"], cells["value"], strict=True))
+    returns = {str(r.parameters["fast_ema_period"]): r.total_return for r in info.runs}
+    assert by_fast == pytest.approx(returns, rel=1e-12)
+    assert "No local stability" in view._stability.object
     assert view._queue.sweep_id == sweep_id and len(view._queue.runs) == 2
 
 

@@ -1,0 +1,197 @@
+"""Benchmark: the header's EMERGENCY STOP answers in <= 200 ms while one browser session opens a
+43k-trade run and another submits a 1,000-run sweep (issue 14).
+
+    python bench/bench_responsiveness.py [--workdir DIR] [--bars 1000000] [--port P]
+
+Builds (or reuses, with ``--workdir``) the 1M-bar bench catalog and one completed EMA 10/20 run
+on it (~43k trades; see bench_report.py), then serves the app and drives three signed-in
+Chromium sessions at once:
+
+- session A opens ``/results?run=ID`` of that run and waits for its charts;
+- session B, on ``/sweeps``, submits ema_cross with fast 2..41 x slow 42..66 (1,000 runs) and
+  waits for "submitted: 1000 runs";
+- session C, on the Overview, presses EMERGENCY STOP again and again and times each answer: from
+  the click to its confirmation button on screen (a round trip through the server's event loop),
+  then cancels.
+
+The same presses are timed on an idle server first, for reference. Target: every press during
+A's and B's work answers in <= 200 ms. The sweep is cancelled at the end. JSON goes to
+bench/results/responsiveness.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(BENCH_DIR))
+
+from bench_backtest import BAR_TYPE  # noqa: E402
+from bench_report import (  # noqa: E402
+    ADMIN_PASSWORD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _catalog,
+    _completed_run,
+    _free_port,
+    _serve,
+    _stop,
+)
+
+TARGET_MS = 200.0
+SWEEP = {"fast_ema_period": "2..41:1", "slow_ema_period": "42..66:1"}  # 40 x 25 = 1,000 runs
+SWEEP_RUNS = 1_000
+
+
+async def _signed_in_page(browser, url: str):
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    response = await context.request.post(f"{url}/login", form={
+        "username": "admin", "password": ADMIN_PASSWORD, "next": "/"}, max_redirects=0)
+    if response.status != 303:
+        raise SystemExit(f"signing in failed ({response.status})")
+    return await context.new_page()
+
+
+async def _press_emergency_stop(page) -> float:
+    """Milliseconds from pressing EMERGENCY STOP to its confirmation showing; then cancel."""
+    arm = page.get_by_role("button", name="EMERGENCY STOP")
+    confirm = page.get_by_role("button", name="Kill all engines now")
+    t0 = time.perf_counter()
+    await arm.click()
+    await confirm.wait_for(state="visible", timeout=60_000)
+    took = (time.perf_counter() - t0) * 1000
+    await page.get_by_role("button", name="Cancel").click()
+    await confirm.wait_for(state="hidden", timeout=60_000)
+    return took
+
+
+async def _open_big_run(page, url: str, run_id: str) -> float:
+    from playwright.async_api import expect
+
+    t0 = time.perf_counter()
+    await page.goto(f"{url}/results?run={run_id}", timeout=300_000)
+    await expect(page.get_by_role("heading", name=f"ema_cross on {BAR_TYPE}")).to_be_visible(
+        timeout=300_000)
+    await expect(page.locator("canvas").first).to_be_visible(timeout=300_000)
+    return time.perf_counter() - t0
+
+
+async def _submit_sweep(page, url: str) -> float:
+    import re
+
+    from playwright.async_api import expect
+
+    await page.goto(f"{url}/sweeps", timeout=120_000)
+    await page.get_by_label("Strategy", exact=True).select_option("ema_cross")
+    await page.get_by_label("Bar type").select_option(BAR_TYPE)
+    for name, values in SWEEP.items():
+        field = page.get_by_label(name)
+        await field.fill(values)
+        await field.press("Enter")
+    t0 = time.perf_counter()
+    await page.get_by_role("button", name="Run sweep").click()
+    await expect(page.get_by_text(re.compile(rf"submitted: {SWEEP_RUNS:,} runs|submitted: "
+                                             rf"{SWEEP_RUNS} runs"))).to_be_visible(
+        timeout=300_000)
+    return time.perf_counter() - t0
+
+
+async def _measure(url: str, run_id: str, idle_presses: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        a, b, c = [await _signed_in_page(browser, url) for _ in range(3)]
+        await c.goto(f"{url}/", timeout=120_000)
+        await c.get_by_role("button", name="EMERGENCY STOP").wait_for(timeout=120_000)
+        idle = [await _press_emergency_stop(c) for _ in range(idle_presses)]
+
+        work = [asyncio.create_task(_open_big_run(a, url, run_id)),
+                asyncio.create_task(_submit_sweep(b, url))]
+        loaded: list[float] = []
+        while not all(task.done() for task in work):
+            loaded.append(await _press_emergency_stop(c))
+        results_open_s, sweep_submit_s = [task.result() for task in work]
+        await browser.close()
+    return {"idle_ms": idle, "under_load_ms": loaded, "results_open_s": results_open_s,
+            "sweep_submit_s": sweep_submit_s}
+
+
+def _cancel_sweep(state: Path, catalog: Path) -> None:
+    from services.workbench import Workbench
+
+    wb = Workbench.open(state_dir=state, catalog=str(catalog))
+    for sweep in wb.backtests.list_sweeps(limit=5):
+        if not sweep.is_final:
+            wb.backtests.stop_sweep(sweep.sweep_id)
+    wb.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="folder to keep and reuse (catalog and the completed run)")
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--idle-presses", type=int, default=5)
+    args = parser.parse_args(argv)
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="nwb-bench-responsive-"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    from services.backtest.spec import BacktestSpec
+    from services.workbench import Workbench
+
+    _catalog(workdir, args.bars)
+    parameters = {"fast_ema_period": 10, "slow_ema_period": 20}
+    wb = Workbench.open(state_dir=workdir / "state", catalog=str(workdir / "catalog"),
+                        scheduler=True)
+    run_id = _completed_run(wb, parameters)
+    if run_id is None:
+        print("the 43k-trade run (a few minutes) ...", flush=True)
+        run_id = wb.backtests.submit(BacktestSpec(
+            strategy="ema_cross", bar_type=BAR_TYPE, label="bench report", parameters=parameters))
+        info = wb.backtests.wait(run_id, timeout=3600)
+        if info.status != "Completed":
+            raise SystemExit(f"the bench run ended {info.status}: {info.error}")
+    trades = wb.backtests.get(run_id).num_trades
+    wb.close()  # the server is the scheduler from here on
+
+    port = args.port or _free_port()
+    server = _serve(workdir / "state", workdir / "catalog", port, workdir / "server.log")
+    try:
+        measured = asyncio.run(_measure(f"http://127.0.0.1:{port}", run_id, args.idle_presses))
+    finally:
+        _cancel_sweep(workdir / "state", workdir / "catalog")
+        _stop(server)
+    loaded = measured["under_load_ms"]
+    result = {
+        "bars": args.bars, "trades": trades, "sweep_runs": SWEEP_RUNS,
+        "idle_median_ms": statistics.median(measured["idle_ms"]),
+        "under_load_presses": len(loaded),
+        "under_load_median_ms": statistics.median(loaded) if loaded else None,
+        "under_load_max_ms": max(loaded) if loaded else None,
+        "results_open_s": measured["results_open_s"],
+        "sweep_submit_s": measured["sweep_submit_s"],
+        "raw": measured, "target_ms": TARGET_MS, "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+    }
+    result["passed"] = bool(loaded) and max(loaded) <= TARGET_MS
+    out = BENCH_DIR / "results" / "responsiveness.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
