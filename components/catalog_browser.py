@@ -15,6 +15,7 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 from panel.viewable import Viewer
 
+from components.formats import plain_ticks
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
@@ -110,7 +111,7 @@ def segments_markdown(coverage) -> str:
 def _price_chart(data: pd.DataFrame):
     return hv.Curve(data, "ts", "price").opts(
         responsive=True, height=300, color=ACCENT, xlabel="", ylabel="price", tools=["hover"],
-        framewise=True)
+        framewise=True, yformatter=plain_ticks())
 
 
 def _reason(error: Exception) -> str:

@@ -45,6 +45,38 @@ def format_quantity(value, precision: int) -> str:
     return _fixed(value, precision)
 
 
+def format_number(value, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals and thousands separators: ``format_number(-0.04,
+    1)`` is ``0.0`` (a monthly return in percent, say)."""
+    return _fixed(value, decimals)
+
+
+def format_percent(fraction, decimals: int = 2) -> str:
+    """A fraction as a percentage: ``format_percent(0.1234)`` is ``12.34 %``; -0.0002 at two
+    decimals is ``0.00 %``, never ``-0.00 %``."""
+    number = _number(fraction)
+    return NOT_AVAILABLE if number is None else f"{_fixed(number * 100, decimals)} %"
+
+
+def format_money(value, currency: str = "", decimals: int = 2) -> str:
+    """An amount with its currency: ``1,234,567.89 USD``."""
+    number = _number(value)
+    return NOT_AVAILABLE if number is None else f"{_fixed(number, decimals)} {currency}".strip()
+
+
+def ratio_decimals(value: float) -> int:
+    """Decimals of a ratio, by magnitude: 3 below 1, 2 below 10, 1 below 100, else none."""
+    size = abs(value)
+    return 3 if size < 1 else 2 if size < 10 else 1 if size < 100 else 0
+
+
+def format_ratio(value) -> str:
+    """A ratio (Sharpe, profit factor, beta) to about three significant digits, never in
+    scientific notation: ``0.504``, ``4.52``, ``12.3``, ``1,235``."""
+    number = _number(value)
+    return NOT_AVAILABLE if number is None else _fixed(number, ratio_decimals(number))
+
+
 def format_count(value) -> str:
     """A whole number with thousands separators: ``527,040``."""
     number = _number(value)

@@ -364,6 +364,8 @@ class BacktestService:
                 "start": resolved["start"].isoformat(), "end": resolved["end"].isoformat(),
                 "starting_balance": float(venue.starting_balances[0].split()[0]),
                 "currency": resolved["currency"], "multiplier": instrument.multiplier,
+                "price_precision": instrument.price_precision,
+                "size_precision": instrument.size_precision,
                 "warnings": self._data_warnings(spec.bar_type, resolved),
             }, indent=2))
         except OSError as e:

@@ -191,6 +191,9 @@ def run(folder: Path) -> dict:
         "positions": int(len(positions)),
         "final_balances": final_balances,
         "currency": meta["currency"],
+        # How the instrument's prices and sizes are written, for tables and reports.
+        "price_precision": meta.get("price_precision"),
+        "size_precision": meta.get("size_precision"),
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
         "engine_cpu_seconds": run_cpu_seconds,

@@ -67,3 +67,41 @@ def test_durations_use_two_units_at_most(seconds, text):
 @pytest.mark.parametrize(("decimals", "pattern"), [(0, "0,0"), (1, "0,0.0"), (5, "0,0.00000")])
 def test_numeral_patterns_match_the_python_formatters(decimals, pattern):
     assert numeral_format(decimals) == pattern
+
+
+@pytest.mark.parametrize(("fraction", "decimals", "text"), [
+    (0.1234, 2, "12.34 %"), (-0.05, 2, "-5.00 %"), (-0.0002, 1, "0.0 %"), (0.0, 2, "0.00 %"),
+    (12.5, 0, "1,250 %"), (None, 2, "n/a"), (math.nan, 2, "n/a"),
+])
+def test_percentages_read_from_fractions(fraction, decimals, text):
+    from services.formatting import format_percent
+
+    assert format_percent(fraction, decimals) == text
+
+
+@pytest.mark.parametrize(("value", "currency", "text"), [
+    (1234567.891, "USD", "1,234,567.89 USD"), (-4.5899999, "USDT", "-4.59 USDT"),
+    (1234.5, "", "1,234.50"), (-0.004, "USD", "0.00 USD"), (math.inf, "USD", "n/a"),
+])
+def test_money_reads_with_two_decimals_and_its_currency(value, currency, text):
+    from services.formatting import format_money
+
+    assert format_money(value, currency) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.50412, "0.504"), (-0.0123, "-0.012"), (4.516725, "4.52"), (-3.49351, "-3.49"),
+    (12.3456, "12.3"), (99.96, "100.0"), (1234.5, "1,234"), (0.0, "0.000"), (None, "n/a"),
+])
+def test_ratios_read_to_about_three_significant_digits(value, text):
+    from services.formatting import format_ratio
+
+    assert format_ratio(value) == text
+
+
+def test_numbers_at_a_number_of_decimals_never_read_minus_zero():
+    from services.formatting import format_number
+
+    assert format_number(-0.04, 1) == "0.0"
+    assert format_number(-0.06, 1) == "-0.1"
+    assert format_number(2500.25, 1) == "2,500.2"  # an exact tie rounds to even
