@@ -521,14 +521,19 @@ class CatalogBrowser(Viewer):
     def _on_upload(self, event) -> None:
         if not event.new:
             return
-        try:
-            self.source = self.workbench.catalog_writer.store_upload(
-                self._upload.filename or "upload.csv", event.new, principal=self.principal)
-        except WorkbenchError as e:
-            self._show_import(str(e), "danger")
-            return
-        self._show_import(f"Uploaded **{self._upload.filename}** ({len(event.new) / 1e6:.1f} MB). "
-                          "Fill in the instrument id and press Preview.", "info")
+        name, data, writer = self._upload.filename or "upload.csv", event.new, self.workbench.catalog_writer
+
+        def stored(outcome) -> None:
+            if isinstance(outcome, Exception):
+                self._show_import(_reason(outcome), "danger")
+                return
+            self.source = outcome
+            self._show_import(f"Uploaded **{name}** ({format_bytes(len(data))}). Fill in the "
+                              "instrument id and press Preview.", "info")
+
+        # Up to MAX_UPLOAD is written to disk: not on the event loop.
+        run_off_loop(lambda: writer.store_upload(name, data, principal=self.principal), stored,
+                     busy=self._layout)
 
     def _options(self) -> ImportOptions:
         if not self.source:

@@ -162,8 +162,14 @@ def price_chart(results, xlim: tuple | None = None, x_range=None, bars: Bars | N
         x_range = Range1d(*_ms(list(xlim)))
     bars = bars or Bars.of(results)
     fig = _time_figure(PRICE_TITLE, 300, "Price", x_range or bars.x_range())
-    line = fig.line("ts", "close", source=bars.source("close"), color="#555555", line_width=1,
+    holes = results.summary.get("data_holes", [])
+    close = _broken_at_holes(bars.source("close"), holes)
+    line = fig.line("ts", "close", source=close, color="#555555", line_width=1,
                     legend_label="Close", name="close")
+    for after, until in holes:  # shaded: the market was open and the data has no bar
+        left, right = _ms([after, until])
+        fig.add_layout(BoxAnnotation(left=float(left), right=float(right), fill_color="#c0392b",
+                                     fill_alpha=0.07, line_alpha=0))
     if len(fills) > MAX_FILL_MARKERS:
         fills = fills.iloc[:: len(fills) // MAX_FILL_MARKERS + 1]
     markers = []
@@ -183,6 +189,20 @@ def price_chart(results, xlim: tuple | None = None, x_range=None, bars: Bars | N
         formatters={"@ts": "datetime"}))
     _legend(fig)
     return fig
+
+
+def _broken_at_holes(source: ColumnDataSource, holes: list) -> ColumnDataSource:
+    """``source`` with a gap (NaN) inside each hole of the data, so the line does not draw a
+    straight stroke across months without a bar. ``holes``: [after, until] ISO pairs."""
+    if not holes:
+        return source
+    inside = _ms([pd.Timestamp(a) + (pd.Timestamp(u) - pd.Timestamp(a)) / 2 for a, u in holes])
+    data = source.data
+    ts = np.concatenate([data["ts"], inside])
+    order = np.argsort(ts, kind="stable")
+    columns = {name: np.concatenate([values, np.full(len(inside), np.nan)])[order]
+               for name, values in data.items() if name != "ts"}
+    return ColumnDataSource({"ts": ts[order], **columns})
 
 
 def position_chart(bars: Bars, x_range, size_digits: int = 4):

@@ -114,7 +114,7 @@ class BacktestService:
         self.scheduler: Scheduler | None = None
         self._changed = threading.Condition()
         self._listeners: list = []
-        self._warnings: dict[tuple, list[str]] = {}
+        self._holes: dict[tuple, tuple] = {}
         self._steps: list = []
 
     # -- the scheduler and its runtimes -------------------------------------------------------
@@ -234,19 +234,18 @@ class BacktestService:
         raise ValidationError(f"no bars of {bar_type} between {start:%Y-%m-%d %H:%M} and "
                               f"{end:%Y-%m-%d %H:%M} UTC; the data has {coverage.describe()}")
 
-    def _data_warnings(self, bar_type: str, resolved: dict) -> list[str]:
-        """What a run should say about its data: the holes inside its range."""
+    def _data_holes(self, bar_type: str, resolved: dict) -> tuple:
+        """The holes of the run's data inside its range (Hole values)."""
         series = resolved["series"]
         # Runs of a sweep share bar type and range: the coverage is read once for all of them
         # (a change of the data changes the series' rows or last timestamp, and so the key).
         key = (bar_type, resolved["start"], resolved["end"], series.rows, series.last)
-        if key not in self._warnings:
-            holes = self._catalog.coverage(bar_type).holes_within(resolved["start"],
-                                                                  resolved["end"])
-            if len(self._warnings) >= 64:  # a few entries per sweep; never more than these
-                self._warnings.clear()
-            self._warnings[key] = [data_gap_warning(bar_type, holes)] if holes else []
-        return list(self._warnings[key])
+        if key not in self._holes:
+            if len(self._holes) >= 64:  # a few entries per sweep; never more than these
+                self._holes.clear()
+            self._holes[key] = self._catalog.coverage(bar_type).holes_within(
+                resolved["start"], resolved["end"])
+        return self._holes[key]
 
     @staticmethod
     def _new_id() -> str:
@@ -353,6 +352,7 @@ class BacktestService:
         folder = Path(info.run_folder)
         config, resolved = self._build(spec, progress_file=str(folder / PROGRESS_FILE))
         instrument = resolved["instrument"]
+        holes = self._data_holes(spec.bar_type, resolved)
         venue = config.venues[0]
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -366,7 +366,9 @@ class BacktestService:
                 "currency": resolved["currency"], "multiplier": instrument.multiplier,
                 "price_precision": instrument.price_precision,
                 "size_precision": instrument.size_precision,
-                "warnings": self._data_warnings(spec.bar_type, resolved),
+                "warnings": [data_gap_warning(spec.bar_type, holes)] if holes else [],
+                # Where the charts break their price line: no bars there.
+                "data_holes": [[h.after.isoformat(), h.until.isoformat()] for h in holes],
             }, indent=2))
         except OSError as e:
             shutil.rmtree(folder, ignore_errors=True)

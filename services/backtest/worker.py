@@ -194,6 +194,7 @@ def run(folder: Path) -> dict:
         # How the instrument's prices and sizes are written, for tables and reports.
         "price_precision": meta.get("price_precision"),
         "size_precision": meta.get("size_precision"),
+        "data_holes": meta.get("data_holes", []),
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
         "engine_cpu_seconds": run_cpu_seconds,

@@ -112,6 +112,8 @@ def test_a_run_across_the_hole_completes_with_a_warning_naming_it(workbench):
             "and no bars were stored: 2024-01-02 02:00\u20132024-01-05 00:01 (2d22h of open "
             "market). Nothing traded there, and indicators and open positions carried across "
             "it.") in summary["warnings"]
+    # ... and the hole travels with the results, where the price chart breaks its line.
+    assert summary["data_holes"] == [["2024-01-02T02:00:00+00:00", "2024-01-05T00:01:00+00:00"]]
 
 
 def test_a_run_inside_one_segment_has_no_data_warning(workbench):
@@ -126,3 +128,4 @@ def test_a_run_inside_one_segment_has_no_data_warning(workbench):
     summary = json.loads((workbench.settings.runs_dir / run_id / "results" / "summary.json")
                          .read_text())
     assert not [w for w in summary["warnings"] if "hole" in w]
+    assert summary["data_holes"] == []
