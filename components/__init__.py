@@ -31,6 +31,7 @@ from components.engines import (  # noqa: E402
     OrderTicket,
     RiskPanel,
 )
+from components.overview import Overview  # noqa: E402
 from components.results_viewer import ResultsViewer  # noqa: E402
 from components.robustness import RobustnessPanel  # noqa: E402
 from components.run_comparison import RunComparison  # noqa: E402
@@ -40,6 +41,6 @@ from components.walk_forward_view import WalkForwardView  # noqa: E402
 
 __all__ = ["AccountPanel", "AlertList", "BacktestConfigurator", "Blotter", "CatalogBrowser",
            "ConfirmAction", "EmergencyStop", "EngineDetail", "EngineList", "EngineManager",
-           "EngineStartForm", "FeedHealthView", "OrderTicket", "ResultsViewer", "RiskPanel",
-           "RobustnessPanel", "RunComparison", "RunQueue", "SweepView", "UserAdmin",
+           "EngineStartForm", "FeedHealthView", "OrderTicket", "Overview", "ResultsViewer",
+           "RiskPanel", "RobustnessPanel", "RunComparison", "RunQueue", "SweepView", "UserAdmin",
            "WalkForwardView"]

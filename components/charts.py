@@ -115,10 +115,18 @@ def _hover(fig, renderers: list, *tooltips: tuple[str, str]) -> None:
                             formatters={"@ts": "datetime"}, mode="vline"))
 
 
-def _legend(fig, location: str = "top_left") -> None:
-    fig.legend.location = location
-    fig.legend.click_policy = "hide"
-    fig.legend.background_fill_alpha = 0.6
+def _legend(fig) -> None:
+    """The legend above the plot, in one line: never over the data, and the linked time charts
+    keep one plot width (a legend at the side would shift their x axes apart)."""
+    legend = fig.legend[0]
+    if legend in fig.center:
+        fig.center.remove(legend)
+    legend.orientation = "horizontal"
+    legend.location = "top_left"
+    legend.click_policy = "hide"
+    legend.margin = 0
+    legend.padding = 2
+    fig.add_layout(legend, "above")
 
 
 def equity_chart(results, bars: Bars, x_range, log: bool = False):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
+import threading
+from collections import OrderedDict
 
 import pandas as pd
 import panel as pn
@@ -32,15 +35,40 @@ _PCT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 _ZOOM_PADDING = 1.0
 
 
-def _card(label: str, value: str) -> pn.pane.HTML:
-    return pn.pane.HTML(
-        f'<div class="stat-label">{label}</div><div class="stat-value">{value}</div>',
-        css_classes=["stat-card"], width=170, height=72, margin=4,
-        stylesheets=[":host(.stat-card) {border: 1px solid var(--neutral-stroke-rest, #ccc);"
-                     "border-radius: 6px; padding: 6px 10px;}"
-                     ".stat-label {font-size: 0.8em; opacity: 0.7;}"
-                     ".stat-value {font-size: 1.25em; font-weight: 600;}"],
-    )
+_CARDS_CSS = [
+    ".stat-cards {display: flex; flex-wrap: wrap; gap: 8px;}"
+    ".stat-card {border: 1px solid var(--neutral-stroke-rest, #ccc); border-radius: 6px;"
+    " padding: 6px 10px; width: 150px; height: 56px;}"
+    ".stat-label {font-size: 0.8em; opacity: 0.7;}"
+    ".stat-value {font-size: 1.25em; font-weight: 600;}"]
+_METRICS_CSS = [
+    ".metric-groups {display: flex; flex-wrap: wrap; gap: 12px 28px;}"
+    ".metric-groups h4 {margin: 8px 0 4px 0;}"
+    ".metric-groups table {border-collapse: collapse; width: 320px;}"
+    ".metric-groups td {padding: 2px 6px; border-bottom: 1px solid var(--neutral-stroke-rest, #ddd);}"
+    ".metric-groups td.value {text-align: right; font-variant-numeric: tabular-nums;}"]
+
+
+def cards_html(statistics: dict, currency: str) -> str:
+    """The headline statistics as cards: one pane for all (a pane per card cost more to build
+    than the run's charts)."""
+    e = html.escape
+    return '<div class="stat-cards">' + "".join(
+        f'<div class="stat-card"><div class="stat-label">{e(label)}</div>'
+        f'<div class="stat-value">{e(format_statistic(key, statistics.get(key), currency))}'
+        "</div></div>" for key, (label, _) in HEADLINE_LABELS.items()) + "</div>"
+
+
+def metrics_html(statistics: dict, currency: str) -> str:
+    """Every metric, one table per group, in one pane."""
+    e = html.escape
+    groups = []
+    for group, metrics in METRIC_GROUPS.items():
+        rows = "".join(f'<tr><td>{e(label)}</td><td class="value">'
+                       f"{e(format_statistic(key, statistics.get(key), currency))}</td></tr>"
+                       for key, (label, _) in metrics.items())
+        groups.append(f"<div><h4>{e(group)}</h4><table>{rows}</table></div>")
+    return '<div class="metric-groups">' + "".join(groups) + "</div>"
 
 
 # Tabs (by position) whose charts are built when first shown.
@@ -59,14 +87,44 @@ class _Prepared:
 
     @classmethod
     def of(cls, results, log_scale: bool) -> _Prepared:
+        # Bokeh figures belong to one document and are built per session; the display tables
+        # are shared by every session of the process that opens the run.
+        return cls(charts.time_charts(results, log=log_scale), *_DISPLAY_TABLES.of(results),
+                   table_formats(results))
+
+
+class _DisplayTables:
+    """The trades, fills and orders tables and the configuration as shown, per loaded run (the
+    process's ResultsStore hands every session the same frames of a run): formatting 40k
+    trades' and 80k fills' times costs more than everything else on a second open."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self._capacity = capacity
+        self._cache: OrderedDict[str, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, results) -> tuple:
+        run_id = results.info.run_id
+        with self._lock:
+            cached = self._cache.get(run_id)
+            if cached is not None and cached[0] is results.fills:  # the same load of the run
+                self._cache.move_to_end(run_id)
+                return cached[1]
         display = ResultsViewer._display_frame
         trades = display(trades_frame(results))
         trades["duration"] = [format_duration(s) for s in
                               (results.positions["closed"] - results.positions["opened"])
                               .dt.total_seconds()]
-        return cls(charts.time_charts(results, log=log_scale), trades,
-                   display(results.fills), display(results.orders),
-                   json.loads(json.dumps(results.config)), table_formats(results))
+        tables = (trades, display(results.fills), display(results.orders),
+                  json.loads(json.dumps(results.config)))
+        with self._lock:
+            self._cache[run_id] = (results.fills, tables)
+            while len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
+        return tables
+
+
+_DISPLAY_TABLES = _DisplayTables()
 
 
 def trades_frame(results) -> pd.DataFrame:
@@ -141,11 +199,11 @@ class ResultsViewer(Viewer):
         self._runs.param.watch(self._on_row_selected, "selection")
         self._alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self._header = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._cards = pn.FlexBox(sizing_mode="stretch_width")
+        self._cards = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=_CARDS_CSS)
         # Bokeh layouts from components.charts (the time charts share one x range: linked zoom).
         self._time_charts = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._distribution = pn.pane.Bokeh(None, sizing_mode="stretch_width")
-        self._metrics = pn.FlexBox(sizing_mode="stretch_width")
+        self._metrics = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=_METRICS_CSS)
         self._trade_price = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._trades = self._table(page_size=12)
         self._trades.on_click(self._on_trade_click)
@@ -279,12 +337,8 @@ class ResultsViewer(Viewer):
         for download, name in zip(self._downloads, ("report-{}.html", "trades-{}.csv",
                                                      "equity-{}.csv", "trades-{}.parquet"), strict=True):
             download.filename = name.format(info.run_id)
-        self._cards.objects = [
-            _card(label, format_statistic(key, results.statistics.get(key), currency))
-            for key, (label, _) in HEADLINE_LABELS.items()
-        ]
-        self._metrics.objects = [self._metric_table(group, metrics, currency)
-                                 for group, metrics in METRIC_GROUPS.items()]
+        self._cards.object = cards_html(results.statistics, currency)
+        self._metrics.object = metrics_html(results.statistics, currency)
         self._time_charts.object = prepared.time_charts
         self._distribution.object = None
         for table, name in ((self._trades, "trades"), (self._fills, "fills"),
@@ -301,11 +355,6 @@ class ResultsViewer(Viewer):
         self._body.visible = True
         self._robustness.results = None
         self._build_shown_tab()
-
-    def _metric_table(self, group: str, metrics: dict, currency: str) -> pn.pane.Markdown:
-        rows = "\n".join(f"| {label} | {format_statistic(key, self.statistics.get(key), currency)} |"
-                         for key, (label, _) in metrics.items())
-        return pn.pane.Markdown(f"#### {group}\n| Metric | Value |\n|---|---:|\n{rows}", width=330)
 
     # -- charts built on demand, off the event loop ------------------------------------------
     def _on_tab(self, _event) -> None:

@@ -209,8 +209,8 @@ class SweepView(Viewer):
 
     def _build_layout(self):
         may_submit = permission(self.workbench, self.principal, "sweep.submit")
-        submit = pn.widgets.Button.from_param(self.param.submit, color="primary",
-                                              sizing_mode="stretch_width")
+        submit = self._submit_button = pn.widgets.Button.from_param(
+            self.param.submit, color="primary", sizing_mode="stretch_width")
         restrict(submit, *may_submit)
         self._folds_form = pn.Column(
             pn.Row(pn.widgets.FloatInput.from_param(self.param.train_days, width=105),
@@ -268,6 +268,7 @@ class SweepView(Viewer):
         self._walk_forwards.visible = walk_forward
         self._sweep_results.visible = not walk_forward
         self._form.title = "New walk-forward analysis" if walk_forward else "New sweep"
+        self._submit_button.label = "Run walk-forward" if walk_forward else "Run sweep"
 
     # -- the form -----------------------------------------------------------------------------
     def _load_choices(self) -> None:

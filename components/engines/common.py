@@ -4,21 +4,12 @@ running a service call off the event loop."""
 from __future__ import annotations
 
 import asyncio
-import html
 
 import pandas as pd
 import param
 
 from services import PermissionDenied, ValidationError, WorkbenchError
 
-STATE_COLOURS = {"Running": "#2e9d4f", "Starting": "#e0a100", "Stopping": "#e0a100",
-                 "Stopped": "#8a8f98", "Error": "#d62728"}
-TRADING_COLOURS = {"ACTIVE": "#2e9d4f", "REDUCING": "#e0a100", "HALTED": "#d62728"}
-
-
-def state_badge(state: str) -> str:
-    colour = STATE_COLOURS.get(state, "#8a8f98")
-    return f'<span style="color:{colour}; font-size:1.1em">&#9679;</span> {html.escape(state)}'
 
 
 def money(value) -> str:

@@ -13,14 +13,15 @@ from typing import ClassVar
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import ColumnDataSource, HoverTool, Label
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
 from components.engines.alerts import AlertList
 from components.engines.blotter import Blotter
-from components.engines.common import TRADING_COLOURS, Outcome, frame, money, state_badge
+from components.engines.common import Outcome, frame, money
+from components.theme import NEUTRAL, TRADING_COLOURS, state_badge
 from components.engines.feed import FeedHealthView
 from components.engines.risk import RiskPanel
 from components.engines.ticket import OrderTicket
@@ -60,7 +61,14 @@ def _time_figure(title: str, y_label: str, source: ColumnDataSource,
     chart.xaxis.ticker.desired_num_ticks = 4
     chart.y_range.start = 0
     if len(lines) > 1:
-        chart.legend.location = "bottom_right"
+        legend = chart.legend[0]
+        chart.center.remove(legend)
+        legend.orientation, legend.location = "horizontal", "top_left"
+        chart.add_layout(legend, "above")  # never over the data
+    # Shown while the source is empty (see EngineDetail._show_empty).
+    chart.add_layout(Label(x=60, y=90, x_units="screen", y_units="screen", name="no-data",
+                           text="No samples yet", text_color="#8a8f98",
+                           text_font_size="11pt"))
     return chart
 
 
@@ -167,15 +175,14 @@ class EngineDetail(Viewer):
             self._note, self.confirmation, self._message, sizing_mode="stretch_width")
         self._cpu = ColumnDataSource({"ts": [], "cpu": []})
         self._memory = ColumnDataSource({"ts": [], "memory": [], "limit": []})
+        self._charts = [
+            (_time_figure("CPU", "CPU (% of one core)", self._cpu,
+                          [("cpu", "CPU", "#0f6e8c")], "@cpu{0.0} %"), self._cpu),
+            (_time_figure("Memory", "Memory (MiB)", self._memory,
+                          [("memory", "used", "#0f6e8c"), ("limit", "limit", "#d62728")],
+                          "@memory{0,0} MiB of @limit{0,0} MiB"), self._memory)]
         plots = pn.Row(
-            pn.pane.Bokeh(_time_figure("CPU", "CPU (% of one core)", self._cpu,
-                                       [("cpu", "CPU", "#0f6e8c")], "@cpu{0.0} %"),
-                          sizing_mode="stretch_width"),
-            pn.pane.Bokeh(_time_figure("Memory", "Memory (MiB)", self._memory,
-                                       [("memory", "used", "#0f6e8c"),
-                                        ("limit", "limit", "#d62728")],
-                                       "@memory{0,0} MiB of @limit{0,0} MiB"),
-                          sizing_mode="stretch_width"),
+            *(pn.pane.Bokeh(chart, sizing_mode="stretch_width") for chart, _ in self._charts),
             sizing_mode="stretch_width", css_classes=["resource-plots"])
         self._log = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["engine-log"],
                                  styles={"max-height": "360px", "overflow": "auto"})
@@ -213,7 +220,7 @@ class EngineDetail(Viewer):
         self.alerts.session_id = self.session_id
         self._shown_state = None
         # The plots' sources are Bokeh models: changed only under the session's lock.
-        pn.state.execute(self._reset_plots)
+        pn.state.execute(self._reset_plots, schedule=True)
         self._on_engine()
         self.refresh_log()
         self.refresh_audit()
@@ -277,7 +284,7 @@ class EngineDetail(Viewer):
         strategies = status.get("strategies") or {}
         listed = ", ".join(f"{k} ({v})" for k, v in strategies.items()) or "–"
         trading = status.get("trading_state")
-        colour = TRADING_COLOURS.get(trading, "#8a8f98")
+        colour = TRADING_COLOURS.get(trading, NEUTRAL)
         cells = [status.get("trader_state", "–"), None, listed, status.get("open_orders", "–"),
                  status.get("orders", "–"), status.get("fills", "–"),
                  money(status.get("realized_pnl")), money(status.get("unrealized_pnl"))]
@@ -296,6 +303,12 @@ class EngineDetail(Viewer):
     def _reset_plots(self) -> None:
         self._load_history()
         self._on_resources()  # the latest sample the live state holds
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """'No samples yet' on a chart with nothing to draw, not a bare frame."""
+        for chart, source in self._charts:
+            chart.select_one({"name": "no-data"}).visible = not len(source.data["ts"])
 
     def _load_history(self) -> None:
         """The plots' history from the recorded metrics, once per engine shown."""
@@ -336,6 +349,7 @@ class EngineDetail(Viewer):
         self._memory.stream({"ts": [ts], "memory": [(sample.get("memory_usage") or 0) / 2**20],
                              "limit": [(sample.get("memory_limit") or 0) / 2**20]},
                             rollover=keep)
+        self._show_empty()
 
     @param.depends("log_search", "log_lines", watch=True)
     def refresh_log(self) -> None:

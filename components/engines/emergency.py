@@ -40,13 +40,13 @@ class EmergencyStop(Viewer):
                            width=170)
         # Paper engines are the least any role may stop; the service checks each engine's mode.
         restrict(self._arm, *permission(self.workbench, self.principal, "engine.emergency_stop"))
-        self._confirm = button(self.param.confirm, color="danger", visible=False,
-                               width=190)
-        self._cancel = button(self.param.cancel, visible=False, width=90)
+        self._confirm = button(self.param.confirm, color="danger", width=190)
+        self._cancel = button(self.param.cancel, width=90)
         self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10), width=420,
                                       css_classes=["emergency-stop-message"])
-        self._layout = pn.Row(self._arm, self._confirm, self._cancel, self._text,
-                              align="center")
+        # Only what is shown is in the row: hidden fixed-width members still counted in the
+        # row's minimum width and pushed the header's user menu off the screen.
+        self._layout = pn.Row(self._arm, align="center")
 
     def __panel__(self):
         return self._layout
@@ -86,8 +86,13 @@ class EmergencyStop(Viewer):
 
     @param.depends("armed", watch=True)
     def _on_armed(self) -> None:
-        self._confirm.visible = self._cancel.visible = self.armed
+        self._arrange()
 
     def _say(self, text: str) -> None:
         self.message = text
         self._text.object = text
+        self._arrange()
+
+    def _arrange(self) -> None:
+        self._layout.objects = ([self._arm] + ([self._confirm, self._cancel] if self.armed else [])
+                                + ([self._text] if self.message else []))

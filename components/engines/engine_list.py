@@ -6,7 +6,8 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from components.engines.common import frame, state_badge
+from components.engines.common import frame
+from components.theme import state_badge
 from components.live import follow
 from services.live import LiveState
 

@@ -47,10 +47,16 @@ class Server:
     process: subprocess.Popen
     log: Path
 
-    def run_folders(self) -> set[str]:
-        """Ids of the runs submitted so far (the service writes a folder per run)."""
-        runs = self.state_dir / "runs"
-        return {p.name for p in runs.iterdir()} if runs.exists() else set()
+    def run_ids(self) -> set[str]:
+        """Ids of the runs submitted so far, from the server's database (a run's folder is
+        written only when it starts)."""
+        import sqlite3
+
+        database = self.state_dir / "workbench.db"
+        if not database.exists():
+            return set()
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            return {row[0] for row in connection.execute("SELECT run_id FROM backtest_runs")}
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

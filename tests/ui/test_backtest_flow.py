@@ -45,13 +45,36 @@ def _stat_value(page: Page, label: str) -> str:
 
 
 # -- pages ---------------------------------------------------------------------------------------
-def test_overview_lists_the_sample_catalog(open_page, screenshot):
+def test_overview_shows_engines_queue_last_runs_and_the_catalog(open_page, screenshot):
     page = open_page("/")
 
-    expect(page.get_by_text("Synthetic sample", exact=False).first).to_be_visible()
+    overview = page.locator(".overview-now")
+    for heading in ("Engines running now", "Backtest queue", "Last runs"):
+        expect(overview.get_by_role("heading", name=heading)).to_be_visible()
+    # The run the server found dead at start-up is among the last runs, linked to Results.
+    failed = overview.get_by_role("row").filter(has_text="Failed")
+    expect(failed.first).to_be_visible()
+    expect(failed.first.get_by_role("link")).to_have_attribute(
+        "href", f"./results?run={FAILED_RUN_ID}")
+    data = page.locator(".overview-data")
+    expect(data.get_by_text("Synthetic sample data", exact=False)).to_be_visible()
     for series in (AAPL_BARS, BTC_BARS, "EUR/USD.SIM:quotes"):
-        expect(page.get_by_text(series, exact=True).first).to_be_visible()
+        expect(data.get_by_text(series, exact=True)).to_be_visible()
     screenshot("overview")
+
+
+def test_the_dark_theme_is_remembered_across_pages(open_page, server):
+    page = open_page("/")
+    root = page.locator("html")
+    expect(root).not_to_have_attribute("data-bs-theme", "dark")
+
+    page.get_by_role("button", name="Dark theme").click()
+
+    expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
+    page.goto(server.url + "/results")
+    expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
+    page.get_by_role("button", name="Light theme").click()
+    expect(root).not_to_have_attribute("data-bs-theme", "dark", timeout=20_000)
 
 
 def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
@@ -74,7 +97,7 @@ def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
 # -- the happy path --------------------------------------------------------------------------------
 def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
     page = open_page("/backtest")
-    before = server.run_folders()
+    before = server.run_ids()
 
     # Arrange: choose the strategy and data. The form follows the instrument: a crypto perpetual
     # settles in USDT and trades 0.1 coins, an equity settles in USD and trades 100 shares.
@@ -96,7 +119,7 @@ def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
     expect(link).to_be_visible()
     expect(page.get_by_text(re.compile(r"completed: [\d,]+ trades"))).to_be_visible()
     expect(_run_button(page)).to_be_enabled()
-    new_runs = server.run_folders() - before
+    new_runs = server.run_ids() - before
     assert len(new_runs) == 1, f"expected one new run, got {sorted(new_runs)}"
     run_id = new_runs.pop()
     assert link.get_attribute("href") == f"./results?run={run_id}"
@@ -139,7 +162,7 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
     """
     for attempt in range(5):
         page = open_page("/backtest")
-        before = server.run_folders()
+        before = server.run_ids()
         fast = page.get_by_label("Fast ema period")
 
         # Act: type, then click Run (leaving the field commits the value).
@@ -157,13 +180,13 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
             "fast_ema_period: the fast EMA period must be shorter than the slow EMA period")
         expect(error).to_be_visible(timeout=1_000)
         expect(page.get_by_text("is invalid", exact=False).first).to_be_visible(timeout=1_000)
-        assert server.run_folders() == before, f"attempt {attempt + 1} created a run"
+        assert server.run_ids() == before, f"attempt {attempt + 1} created a run"
         expect(fast).to_have_value("50")
 
 
 def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, screenshot):
     page = open_page("/backtest")
-    before = server.run_folders()
+    before = server.run_ids()
     fast = page.get_by_label("Fast ema period")
 
     # Act: below the template's minimum of 2.
@@ -178,7 +201,7 @@ def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, 
         screenshot("backtest-out-of-bounds")
     refusal = page.get_by_text(re.compile(r"fast_ema_period: must be >= 2"))
     expect(refusal).to_be_visible(timeout=1_000)
-    assert server.run_folders() == before
+    assert server.run_ids() == before
 
 
 # -- results ---------------------------------------------------------------------------------------

@@ -84,10 +84,10 @@ def runs(browser, server) -> dict[str, str]:
 
         ids = {}
         for strategy, page in pages.items():
-            before = server.run_folders()
+            before = server.run_ids()
             page.get_by_role("button", name="Run backtest").click()
             expect(page.get_by_text(re.compile(r"Run \S+ submitted"))).to_be_visible(timeout=30_000)
-            new = server.run_folders() - before
+            new = server.run_ids() - before
             assert len(new) == 1, f"expected one new run, got {sorted(new)}"
             ids[strategy] = new.pop()
         for strategy, page in pages.items():

@@ -21,7 +21,7 @@ SWEEP_TIMEOUT_MS = 240_000
 
 def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screenshot):
     page = open_page("/sweeps")
-    before = server.run_folders()
+    before = server.run_ids()
 
     # Arrange: ema_cross on BTC, fast in {5, 10} x slow in {30, 60}.
     page.get_by_label("Strategy", exact=True).select_option("ema_cross")
@@ -44,7 +44,7 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     expect(page.get_by_text(re.compile(r"^Completed — ema_cross on"))).to_be_visible(
         timeout=SWEEP_TIMEOUT_MS)
     expect(page.get_by_text(re.compile(r"4/4 done \(4 completed"))).to_be_visible()
-    new_runs = server.run_folders() - before
+    new_runs = server.run_ids() - before
     assert len(new_runs) == 4, sorted(new_runs)
     best = page.get_by_role("link", name="Open the best run")
     expect(best).to_be_visible(timeout=30_000)

@@ -1,0 +1,39 @@
+"""One colour system for every page and the report: gains and losses, states of runs and
+engines, the accent. Components and the report take their colours from here."""
+
+from __future__ import annotations
+
+import html
+
+ACCENT = "#0f6e8c"
+GAIN = "#2e9d4f"
+LOSS = "#d62728"
+RUNNING = "#1f77b4"
+WARNING = "#e0a100"
+NEUTRAL = "#8a8f98"
+
+# Engine sessions and backtest runs share the meaning of a colour: blue works, green is done
+# well or trading, amber waits or winds down, red failed, grey is over.
+STATE_COLOURS = {
+    # engines
+    "Running": GAIN, "Starting": WARNING, "Stopping": WARNING, "Stopped": NEUTRAL,
+    "Error": LOSS, "Killed": LOSS,
+    # runs
+    "Queued": NEUTRAL, "Paused": WARNING, "Completed": GAIN, "Failed": LOSS,
+    "Cancelled": NEUTRAL,
+}
+RUN_STATE_COLOURS = {**STATE_COLOURS, "Running": RUNNING}
+TRADING_COLOURS = {"ACTIVE": GAIN, "REDUCING": WARNING, "HALTED": LOSS}
+
+
+def state_badge(state: str, colours: dict[str, str] = STATE_COLOURS) -> str:
+    """A coloured dot and the state's name (HTML)."""
+    colour = colours.get(state, NEUTRAL)
+    return f'<span style="color:{colour}; font-size:1.1em">&#9679;</span> {html.escape(state)}'
+
+
+def signed_colour(value: float | None) -> str:
+    """The colour of a gain, a loss, or neither."""
+    if not isinstance(value, (int, float)) or value != value or value == 0:
+        return "inherit"
+    return GAIN if value > 0 else LOSS
