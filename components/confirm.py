@@ -37,6 +37,10 @@ class ConfirmAction(Viewer):
 
     confirm_label = param.String(default="Confirm", doc="The confirm button's label.")
 
+    dismiss_label = param.String(default="Cancel", doc="""
+        The label of the button that drops the action ("Keep it running" when the action
+        itself is a cancel).""")
+
     danger = param.Boolean(default=False, doc="Show the confirm button as dangerous.")
 
     pending = param.Boolean(default=False, doc="A confirmation is being asked for.")
@@ -55,9 +59,10 @@ class ConfirmAction(Viewer):
         self._typed = pn.widgets.TextInput.from_param(self.param.typed, visible=False,
                                                       sizing_mode="stretch_width")
         self._confirm = button(self.param.confirm, color="primary")
+        self._dismiss = button(self.param.cancel)
         self._layout = pn.Column(
             self._warning, self._summary, self._typed,
-            pn.Row(self._confirm, button(self.param.cancel), sizing_mode="stretch_width"),
+            pn.Row(self._confirm, self._dismiss, sizing_mode="stretch_width"),
             visible=False, sizing_mode="stretch_width",
             css_classes=["confirm-action"])
         self._draw()
@@ -67,25 +72,27 @@ class ConfirmAction(Viewer):
 
     def ask(self, summary: str, on_confirm: Callable, *, label: str = "Confirm",
             warning: str = "", expected: str = "", danger: bool = False,
-            on_cancel: Callable | None = None) -> None:
+            on_cancel: Callable | None = None, dismiss: str = "Cancel") -> None:
         """Show the step; ``on_confirm(typed)`` (a function or coroutine function) runs on
         Confirm with what was typed."""
         self._on_confirm, self._on_cancel = on_confirm, on_cancel
         self.param.update(summary=summary, warning=warning, expected=expected, typed="",
-                          confirm_label=label, danger=danger, pending=True)
+                          confirm_label=label, dismiss_label=dismiss, danger=danger,
+                          pending=True)
 
     def dismiss(self) -> None:
         self._on_confirm = self._on_cancel = None
         self.param.update(pending=False, typed="")
 
-    @param.depends("summary", "warning", "expected", "confirm_label", "danger", "pending",
-                   watch=True)
+    @param.depends("summary", "warning", "expected", "confirm_label", "dismiss_label", "danger",
+                   "pending", watch=True)
     def _draw(self) -> None:
         self._summary.object = self.summary
         self._warning.object, self._warning.visible = self.warning, bool(self.warning)
         self._typed.visible = bool(self.expected)
         self._typed.placeholder = self.expected
         self._confirm.name = self.confirm_label
+        self._dismiss.name = self.dismiss_label
         self._confirm.color = "danger" if self.danger or self.expected else "primary"
         self._layout.visible = self.pending
 

@@ -54,3 +54,16 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
                 busy.loading = False
 
     doc.add_next_tick_callback(task)
+
+
+def on_loop(callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback`` made callable from a worker thread: in a served session each call runs on
+    the session's event loop, under its lock; elsewhere at once."""
+    if not served():
+        return callback
+    doc = pn.state.curdoc
+
+    def call(*args) -> None:
+        doc.add_next_tick_callback(lambda: callback(*args))
+
+    return call

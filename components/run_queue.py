@@ -10,6 +10,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.confirm import ConfirmAction
 from components.live import follow, on_session_end
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
@@ -110,6 +111,7 @@ class RunQueue(Viewer):
         self._note = reason_note()
         self._pager = pn.pane.Markdown("", margin=(8, 10))
         self._runs: list = []
+        self.confirmation = ConfirmAction()
         self._buttons = {
             "pause": pn.widgets.Button.from_param(self.param.pause, width=100),
             "resume": pn.widgets.Button.from_param(self.param.resume, width=100),
@@ -121,7 +123,7 @@ class RunQueue(Viewer):
                    *self._buttons.values(),
                    pn.widgets.Button.from_param(self.param.refresh, width=100),
                    sizing_mode="stretch_width"),
-            self._note, self._alert, self._table,
+            self.confirmation, self._note, self._alert, self._table,
             pn.Row(pn.widgets.Button.from_param(self.param.previous_page, width=110),
                    pn.widgets.Button.from_param(self.param.next_page, width=110),
                    self._pager),
@@ -244,10 +246,20 @@ class RunQueue(Viewer):
 
     @param.depends("cancel", watch=True)
     def _on_cancel(self) -> None:
-        self._control("cancel", "cancelled")
-
-    def _control(self, action: str, done: str) -> None:
+        """Ask first: a cancelled run cannot be resumed."""
         run_id = self.selected
+        if not run_id:
+            self._say("Select a run first.", "warning")
+            return
+        status = getattr(self, "_statuses", {}).get(run_id, "")
+        self.confirmation.ask(
+            f"Cancel run `{run_id}`{f' ({status})' if status else ''}? Its worker stops and the "
+            "run ends Cancelled; it cannot be resumed.",
+            lambda _typed: self._control("cancel", "cancelled", run_id),
+            label="Cancel run", danger=True, dismiss="Keep it")
+
+    def _control(self, action: str, done: str, run_id: str | None = None) -> None:
+        run_id = run_id or self.selected
         if not run_id:
             self._say("Select a run first.", "warning")
             return

@@ -6,7 +6,6 @@ the WalkForwardView shows the folds."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 import pandas as pd
@@ -16,11 +15,14 @@ from bokeh.layouts import row
 from panel.viewable import Viewer
 
 from components import charts
+from components.confirm import ConfirmAction
 from components.formats import fixed_cell, percent_cell, ratio_cell
 from components.live import follow
 from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
+from components.run_form import RunForm, refusal
 from components.run_queue import RunQueue
+from components.runtime_choice import RuntimeChoice
 from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest.analysis import RANK_BY
@@ -39,10 +41,7 @@ from services.research.overfitting import DEFAULT_PARTITIONS, MAX_PARTITIONS
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ["local", "dask", "docker"]
 MODES = ["Sweep", "Walk-forward"]
-# Parameter types that can be varied in a sweep.
-SWEEPABLE = ("int", "float", "decimal", "bool", "choice")
 LEADERBOARD_PAGE = 10
 
 
@@ -63,16 +62,6 @@ def board_formats(board: pd.DataFrame, metric: str) -> tuple[dict, dict]:
         if column in METRIC_KEYS:
             titles[column] = metric_label(column)
     return titles, formatters
-
-
-def suggested_values(spec) -> str:
-    """A first guess of values to try for a numeric parameter: half, once and twice its default."""
-    if spec.type != "int":
-        return ""
-    default = int(spec.default)
-    values = sorted({max(spec.min or 1, default // 2), default, min(spec.max or default * 2,
-                                                                     default * 2)})
-    return ",".join(str(v) for v in values)
 
 
 def statistics_markdown(statistics: SweepStatistics) -> str:
@@ -102,24 +91,12 @@ class SweepView(Viewer):
         Sweep: run every combination on the date range. Walk-forward: optimise the grid on
         each train window and test the choice on the window after it.""")
 
-    strategy = param.Selector(default=None, objects=[], doc="Strategy template to sweep.")
-
-    bar_type = param.Selector(default=None, objects=[], label="Bar type", doc="Data to run on.")
-
-    start = param.CalendarDate(default=None, allow_None=True, doc="First day (UTC).")
-
-    end = param.CalendarDate(default=None, allow_None=True, doc="Last day (UTC), included.")
-
     random_draws = param.Integer(default=0, bounds=(0, None), label="Random draws", doc="""
         Run this many random draws from the grid instead of all of it (0: the whole grid).""")
 
     constraints = param.String(default="", label="Extra constraints", doc="""
         Skip combinations that break these, separated by ';', e.g. fast_ema_period<30. The
         template's own constraints (such as fast < slow) always apply.""")
-
-    runtime = param.Selector(default="local", objects=RUNTIMES, doc="""
-        Where the runs execute: local worker processes, the Dask cluster the server is
-        connected to, or Docker (once the engine image exists).""")
 
     train_days = param.Number(default=14.0, bounds=(0, None), label="Train days", doc="""
         Walk-forward: length of each train window.""")
@@ -172,9 +149,8 @@ class SweepView(Viewer):
         super().__init__(**params)
         if self.workbench is None:
             raise ValueError("SweepView needs a workbench (services.Workbench.open()).")
-        self._series = {}
-        self._values = None  # a Parameterized with one text field per sweepable parameter
-        self._values_box = pn.Column(sizing_mode="stretch_width")
+        self.form = RunForm(workbench=self.workbench, grid=True, default_days=7)
+        self.runtime_choice = RuntimeChoice(workbench=self.workbench, principal=self.principal)
         self._alert = pn.pane.Alert("", alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -194,16 +170,19 @@ class SweepView(Viewer):
         self._stop_button = pn.widgets.Button.from_param(self.param.stop, color="danger",
                                                          width=120)
         self._stop_note = reason_note()
+        self.confirmation = ConfirmAction()
         self._completed_seen = None
         self._ranking = False  # a ranking is being computed off the loop
         self._rank_again = False  # ... and another was asked for meanwhile
-        self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
-        self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
-        self._load_choices()
+        if self.form.message:
+            self._show(self.form.message, self.form.message_kind)
+        self.form.param.watch(lambda _: self._show(self.form.message, self.form.message_kind),
+                              "message")
         self._live = self.workbench.live.start()
         self._load_sweeps()
         self._layout = self._build_layout()
         self._on_mode()
+        self._on_problems()
         # Progress from the process-level live state: no polling of the database per tab.
         follow(self._live, ["sweeps"], self._on_live)
 
@@ -212,6 +191,10 @@ class SweepView(Viewer):
         submit = self._submit_button = pn.widgets.Button.from_param(
             self.param.submit, color="primary", sizing_mode="stretch_width")
         restrict(submit, *may_submit)
+        self._may_submit = may_submit
+        self._fix_note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width",
+                                          css_classes=["form-problems"])
+        self.form.param.watch(self._on_problems, "problems")
         self._folds_form = pn.Column(
             pn.Row(pn.widgets.FloatInput.from_param(self.param.train_days, width=105),
                    pn.widgets.FloatInput.from_param(self.param.test_days, width=105),
@@ -221,19 +204,12 @@ class SweepView(Viewer):
             sizing_mode="stretch_width")
         form = pn.Card(
             pn.widgets.RadioButtonGroup.from_param(self.param.mode, sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.param.strategy, sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.param.bar_type, sizing_mode="stretch_width"),
-            pn.Row(self._start_picker, self._end_picker, sizing_mode="stretch_width"),
-            self._folds_form,
-            pn.pane.Markdown("**Values to try** per parameter: a list (`5,10,20`) or a range "
-                             "`LOW..HIGH:STEP`; leave empty to keep the default.",
-                             sizing_mode="stretch_width"),
-            self._values_box,
+            self.form.strategy_card, self.form.data_card, self._folds_form, self.form.venue_card,
             pn.widgets.IntInput.from_param(self.param.random_draws, start=None, end=None),
             pn.widgets.TextInput.from_param(self.param.constraints,
                                             placeholder="e.g. fast_ema_period<30"),
-            pn.widgets.Select.from_param(self.param.runtime),
-            submit, reason_note(may_submit),
+            self.runtime_choice,
+            submit, self._fix_note, reason_note(may_submit),
             self._alert,
             title="New sweep", collapsible=False, width=380,
         )
@@ -242,7 +218,7 @@ class SweepView(Viewer):
                    self._stop_button,
                    pn.widgets.Select.from_param(self.param.metric, width=200),
                    pn.widgets.Select.from_param(self.param.rank_by, width=130)),
-            self._stop_note, self._summary, self._progress, self._best,
+            self.confirmation, self._stop_note, self._summary, self._progress, self._best,
             pn.pane.Markdown("### Overfitting statistics"),
             pn.widgets.IntInput.from_param(self.param.partitions, width=150),
             self._statistics,
@@ -261,6 +237,13 @@ class SweepView(Viewer):
     def __panel__(self):
         return self._layout
 
+    def _on_problems(self, *_events) -> None:
+        """Run waits until every field is valid; the note says what to fix."""
+        problems = self.form.problems
+        self._submit_button.disabled = not self._may_submit[0] or bool(problems)
+        self._fix_note.object = "\n".join(f"- {p}" for p in problems)
+        self._fix_note.visible = bool(problems)
+
     @param.depends("mode", watch=True)
     def _on_mode(self) -> None:
         walk_forward = self.mode == "Walk-forward"
@@ -271,90 +254,37 @@ class SweepView(Viewer):
         self._submit_button.label = "Run walk-forward" if walk_forward else "Run sweep"
 
     # -- the form -----------------------------------------------------------------------------
-    def _load_choices(self) -> None:
-        try:
-            names = self.workbench.templates.strategy_names()
-            self._series = {s.bar_type: s for s in self.workbench.catalog.backtestable()}
-        except WorkbenchError as e:
-            self._show(f"Cannot load templates or catalog: {e}", "danger")
-            return
-        self.param.strategy.objects = names
-        self.param.bar_type.objects = list(self._series)
-        with param.parameterized.discard_events(self):
-            if names and self.strategy not in names:
-                self.strategy = "ema_cross" if "ema_cross" in names else names[0]
-            if self._series and self.bar_type not in self._series:
-                self.bar_type = next(iter(self._series))
-        self._on_bar_type()
-        self._on_strategy()
-
-    @param.depends("strategy", watch=True)
-    def _on_strategy(self) -> None:
-        try:
-            template = self.workbench.templates.strategy(self.strategy)
-        except WorkbenchError as e:
-            self._values, self._values_box.objects = None, []
-            self._show(f"Template **{self.strategy}** cannot be used:\n\n{e}", "danger")
-            return
-        sweepable = {k: s for k, s in template.parameters.items() if s.type in SWEEPABLE}
-        fields = {name: param.String(default=suggested_values(spec), label=name, doc=spec.help)
-                  for name, spec in sweepable.items()}
-        self._values = type(f"{template.name}_values", (param.Parameterized,), fields)()
-        self._values_box.objects = [
-            pn.widgets.TextInput.from_param(self._values.param[name], placeholder=(
-                f"default {spec.default}" + (f"; {spec.min}..{spec.max}" if spec.min is not None
-                                             else "")), sizing_mode="stretch_width")
-            for name, spec in sweepable.items()]
-
-    @param.depends("bar_type", watch=True)
-    def _on_bar_type(self) -> None:
-        series = self._series.get(self.bar_type)
-        if series is None:
-            return
-        first, last = series.first.date(), series.last.date()
-        for picker in (self._start_picker, self._end_picker):
-            picker.start, picker.end = first, last
-        # Default slice: the last week of data, so a sweep of a few runs takes seconds each.
-        self.end = last
-        self.start = max(first, last - dt.timedelta(days=7))
-
-    def _grid(self) -> dict:
-        return {name: [text] for name, text in (self._values.param.values().items()
-                                                 if self._values else [])
-                if name != "name" and text.strip()}
-
-    def _range(self) -> tuple[str | None, str | None]:
-        series = self._series.get(self.bar_type)
-        end = (self.end + dt.timedelta(days=1)).isoformat() if self.end else None
-        if self.end and series is not None and self.end >= series.last.date():
-            end = None  # up to the last bar
-        return (self.start.isoformat() if self.start else None), end
-
     def _constraints(self) -> tuple[str, ...]:
         return tuple(c.strip() for c in self.constraints.split(";") if c.strip())
 
     def spec(self) -> SweepSpec:
         """The SweepSpec the form describes."""
-        start, end = self._range()
-        return SweepSpec(strategy=self.strategy, bar_type=self.bar_type, grid=self._grid(),
+        form = self.form
+        start, end = form.time_range()
+        return SweepSpec(strategy=form.strategy, bar_type=form.bar_type, grid=form.grid_values(),
                          start=start, end=end, random_draws=self.random_draws or None,
-                         constraints=self._constraints())
+                         constraints=self._constraints(), venue=form.venue())
 
     def walk_forward_spec(self) -> WalkForwardSpec:
         """The WalkForwardSpec the form describes (in walk-forward mode)."""
-        start, end = self._range()
+        form = self.form
+        start, end = form.time_range()
         return WalkForwardSpec(
-            strategy=self.strategy, bar_type=self.bar_type, grid=self._grid(), start=start,
-            end=end, train_days=self.train_days, test_days=self.test_days,
+            strategy=form.strategy, bar_type=form.bar_type, grid=form.grid_values(),
+            start=start, end=end, train_days=self.train_days, test_days=self.test_days,
             step_days=self.step_days or None, anchored=self.anchored, metric=self.choose_by,
-            random_draws=self.random_draws or None, constraints=self._constraints())
+            random_draws=self.random_draws or None, constraints=self._constraints(),
+            venue=form.venue())
 
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:
         walk_forward = self.mode == "Walk-forward"
         try:  # what the form says now
             spec = self.walk_forward_spec() if walk_forward else self.spec()
-            runtime = self.runtime
+            runtime = self.runtime_choice.runtime
+        except ValidationError as e:
+            self._show(refusal(e), "danger")
+            return
         except WorkbenchError as e:
             self._show(f"Could not start: {e}", "danger")
             return
@@ -374,9 +304,7 @@ class SweepView(Viewer):
 
         def submitted(outcome) -> None:
             if isinstance(outcome, ValidationError):
-                problems = "\n".join(f"- {p}" for p in outcome.problems) or str(outcome)
-                self._show(f"**{outcome.summary}.** Fix these and run again:\n\n{problems}"
-                           if outcome.problems else f"**{outcome.summary}**", "danger")
+                self._show(refusal(outcome), "danger")
                 return
             if isinstance(outcome, Exception):
                 if not isinstance(outcome, WorkbenchError):
@@ -573,9 +501,17 @@ class SweepView(Viewer):
 
     @param.depends("stop", watch=True)
     def _on_stop(self) -> None:
+        """Ask first: stopping cancels every unfinished run of the sweep."""
         if not self.sweep_id:
             return
-        sweep_id, backtests = self.sweep_id, self.workbench.backtests
+        sweep_id = self.sweep_id
+        self.confirmation.ask(
+            f"Stop sweep `{sweep_id}`? Every queued, running or paused run of it is cancelled; "
+            "completed runs stay.", lambda _typed: self._stop(sweep_id), label="Stop sweep",
+            danger=True, dismiss="Keep it running")
+
+    def _stop(self, sweep_id: str) -> None:
+        backtests = self.workbench.backtests
 
         def stopped(outcome) -> None:
             if isinstance(outcome, Exception):

@@ -47,6 +47,17 @@ class ParameterSpec:
     choices: tuple = ()
     # Sensible defaults differ by asset class (0.01 BTC vs 100,000 EUR); keyed by instrument class.
     default_by_instrument_class: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # what a user reads ("Fast EMA period"); empty: made from the name
+    unit: str = ""  # e.g. "bars", "0 to 1", "{currency}" (the account currency)
+    choice_labels: dict[str, str] = field(default_factory=dict)  # choice -> what a user reads
+    # The parameter only applies while these other parameters have one of these values, e.g.
+    # {"fee_model": ["fixed"]}; forms hide it otherwise.
+    applies_when: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """The label a user reads: the declared one, else the name in words."""
+        return self.label or self.name.replace("_", " ").capitalize()
 
     def default_for(self, instrument_class: str | None) -> Any:
         return self.default_by_instrument_class.get(instrument_class or "", self.default)
@@ -268,7 +279,8 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
             problems.append(f"{where}: must be an object, was {type(spec).__name__}")
             continue
         unknown = set(spec) - {"type", "default", "help", "min", "max", "choices",
-                               "default_by_instrument_class"}
+                               "default_by_instrument_class", "label", "unit", "choice_labels",
+                               "applies_when"}
         if unknown:
             problems.append(f"{where}: unknown keys {sorted(unknown)}")
         kind = spec.get("type")
@@ -303,10 +315,13 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
                     bad_bound = True
             if bad_bound:
                 continue
+        texts = _presentation(spec, where, problems)
+        if texts is None:
+            continue
         candidate = ParameterSpec(
             name=name, type=kind, default=None, help=spec.get("help", ""),
             min=spec.get("min"), max=spec.get("max"), choices=tuple(spec.get("choices") or ()),
-            default_by_instrument_class=dict(by_class),
+            default_by_instrument_class=dict(by_class), **texts,
         )
         try:
             if candidate.min is not None and candidate.max is not None:
@@ -324,7 +339,43 @@ def _parse_parameters(raw: Any, problems: list[str]) -> dict[str, ParameterSpec]
             problems.append(f"{where}: {e}")
             continue
         specs[name] = ParameterSpec(**{**candidate.__dict__, "default": default})
+    for name, spec in specs.items():
+        for other, values in spec.applies_when.items():
+            target = specs.get(other)
+            if target is None or target.type not in ("choice", "bool"):
+                problems.append(f"parameters.{name}.applies_when.{other}: must name a choice "
+                                "or bool parameter of this template")
+                continue
+            for value in values:
+                try:
+                    target.coerce(value)
+                except ValueError as e:
+                    problems.append(f"parameters.{name}.applies_when.{other}: {e}")
     return specs
+
+
+def _presentation(spec: dict, where: str, problems: list[str]) -> dict | None:
+    """The optional label, unit, choice labels and applies_when of a parameter, checked."""
+    texts = {key: spec.get(key, "") for key in ("label", "unit")}
+    for key, value in texts.items():
+        if not isinstance(value, str):
+            problems.append(f"{where}.{key}: must be text, was {value!r}")
+            return None
+    labels = spec.get("choice_labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        problems.append(f"{where}.choice_labels: must be an object of choice -> text, "
+                        f"was {labels!r}")
+        return None
+    if unknown := [c for c in labels if c not in (spec.get("choices") or [])]:
+        problems.append(f"{where}.choice_labels: {', '.join(map(repr, unknown))} is not a choice")
+        return None
+    when = spec.get("applies_when") or {}
+    if not isinstance(when, dict) or not all(isinstance(v, list) and v for v in when.values()):
+        problems.append(f"{where}.applies_when: must be an object of parameter -> a non-empty "
+                        f"list of values, was {when!r}")
+        return None
+    return {**texts, "choice_labels": dict(labels),
+            "applies_when": {k: tuple(v) for k, v in when.items()}}
 
 
 def _finite_decimal(text: str) -> bool:
@@ -532,4 +583,9 @@ def _spec_dict(spec: ParameterSpec) -> dict:
         out["max"] = spec.max
     if spec.choices:
         out["choices"] = list(spec.choices)
+    for key in ("label", "unit", "choice_labels"):
+        if getattr(spec, key):
+            out[key] = getattr(spec, key)
+    if spec.applies_when:
+        out["applies_when"] = {k: list(v) for k, v in spec.applies_when.items()}
     return out

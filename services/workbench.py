@@ -204,7 +204,8 @@ class Workbench:
         """Walk-forward analyses: folds of train sweeps and out-of-sample test runs."""
         from services.backtest.walk_forward import WalkForwardService
 
-        return WalkForwardService(self.backtests, self.database, self.catalog, self.authorizer)
+        return WalkForwardService(self.backtests, self.database, lambda: self.catalog,
+                                 self.authorizer)
 
     # -- engines ----------------------------------------------------------------------------
 

@@ -24,6 +24,12 @@ from services.errors import RuntimeUnavailableError, WorkbenchError
 CONTAINER_UID = 10001  # the engine image's unprivileged user
 
 
+def engine_image(image: str | None = None) -> str:
+    """The engine image backtest containers run: ``image``, else $WORKBENCH_ENGINE_IMAGE, else
+    the default tag."""
+    return image or os.environ.get("WORKBENCH_ENGINE_IMAGE") or DEFAULT_IMAGE
+
+
 class DockerExecution(Execution):
     """A backtest container, followed through the Docker gateway."""
 
@@ -93,7 +99,7 @@ class DockerRuntime(Runtime):
 
     def __init__(self, image: str | None = None, max_parallel: int | None = None,
                  gateway: DockerGateway | None = None) -> None:
-        self.image = image or os.environ.get("WORKBENCH_ENGINE_IMAGE") or DEFAULT_IMAGE
+        self.image = engine_image(image)
         self.max_parallel = max_parallel or os.cpu_count() or 1
         self.gateway = gateway or DockerGateway()
         reachable, detail = self.gateway.ping()

@@ -116,6 +116,7 @@ class BacktestService:
         self._listeners: list = []
         self._holes: dict[tuple, tuple] = {}
         self._steps: list = []
+        self._docker = None  # the Docker seam, made on first use (see ``docker``)
 
     # -- the scheduler and its runtimes -------------------------------------------------------
     def start_scheduler(self, only: list[str] | None = None) -> Scheduler:
@@ -181,6 +182,40 @@ class BacktestService:
     @property
     def runtime_names(self) -> list[str]:
         return list(self._runtimes)
+
+    def attached_runtime(self, name: str) -> Runtime | None:
+        """The runtime called ``name`` if this process has it, else None."""
+        return self._runtimes.get(name)
+
+    @property
+    def authorizer(self) -> Authorizer:
+        return self._auth
+
+    def runtime_options(self) -> list:
+        """Every runtime (RuntimeOption): available now, or why not and the app's fix."""
+        from services.backtest.runtime_options import runtime_options
+
+        return runtime_options(self, self.docker)
+
+    def enable_docker_runtime(self, *, principal: Principal | None = None, progress=None):
+        """Build the engine image if it is missing (an admin; ``progress(line)`` gets the build's
+        output) and attach the docker runtime; the ImageBuild, or None if none was needed."""
+        from services.backtest.runtime_options import enable_docker_runtime
+
+        return enable_docker_runtime(self, self.docker, principal, progress)
+
+    @property
+    def docker(self):
+        """The Docker seam the docker runtime's checks and builds go through."""
+        if self._docker is None:
+            from services.engine.docker_api import DockerGateway
+
+            self._docker = DockerGateway(timeout=10)
+        return self._docker
+
+    @docker.setter
+    def docker(self, gateway) -> None:
+        self._docker = gateway
 
     def close(self) -> None:
         """Stop this process's scheduler and close every runtime but the local one (its

@@ -18,6 +18,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -352,12 +353,21 @@ def _fold_status(fold: WalkForwardFoldRow, test_status: str | None) -> str:
 class WalkForwardService:
     """Submits walk-forward analyses, advances them from the scheduler, reads their results."""
 
-    def __init__(self, backtests, database: Database, catalog: CatalogService,
+    def __init__(self, backtests, database: Database,
+                 catalog: CatalogService | Callable[[], CatalogService],
                  authorizer: Authorizer) -> None:
         self._backtests = backtests
         self._db = database
-        self._catalog = catalog
+        # A function is called when data is first needed: listing analyses (the live state,
+        # the CLI) must not open the catalog.
+        self._catalog_source = catalog
         self._auth = authorizer
+
+    @property
+    def _catalog(self) -> CatalogService:
+        if callable(self._catalog_source):
+            self._catalog_source = self._catalog_source()
+        return self._catalog_source
 
     # -- submission ---------------------------------------------------------------------------
     def submit(self, spec: WalkForwardSpec, *, principal: Principal | None = None,

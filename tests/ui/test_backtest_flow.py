@@ -37,6 +37,13 @@ def _error_or_submitted(page: Page):
     return refused.or_(page.get_by_text(re.compile(r"Run \S+ submitted")))
 
 
+def _pick_day(page: Page, picker: str, day: str) -> None:
+    """Open the date picker labelled ``picker`` and click ``day`` ("December 5, 2024")."""
+    group = page.locator(".bk-input-group").filter(has=page.get_by_text(picker, exact=True))
+    group.locator("input:visible").first.click()
+    page.locator(f'.flatpickr-calendar.open .flatpickr-day[aria-label="{day}"]').click()
+
+
 def _stat_value(page: Page, label: str) -> str:
     named = page.locator(".stat-label", has_text=re.compile(f"^{label}$"))
     card = page.locator(".stat-card").filter(has=named)
@@ -88,8 +95,8 @@ def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
         assert offered.count(name) == 1, offered
     for name in (AAPL_BARS, BTC_BARS, EURUSD_BARS):
         expect(bar_type.locator("option", has_text=name)).to_have_count(1)
-    expect(page.get_by_label("Fast ema period")).to_have_value("10")
-    expect(page.get_by_label("Slow ema period")).to_have_value("20")
+    expect(page.get_by_label("Fast EMA period")).to_have_value("10")
+    expect(page.get_by_label("Slow EMA period")).to_have_value("20")
     expect(_run_button(page)).to_be_enabled()
     screenshot("backtest")
 
@@ -103,10 +110,10 @@ def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
     # settles in USDT and trades 0.1 coins, an equity settles in USD and trades 100 shares.
     page.get_by_label("Strategy", exact=True).select_option("ema_cross")
     page.get_by_label("Bar type").select_option(BTC_BARS)
-    expect(page.get_by_label("Currency")).to_have_value("USDT")
+    expect(page.get_by_label("Account currency")).to_have_value("USDT")
     expect(page.get_by_label("Trade size")).to_have_value("0.1")
     page.get_by_label("Bar type").select_option(AAPL_BARS)
-    expect(page.get_by_label("Currency")).to_have_value("USD")
+    expect(page.get_by_label("Account currency")).to_have_value("USD")
     expect(page.get_by_label("Trade size")).to_have_value("100")
     expect(page.get_by_text("stored bars:", exact=False)).to_contain_text("2024-12-31 21:00")
 
@@ -163,7 +170,7 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
     for attempt in range(5):
         page = open_page("/backtest")
         before = server.run_ids()
-        fast = page.get_by_label("Fast ema period")
+        fast = page.get_by_label("Fast EMA period")
 
         # Act: type, then click Run (leaving the field commits the value).
         fast.fill("50")  # slow stays at its default of 20
@@ -187,21 +194,61 @@ def test_fast_period_not_shorter_than_slow_is_refused_every_time(open_page, serv
 def test_out_of_bounds_parameter_is_refused_naming_the_field(open_page, server, screenshot):
     page = open_page("/backtest")
     before = server.run_ids()
-    fast = page.get_by_label("Fast ema period")
+    fast = page.get_by_label("Fast EMA period")
 
     # Act: below the template's minimum of 2.
     fast.fill("1")
-    fast.press("Enter")
-    _run_button(page).click()
 
-    # Assert: the value is refused with a message naming the field, and nothing runs.
-    try:
-        expect(_error_or_submitted(page)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
-    finally:
-        screenshot("backtest-out-of-bounds")
-    refusal = page.get_by_text(re.compile(r"fast_ema_period: must be >= 2"))
-    expect(refusal).to_be_visible(timeout=1_000)
+    # Assert: said as typed, under the field and next to Run, which waits; nothing runs.
+    refusal = page.get_by_text("Fast EMA period: must be >= 2, was '1'")
+    expect(refusal).to_have_count(2, timeout=ANSWER_TIMEOUT_MS)
+    expect(refusal.first).to_be_visible()
+    expect(_run_button(page)).to_be_disabled()
+    screenshot("backtest-out-of-bounds")
     assert server.run_ids() == before
+
+
+@pytest.mark.parametrize("typed", ["abc", "7.5"])
+def test_a_whole_number_field_says_what_is_wrong_as_typed(open_page, server, screenshot, typed):
+    """The field keeps what was typed and says why it cannot run: no silent default."""
+    page = open_page("/backtest")
+    before = server.run_ids()
+    fast = page.get_by_label("Fast EMA period")
+
+    # Act: type key by key, without leaving the field.
+    fast.fill("")
+    fast.press_sequentially(typed)
+
+    # Assert
+    problem = page.get_by_text(f"Fast EMA period: must be a whole number, was '{typed}'")
+    expect(problem.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_disabled()
+    expect(fast).to_have_value(typed)
+    screenshot(f"backtest-not-a-whole-number-{typed}")
+
+    # Act: fix it.
+    fast.fill("12")
+
+    # Assert: the error goes, Run is back; still nothing ran.
+    expect(problem).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_enabled()
+    assert server.run_ids() == before
+
+
+def test_reversed_dates_name_the_days_entered(open_page, server, screenshot):
+    page = open_page("/backtest")
+    page.get_by_label("Bar type").select_option(AAPL_BARS)  # data to 2024-12-31
+
+    # Act: the user picks the days in the pickers' calendars.
+    _pick_day(page, "Start (UTC)", "December 10, 2024")
+    _pick_day(page, "End (UTC)", "December 5, 2024")
+
+    # Assert: the message names the days as entered (the End day is included).
+    message = page.get_by_text(re.compile(r"End 2024-12-05 is before Start 2024-12-10"))
+    expect(message.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_text(re.compile("2024-12-06"))).to_have_count(0)
+    expect(_run_button(page)).to_be_disabled()
+    screenshot("backtest-reversed-dates")
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -252,3 +299,43 @@ def test_runs_table_shows_no_nan_for_runs_without_statistics(open_page):
 
     expect(page.get_by_text(FAILED_RUN_ID, exact=True)).to_be_visible()
     expect(page.get_by_text("NaN", exact=True)).to_have_count(0, timeout=2_000)
+
+
+# -- several runs from one tab ---------------------------------------------------------------------
+def test_a_second_run_joins_the_queue_and_cancel_asks_first(open_page, server, screenshot):
+    page = open_page("/backtest")
+    page.get_by_label("Bar type").select_option(BTC_BARS)  # a month of BTC: tens of seconds
+    expect(page.get_by_label("Trade size")).to_have_value("0.1")
+    before = server.run_ids()
+
+    # Act: run, then run again while the first is still queued or running.
+    _run_button(page).click()
+    expect(page.get_by_text(re.compile(r"Run \S+ submitted"))).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_enabled()
+    _run_button(page).click()
+
+    # Assert: the page says the new run waits behind the first.
+    said = page.get_by_text(re.compile(r"Run \S+ submitted\. It joins the queue behind \S+, "
+                                       "which is still running"))
+    expect(said).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    second, first = re.search(r"Run (\S+) submitted\. It joins the queue behind (\S+),",
+                              said.inner_text()).groups()
+    assert first != second and {first, second}.isdisjoint(before)
+    new_runs = [first, second]
+    screenshot("backtest-second-run-queued")
+
+    # Act: cancel both on the Runs page; each asks first.
+    page = open_page("/runs")
+    for run_id in new_runs:
+        page.get_by_label("Run", exact=True).select_option(run_id)
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        question = page.get_by_text(re.compile(f"Cancel run {run_id} \\((Queued|Running)\\)\\?"))
+        expect(question).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        if run_id == new_runs[0]:
+            screenshot("runs-cancel-asks")
+        page.get_by_role("button", name="Cancel run").click()
+
+        # Assert
+        expect(page.get_by_text(re.compile(f"Run {run_id} cancelled: now Cancelled"))
+               ).to_be_visible(timeout=ANSWER_TIMEOUT_MS)

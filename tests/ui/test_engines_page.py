@@ -91,8 +91,8 @@ def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot
     page.get_by_label("Engine name").fill("ui-paper")
     page.get_by_label("Engine name").press("Tab")
     _type(page, "Replay speed", "600")
-    _type(page, "Fast ema period", "5")
-    _type(page, "Slow ema period", "12")
+    _type(page, "Fast EMA period (bars)", "5")
+    _type(page, "Slow EMA period (bars)", "12")
 
     # Act: start asks for a confirmation first
     page.get_by_role("button", name="Start engine…").click()

@@ -79,7 +79,7 @@ def runs(browser, server) -> dict[str, str]:
             # The form has followed both choices on the server before Run is clicked.
             expect(page.get_by_label("Currency")).to_have_value("USD")
             expect(page.get_by_label("Trade size")).to_have_value("100")
-            field = "Fast ema period" if strategy == "ema_cross" else "Lookback bars"
+            field = "Fast EMA period" if strategy == "ema_cross" else "Breakout lookback"
             expect(page.get_by_label(field)).to_be_visible()
 
         ids = {}

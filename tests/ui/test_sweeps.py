@@ -26,7 +26,7 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     # Arrange: ema_cross on BTC, fast in {5, 10} x slow in {30, 60}.
     page.get_by_label("Strategy", exact=True).select_option("ema_cross")
     page.get_by_label("Bar type").select_option(BTC_BARS)
-    fast, slow = page.get_by_label("fast_ema_period"), page.get_by_label("slow_ema_period")
+    fast, slow = page.get_by_label("Fast EMA period"), page.get_by_label("Slow EMA period")
     expect(fast).to_have_value("5,10,20")  # suggested from the template's default
     fast.fill("5,10")
     fast.press("Enter")
@@ -46,6 +46,9 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     expect(page.get_by_text(re.compile(r"4/4 done \(4 completed"))).to_be_visible()
     new_runs = server.run_ids() - before
     assert len(new_runs) == 4, sorted(new_runs)
+    # The ranking of all four runs (an earlier one, of three, may still be on display).
+    expect(page.get_by_text(re.compile(r"4 trials \(completed runs of 4\)"))).to_be_visible(
+        timeout=30_000)
     best = page.get_by_role("link", name="Open the best run")
     expect(best).to_be_visible(timeout=30_000)
     href = best.get_attribute("href")
@@ -76,3 +79,20 @@ def test_runs_page_lists_runs_with_controls(open_page, screenshot):
     expect(cells.filter(has_text="failed-before-start").first).to_be_visible(timeout=30_000)
     expect(cells.filter(has_text=re.compile("^Interrupted")).first).to_be_visible()
     screenshot("runs")
+
+
+def test_sweeps_offer_the_runtimes_that_work_and_explain_the_rest(open_page, screenshot):
+    page = open_page("/sweeps")
+
+    # Arrange / Act: the server runs with Docker and the engine image, and no Dask scheduler.
+    page.get_by_label("Bar type").select_option(BTC_BARS)
+
+    # Assert: the trade size hint is the default a BTC run uses; dask is explained, not offered.
+    expect(page.get_by_label("Trade size")).to_have_attribute(
+        "placeholder", re.compile(r"^default 0\.1;"))
+    runtime = page.get_by_label("Runtime")
+    expect(runtime.locator("option")).to_have_text(["Local worker processes",
+                                                    "Docker containers"])
+    expect(page.get_by_text(re.compile("No Dask scheduler is configured"))).to_be_visible()
+    expect(page.get_by_role("button", name="Build engine image")).to_have_count(0)
+    screenshot("sweeps-runtimes")

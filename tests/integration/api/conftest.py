@@ -148,7 +148,8 @@ def serve(home: Path, catalog: Path, environment: dict | None = None,
         try:
             if requests.get(f"{served.url}/api/v1/health/live", timeout=5).status_code == 200:
                 return served
-        except requests.ConnectionError:
+        # Refused before the port is bound; a timeout while the app, bound early, starts up.
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             shutdown(served)

@@ -13,6 +13,7 @@ from services.catalog.inventory import PREVIEW_POINTS
 from services.catalog.sources import safe_upload_name
 from services.db import AuditEntry
 from services.identity.principal import Principal
+from services.timestamps import inclusive_end
 from services.workbench import Workbench
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -221,14 +222,17 @@ def test_both_pages_end_a_range_at_the_same_instant(workbench):
     from datetime import date
 
     from components import BacktestConfigurator
+    from components.run_form import RunForm
+    from services.timestamps import parse_utc
 
-    configurator = BacktestConfigurator(workbench=workbench, bar_type="AAPL.XNAS-1-MINUTE-LAST-EXTERNAL")
-    configurator.end = date(2024, 6, 5)
+    configurator = BacktestConfigurator(workbench=workbench)
+    configurator.form.bar_type = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
+    configurator.form.start, configurator.form.end = date(2024, 6, 3), date(2024, 6, 5)
 
     # Act
-    backtest_end = pd.Timestamp(configurator.spec().end)
-    catalog_end = pd.Timestamp("2024-06-06T00:00:00Z")  # what "2024-06-05" reads as on Catalog
+    backtest_end = parse_utc(configurator.spec().end, "end")
+    catalog_end = inclusive_end("2024-06-05")  # what End 2024-06-05 reads as on Catalog
 
-    # Assert
-    assert backtest_end == catalog_end
-    assert "inclusive" in BacktestConfigurator.param.end.doc
+    # Assert: both mean the close of 5 June's last bar, midnight after it.
+    assert backtest_end == catalog_end == pd.Timestamp("2024-06-06T00:00:00Z")
+    assert "included" in RunForm.param.end.doc and "Catalog page" in RunForm.param.end.doc

@@ -8,17 +8,19 @@ import time
 import pytest
 
 from components import RunQueue, SweepView
-from tests.conftest import wait_for_status
+from services.errors import PermissionDenied, RuntimeUnavailableError
+from services.identity.principal import Principal
+from tests.conftest import docker_with_engine_image, wait_for_status
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 RUN_TIMEOUT_S = 240
 
 
 def _small_sweep(view: SweepView) -> None:
-    view.strategy, view.bar_type = "ema_cross", BTC_BARS
-    view.start, view.end = dt.date(2024, 3, 4), dt.date(2024, 3, 5)
-    view._values.fast_ema_period = "5,10"
-    view._values.slow_ema_period = "30"
+    view.form.strategy, view.form.bar_type = "ema_cross", BTC_BARS
+    view.form.start, view.form.end = dt.date(2024, 3, 4), dt.date(2024, 3, 5)
+    view.form.values.fast_ema_period = "5,10"
+    view.form.values.slow_ema_period = "30"
 
 
 def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
@@ -57,7 +59,7 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
 def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
     view = SweepView(workbench=workbench)
     _small_sweep(view)
-    view._values.fast_ema_period = "50..40"
+    view.form.values.fast_ema_period = "50..40"
 
     view.param.trigger("submit")
 
@@ -65,15 +67,92 @@ def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
     assert workbench.backtests.list_sweeps() == []
 
 
-def test_sweep_view_says_when_the_docker_runtime_is_not_attached(workbench):
+def test_sweep_view_offers_only_the_runtimes_that_work_now(workbench):
+    """No Dask scheduler configured, no docker runtime attached: only local is offered, and
+    the page says why the others are not, instead of failing on Run."""
+    # Act
+    view = SweepView(workbench=workbench)
+    choice = view.runtime_choice
+
+    # Assert
+    assert choice.param.runtime.objects == ["local"] and choice.runtime == "local"
+    notes = choice._notes.object
+    assert "(`dask`) not offered: No Dask scheduler is configured" in notes
+    assert "--dask-address" in notes
+    assert "(`docker`) not offered:" in notes
+    with pytest.raises(ValueError):
+        choice.runtime = "docker"
+    # The service refuses it as well (API, CLI), before anything is queued.
+    _small_sweep(view)
+    with pytest.raises(RuntimeUnavailableError, match="docker runtime is not attached"):
+        workbench.backtests.submit_sweep(view.spec(), runtime="docker")
+    assert workbench.backtests.list_runs() == []
+
+
+def test_an_admin_attaches_the_docker_runtime_from_the_sweeps_page(workbench):
+    # Arrange: Docker and the engine image are there, the runtime is not attached.
+    docker_with_engine_image()
+    view = SweepView(workbench=workbench)  # in a notebook: the local OS user, every role
+    choice = view.runtime_choice
+    docker = next(o for o in choice.options if o.name == "docker")
+    assert (docker.available, docker.fix) == (False, "attach_docker")
+    assert choice._fix_button.visible and choice._fix_button.name == "Attach docker runtime"
+
+    # Act
+    choice.param.trigger("fix")
+
+    # Assert
+    assert "docker runtime is attached" in choice.message, choice.message
+    assert choice.param.runtime.objects == ["local", "docker"]
+    assert not choice._fix_button.visible
+    assert workbench.backtests.attached_runtime("docker") is not None
+    (entry,) = workbench.audit.entries("engine.build_image")
+    assert entry.outcome == "done" and "attached" in entry.detail
+
+
+def test_a_missing_engine_image_offers_the_build_only_to_an_admin(workbench, monkeypatch):
+    # Arrange: Docker answers, the image the runtime would use does not exist.
+    docker_with_engine_image()
+    monkeypatch.setenv("WORKBENCH_ENGINE_IMAGE", "nautilus-workbench-engine:runform-absent")
+    researcher = Principal.user("rico", {"researcher"})  # may run sweeps, not build images
+
+    # Act
+    admin_view = SweepView(workbench=workbench)
+    researcher_view = SweepView(workbench=workbench, principal=researcher)
+
+    # Assert
+    for view in (admin_view, researcher_view):
+        docker = next(o for o in view.runtime_choice.options if o.name == "docker")
+        assert (docker.available, docker.fix) == (False, "build_image")
+        assert "nautilus-workbench-engine:runform-absent is not built yet" in docker.reason
+    assert admin_view.runtime_choice._fix_button.visible
+    assert admin_view.runtime_choice._fix_button.name == "Build engine image"
+    assert not researcher_view.runtime_choice._fix_button.visible
+    # The service refuses the build to them too, and audits the refusal.
+    with pytest.raises(PermissionDenied):
+        workbench.backtests.enable_docker_runtime(principal=researcher)
+    (entry,) = workbench.audit.entries("engine.build_image")
+    assert (entry.actor, entry.outcome) == ("rico", "refused")
+
+
+def test_stopping_a_sweep_asks_first(workbench):
+    # Arrange: a sweep of long runs.
     view = SweepView(workbench=workbench)
     _small_sweep(view)
-    view.runtime = "docker"
-
+    view.form.start, view.form.end = dt.date(2024, 1, 1), dt.date(2024, 6, 30)
     view.param.trigger("submit")
+    sweep_id = view.sweep_id
 
-    assert "docker runtime is not attached" in view.message
-    assert workbench.backtests.list_runs() == []
+    # Act
+    view.param.trigger("stop")
+
+    # Assert: nothing is cancelled until the user confirms.
+    assert view.confirmation.pending and f"Stop sweep `{sweep_id}`?" in view.confirmation.summary
+    assert workbench.backtests.repository.sweep_summary(sweep_id).count("Cancelled") == 0
+    view.confirmation.param.trigger("confirm")
+    summary = workbench.backtests.repository.sweep_summary(sweep_id)
+    assert summary.count("Cancelled") == summary.runs == 2
+    assert "2 runs cancelled" in view.message
 
 
 def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
@@ -97,7 +176,15 @@ def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
     assert workbench.backtests.get(run_id).status == "Running"
     queue.param.trigger("resume")
     assert "only a Paused run can be resumed" in queue.message
+    queue.param.trigger("cancel")  # asks first
+    assert queue.confirmation.pending and f"Cancel run `{run_id}` (Running)?" in \
+        queue.confirmation.summary
+    assert workbench.backtests.get(run_id).status == "Running"
+    queue.confirmation.param.trigger("cancel")  # the user thinks again
+    assert not queue.confirmation.pending
+    assert workbench.backtests.get(run_id).status == "Running"
     queue.param.trigger("cancel")
+    queue.confirmation.param.trigger("confirm")
     assert workbench.backtests.get(run_id).status == "Cancelled"
     assert queue.runs.iloc[0]["status"] == "Cancelled"
     assert queue._buttons["cancel"].disabled

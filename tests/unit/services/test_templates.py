@@ -106,6 +106,7 @@ def test_summaries_of_shipped_templates_report_no_errors(shipped_templates):
     assert ema.parameters["trade_size"] == {
         "type": "decimal", "default": "1", "min": "0.000001", "max": "100000000",
         "help": "Order quantity in the instrument's units (coins, currency units or shares).",
+        "label": "Trade size", "unit": "instrument units",
     }
 
 
@@ -679,3 +680,20 @@ def test_summaries_report_a_broken_template_instead_of_raising(tmp_path, shipped
     assert summaries["ema_cross"].error is None
     assert "parameters.fast_ema_period.help" in summaries["broken"].error
     assert "Cannot read template" in summaries["backtest_engine"].error
+
+
+def test_labels_units_and_applies_when_are_read_and_checked(write_template, ema_cross_data):
+    # Arrange
+    data = json.loads(json.dumps(ema_cross_data))
+    data["parameters"]["fast_ema_period"].update(label="Fast EMA period", unit="bars")
+    data["parameters"]["trade_size"].pop("label")
+    good = load_strategy_template(write_template(data))
+    data["parameters"]["trade_size"]["applies_when"] = {"fast_ema_period": [5]}
+
+    # Act / Assert
+    fast = good.parameters["fast_ema_period"]
+    assert (fast.title, fast.unit) == ("Fast EMA period", "bars")
+    assert good.parameters["trade_size"].title == "Trade size"  # made from the name
+    with pytest.raises(TemplateError, match=r"parameters.trade_size.applies_when.fast_ema_period:"
+                                            " must name a choice or bool parameter"):
+        load_strategy_template(write_template(data))
