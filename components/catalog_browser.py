@@ -12,15 +12,20 @@ import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend, also
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 from panel.viewable import Viewer
 
+from components.formats import plain_ticks
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
 from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.catalog.calendars import calendar_names
+from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
 from services.catalog.inventory import PREVIEW_POINTS
 from services.catalog.importer import INSTRUMENT_TYPES, ImportOptions
+from services.formatting import format_bytes, format_count, numeral_format
+from services.timestamps import inclusive_end
 
 log = logging.getLogger(__name__)
 
@@ -28,47 +33,85 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD = "200MB"
 AUTO = "auto"
 ACCENT = "#0f6e8c"
+INVENTORY_COLUMNS = ["Venue", "Instrument", "Series", "Data", "Source", "First (UTC)",
+                     "Last (UTC)", "Holes", "Rows", "Files", "Size"]
 _EMPTY_PRICES = pd.DataFrame({"ts": pd.Series(dtype="datetime64[ns]"),
                               "price": pd.Series(dtype="float64")})
 
 
 _TIMELINE_CSS = """
 .cov {font-size: 0.85em;} .cov-row {display: flex; align-items: center; margin: 3px 0;}
-.cov-label {width: 38%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+.cov-label {width: 32%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
   padding-right: 8px;}
-.cov-track {position: relative; flex: 1; height: 14px; background: rgba(15,110,140,0.08);
+.cov-track {position: relative; flex: 1; height: 14px; background: rgba(15,110,140,0.06);
   border-radius: 3px;}
-.cov-bar {position: absolute; top: 0; bottom: 0; background: #0f6e8c; border-radius: 3px;
+.cov-bar {position: absolute; top: 0; bottom: 0; background: #0f6e8c; border-radius: 2px;
   min-width: 2px;}
-.cov-axis {display: flex; justify-content: space-between; margin-left: 38%; opacity: 0.7;}
+.cov-bar.sample {background: repeating-linear-gradient(135deg, #7f9aa8 0 4px, #a9bcc6 4px 8px);}
+.cov-bar.mixed {background: repeating-linear-gradient(135deg, #0f6e8c 0 4px, #7f9aa8 4px 8px);}
+.cov-hole {position: absolute; top: 3px; bottom: 3px; min-width: 2px;
+  background: repeating-linear-gradient(90deg, #c0392b 0 2px, transparent 2px 6px);}
+.cov-axis {display: flex; justify-content: space-between; margin-left: 32%; opacity: 0.7;}
+.cov-legend {margin: 6px 0 0 32%; opacity: 0.85;} .cov-legend span {margin-right: 14px;}
+.cov-legend i {display: inline-block; width: 18px; height: 10px; margin-right: 4px;
+  vertical-align: middle; position: relative; top: auto; bottom: auto;}
 """
+_ORIGIN_CLASS = {SAMPLE: "sample", MIXED: "mixed", IMPORTED: ""}
 
 
-def coverage_html(series) -> str:
-    """Coverage timeline: one bar per series from its first to its last timestamp (UTC)."""
-    if not series:
+def _place(first: pd.Timestamp, last: pd.Timestamp, lo: int, span: int) -> str:
+    left = 100 * (first.value - lo) / span
+    return f"left:{left:.3f}%;width:{100 * (last.value - first.value) / span:.3f}%"
+
+
+def coverage_html(coverages) -> str:
+    """Coverage timeline (UTC): per series one bar per segment of data, its holes marked in
+    between; synthetic sample segments hatched grey, imported ones solid."""
+    present = [c for c in coverages if c.segments]
+    if not present:
         return ""
-    lo = min(s.first for s in series).value
-    hi = max(s.last for s in series).value
+    lo = min(c.segments[0].first for c in present).value
+    hi = max(c.segments[-1].last for c in present).value
     span = max(hi - lo, 1)
     rows = []
-    for s in series:
-        left = 100 * (s.first.value - lo) / span
-        width = 100 * (s.last.value - s.first.value) / span
-        tip = html.escape(f"{s.key}: {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC, "
-                          f"{s.rows:,} rows")
-        rows.append(f'<div class="cov-row"><div class="cov-label" title="{tip}">'
-                    f'{html.escape(s.key)}</div><div class="cov-track"><div class="cov-bar" '
-                    f'title="{tip}" style="left:{left:.3f}%;width:{width:.3f}%"></div></div></div>')
+    for c in present:
+        marks = []
+        for h in c.holes:
+            tip = html.escape(f"{c.key}: no data {h.describe()}")
+            marks.append(f'<div class="cov-hole" title="{tip}" '
+                         f'style="{_place(h.after, h.until, lo, span)}"></div>')
+        for s in c.segments:
+            tip = html.escape(f"{c.key}: {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC, "
+                              f"{format_count(s.rows)} rows, {s.origin}")
+            marks.append(f'<div class="cov-bar {_ORIGIN_CLASS[s.origin]}" title="{tip}" '
+                         f'style="{_place(s.first, s.last, lo, span)}"></div>')
+        label = html.escape(f"{c.key}: {c.summary()}, {c.origin}")
+        rows.append(f'<div class="cov-row"><div class="cov-label" title="{label}">'
+                    f'{html.escape(c.key)}</div><div class="cov-track">{"".join(marks)}</div></div>')
     first, last = pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi, tz="UTC")
     axis = f'<div class="cov-axis"><span>{first:%Y-%m-%d}</span><span>{last:%Y-%m-%d}</span></div>'
-    return f'<div class="cov">{"".join(rows)}{axis}</div>'
+    legend = ('<div class="cov-legend"><span><i class="cov-bar"></i>imported</span>'
+              '<span><i class="cov-bar sample"></i>synthetic sample</span>'
+              '<span><i class="cov-hole"></i>hole: market open, no data</span></div>')
+    return f'<div class="cov">{"".join(rows)}{axis}{legend}</div>'
+
+
+def segments_markdown(coverage) -> str:
+    """The segments and holes of one series, one line each."""
+    lines = [f"**{coverage.key}** ({coverage.origin}, holes against the **{coverage.calendar}** "
+             f"calendar): {coverage.summary()}"]
+    for i, s in enumerate(coverage.segments):
+        lines.append(f"- {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC: "
+                     f"{format_count(s.rows)} rows, {s.origin}")
+        if i < len(coverage.holes):
+            lines.append(f"- *hole*: no data {coverage.holes[i].describe()}")
+    return "\n".join(lines)
 
 
 def _price_chart(data: pd.DataFrame):
     return hv.Curve(data, "ts", "price").opts(
         responsive=True, height=300, color=ACCENT, xlabel="", ylabel="price", tools=["hover"],
-        framewise=True)
+        framewise=True, yformatter=plain_ticks())
 
 
 def _reason(error: Exception) -> str:
@@ -100,9 +143,14 @@ class CatalogBrowser(Viewer):
     calendar = param.Selector(default=AUTO, objects=[AUTO, *calendar_names()], doc="""
         Trading calendar of the gap check; 'auto' picks one by instrument class.""")
 
-    start = param.String(default="", doc="Start of the range (ISO, UTC); blank: the first row.")
+    start = param.String(default="", doc="""
+        First day or instant of the range (ISO, UTC), e.g. 2024-01-01 or 2024-01-01T09:30;
+        blank: the first row.""")
 
-    end = param.String(default="", doc="End of the range (ISO, UTC); blank: the last row.")
+    end = param.String(default="", doc="""
+        Last day of the range, inclusive, as the Backtest page's End: 2024-01-31 reads through
+        the end of that day (its last bar closes at midnight); 2024-01-31T12:00 stops at 12:00
+        (UTC). Blank: the last row.""")
 
     refresh = param.Event(label="Refresh", doc="Read the inventory again.")
 
@@ -163,9 +211,20 @@ class CatalogBrowser(Viewer):
         self._report = None
         self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
                                     sizing_mode="stretch_width")
+        self._coverages = {}
+        self._note = ""  # what the inventory says about itself (empty, synthetic data)
+        # Venue and instrument head each group, so their columns stay hidden: the key columns
+        # (series to rows) fit a 1440 px screen; files and size are a scroll away.
         self._table = pn.widgets.Tabulator(
-            pd.DataFrame(), show_index=False, disabled=True, selectable=1,
-            groupby=["Venue", "Instrument"], sizing_mode="stretch_width", height=300,
+            pd.DataFrame(columns=INVENTORY_COLUMNS), show_index=False, disabled=True,
+            selectable=1, groupby=["Venue", "Instrument"], hidden_columns=["Venue", "Instrument"],
+            formatters={"Rows": NumberFormatter(format=numeral_format(0))},
+            text_align={"Rows": "right", "Files": "right", "Size": "right"},
+            header_tooltips={"Source": "synthetic sample: generated by the workbench, not "
+                                       "market data; imported: data brought into the catalog",
+                             "Holes": "market-open stretches of more than 4 hours without data "
+                                      "(closed hours, weekends and holidays do not count)"},
+            sizing_mode="stretch_width", max_height=320,
             name="Inventory")
         self._table.on_click(self._on_row_click)
         self._instruments = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
@@ -174,6 +233,7 @@ class CatalogBrowser(Viewer):
         # their Bokeh models (replacing them while the browser syncs leaves stale references).
         self._preview_pipe = hv.streams.Pipe(data=_EMPTY_PRICES)
         self._timeline = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[_TIMELINE_CSS])
+        self._segments = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._preview = pn.pane.HoloViews(
             hv.DynamicMap(_price_chart, streams=[self._preview_pipe]),
             sizing_mode="stretch_width", height=320)
@@ -198,8 +258,8 @@ class CatalogBrowser(Viewer):
         self._import_rows = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
                                                  sizing_mode="stretch_width", height=260,
                                                  visible=False)
-        self._load()
         self._layout = self._build()
+        self._load()
 
     def __panel__(self):
         return self._layout
@@ -220,7 +280,7 @@ class CatalogBrowser(Viewer):
         range_row = pn.Row(
             pn.widgets.Select.from_param(self.param.series, sizing_mode="stretch_width"),
             pn.widgets.TextInput.from_param(self.param.start, placeholder="2024-01-01", width=170),
-            pn.widgets.TextInput.from_param(self.param.end, placeholder="2024-01-31T23:59", width=170),
+            pn.widgets.TextInput.from_param(self.param.end, placeholder="2024-01-31", width=170),
             _button(self.param.refresh, width=90, align="end"),
             sizing_mode="stretch_width")
         quality = pn.Column(
@@ -265,7 +325,7 @@ class CatalogBrowser(Viewer):
         return pn.Column(
             self._alert,
             pn.pane.Markdown("### Inventory"), self._table,
-            pn.pane.Markdown("### Coverage"), self._timeline,
+            pn.pane.Markdown("### Coverage"), self._timeline, self._segments,
             range_row,
             pn.Tabs(("Price preview", pn.Column(self._preview_note, self._preview,
                                                 sizing_mode="stretch_width")),
@@ -286,41 +346,54 @@ class CatalogBrowser(Viewer):
 
     # -- inventory ------------------------------------------------------------------------------
     def _load(self, select: str | None = None) -> None:
+        """Read the inventory (series, instruments, coverage) off the event loop, then show it."""
         catalog = self.workbench.catalog
-        try:
-            series = catalog.series()
-            instruments = catalog.instruments()
-        except WorkbenchError as e:
-            self._show(f"Cannot read the catalog: {e}", "danger")
+        run_off_loop(lambda: (catalog.series(), catalog.instruments(), catalog.coverages()),
+                     lambda outcome: self._loaded(outcome, select), busy=self._layout)
+
+    def _loaded(self, outcome, select: str | None) -> None:
+        if isinstance(outcome, Exception):
+            self._show(f"Cannot read the catalog: {_reason(outcome)}", "danger")
             return
+        series, instruments, coverages = outcome
         venues = {i.instrument_id: i.venue for i in instruments}
+        self._coverages = {c.key: c for c in coverages}
         self._inventory = pd.DataFrame([{
             "Venue": venues.get(s.instrument_id, s.instrument_id.rsplit(".", 1)[-1]),
-            "Instrument": s.instrument_id, "Data": s.data_type, "Series": s.key,
+            "Instrument": s.instrument_id, "Series": s.key, "Data": s.data_type,
+            "Source": self._coverages[s.key].origin,
             "First (UTC)": f"{s.first:%Y-%m-%d %H:%M}", "Last (UTC)": f"{s.last:%Y-%m-%d %H:%M}",
-            "Rows": s.rows, "Files": s.files, "MB": round(s.bytes / 1e6, 2),
-        } for s in series], columns=["Venue", "Instrument", "Data", "Series", "First (UTC)",
-                                     "Last (UTC)", "Rows", "Files", "MB"])
+            "Holes": self._coverages[s.key].holes_summary(),
+            "Rows": s.rows, "Files": s.files, "Size": format_bytes(s.bytes),
+        } for s in series], columns=INVENTORY_COLUMNS)
         self._table.value = self._inventory
         self._instruments.value = pd.DataFrame([{
             "Instrument": i.instrument_id, "Venue": i.venue, "Class": i.instrument_class,
             "Base": i.base_currency or "", "Quote": i.quote_currency,
             "Settlement": i.settlement_currency, "Price precision": i.price_precision,
             "Size precision": i.size_precision, "Tick": i.price_increment,
-            "Lot/step": i.size_increment, "Multiplier": i.multiplier,
+            "Lot/step": i.size_increment, "Multiplier": f"{i.multiplier:g}",
             "Expires": f"{i.expiration:%Y-%m-%d}" if i.expiration is not None else "",
         } for i in instruments])
-        self._timeline.object = coverage_html(series)
+        self._timeline.object = coverage_html(coverages)
         keys = [s.key for s in series]
         self.param.series.objects = list(keys)  # param may add None to the list it is given
         wanted = select if select in keys else (self.series if self.series in keys else None)
         self.series = wanted or (keys[0] if keys else None)
+        self._segments.object = (segments_markdown(self._coverages[self.series])
+                                 if self.series in self._coverages else "")
+        synthetic = sum(c.origin != IMPORTED for c in coverages)
+        note, kind = "", "info"
         if not keys:
-            self._show("The catalog holds no data yet: import a file on the **Import** tab.",
-                       "warning")
-        elif catalog.is_sample and not self.message:
-            self._show("**Synthetic sample data**, generated by the workbench; not market data.",
-                       "info")
+            note, kind = "The catalog holds no data yet: import a file on the **Import** tab.", "warning"
+        elif synthetic:
+            which = "every series" if synthetic == len(keys) else f"{synthetic} of {len(keys)} series"
+            note = (f"**Synthetic sample data** in {which}: generated by the workbench, not "
+                    "market data. The *Source* column and the hatched coverage show which data "
+                    "is synthetic and which was imported.")
+        if self.message in ("", self._note):  # an action's outcome stays until the next action
+            self._show(note, kind)
+        self._note = note
 
     def _on_row_click(self, event) -> None:
         if event.row is not None and event.row < len(self._table.value):
@@ -338,24 +411,37 @@ class CatalogBrowser(Viewer):
         self._quality_summary.object = "Run the quality check to see gaps and offenders."
         self._gaps.value = pd.DataFrame()
         self._offenders.value = pd.DataFrame()
+        self._segments.object = (segments_markdown(self._coverages[self.series])
+                                 if self.series in self._coverages else "")
         if self.series is None:
             self._preview_pipe.send(_EMPTY_PRICES)
             self._preview_note.object = ""
             return
         self._export_download.filename = (
             f"{re.sub(r'[^A-Za-z0-9._-]', '_', self.series)}.{self.export_format}")
-        try:
-            frame = self.workbench.catalog.preview(self.series, self.start or None,
-                                                   self.end or None, max_points=PREVIEW_POINTS)
-        except WorkbenchError as e:
+        catalog, series = self.workbench.catalog, self.series
+        start, end = self.start or None, self.end
+
+        def read():
+            return (catalog.preview(series, start, inclusive_end(end), max_points=PREVIEW_POINTS),
+                    catalog.find_series(series))
+
+        run_off_loop(read, lambda outcome: self._previewed_series(series, outcome),
+                     busy=self._preview)
+
+    def _previewed_series(self, series: str, outcome) -> None:
+        if series != self.series:
+            return  # the user has picked another series since
+        if isinstance(outcome, Exception):
             self._preview_pipe.send(_EMPTY_PRICES)
-            self._preview_note.object = f"No preview: {e}"
+            self._preview_note.object = f"No preview: {_reason(outcome)}"
             return
-        info = self.workbench.catalog.find_series(self.series)
+        frame, info = outcome
         frame = frame.tz_convert(None) if frame.index.tz is not None else frame
         self._preview_note.object = (
-            f"**{self.series}** — {info.rows:,} rows stored; showing {len(frame):,} points "
-            f"(lowest and highest of each stretch, at most {PREVIEW_POINTS:,}).")
+            f"**{series}** — {format_count(info.rows)} rows stored; showing "
+            f"{format_count(len(frame))} points (lowest and highest of each stretch, at most "
+            f"{format_count(PREVIEW_POINTS)}).")
         self._preview_pipe.send(frame.reset_index())
 
     @param.depends("export_format", watch=True)
@@ -371,9 +457,9 @@ class CatalogBrowser(Viewer):
             self._show("Pick a series first.", "warning")
             return
         series, calendar = self.series, None if self.calendar == AUTO else self.calendar
-        start, end = self.start or None, self.end or None
+        start, end = self.start or None, self.end
         run_off_loop(lambda: self.workbench.catalog.check(series, calendar=calendar, start=start,
-                                                          end=end),
+                                                          end=inclusive_end(end)),
                      lambda outcome: self._checked(series, outcome), busy=self._layout)
 
     def _checked(self, series: str, report) -> None:
@@ -401,7 +487,7 @@ class CatalogBrowser(Viewer):
         buffer = io.BytesIO()
         try:
             self.workbench.catalog_writer.export(self.series, buffer, start=self.start or None,
-                                                 end=self.end or None, fmt=self.export_format,
+                                                 end=inclusive_end(self.end), fmt=self.export_format,
                                                  principal=self.principal)
         except WorkbenchError as e:
             self._show(f"Cannot export: {e}", "danger")
@@ -414,7 +500,7 @@ class CatalogBrowser(Viewer):
         if self.series is None:
             self._show("Pick a series first.", "warning")
             return
-        series, start, end = self.series, self.start or None, self.end or None
+        series, start, end = self.series, self.start or None, self.end
         confirm = self.confirm_delete
 
         def deleted(result) -> None:
@@ -428,21 +514,26 @@ class CatalogBrowser(Viewer):
             self._load()
 
         run_off_loop(lambda: self.workbench.catalog_writer.delete(
-            series, start, end, confirm=confirm, principal=self.principal), deleted,
+            series, start, inclusive_end(end), confirm=confirm, principal=self.principal), deleted,
             busy=self._layout)
 
     # -- import ---------------------------------------------------------------------------------
     def _on_upload(self, event) -> None:
         if not event.new:
             return
-        try:
-            self.source = self.workbench.catalog_writer.store_upload(
-                self._upload.filename or "upload.csv", event.new, principal=self.principal)
-        except WorkbenchError as e:
-            self._show_import(str(e), "danger")
-            return
-        self._show_import(f"Uploaded **{self._upload.filename}** ({len(event.new) / 1e6:.1f} MB). "
-                          "Fill in the instrument id and press Preview.", "info")
+        name, data, writer = self._upload.filename or "upload.csv", event.new, self.workbench.catalog_writer
+
+        def stored(outcome) -> None:
+            if isinstance(outcome, Exception):
+                self._show_import(_reason(outcome), "danger")
+                return
+            self.source = outcome
+            self._show_import(f"Uploaded **{name}** ({format_bytes(len(data))}). Fill in the "
+                              "instrument id and press Preview.", "info")
+
+        # Up to MAX_UPLOAD is written to disk: not on the event loop.
+        run_off_loop(lambda: writer.store_upload(name, data, principal=self.principal), stored,
+                     busy=self._layout)
 
     def _options(self) -> ImportOptions:
         if not self.source:

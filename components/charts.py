@@ -31,8 +31,10 @@ from bokeh.models import (
 from bokeh.palettes import RdYlGn11
 from bokeh.plotting import figure
 
+from components.formats import plain_ticks
 from services.backtest.downsample import minmax_indices
 from services.backtest.statistics import daily_returns
+from services.formatting import format_number, format_ratio, numeral_format
 
 # Points per time chart: enough for a sharp 4K-wide line, small enough for any browser.
 MAX_CHART_POINTS = 4000
@@ -103,6 +105,8 @@ def _time_figure(title: str, height: int, y_label: str, x_range, log: bool = Fal
                  active_drag="box_zoom", x_axis_label="Time (UTC)", y_axis_label=y_label,
                  min_border_left=70)
     fig.toolbar.logo = None
+    if not log:
+        fig.yaxis.formatter = plain_ticks()
     return fig
 
 
@@ -166,8 +170,14 @@ def price_chart(results, xlim: tuple | None = None, x_range=None, bars: Bars | N
         x_range = Range1d(*_ms(list(xlim)))
     bars = bars or Bars.of(results)
     fig = _time_figure(PRICE_TITLE, 300, "Price", x_range or bars.x_range())
-    line = fig.line("ts", "close", source=bars.source("close"), color="#555555", line_width=1,
+    holes = results.summary.get("data_holes", [])
+    close = _broken_at_holes(bars.source("close"), holes)
+    line = fig.line("ts", "close", source=close, color="#555555", line_width=1,
                     legend_label="Close", name="close")
+    for after, until in holes:  # shaded: the market was open and the data has no bar
+        left, right = _ms([after, until])
+        fig.add_layout(BoxAnnotation(left=float(left), right=float(right), fill_color="#c0392b",
+                                     fill_alpha=0.07, line_alpha=0))
     if len(fills) > MAX_FILL_MARKERS:
         fills = fills.iloc[:: len(fills) // MAX_FILL_MARKERS + 1]
     markers = []
@@ -178,19 +188,36 @@ def price_chart(results, xlim: tuple | None = None, x_range=None, bars: Bars | N
                          quantity=side_fills["quantity"])
         markers.append(fig.scatter("ts", "price", source=source, marker=marker, size=9,
                                    color=color, legend_label=side.title(), name=side.lower()))
-    _hover(fig, [line], ("Close", "@close{0,0.[0000]}"))
+    price_digits, size_digits = results.precisions()
+    price_format, size_format = numeral_format(price_digits), numeral_format(size_digits)
+    _hover(fig, [line], ("Close", f"@close{{{price_format}}}"))
     fig.add_tools(HoverTool(renderers=markers, tooltips=[
-        _TIME_TOOLTIP, ("Price", "@price{0,0.[0000]}"), ("Quantity", "@quantity")],
+        _TIME_TOOLTIP, ("Price", f"@price{{{price_format}}}"),
+        ("Quantity", f"@quantity{{{size_format}}}")],
         formatters={"@ts": "datetime"}))
     _legend(fig)
     return fig
 
 
-def position_chart(bars: Bars, x_range):
+def _broken_at_holes(source: ColumnDataSource, holes: list) -> ColumnDataSource:
+    """``source`` with a gap (NaN) inside each hole of the data, so the line does not draw a
+    straight stroke across months without a bar. ``holes``: [after, until] ISO pairs."""
+    if not holes:
+        return source
+    inside = _ms([pd.Timestamp(a) + (pd.Timestamp(u) - pd.Timestamp(a)) / 2 for a, u in holes])
+    data = source.data
+    ts = np.concatenate([data["ts"], inside])
+    order = np.argsort(ts, kind="stable")
+    columns = {name: np.concatenate([values, np.full(len(inside), np.nan)])[order]
+               for name, values in data.items() if name != "ts"}
+    return ColumnDataSource({"ts": ts[order], **columns})
+
+
+def position_chart(bars: Bars, x_range, size_digits: int = 4):
     fig = _time_figure("Net position", 130, "Position", x_range)
     step = fig.step("ts", "position", source=bars.source("position"), mode="after",
                     color="#9467bd", name="position")
-    _hover(fig, [step], ("Position", "@position{0.[0000]}"))
+    _hover(fig, [step], ("Position", f"@position{{{numeral_format(size_digits)}}}"))
     return fig
 
 
@@ -220,8 +247,8 @@ def rolling_chart(results, x_range):
                    legend_label=f"Volatility % ({ROLLING_DAYS} d)", name="volatility")
     fig.y_range = DataRange1d(renderers=[sharpe])
     fig.extra_y_ranges["volatility"].renderers = [vol]
-    fig.add_layout(LinearAxis(y_range_name="volatility", axis_label="Rolling volatility (%)"),
-                   "right")
+    fig.add_layout(LinearAxis(y_range_name="volatility", axis_label="Rolling volatility (%)",
+                              formatter=plain_ticks()), "right")
     _hover(fig, [sharpe], ("Sharpe", "@sharpe{0.00}"), ("Volatility", "@volatility{0.00}%"))
     _legend(fig)
     return fig
@@ -232,7 +259,8 @@ def time_charts(results, log: bool = False):
     bars = Bars.of(results)
     x_range = bars.x_range()
     return column(equity_chart(results, bars, x_range, log), drawdown_chart(results, bars, x_range),
-                  price_chart(results, x_range=x_range, bars=bars), position_chart(bars, x_range),
+                  price_chart(results, x_range=x_range, bars=bars),
+                  position_chart(bars, x_range, results.precisions()[1]),
                   rolling_chart(results, x_range), sizing_mode="stretch_width")
 
 
@@ -254,7 +282,7 @@ def monthly_heatmap(statistics: dict):
     source = ColumnDataSource({
         "month": frame["month"].tolist(), "year": frame["year"].tolist(),
         "return_pct": _values(frame["return_pct"]),
-        "label": ["n/a" if pd.isna(v) else f"{v:.1f}" for v in frame["return_pct"]],
+        "label": [format_number(v, 1) for v in frame["return_pct"]],  # never "-0.0"
     })
     fig.rect("month", "year", 1, 1, source=source, line_color="white",
              fill_color={"field": "return_pct", "transform": mapper}, name="months")
@@ -279,6 +307,7 @@ def yearly_bars(statistics: dict):
         "color": ["#2ca02c" if v >= 0 else "#d62728" for _, v in years]})
     fig.vbar(x="year", top="return_pct", width=0.7, color="color", source=source, name="years")
     fig.xgrid.visible = False
+    fig.yaxis.formatter = plain_ticks()
     return fig
 
 
@@ -296,6 +325,7 @@ def returns_histogram(results):
                                "days": counts.astype(float)})
     fig.quad(left="left", right="right", bottom=0, top="days", source=source, color="#1f77b4",
              line_color="white", name="days")
+    fig.xaxis.formatter, fig.yaxis.formatter = plain_ticks(), plain_ticks()
     return fig
 
 
@@ -387,6 +417,7 @@ def distribution_chart(distribution, title: str, x_label: str, scale: float = 1.
                                "paths": counts.astype(float)})
     fig.quad(left="left", right="right", bottom=0, top="paths", source=source,
              color=PALETTE[0], alpha=0.7, line_color="white", name="paths")
+    fig.xaxis.formatter, fig.yaxis.formatter = plain_ticks(), plain_ticks()
     for value, color, dash in ((distribution.actual * scale, "#222222", "solid"),
                                (distribution.p5 * scale, "#d62728", "dashed"),
                                (distribution.p95 * scale, "#2ca02c", "dashed")):
@@ -433,7 +464,7 @@ def grid_heatmap(grid: pd.DataFrame, title: str, value_label: str, reverse: bool
     source = ColumnDataSource({
         "x": cells["x"].astype(str).tolist(), "y": cells["y"].astype(str).tolist(),
         "value": values,
-        "label": ["n/a" if not np.isfinite(v) else f"{v:.3g}" for v in values]})
+        "label": [format_number(v, 2) if percent else format_ratio(v) for v in values]})
     fig.rect("x", "y", 1, 1, source=source, line_color="white",
              fill_color={"field": "value", "transform": mapper}, name="cells")
     fig.text("x", "y", text="label", source=source, text_align="center",

@@ -130,7 +130,8 @@ class Overview(Viewer):
             series = catalog.series()
         except WorkbenchError as error:
             return f'<div><h3>Data catalog</h3><p class="empty">{e(str(error))}</p></div>'
-        kind = ("Synthetic sample data, generated from a fixed seed (not market data)"
+        kind = ("Sample catalog: synthetic sample data from a fixed seed (not market data), "
+                "except what was imported; the Catalog page labels each series"
                 if catalog.is_sample else "Market data")
         rows = [[e(s.key), e(s.data_type), f"{s.first:%Y-%m-%d %H:%M}",
                  f"{s.last:%Y-%m-%d %H:%M}", f"{s.rows:,}", f"{s.bytes / 1e6:,.1f}"]

@@ -26,6 +26,7 @@ from components import charts
 from services import ValidationError, Workbench
 from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
 from services.backtest.robustness import run_robustness
+from services.formatting import format_number
 
 # Compressed bytes allowed for the fills and orders tables together; every trade is always kept.
 SECONDARY_TABLE_BUDGET = 1_000_000
@@ -55,27 +56,31 @@ _TABLE_JS = """
 async function wbDecode(b64){const bytes=Uint8Array.from(atob(b64),c=>c.charCodeAt(0));
  const stream=new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
  return JSON.parse(await new Response(stream).text());}
-function wbFmt(v,kind){if(v===null||v===undefined)return '';
+function wbFixed(v,d){const t=Number(v).toLocaleString('en-US',{minimumFractionDigits:d,maximumFractionDigits:d});
+ return /[1-9]/.test(t)?t:t.replace('-','');}
+function wbDuration(v){const t=Math.max(Math.round(v),0),d=Math.floor(t/86400),h=Math.floor(t%86400/3600),
+  m=Math.floor(t%3600/60),s=t%60,p=n=>String(n).padStart(2,'0');
+ if(d>=10)return (d+(h>=12?1:0))+'d';if(d)return d+'d'+p(h)+'h';if(h)return h+'h'+p(m)+'m';return m?m+'m'+p(s)+'s':s+'s';}
+function wbFmt(v,kind,digits){if(v===null||v===undefined)return '';
  if(kind==='time')return new Date(v*1000).toISOString().replace('T',' ').slice(0,19);
- if(kind==='num')return Number(v).toLocaleString(undefined,{maximumFractionDigits:8});
- if(kind==='duration'){const a=Math.abs(v),d=Math.floor(a/86400),r=a-d*86400,p=n=>String(Math.floor(n)).padStart(2,'0');
-  const s=r%60;return (v<0?'-':'')+d+' days '+p(r/3600)+':'+p(r%3600/60)+':'+p(s)+(Number.isInteger(s)?'':(s%1).toFixed(6).slice(1));}
+ if(kind==='num')return digits===null||digits===undefined?Number(v).toLocaleString('en-US',{maximumFractionDigits:8}):wbFixed(v,digits);
+ if(kind==='duration')return wbDuration(v);
  return String(v);}
 const wbEsc=s=>String(s).replace(/[&<>"']/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'})[c]);
 async function wbTable(id){const host=document.getElementById(id);
  let t;try{t=await wbDecode(host.dataset.payload);}catch(e){host.textContent='This browser cannot open the table ('+e+').';return;}
- const n=t.rows,cols=t.columns,kinds=t.kinds,order=[...Array(n).keys()];let page=0,size=25,rows=order,sortCol=null,asc=true;
+ const n=t.rows,cols=t.columns,kinds=t.kinds,digits=t.digits||[],order=[...Array(n).keys()];let page=0,size=25,rows=order,sortCol=null,asc=true;
  const ctl=document.createElement('div');ctl.className='tbl-controls';
  const q=document.createElement('input');q.placeholder='Search';const info=document.createElement('span');
  const prev=document.createElement('button');prev.textContent='‹ Prev';const next=document.createElement('button');next.textContent='Next ›';
  ctl.append(q,prev,next,info);const table=document.createElement('table');host.append(ctl,table);
  function render(){const start=page*size,shown=rows.slice(start,start+size);
   let h='<tr>'+cols.map((c,i)=>'<th data-i="'+i+'">'+wbEsc(c)+(sortCol===i?(asc?' ▲':' ▼'):'')+'</th>').join('')+'</tr>';
-  for(const r of shown){h+='<tr>'+cols.map((c,i)=>'<td>'+wbEsc(wbFmt(t.data[i][r],kinds[i]))+'</td>').join('')+'</tr>';}
+  for(const r of shown){h+='<tr>'+cols.map((c,i)=>'<td>'+wbEsc(wbFmt(t.data[i][r],kinds[i],digits[i]))+'</td>').join('')+'</tr>';}
   table.innerHTML=h;info.textContent=(rows.length?start+1:0)+'-'+Math.min(start+size,rows.length)+' of '+rows.length+(rows.length<n?' (filtered from '+n+')':'');
   table.querySelectorAll('th').forEach(th=>th.onclick=()=>{const i=+th.dataset.i;asc=sortCol===i?!asc:true;sortCol=i;
    const col=t.data[i];rows=[...rows].sort((a,b)=>(col[a]>col[b]?1:col[a]<col[b]?-1:0)*(asc?1:-1));page=0;render();});}
- q.oninput=()=>{const s=q.value.toLowerCase();rows=s?order.filter(r=>cols.some((c,i)=>wbFmt(t.data[i][r],kinds[i]).toLowerCase().includes(s))):order;page=0;render();};
+ q.oninput=()=>{const s=q.value.toLowerCase();rows=s?order.filter(r=>cols.some((c,i)=>wbFmt(t.data[i][r],kinds[i],digits[i]).toLowerCase().includes(s))):order;page=0;render();};
  prev.onclick=()=>{if(page>0){page--;render();}};next.onclick=()=>{if((page+1)*size<rows.length){page++;render();}};render();}
 document.querySelectorAll('.wb-table').forEach(el=>wbTable(el.id));
 """
@@ -89,11 +94,13 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> list:
     return out
 
 
-def _columnar(frame: pd.DataFrame) -> tuple[list, list, list]:
-    """Column names, kinds and JSON-ready value lists (times as epoch seconds, durations in
-    seconds, NaN as null).
+def _columnar(frame: pd.DataFrame, digits: dict[str, int] | None = None
+              ) -> tuple[list, list, list, list]:
+    """Column names, kinds, decimals shown (``digits``: per numeric column; None shows up to 8)
+    and JSON-ready value lists (times as epoch seconds, durations in seconds, NaN as null).
     Vectorised: a 1M-bar run's tables have tens of thousands of rows."""
-    columns, kinds, data = [], [], []
+    digits = digits or {}
+    columns, kinds, shown, data = [], [], [], []
     for name in frame.columns:
         series = frame[name]
         missing = series.isna().to_numpy(dtype=bool)
@@ -112,21 +119,23 @@ def _columnar(frame: pd.DataFrame) -> tuple[list, list, list]:
             values, kind = _nullable(series.astype(str).to_numpy(dtype=object), missing), "text"
         columns.append(name)
         kinds.append(kind)
+        shown.append(digits.get(name) if kind == "num" else None)
         data.append(values)
-    return columns, kinds, data
+    return columns, kinds, shown, data
 
 
-def _pack(columns: list, kinds: list, data: list, rows: int) -> tuple[str, int]:
+def _pack(columns: list, kinds: list, digits: list, data: list, rows: int) -> tuple[str, int]:
     """gzip + base64 of the first ``rows`` rows. Returns (payload, compressed bytes)."""
-    raw = json.dumps({"columns": columns, "kinds": kinds, "data": [v[:rows] for v in data],
-                      "rows": rows}, separators=(",", ":"), allow_nan=False).encode()
+    raw = json.dumps({"columns": columns, "kinds": kinds, "digits": digits,
+                      "data": [v[:rows] for v in data], "rows": rows},
+                     separators=(",", ":"), allow_nan=False).encode()
     packed = gzip.compress(raw, compresslevel=6, mtime=0)
     return base64.b64encode(packed).decode(), len(packed)
 
 
-def _encode_table(frame: pd.DataFrame) -> tuple[str, int]:
+def _encode_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> tuple[str, int]:
     """Columnar JSON (times as epoch seconds), gzip, base64. Returns (payload, compressed bytes)."""
-    return _pack(*_columnar(frame), len(frame))
+    return _pack(*_columnar(frame, digits), len(frame))
 
 
 def _table_html(table_id: str, payload: str, note: str = "") -> str:
@@ -134,9 +143,10 @@ def _table_html(table_id: str, payload: str, note: str = "") -> str:
     return f'{note_html}<div class="wb-table" id="{table_id}" data-payload="{payload}"></div>'
 
 
-def _budgeted_table_html(table_id: str, frame: pd.DataFrame, budget: int) -> str:
+def _budgeted_table_html(table_id: str, frame: pd.DataFrame, budget: int,
+                         digits: dict[str, int] | None = None) -> str:
     """A table of ``frame``, truncated to ``budget`` compressed bytes (and saying so)."""
-    payload, _, note = _fit_budget(frame, budget)
+    payload, _, note = _fit_budget(frame, budget, digits)
     return _table_html(table_id, payload, note)
 
 
@@ -146,14 +156,15 @@ def _within_budget(frame: pd.DataFrame, budget: int) -> tuple[pd.DataFrame, str]
     return (frame if kept == len(frame) else frame.iloc[:kept]), note
 
 
-def _fit_budget(frame: pd.DataFrame, budget: int) -> tuple[str, int, str]:
+def _fit_budget(frame: pd.DataFrame, budget: int, digits: dict[str, int] | None = None
+                ) -> tuple[str, int, str]:
     """The payload of ``frame``, or of a prefix within ``budget`` compressed bytes that fills at
     least ``_BUDGET_FILL`` of it: (payload, rows kept, note). The columns are converted once;
     each probe only serialises and compresses a prefix."""
-    columns, kinds, data = _columnar(frame)
+    columns, kinds, shown, data = _columnar(frame, digits)
     rows = len(frame)
     if rows == 0:
-        return _pack(columns, kinds, data, 0)[0], 0, ""
+        return _pack(columns, kinds, shown, data, 0)[0], 0, ""
     # Between a prefix that fits (low) and one that does not (high). The first probe is a
     # small prefix (its bytes per row aim the next one), not the whole table: a 1M-bar run's
     # fills are megabytes of JSON, and each compression of them costs a tenth of a second.
@@ -163,7 +174,7 @@ def _fit_budget(frame: pd.DataFrame, budget: int) -> tuple[str, int, str]:
     high, high_size = rows + 1, None
     guess, target = min(rows, _FIRST_PROBE_ROWS), budget * (1 + _BUDGET_FILL) / 2
     for probe in itertools.count(1):
-        packed, size = _pack(columns, kinds, data, guess)
+        packed, size = _pack(columns, kinds, shown, data, guess)
         if size <= budget:
             low, low_size, payload = guess, size, packed
             if guess == rows or size >= budget * _BUDGET_FILL:
@@ -183,7 +194,7 @@ def _fit_budget(frame: pd.DataFrame, budget: int) -> tuple[str, int, str]:
         return payload, rows, ""
     keep = max(low, 1)  # always show something; the note says how much is missing
     if keep != low:
-        payload = _pack(columns, kinds, data, keep)[0]
+        payload = _pack(columns, kinds, shown, data, keep)[0]
     return payload, keep, (f"Showing the first {keep:,} of {rows:,} rows to keep this file small; "
                            "export the run's tables as CSV or Parquet for all of them.")
 
@@ -246,7 +257,8 @@ def _drawdowns_table(statistics: dict) -> str:
         f"<tr><td>{format_statistic('max_drawdown', p['depth'])}</td>"
         f"<td>{format_statistic('max_drawdown_peak', p['peak'])}</td>"
         f"<td>{format_statistic('max_drawdown_trough', p['trough'])}</td>"
-        f"<td>{format_statistic('max_drawdown_recovery', p['recovery'])}</td><td>{p['days']:.1f}</td></tr>"
+        f"<td>{format_statistic('max_drawdown_recovery', p['recovery'])}</td>"
+        f"<td>{format_number(p['days'], 1)}</td></tr>"
         for p in statistics.get("worst_drawdowns", []))
     return ("<table><tr><th>Depth</th><th>Peak</th><th>Trough</th><th>Recovered</th><th>Days</th></tr>"
             f"{rows}</table>") if rows else "<p>No drawdown.</p>"
@@ -281,11 +293,16 @@ def run_report_html(results) -> str:
     currency = summary.get("currency", "")
     # The tables compress in threads while the charts are built: zlib releases the GIL.
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="report-table") as pool:
-        trades = pool.submit(lambda: _table_html("trades", _encode_table(_trades_table(results))[0]))
+        price, size = results.precisions()
+        trades = pool.submit(lambda: _table_html("trades", _encode_table(
+            _trades_table(results), {"quantity": size, "entry price": price, "exit price": price,
+                                     "pnl": 2, "return %": 2, "commission": 2})[0]))
         fills = pool.submit(_budgeted_table_html, "fills", results.fills,
-                            SECONDARY_TABLE_BUDGET // 2)
+                            SECONDARY_TABLE_BUDGET // 2,
+                            {"quantity": size, "price": price, "commission": 2})
         orders = pool.submit(_budgeted_table_html, "orders", results.orders,
-                             SECONDARY_TABLE_BUDGET // 2)
+                             SECONDARY_TABLE_BUDGET // 2,
+                             {"quantity": size, "filled_qty": size, "avg_px": price})
         assessed = pool.submit(run_robustness, results)
         layouts = [charts.time_charts(results), charts.distribution_charts(results)]
         figures = assessed.result()

@@ -15,12 +15,14 @@ import param
 from panel.viewable import Viewer
 
 from components import charts
+from components.formats import fixed_cell
 from components.offloop import run_off_loop
 from components.pipeline.create_version import VersionFromRun
 from components.report import run_report_html
 from components.robustness import RobustnessPanel
 from services import Workbench, WorkbenchError
 from services.backtest.metric_labels import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
+from services.formatting import format_count, format_duration
 from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -80,15 +82,17 @@ class _Prepared:
     shown first) and display tables. The Returns and Trades tabs' charts are built when their
     tab is first shown."""
 
-    def __init__(self, time_charts, trades, fills, orders, config) -> None:
+    def __init__(self, time_charts, trades, fills, orders, config, formats) -> None:
         self.time_charts = time_charts
         self.trades, self.fills, self.orders, self.config = trades, fills, orders, config
+        self.formats = formats  # (titles, formatters) per table
 
     @classmethod
     def of(cls, results, log_scale: bool) -> _Prepared:
         # Bokeh figures belong to one document and are built per session; the display tables
         # are shared by every session of the process that opens the run.
-        return cls(charts.time_charts(results, log=log_scale), *_DISPLAY_TABLES.of(results))
+        return cls(charts.time_charts(results, log=log_scale), *_DISPLAY_TABLES.of(results),
+                   table_formats(results))
 
 
 class _DisplayTables:
@@ -109,8 +113,12 @@ class _DisplayTables:
                 self._cache.move_to_end(run_id)
                 return cached[1]
         display = ResultsViewer._display_frame
-        tables = (display(trades_frame(results)), display(results.fills),
-                  display(results.orders), json.loads(json.dumps(results.config)))
+        trades = display(trades_frame(results))
+        trades["duration"] = [format_duration(s) for s in
+                              (results.positions["closed"] - results.positions["opened"])
+                              .dt.total_seconds()]
+        tables = (trades, display(results.fills), display(results.orders),
+                  json.loads(json.dumps(results.config)))
         with self._lock:
             self._cache[run_id] = (results.fills, tables)
             while len(self._cache) > self._capacity:
@@ -122,15 +130,40 @@ _DISPLAY_TABLES = _DisplayTables()
 
 
 def trades_frame(results) -> pd.DataFrame:
-    """The trades table: one row per closed position."""
+    """The trades table: one row per closed position; prices and sizes at the instrument's
+    precision (no float noise in exports)."""
     p = results.positions
+    price, size = results.precisions()
     return pd.DataFrame({
         "entry_time": p["opened"], "exit_time": p["closed"],
         "side": p["entry"].map({"BUY": "LONG", "SELL": "SHORT"}).fillna(p["entry"]),
-        "quantity": p["quantity"], "entry_price": p["avg_px_open"], "exit_price": p["avg_px_close"],
+        "quantity": p["quantity"].round(size), "entry_price": p["avg_px_open"].round(price),
+        "exit_price": p["avg_px_close"].round(price),
         "pnl": p["realized_pnl"], "return_pct": p["realized_return"] * 100,
         "duration": (p["closed"] - p["opened"]).astype(str), "commission": p["commissions"],
     })
+
+
+def table_formats(results) -> dict[str, tuple[dict, dict]]:
+    """Titles and browser-side number formats of the trades, fills and orders tables: prices
+    and sizes at the instrument's precision, money at 2 decimals with its currency."""
+    price, size = results.precisions()
+    currency = results.summary.get("currency", "")
+    money = f" ({currency})" if currency else ""
+    return {
+        "trades": ({"entry_time": "Entry (UTC)", "exit_time": "Exit (UTC)", "side": "Side",
+                    "quantity": "Quantity", "entry_price": "Entry price",
+                    "exit_price": "Exit price", "pnl": f"PnL{money}", "return_pct": "Return",
+                    "duration": "Duration", "commission": f"Commission{money}"},
+                   {"quantity": fixed_cell(size), "entry_price": fixed_cell(price),
+                    "exit_price": fixed_cell(price), "pnl": fixed_cell(2),
+                    "return_pct": fixed_cell(2, " %"), "commission": fixed_cell(2)}),
+        "fills": ({"ts": "Time (UTC)", "commission": f"commission{money}"},
+                  {"quantity": fixed_cell(size), "price": fixed_cell(price),
+                   "commission": fixed_cell(2)}),
+        "orders": ({}, {"quantity": fixed_cell(size), "filled_qty": fixed_cell(size),
+                        "avg_px": fixed_cell(price)}),
+    }
 
 
 class ResultsViewer(Viewer):
@@ -305,8 +338,9 @@ class ResultsViewer(Viewer):
         self._header.object = (
             f"### {info.strategy} on {info.bar_type}\n"
             f"Run `{info.run_id}` · {info.start:%Y-%m-%d %H:%M} to {info.end:%Y-%m-%d %H:%M} UTC · "
-            f"parameters: {params} · {summary['orders']:,} orders, {summary['fills']:,} fills, "
-            f"{summary['positions']:,} positions{warnings}"
+            f"parameters: {params} · {format_count(summary['orders'])} orders, "
+            f"{format_count(summary['fills'])} fills, {format_count(summary['positions'])} "
+            f"positions{warnings}"
         )
         for download, name in zip(self._downloads, ("report-{}.html", "trades-{}.csv",
                                                      "equity-{}.csv", "trades-{}.parquet"), strict=True):
@@ -316,6 +350,9 @@ class ResultsViewer(Viewer):
         self._metrics.object = metrics_html(results.statistics, currency)
         self._time_charts.object = prepared.time_charts
         self._distribution.object = None
+        for table, name in ((self._trades, "trades"), (self._fills, "fills"),
+                            (self._orders, "orders")):
+            table.titles, table.formatters = prepared.formats[name]
         self._trades.value = prepared.trades
         self._all_trades = prepared.trades
         self._fills.value = prepared.fills

@@ -16,6 +16,7 @@ from panel.viewable import Viewer
 
 from components import charts
 from components.confirm import ConfirmAction
+from components.formats import fixed_cell, percent_cell, ratio_cell
 from components.live import follow
 from components.offloop import run_off_loop, served
 from components.permissions import permission, reason_note, restrict
@@ -25,7 +26,13 @@ from components.runtime_choice import RuntimeChoice
 from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest.analysis import RANK_BY
-from services.backtest.metric_labels import RANKABLE_METRICS, format_statistic
+from services.backtest.metric_labels import (
+    METRIC_KEYS,
+    RANKABLE_METRICS,
+    format_statistic,
+    metric_kind,
+    metric_label,
+)
 from services.backtest.sweep import SweepSpec
 from services.backtest.sweep_statistics import SweepStatistics
 from services.backtest.walk_forward import WalkForwardSpec
@@ -36,6 +43,25 @@ log = logging.getLogger(__name__)
 
 MODES = ["Sweep", "Walk-forward"]
 LEADERBOARD_PAGE = 10
+
+
+def board_formats(board: pd.DataFrame, metric: str) -> tuple[dict, dict]:
+    """Titles and browser-side number formats of the leaderboard's columns: each metric read
+    as the results cards read it (percent, ratio, money, count); the parameters as typed."""
+    kinds = {"smoothed": metric_kind(metric), "worst_drop": metric_kind(metric), "psr": "pct"}
+    cells = {"pct": percent_cell(2), "ratio": ratio_cell(), "money": fixed_cell(2),
+             "int": fixed_cell(0)}
+    formatters: dict = {"open": {"type": "html"}}
+    titles = {"open": "", "run_id": "Run", "status": "Status", "psr": "PSR",
+              "smoothed": f"Smoothed {metric_label(metric)}",
+              "worst_drop": f"Worst drop of {metric_label(metric)}"}
+    for column in board.columns:
+        kind = kinds.get(column) or (metric_kind(column) if column in METRIC_KEYS else None)
+        if kind in cells:
+            formatters[column] = cells[kind]
+        if column in METRIC_KEYS:
+            titles[column] = metric_label(column)
+    return titles, formatters
 
 
 def statistics_markdown(statistics: SweepStatistics) -> str:
@@ -470,6 +496,7 @@ class SweepView(Viewer):
                                  + (f"\n\n{note}" if note else ""))
         else:
             self._best.object = note
+        self._leaderboard.titles, self._leaderboard.formatters = board_formats(board, metric)
         self._leaderboard.value = board
 
     @param.depends("stop", watch=True)

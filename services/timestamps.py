@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pandas as pd
 
 from services.errors import ValidationError
 
 # pandas' nanosecond timestamps, which NautilusTrader's ts_event/ts_init use, span these years.
 FIRST, LAST = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_utc(value, name: str) -> pd.Timestamp | None:
@@ -40,3 +44,20 @@ def parse_range(start, end, names: tuple[str, str] = ("start", "end")
         raise ValidationError(f"{names[0]}: {first.isoformat()} is after {names[1]} "
                               f"{last.isoformat()}; swap them")
     return first, last
+
+
+def inclusive_end(value, name: str = "end") -> pd.Timestamp | None:
+    """The end of a range as the pages take it, inclusive: a day alone (``2024-01-31``, or a
+    ``datetime.date``) means through that whole day, up to the next midnight UTC, when the
+    day's last bar closes (bars are stamped at their close); a date with a time of day is that
+    instant. None for None or "". Both the Backtest and the Catalog page read their End so."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = value.isoformat()
+    end = parse_utc(value, name)
+    if end is None or not _DAY.match(value.strip()):
+        return end
+    try:
+        return end + pd.Timedelta(days=1)
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime past 2262-04-11
+        raise ValidationError(f"{name}: {value!r} is outside the dates NautilusTrader can hold "
+                              f"({FIRST:%Y-%m-%d} to {LAST:%Y-%m-%d})") from None

@@ -8,6 +8,7 @@ import time
 
 from app.cli.output import check_writable, jsonable, key_values, print_json, table, write_table
 from services.errors import WorkbenchError
+from services.formatting import format_count
 
 _H = "app.cli.catalog:"
 
@@ -95,24 +96,32 @@ def register(commands, common) -> None:
 def cmd_list(wb, args) -> int:
     instruments = wb.catalog.instruments()
     series = wb.catalog.series()
+    coverage = {c.key: c for c in wb.catalog.coverages()}
     backtestable = wb.catalog.backtestable()
     if args.json:
         print_json({
             "catalog": wb.catalog.location,
             "synthetic_sample": wb.catalog.is_sample,
             "instruments": [i.__dict__ for i in instruments],
-            "series": [s.__dict__ for s in series],
+            "series": [{**s.__dict__, "origin": coverage[s.key].origin,
+                        "calendar": coverage[s.key].calendar,
+                        "segments": [g.__dict__ for g in coverage[s.key].segments],
+                        "holes": [h.__dict__ for h in coverage[s.key].holes]} for s in series],
             "bar_types": [b.__dict__ for b in backtestable],
         })
         return 0
-    label = " (synthetic sample data)" if wb.catalog.is_sample else ""
+    label = " (sample catalog: synthetic data, except what was imported)" if wb.catalog.is_sample else ""
     print(f"Catalog: {wb.catalog.location}{label}")
     if not series:
         print("The catalog holds no data.")
         return 0
-    print(table([[s.key, s.data_type, f"{s.first:%Y-%m-%d %H:%M}", f"{s.last:%Y-%m-%d %H:%M}",
-                  f"{s.rows:,}"] for s in series],
-                ["SERIES", "TYPE", "FIRST (UTC)", "LAST (UTC)", "ROWS"]))
+    print(table([[s.key, s.data_type, coverage[s.key].origin, f"{s.first:%Y-%m-%d %H:%M}",
+                  f"{s.last:%Y-%m-%d %H:%M}", coverage[s.key].holes_summary(),
+                  format_count(s.rows)] for s in series],
+                ["SERIES", "TYPE", "SOURCE", "FIRST (UTC)", "LAST (UTC)", "HOLES", "ROWS"]))
+    for s in series:
+        if coverage[s.key].holes:
+            print(f"{s.key} has data {coverage[s.key].describe()}")
     print("\nBar types for backtests:")
     for b in backtestable:
         how = "stored bars" if b.data_type == "bars" else "aggregated from quotes"

@@ -136,7 +136,8 @@ class Pages:
         catalog = self.workbench.catalog
         data_note = pn.pane.Markdown(
             f"**Catalog**  \n`{catalog.location}`"
-            + ("  \n*Synthetic sample data*" if catalog.is_sample else ""),
+            + ("  \n*Sample catalog: synthetic data, except what was imported*"
+               if catalog.is_sample else ""),
             sizing_mode="stretch_width", styles={"font-size": "0.85em"},
         )
         header = [EmergencyStop(workbench=self.workbench, principal=principal)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.formatting import format_duration
+
 RECENT_WINDOW_S = 60.0  # the "recent" rate: progress over the last minute of wall time
 MIN_SPREAD = 0.1  # the range is at least +/- 10 %: rates measured over seconds are noisy
 
@@ -56,14 +58,5 @@ def describe(found: Estimate | None) -> str:
     """"about 6 min (5-8 min)": what the Runs page and the CLI show."""
     if found is None:
         return ""
-    return f"about {duration(found.seconds)} ({duration(found.low)}-{duration(found.high)})"
-
-
-def duration(seconds: float) -> str:
-    """1h17m, 6m05s, 42s."""
-    seconds = max(round(seconds), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    return (f"about {format_duration(found.seconds)} "
+            f"({format_duration(found.low)}-{format_duration(found.high)})")

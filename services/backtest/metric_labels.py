@@ -6,6 +6,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from services.formatting import (
+    NOT_AVAILABLE,
+    format_count,
+    format_money,
+    format_percent,
+    format_ratio,
+)
+
 HEADLINE_LABELS = {
     "total_return": ("Total return", "pct"),
     "cagr": ("CAGR", "pct"),
@@ -68,22 +76,35 @@ METRIC_GROUPS = {
 }
 _KINDS = {k: v[1] for group in METRIC_GROUPS.values() for k, v in group.items()} | {
     k: v[1] for k, v in HEADLINE_LABELS.items()}
+_LABELS = {k: v[0] for group in METRIC_GROUPS.values() for k, v in group.items()} | {
+    k: v[0] for k, v in HEADLINE_LABELS.items()}
+METRIC_KEYS = frozenset(_KINDS)  # every metric with a label and a kind
 
 
 def format_statistic(key: str, value, currency: str = "") -> str:
     """Human text for a statistic: ``n/a`` for undefined values, never ``nan`` or ``inf``."""
     kind = _KINDS.get(key, "ratio")
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
+        return NOT_AVAILABLE
     if kind == "time":
         return _as_datetime(value).strftime("%Y-%m-%d %H:%M")
     if kind == "pct":
-        return f"{value * 100:,.2f} %"
+        return format_percent(value)
     if kind == "int":
-        return f"{int(value):,}"
+        return format_count(value)
     if kind == "money":
-        return f"{value:,.2f} {currency}".strip()
-    return f"{value:,.3f}"
+        return format_money(value, currency)
+    return format_ratio(value)
+
+
+def metric_kind(key: str) -> str:
+    """pct, ratio, money, int or time: how the metric ``key`` reads."""
+    return _KINDS.get(key, "ratio")
+
+
+def metric_label(key: str) -> str:
+    """What the metric ``key`` is called ("Sharpe", "Total return"); the key if unknown."""
+    return _LABELS.get(key, key)
 
 # Which way is better, for highlighting the best run of a comparison: +1 higher, -1 lower.
 # (Drawdowns and VaR are negative returns, so "higher" means shallower.)

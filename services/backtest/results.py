@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from services.backtest.layout import DAILY_RETURNS, DAY_COLUMN, RESULTS, RETURN_COLUMN
 from services.backtest.records import COMPLETED, RunInfo
 from services.backtest.statistics import METRICS_VERSION, compute_statistics, daily_returns
+from services.catalog.importer import precision_of
 from services.errors import BacktestError
 
 # Columns the viewer, the report and the metrics rely on, per artefact.
@@ -44,6 +45,16 @@ class RunResults:
     orders: pd.DataFrame
     account: pd.DataFrame
     config: dict
+
+    def precisions(self) -> tuple[int, int]:
+        """Decimals of the instrument's prices and sizes: as recorded with the run, or, for
+        runs recorded before they were, the fewest that write every fill exactly."""
+        price, size = self.summary.get("price_precision"), self.summary.get("size_precision")
+        if price is None or size is None:
+            fills = self.fills
+            price = precision_of(fills["price"].to_numpy(dtype="float64")) if len(fills) else 2
+            size = precision_of(fills["quantity"].to_numpy(dtype="float64")) if len(fills) else 0
+        return int(price), int(size)
 
 
 class ResultsStore:

@@ -80,6 +80,16 @@ class PlannedSweep:
     runs: list[dict]
 
 
+def data_gap_warning(bar_type: str, holes) -> str:
+    """The warning a run carries when its range spans holes in its data."""
+    listed = "; ".join(h.describe() for h in holes[:3])
+    more = f"; and {len(holes) - 3:,} more" if len(holes) > 3 else ""
+    what = "a hole" if len(holes) == 1 else f"{len(holes):,} holes"
+    return (f"The data of {bar_type} has {what} inside this run's range, where the market was "
+            f"open and no bars were stored: {listed}{more}. Nothing traded there, and "
+            "indicators and open positions carried across it.")
+
+
 class BacktestService:
     """Queues backtests and sweeps, controls them and reads them back."""
 
@@ -104,6 +114,7 @@ class BacktestService:
         self.scheduler: Scheduler | None = None
         self._changed = threading.Condition()
         self._listeners: list = []
+        self._holes: dict[tuple, tuple] = {}
         self._steps: list = []
         self._docker = None  # the Docker seam, made on first use (see ``docker``)
 
@@ -239,12 +250,37 @@ class BacktestService:
         if progress_file is None:
             progress_file = str(Path(tempfile.gettempdir())
                                 / f"workbench-progress-{uuid.uuid4().hex}.json")
-        return self._build(spec, progress_file=progress_file)[0]
+        config, resolved = self._build(spec, progress_file=progress_file)
+        self._refuse_no_data(spec.bar_type, resolved)
+        return config
 
     def _build(self, spec: BacktestSpec, progress_file: str):
         strategy = self._templates.strategy(spec.strategy)
         engine = self._templates.backtest_engine()
         return build_run_config(spec, strategy, engine, self._catalog, progress_file)
+
+    def _refuse_no_data(self, bar_type: str, resolved: dict) -> None:
+        """A range without a bar would run to "Completed, 0 trades": refuse it, naming the
+        stretches that do hold data."""
+        start, end = resolved["start"], resolved["end"]
+        if self._catalog.rows_between(bar_type, start, end):
+            return
+        coverage = self._catalog.coverage(bar_type)
+        raise ValidationError(f"no bars of {bar_type} between {start:%Y-%m-%d %H:%M} and "
+                              f"{end:%Y-%m-%d %H:%M} UTC; the data has {coverage.describe()}")
+
+    def _data_holes(self, bar_type: str, resolved: dict) -> tuple:
+        """The holes of the run's data inside its range (Hole values)."""
+        series = resolved["series"]
+        # Runs of a sweep share bar type and range: the coverage is read once for all of them
+        # (a change of the data changes the series' rows or last timestamp, and so the key).
+        key = (bar_type, resolved["start"], resolved["end"], series.rows, series.last)
+        if key not in self._holes:
+            if len(self._holes) >= 64:  # a few entries per sweep; never more than these
+                self._holes.clear()
+            self._holes[key] = self._catalog.coverage(bar_type).holes_within(
+                resolved["start"], resolved["end"])
+        return self._holes[key]
 
     @staticmethod
     def _new_id() -> str:
@@ -272,6 +308,7 @@ class BacktestService:
         actor = self._auth.require(principal, action, f"{spec.strategy} on {spec.bar_type}")
         self.check_runtime(runtime)
         _, resolved = self._build(spec, progress_file=str(Path(tempfile.gettempdir()) / "x"))
+        self._refuse_no_data(spec.bar_type, resolved)
         run_id = self._new_id()
         with self._db.session() as session:
             session.add(BacktestRunRow(**self._row(run_id, spec, resolved, actor.name, runtime,
@@ -312,6 +349,7 @@ class BacktestService:
         instrument_class = self._catalog.instrument(series.instrument_id).instrument_class
         specs = run_specs(spec, expand(spec, template, instrument_class))
         _, resolved = self._build(specs[0], progress_file=str(Path(tempfile.gettempdir()) / "x"))
+        self._refuse_no_data(spec.bar_type, resolved)
         sweep_id = "sweep-" + self._new_id()
         created = now()
         base = self._new_id()
@@ -352,6 +390,7 @@ class BacktestService:
         folder = Path(info.run_folder)
         config, resolved = self._build(spec, progress_file=str(folder / PROGRESS_FILE))
         instrument = resolved["instrument"]
+        holes = self._data_holes(spec.bar_type, resolved)
         venue = config.venues[0]
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -363,6 +402,11 @@ class BacktestService:
                 "start": resolved["start"].isoformat(), "end": resolved["end"].isoformat(),
                 "starting_balance": float(venue.starting_balances[0].split()[0]),
                 "currency": resolved["currency"], "multiplier": instrument.multiplier,
+                "price_precision": instrument.price_precision,
+                "size_precision": instrument.size_precision,
+                "warnings": [data_gap_warning(spec.bar_type, holes)] if holes else [],
+                # Where the charts break their price line: no bars there.
+                "data_holes": [[h.after.isoformat(), h.until.isoformat()] for h in holes],
             }, indent=2))
         except OSError as e:
             shutil.rmtree(folder, ignore_errors=True)

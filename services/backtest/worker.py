@@ -191,10 +191,14 @@ def run(folder: Path) -> dict:
         "positions": int(len(positions)),
         "final_balances": final_balances,
         "currency": meta["currency"],
+        # How the instrument's prices and sizes are written, for tables and reports.
+        "price_precision": meta.get("price_precision"),
+        "size_precision": meta.get("size_precision"),
+        "data_holes": meta.get("data_holes", []),
         "iterations": int(results[0].iterations),
         "engine_seconds": run_seconds,
         "engine_cpu_seconds": run_cpu_seconds,
-        "warnings": [*fixes.warnings, *_order_warnings(engine)],
+        "warnings": [*fixes.warnings, *meta.get("warnings", []), *_order_warnings(engine)],
         "nautilus_fixes": list(fixes.installed),
         "statistics": statistics,
     }

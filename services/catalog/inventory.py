@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.catalog.calendars import default_calendar_name, get_calendar
+from services.catalog.coverage import CoverageIndex, SeriesCoverage, break_min_ns, build_coverage
 from services.catalog.quality import (
     DEFAULT_OUTLIER_Z,
     DEFAULT_TICK_QUIET_S,
@@ -31,6 +32,7 @@ from services.catalog.quality import (
     bar_step_ns,
     check_frame,
 )
+from services.catalog.sample import SAMPLE_SERIES
 from services.errors import CatalogError, ValidationError
 from services.timestamps import parse_range
 
@@ -301,6 +303,77 @@ class CatalogService:
                 return s
         known = ", ".join(s.bar_type for s in self.backtestable()) or "(the catalog has no data)"
         raise CatalogError(f"No data for bar type {bar_type!r} in {self.location}. Available: {known}")
+
+    # -- coverage: segments and holes ------------------------------------------------------
+    @cached_property
+    def _coverage_index(self) -> CoverageIndex:
+        return CoverageIndex(self._fs, self._root, self._protocol)
+
+    @staticmethod
+    def _stored_key(key: str) -> str:
+        """The stored series a key reads: bars built from quotes read the quotes."""
+        if key.endswith(QUOTE_BAR_SUFFIX):
+            return f"{key[: -len(QUOTE_BAR_SUFFIX)]}:quotes"
+        return key
+
+    def coverage(self, key: str) -> SeriesCoverage:
+        """Segments and holes of a stored series, or of the data a backtestable bar type reads
+        (the quotes under ``...-1-MINUTE-MID-INTERNAL``), against the series' own calendar."""
+        with _readable(self.location):
+            info = self.find_series(self._stored_key(key))
+            return self._coverage(info, self._instrument_classes())
+
+    def coverages(self) -> list[SeriesCoverage]:
+        """The coverage of every stored series, in the order of :meth:`series`."""
+        with _readable(self.location):
+            classes = self._instrument_classes()
+            return [self._coverage(info, classes) for info in self._series()]
+
+    def _instrument_classes(self) -> dict[str, tuple[str, str]]:
+        try:
+            return {i.instrument_id: (i.instrument_class, i.venue) for i in self.instruments()}
+        except CatalogError:  # unreadable instruments: series are read against 24/7
+            return {}
+
+    def _coverage(self, info: SeriesInfo, classes: dict[str, tuple[str, str]]) -> SeriesCoverage:
+        folder = _FOLDER_OF[info.data_type]
+        ident = (info.key if info.data_type == "bars" else info.instrument_id).replace("/", "")
+        path = f"{self._root}/data/{folder}/{ident}"
+        files = [f for f in self._fs.ls(path, detail=True)
+                 if _FILE_RE.match(f["name"].rsplit("/", 1)[-1])]
+        spec = self.bar_spec(info.key) if info.data_type == "bars" else None
+        step = (bar_step_ns(spec) or 0) if spec else 0
+        spans = self._coverage_index.spans(f"{folder}/{ident}", files, break_min_ns(step),
+                                           self._read_ts)
+        instrument_class, venue = classes.get(info.instrument_id, (None, ""))
+        calendar = get_calendar(default_calendar_name(instrument_class, venue))
+        sample = SAMPLE_SERIES.get(info.key) if self.is_sample else None
+        return build_coverage(info.key, info.data_type, spans, calendar, step,
+                              None if sample is None else tuple(
+                                  pd.Timestamp(t).value for t in sample))
+
+    def _read_ts(self, name: str) -> np.ndarray:
+        if self._protocol == "file":
+            return pq.read_table(name, columns=["ts_event"]).column("ts_event").to_numpy()
+        with self._fs.open(name, "rb") as fh:
+            return pq.read_table(fh, columns=["ts_event"]).column("ts_event").to_numpy()
+
+    def rows_between(self, key: str, start: pd.Timestamp, end: pd.Timestamp) -> int:
+        """How many rows of a stored series (or of the data a backtestable bar type reads) lie
+        in [start, end]: only the timestamps of the files that overlap the range are read."""
+        with _readable(self.location):
+            info = self.find_series(self._stored_key(key))
+            ident = info.key if info.data_type == "bars" else info.instrument_id
+            bounds = [("ts_event", ">=", start.value), ("ts_event", "<=", end.value)]
+            total = 0
+            for name in self._files(_FOLDER_OF[info.data_type], ident, start, end):
+                if self._protocol == "file":
+                    table = pq.read_table(name, columns=["ts_event"], filters=bounds)
+                else:
+                    with self._fs.open(name, "rb") as fh:
+                        table = pq.read_table(fh, columns=["ts_event"], filters=bounds)
+                total += table.num_rows
+            return total
 
     # -- column reads -------------------------------------------------------------------------
     def _files(self, folder: str, ident: str, start=None, end=None) -> list[str]:

@@ -24,6 +24,13 @@ import pandas as pd
 SAMPLE_MARKER = "WORKBENCH_SAMPLE.json"
 log = logging.getLogger(__name__)
 SEED = 20240101
+# What the generator writes, series by series: first and last timestamp (UTC). In a sample
+# catalog, data of these series inside these ranges is synthetic; anything else was imported.
+SAMPLE_SERIES = {
+    "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL": ("2024-01-01T00:01Z", "2025-01-01T00:00Z"),
+    "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL": ("2024-01-01T14:31Z", "2024-12-31T21:00Z"),
+    "EUR/USD.SIM:quotes": ("2024-01-01T00:00Z", "2024-03-31T23:59:45Z"),
+}
 
 
 def is_sample_catalog(path: str | os.PathLike) -> bool:

@@ -32,6 +32,7 @@ from components.results_viewer import trades_frame
 from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
 from services.backtest.spec import BacktestSpec
 from services.errors import ValidationError
+from services.formatting import format_duration, format_price
 from tests.conftest import chromium_path, skip_or_fail
 
 pytestmark = pytest.mark.integration
@@ -313,7 +314,8 @@ def _in_own_thread(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def _check_offline_rendering(path: Path, trades: int, shorts: int, first_duration: str) -> float:
+def _check_offline_rendering(path: Path, trades: int, shorts: int, first_duration: str,
+                             first_price: str) -> float:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -339,8 +341,10 @@ def _check_offline_rendering(path: Path, trades: int, shorts: int, first_duratio
             expect(info).to_have_text(f"1-25 of {trades}")
             expect(host.locator("tr")).to_have_count(26)
             expect(host.locator("th").first).to_have_text("#")
-            # Durations travel as seconds and read as pandas prints them.
+            # Durations travel as seconds and read as everywhere in the workbench (1h17m).
             expect(host.locator("tr").nth(1).locator("td").nth(9)).to_have_text(first_duration)
+            # Prices read at the instrument's precision, with separators.
+            expect(host.locator("tr").nth(1).locator("td").nth(5)).to_have_text(first_price)
             # Search filters the rows.
             host.get_by_placeholder("Search").fill("SHORT")
             expect(info).to_have_text(f"1-{min(25, shorts)} of {shorts} (filtered from {trades})")
@@ -376,9 +380,11 @@ def test_run_report_renders_offline_in_chromium(run_report, results):
     assert 0 < shorts < len(positions)
 
     # Act / Assert (in the browser)
-    first_duration = str(positions["closed"].iloc[0] - positions["opened"].iloc[0])
+    first_duration = format_duration(
+        (positions["closed"].iloc[0] - positions["opened"].iloc[0]).total_seconds())
+    first_price = format_price(positions["avg_px_open"].iloc[0], 2)  # AAPL: 2 decimals
     first_pnl = _in_own_thread(_check_offline_rendering, run_report, len(positions), shorts,
-                               first_duration)
+                               first_duration, first_price)
 
     assert first_pnl == pytest.approx(positions["realized_pnl"].min(), abs=0.01)
 

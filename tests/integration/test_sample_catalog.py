@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from services.catalog import CatalogService
-from services.catalog.sample import SAMPLE_MARKER, generate_sample_catalog
+from services.catalog.sample import SAMPLE_MARKER, SAMPLE_SERIES, generate_sample_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,23 @@ def test_sample_catalog_holds_the_three_asset_classes(sample_catalog_path):
     assert (aapl["high"] >= aapl[["open", "close"]].max(axis=1)).all()
     # Labelled as synthetic
     assert (sample_catalog_path / SAMPLE_MARKER).exists()
+
+
+def test_the_sample_table_names_what_the_generator_writes(sample_catalog_path):
+    # Arrange: in a sample catalog, data inside these ranges is labelled synthetic.
+    catalog = CatalogService(str(sample_catalog_path), is_sample=True)
+
+    # Act
+    series = {s.key: (s.first, s.last) for s in catalog.series()}
+    coverage = {c.key: c for c in catalog.coverages()}
+
+    # Assert
+    assert series == {key: (pd.Timestamp(a), pd.Timestamp(b))
+                      for key, (a, b) in SAMPLE_SERIES.items()}
+    assert {key: c.origin for key, c in coverage.items()} == dict.fromkeys(
+        SAMPLE_SERIES, "synthetic sample")
+    # Against their own calendars (Nasdaq, FX, 24/7), none of them has a hole.
+    assert {key: c.holes for key, c in coverage.items()} == dict.fromkeys(SAMPLE_SERIES, ())
 
 
 def test_sample_catalog_is_deterministic(tmp_path, sample_catalog_path):

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
+from services.formatting import format_duration, format_number, format_price, format_quantity
 from tests.ui.conftest import VIEWPORT, sign_in
 
 pytestmark = pytest.mark.ui
@@ -256,3 +257,29 @@ def test_zooming_one_time_chart_zooms_the_others(open_page, runs):
     zoomed = after[TIME_CHARTS[0]]
     assert start < zoomed[0] < zoomed[1] < end, (before, after)
     assert all(r == zoomed for r in after.values()), after
+
+
+def test_the_trades_table_reads_prices_money_and_durations_as_the_workbench_does(
+        open_page, runs, server):
+    # Arrange: the run's first trade as stored; AAPL prices have 2 decimals, sizes none.
+    run_id = runs["ema_cross"]
+    first = pd.read_parquet(server.state_dir / "runs" / run_id / "results" / "positions.parquet"
+                            ).sort_values("closed", kind="stable").iloc[0]
+    page = _open_results(open_page, run_id, "ema_cross")
+
+    # Act
+    _tab(page, "Trades").click()
+    row = page.locator(".tabulator-row", has=page.locator(
+        "[tabulator-field=side]", has_text=re.compile("^(LONG|SHORT)$"))).first
+    expect(row).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+
+    # Assert
+    expect(row.locator("[tabulator-field=entry_price]")).to_have_text(
+        format_price(first["avg_px_open"], 2))
+    expect(row.locator("[tabulator-field=quantity]")).to_have_text(
+        format_quantity(first["quantity"], 0))
+    expect(row.locator("[tabulator-field=pnl]")).to_have_text(
+        format_number(first["realized_pnl"], 2))
+    expect(row.locator("[tabulator-field=duration]")).to_have_text(
+        format_duration((first["closed"] - first["opened"]).total_seconds()))
+    expect(page.locator(".tabulator-col-title", has_text="PnL (USD)")).to_be_visible()

@@ -7,10 +7,13 @@ import pytest
 from sqlalchemy import select
 
 from components import CatalogBrowser
+from components.catalog_browser import coverage_html
+from services.catalog.coverage import Hole, Segment, SeriesCoverage
 from services.catalog.inventory import PREVIEW_POINTS
 from services.catalog.sources import safe_upload_name
 from services.db import AuditEntry
 from services.identity.principal import Principal
+from services.timestamps import inclusive_end
 from services.workbench import Workbench
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -42,7 +45,10 @@ def test_sample_inventory_grouped_by_venue_and_instrument_with_a_bounded_preview
     table = browser._table.value
     assert set(table["Series"]) == {s.key for s in workbench.catalog.series()}
     assert browser._table.groupby == ["Venue", "Instrument"]
-    assert "Synthetic sample" in browser.message
+    assert "Synthetic sample data** in every series" in browser.message
+    assert set(table["Source"]) == {"synthetic sample"} and set(table["Holes"]) == {"none"}
+    assert "cov-bar sample" in browser._timeline.object
+    assert browser._timeline.object.count("cov-hole") == 1  # the legend's only
     browser.series = BTC_BARS
     points = browser._preview_pipe.data
     assert 0 < len(points) <= PREVIEW_POINTS
@@ -137,3 +143,96 @@ def test_a_level_change_needs_the_wizard_s_confirmation(empty_workbench, csv_byt
     browser.accept_level_change = True
     browser.param.trigger("run_import")
     assert empty_workbench.catalog.find_series(BTC_BARS).rows == 290
+
+
+def test_an_import_with_a_hole_shows_two_segments_and_the_hole(empty_workbench):
+    # Arrange: 1-minute bars 00:01-02:00 and 07:01-08:00 of a 24/7 instrument: the bars that
+    # would cover 02:00-07:00 are missing, 5 open hours.
+    index = pd.date_range("2024-01-02 00:01", "2024-01-02 08:00", freq="1min")
+    index = index[(index <= "2024-01-02 02:00") | (index >= "2024-01-02 07:01")]
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "open": 10.0,
+                          "high": 10.5, "low": 9.5, "close": 10.25, "volume": 3})
+    browser = CatalogBrowser(workbench=empty_workbench, principal=RITA)
+    browser._upload.filename = "holey.csv"
+    browser._upload.value = frame.to_csv(index=False).encode()
+    browser.instrument_id = "BTCUSDT-PERP.BINANCE"
+
+    # Act
+    browser.param.trigger("run_import")
+
+    # Assert: the inventory, the timeline and the segment list show it; nothing says synthetic.
+    row = browser._table.value.iloc[0]
+    assert (row["Source"], row["Holes"], row["Rows"]) == ("imported", "1 (5h00m)", 120 + 60)
+    assert browser._timeline.object.count("cov-hole") == 2  # the hole and its legend entry
+    assert browser._timeline.object.count('class="cov-bar "') == 2
+    assert browser._segments.object.splitlines()[1:] == [
+        "- 2024-01-02 00:01 to 2024-01-02 02:00 UTC: 120 rows, imported",
+        "- *hole*: no data 2024-01-02 02:00\u20132024-01-02 07:01 (5h00m of open market)",
+        "- 2024-01-02 07:01 to 2024-01-02 08:00 UTC: 60 rows, imported"]
+    assert browser.message == ""  # "holds no data yet" went with the import
+
+
+def test_coverage_html_places_segments_and_holes_on_one_time_axis():
+    # Arrange: four days; data on the first and the last, a hole of two days between.
+    t = lambda text: pd.Timestamp(text, tz="UTC")  # noqa: E731
+    coverage = SeriesCoverage(
+        "X.SIM:trades", "trades", "24/7",
+        (Segment(t("2024-01-01"), t("2024-01-02"), 10, "imported"),
+         Segment(t("2024-01-04"), t("2024-01-05"), 5, "synthetic sample")),
+        (Hole(t("2024-01-02"), t("2024-01-04"), 2 * 86400.0),))
+
+    # Act
+    text = coverage_html([coverage])
+
+    # Assert
+    assert 'class="cov-bar " title="X.SIM:trades: 2024-01-01 00:00 to 2024-01-02 00:00 UTC, ' \
+           '10 rows, imported" style="left:0.000%;width:25.000%"' in text
+    assert 'class="cov-bar sample"' in text and 'style="left:75.000%;width:25.000%"' in text
+    assert ('class="cov-hole" title="X.SIM:trades: no data 2024-01-02 00:00\u20132024-01-04 '
+            '00:00 (2d00h of open market)" style="left:25.000%;width:50.000%"') in text
+    assert "<span>2024-01-01</span><span>2024-01-05</span>" in text
+
+
+def test_the_end_day_is_included_as_on_the_backtest_page(empty_workbench):
+    # Arrange: 1-minute bars closing 2024-01-02 22:01 to 2024-01-03 02:00 (240 bars); the bar
+    # closing at midnight is the last of 2 January.
+    index = pd.date_range("2024-01-02 22:01", periods=240, freq="1min")
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "open": 10.0,
+                          "high": 10.5, "low": 9.5, "close": 10.25, "volume": 3})
+    browser = CatalogBrowser(workbench=empty_workbench, principal=RITA)
+    browser._upload.filename = "night.csv"
+    browser._upload.value = frame.to_csv(index=False).encode()
+    browser.instrument_id = "BTCUSDT-PERP.BINANCE"
+    browser.param.trigger("run_import")
+
+    # Act
+    browser.start, browser.end = "2024-01-02", "2024-01-02"
+    whole_day = pd.read_csv(browser._export_file())
+    browser.end = "2024-01-02T23:00"
+    to_eleven = pd.read_csv(browser._export_file())
+
+    # Assert: 22:01 .. 00:00 is 120 bars; to 23:00 is 60.
+    assert len(whole_day) == 120 and whole_day["ts_event"].iloc[-1] == "2024-01-03T00:00:00.000000Z"
+    assert len(to_eleven) == 60
+    assert "inclusive" in CatalogBrowser.param.end.doc and "Backtest page" in CatalogBrowser.param.end.doc
+
+
+def test_both_pages_end_a_range_at_the_same_instant(workbench):
+    # Arrange
+    from datetime import date
+
+    from components import BacktestConfigurator
+    from components.run_form import RunForm
+    from services.timestamps import parse_utc
+
+    configurator = BacktestConfigurator(workbench=workbench)
+    configurator.form.bar_type = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
+    configurator.form.start, configurator.form.end = date(2024, 6, 3), date(2024, 6, 5)
+
+    # Act
+    backtest_end = parse_utc(configurator.spec().end, "end")
+    catalog_end = inclusive_end("2024-06-05")  # what End 2024-06-05 reads as on Catalog
+
+    # Assert: both mean the close of 5 June's last bar, midnight after it.
+    assert backtest_end == catalog_end == pd.Timestamp("2024-06-06T00:00:00Z")
+    assert "included" in RunForm.param.end.doc and "Catalog page" in RunForm.param.end.doc

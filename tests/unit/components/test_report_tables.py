@@ -88,7 +88,7 @@ def test_encode_table_of_an_empty_frame_keeps_its_columns():
     table = _decode(_encode_table(frame)[0])
 
     assert table == {"columns": ["entry time", "pnl", "side"], "kinds": ["time", "num", "text"],
-                     "data": [[], [], []], "rows": 0}
+                     "digits": [None, None, None], "data": [[], [], []], "rows": 0}
 
 
 def test_encode_table_is_deterministic():
@@ -236,3 +236,17 @@ def test_best_index_marks_no_winner_when_the_best_is_shared():
 def test_best_index_still_picks_a_winner_when_others_tie():
     assert best_index("total_return", [0.1, 0.1, 0.3]) == 2
     assert best_index("volatility", [0.3, 0.3, 0.1]) == 2
+
+
+def test_encode_table_carries_the_decimals_each_number_column_shows():
+    # Arrange: prices at the instrument's precision, money at 2; text and times have none.
+    frame = pd.DataFrame({"ts": pd.to_datetime(["2024-01-02"], utc=True), "price": [45700.9],
+                          "quantity": [0.1], "pnl": [-4.589999], "count": [3], "side": ["BUY"]})
+
+    # Act
+    table = _decode(_encode_table(frame, {"price": 1, "quantity": 3, "pnl": 2, "ts": 4,
+                                          "side": 1})[0])
+
+    # Assert: the values stay exact (for sorting); only the display decimals travel.
+    assert table["digits"] == [None, 1, 3, 2, None, None]
+    assert _column(table, "pnl") == [-4.589999]

@@ -6,12 +6,15 @@ to it look runs up by id, never expect an exact list.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import panel as pn
 import pytest
 
 from components import ResultsViewer
 from services.backtest.metric_labels import HEADLINE_LABELS
+from services.formatting import format_duration
 from services.identity.principal import Principal
 
 COMPONENT_TESTER = Principal.user("component-test", {"researcher", "admin"})
@@ -201,3 +204,35 @@ def test_searching_trades_filters_the_table(runs_workbench, completed_run):
     assert 0 < short < len(trades)
     assert len(viewer._trades.value) == short
     assert set(viewer._trades.value["side"]) == {"SHORT"}
+
+
+def test_trades_read_at_the_instrument_s_precision_with_money_in_its_currency(runs_workbench,
+                                                                             completed_run):
+    # Arrange: an AAPL run (prices with 2 decimals, whole shares), recorded in USD.
+    results = runs_workbench.backtests.results(completed_run)
+    first = results.positions.iloc[0]
+
+    # Act
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+
+    # Assert
+    _, trades, fills, orders = _tables(viewer)
+    assert results.precisions() == (2, 0)
+    assert trades.titles["pnl"] == "PnL (USD)" and trades.titles["entry_price"] == "Entry price"
+    assert {"quantity", "entry_price", "exit_price", "pnl", "commission"} <= set(trades.formatters)
+    assert {"quantity", "price", "commission"} <= set(fills.formatters)
+    assert {"quantity", "filled_qty", "avg_px"} <= set(orders.formatters)
+    expected = format_duration((first["closed"] - first["opened"]).total_seconds())
+    assert trades.value["duration"].iloc[0] == expected
+    assert "days" not in expected
+
+
+def test_runs_recorded_without_precisions_infer_them_from_their_fills(runs_workbench,
+                                                                      completed_run):
+    # Arrange: a run as an older workbench recorded it (no precisions in its summary).
+    results = runs_workbench.backtests.results(completed_run)
+    older = replace(results, summary={"currency": "USD"}, fills=pd.DataFrame({
+        "price": [1.05838, 1.058, 1.0579], "quantity": [100_000.0, 100_000.0, 250_000.0]}))
+
+    # Act / Assert
+    assert older.precisions() == (5, 0)

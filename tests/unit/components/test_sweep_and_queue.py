@@ -210,3 +210,27 @@ def test_run_queue_shows_progress_of_a_running_run(workbench):
     assert 0 < row["progress"] < 100
     assert row["sim_time"].startswith("2024-") and int(row["events"].replace(",", "")) > 0
     assert row["memory"] > 50 and row["parameters"].startswith("fast_ema_period=50")
+
+
+def test_the_leaderboard_reads_each_metric_as_the_cards_do():
+    # Arrange
+    import pandas as pd
+
+    from components.sweep_view import board_formats
+
+    board = pd.DataFrame({"open": [""], "run_id": ["r1"], "status": ["Completed"],
+                          "fast_ema_period": [10], "sharpe": [4.516725],
+                          "total_return": [0.001035], "num_trades": [116],
+                          "expectancy": [-4.59], "smoothed": [3.7], "psr": [0.93]})
+
+    # Act
+    titles, formatters = board_formats(board, "sharpe")
+
+    # Assert: ratios, percentages, counts and money each get their format; parameters none.
+    code = {name: f.js_code for name, f in formatters.items() if hasattr(f, "js_code")}
+    assert "rd(Number(v))" in code["sharpe"] and "rd(Number(v))" in code["smoothed"]
+    assert "*100" in code["total_return"] and "*100" in code["psr"]
+    assert "fx(v,0)" in code["num_trades"] and "fx(v,2)" in code["expectancy"]
+    assert "fast_ema_period" not in formatters
+    assert (titles["sharpe"], titles["total_return"], titles["num_trades"],
+            titles["smoothed"]) == ("Sharpe", "Total return", "Trades", "Smoothed Sharpe")

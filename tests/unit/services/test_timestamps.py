@@ -59,3 +59,41 @@ def test_a_reversed_range_is_refused():
     with pytest.raises(ValidationError, match="start: 2024-03-02T00:00:00\\+00:00 is after end"):
         parse_range("2024-03-02", "2024-03-01")
     assert parse_range("2024-03-01", "2024-03-01")[0] == pd.Timestamp("2024-03-01", tz="UTC")
+
+
+# -- inclusive ends (the Backtest and Catalog pages' End) ---------------------------------
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("2024-01-31", "2024-02-01T00:00:00+00:00"),  # the whole day, to its last bar's close
+    (" 2024-02-28 ", "2024-02-29T00:00:00+00:00"),  # leap year
+    ("2024-12-31", "2025-01-01T00:00:00+00:00"),
+    ("2024-01-31T12:00", "2024-01-31T12:00:00+00:00"),  # a time of day: that instant
+    ("2024-01-31 00:00", "2024-01-31T00:00:00+00:00"),
+    ("2024-01-31T23:00-05:00", "2024-02-01T04:00:00+00:00"),
+])
+def test_an_end_day_includes_the_whole_day_and_an_end_time_is_that_instant(typed, expected):
+    from services.timestamps import inclusive_end
+
+    assert inclusive_end(typed).isoformat() == expected
+
+
+def test_an_end_given_as_a_date_object_includes_the_day_and_blank_is_none():
+    from datetime import date
+
+    from services.timestamps import inclusive_end
+
+    assert inclusive_end(date(2024, 12, 5)).isoformat() == "2024-12-06T00:00:00+00:00"
+    assert inclusive_end("") is None and inclusive_end(None) is None
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("2024-13-01", "end: not an ISO 8601 date or time, was '2024-13-01'"),
+    ("2262-04-11", "end: '2262-04-11' is outside the dates NautilusTrader can hold"),
+])
+def test_a_bad_end_is_one_line_naming_it(typed, message):
+    from services.timestamps import inclusive_end
+
+    with pytest.raises(ValidationError) as info:
+        inclusive_end(typed)
+    assert str(info.value).startswith(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.backtest.eta import describe, duration, estimate
+from services.backtest.eta import describe, estimate
 
 
 def _trace(*legs: tuple[float, float], every: float = 2.0) -> list[tuple[float, float]]:
@@ -45,9 +45,3 @@ def test_nothing_is_promised_before_1_percent_or_without_progress():
 def test_the_estimate_reads_as_about_with_a_range():
     text = describe(estimate(_trace((120, 0.004))))
     assert text == "about 2m10s (1m57s-2m23s)"
-
-
-@pytest.mark.parametrize(("seconds", "text"), [(42, "42s"), (365, "6m05s"), (4620, "1h17m"),
-                                               (-3, "0s")])
-def test_durations(seconds, text):
-    assert duration(seconds) == text

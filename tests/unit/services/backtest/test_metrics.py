@@ -892,7 +892,9 @@ def test_every_grouped_metric_is_in_the_statistics_of_a_run(priced_frame, days, 
     ("long_trades", 1234, "1,234"),
     ("largest_loss", -1234.5, "-1,234.50"),
     ("turnover", 0.40594, "0.406"),
-    ("longest_drawdown_days", 4.0, "4.000"),
+    ("longest_drawdown_days", 4.0, "4.00"),
+    ("sharpe", 12.3456, "12.3"),
+    ("profit_factor", 1234.5, "1,234"),
 ])
 def test_new_metric_formatting(key, value, expected):
     # Act

@@ -421,11 +421,12 @@ def test_undefined_statistic_formats_as_n_a(key, value):
 @pytest.mark.parametrize(("key", "value", "currency", "expected"), [
     ("total_return", 0.1234, "", "12.34 %"),
     ("max_drawdown", -0.05, "", "-5.00 %"),
-    ("sharpe", 1.23456, "", "1.235"),
+    ("sharpe", 1.23456, "", "1.23"),  # ratios: about three significant digits
     ("final_equity", 1234567.891, "USD", "1,234,567.89 USD"),
     ("expectancy", 1234.5, "", "1,234.50"),
     ("num_trades", 1234, "", "1,234"),
-    ("not_a_headline", 2.0, "", "2.000"),
+    ("not_a_headline", 2.0, "", "2.00"),
+    ("total_return", -0.00001, "", "0.00 %"),  # no sign on a zero
 ])
 def test_defined_statistic_formatting(key, value, currency, expected):
     # Act

@@ -256,3 +256,80 @@ def test_bars_of_a_series_with_no_files_are_empty(small_catalog):
     # Assert
     assert bars.empty
     assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
+
+
+# -- coverage: segments, holes, origin ----------------------------------------------------
+
+
+@pytest.fixture
+def holey_catalog(catalog_root, write_file):
+    """EUR/USD 1-minute bars on 2024-01-02 00:01-00:03 and 12:01-12:02 (two files; a 24/7
+    instrument, no instrument file: 11h58m of missing bars is a hole), and EUR/USD.SIM quotes
+    inside and outside the sample generator's range."""
+    meta = {"bar_type": BAR_TYPE, "instrument_id": "EUR/USD.SIM"}
+
+    def bars(n: int) -> dict[str, list[str]]:
+        return {c: ["1.1"] * n for c in ("open", "high", "low", "close", "volume")}
+
+    write_file("bar", "EURUSD.SIM-1-MINUTE-LAST-EXTERNAL",
+               ["2024-01-02 00:01", "2024-01-02 00:02", "2024-01-02 00:03"], bars(3), meta)
+    write_file("bar", "EURUSD.SIM-1-MINUTE-LAST-EXTERNAL",
+               ["2024-01-02 12:01", "2024-01-02 12:02"], bars(2), meta)
+    write_file("quote_tick", "EURUSD.SIM", ["2023-06-01 10:00", "2023-06-01 10:01"],
+               {"bid_price": ["1.1", "1.1"], "ask_price": ["1.2", "1.2"]},
+               {"instrument_id": "EUR/USD.SIM"})
+    write_file("quote_tick", "EURUSD.SIM", ["2024-02-01 10:00", "2024-02-01 10:01"],
+               {"bid_price": ["1.1", "1.1"], "ask_price": ["1.2", "1.2"]},
+               {"instrument_id": "EUR/USD.SIM"})
+    return catalog_root
+
+
+def test_coverage_splits_a_series_at_its_holes_and_stores_the_spans(holey_catalog, utc):
+    # Arrange
+    catalog = CatalogService(str(holey_catalog))
+
+    # Act
+    coverage = catalog.coverage(BAR_TYPE)
+
+    # Assert
+    assert [(s.first, s.last, s.rows, s.origin) for s in coverage.segments] == [
+        (utc("2024-01-02 00:01"), utc("2024-01-02 00:03"), 3, "imported"),
+        (utc("2024-01-02 12:01"), utc("2024-01-02 12:02"), 2, "imported")]
+    assert coverage.calendar == "24/7"  # no instrument: the default calendar
+    [hole] = coverage.holes
+    assert hole.open_seconds == 11 * 3600 + 57 * 60  # 00:03 to 12:00
+    assert (holey_catalog / ".workbench-coverage.json").exists()
+    assert [c.key for c in catalog.coverages()] == [s.key for s in catalog.series()]
+
+
+def test_sample_data_is_labelled_by_the_generator_s_range(holey_catalog):
+    # Arrange: the sample generator writes EUR/USD.SIM quotes in January-March 2024.
+    sample = CatalogService(str(holey_catalog), is_sample=True)
+    plain = CatalogService(str(holey_catalog))
+
+    # Act
+    labelled = sample.coverage("EUR/USD.SIM:quotes")
+    unlabelled = plain.coverage("EUR/USD.SIM:quotes")
+
+    # Assert: June 2023 was imported, February 2024 is the generator's.
+    assert [s.origin for s in labelled.segments] == ["imported", "synthetic sample"]
+    assert labelled.origin == "sample + imported"
+    assert {s.origin for s in unlabelled.segments} == {"imported"}
+    assert sample.coverage(BAR_TYPE).origin == "imported"  # not a series the sample writes
+
+
+def test_coverage_of_bars_built_from_quotes_is_the_quotes_coverage(holey_catalog):
+    catalog = CatalogService(str(holey_catalog))
+
+    assert (catalog.coverage("EUR/USD.SIM" + QUOTE_BAR_SUFFIX).segments
+            == catalog.coverage("EUR/USD.SIM:quotes").segments)
+
+
+def test_rows_between_counts_only_the_rows_in_the_range(holey_catalog, utc):
+    catalog = CatalogService(str(holey_catalog))
+
+    assert catalog.rows_between(BAR_TYPE, utc("2024-01-02 00:02"), utc("2024-01-02 12:01")) == 3
+    assert catalog.rows_between(BAR_TYPE, utc("2024-01-02 01:00"), utc("2024-01-02 12:00")) == 0
+    assert catalog.rows_between(BAR_TYPE, utc("2023-01-01"), utc("2025-01-01")) == 5
+    assert catalog.rows_between("EUR/USD.SIM" + QUOTE_BAR_SUFFIX, utc("2024-02-01"),
+                                utc("2024-02-01 10:00")) == 1

@@ -1,0 +1,43 @@
+"""Number formats for tables that format in the browser and for chart axes: the same reading as
+``services.formatting`` (fixed decimals with separators, no ``-0.00``, ratios by magnitude), so
+a table keeps sorting numerically and shows what the cards and the report show."""
+
+from __future__ import annotations
+
+from bokeh.models import CustomJSTickFormatter
+from panel.io import JSCode
+
+# services.formatting._fixed and ratio_decimals, in JavaScript.
+_FIXED = ("const fx=(v,d)=>{const t=Number(v).toLocaleString('en-US',{minimumFractionDigits:d,"
+          "maximumFractionDigits:d});return /[1-9]/.test(t)?t:t.replace('-','');};")
+_RATIO_DECIMALS = "const rd=v=>{const a=Math.abs(v);return a<1?3:a<10?2:a<100?1:0;};"
+_MISSING = "if(v===null||v===undefined||v===''||!isFinite(Number(v)))return '';"
+
+
+def _cell(body: str) -> JSCode:
+    return JSCode(f"function(cell){{const v=cell.getValue();{_MISSING}{_FIXED}{_RATIO_DECIMALS}"
+                  f"{body}}}")
+
+
+def fixed_cell(decimals: int, suffix: str = "") -> JSCode:
+    """A Tabulator formatter: the number at ``decimals`` decimals (a price or size at its
+    instrument's precision, money at 2), then ``suffix``; blank when missing."""
+    return _cell(f"return fx(v,{max(int(decimals), 0)})+{suffix!r};")
+
+
+def ratio_cell() -> JSCode:
+    """A Tabulator formatter for ratios (Sharpe, profit factor): about 3 significant digits."""
+    return _cell("return fx(v,rd(Number(v)));")
+
+
+def percent_cell(decimals: int = 2) -> JSCode:
+    """A Tabulator formatter for a fraction shown as a percentage: 0.1234 reads 12.34 %."""
+    return _cell(f"return fx(Number(v)*100,{max(int(decimals), 0)})+' %';")
+
+
+def plain_ticks() -> CustomJSTickFormatter:
+    """Axis labels as plain numbers with separators: 100,000 and 0.0015, never 1.000e+5 (what
+    Bokeh's default shows from 10^5 on and below 10^-3)."""
+    return CustomJSTickFormatter(code=(
+        "return tick.toLocaleString('en-US',{maximumFractionDigits:"
+        "Math.abs(tick)>=1000?0:8});"))
