@@ -114,9 +114,9 @@ class _DisplayTables:
                 return cached[1]
         display = ResultsViewer._display_frame
         trades = display(trades_frame(results))
-        trades["duration"] = [format_duration(s) for s in
-                              (results.positions["closed"] - results.positions["opened"])
-                              .dt.total_seconds()]
+        # to_timedelta: a run without trades has empty object columns, not datetimes.
+        spans = pd.to_timedelta(results.positions["closed"] - results.positions["opened"])
+        trades["duration"] = [format_duration(s) for s in spans.dt.total_seconds()]
         tables = (trades, display(results.fills), display(results.orders),
                   json.loads(json.dumps(results.config)))
         with self._lock:
