@@ -150,6 +150,13 @@ class WalkForwardView(Viewer):
             f"chosen by {info.metric}, {info.runtime} runtime: {done:,}/{info.runs:,} runs "
             f"done, {info.count('Running')} running, {info.count('Paused')} paused, "
             f"{info.count('Queued'):,} queued")
+        self._enable_controls(info)
+        state = (info.walk_forward_id, tuple(f.status for f in info.folds), info.status)
+        if state != self._shown:
+            self._shown = state
+            self._compute(info.walk_forward_id)
+
+    def _enable_controls(self, info: WalkForwardInfo) -> None:
         allowed, reason = permission(self.workbench, self.principal, "sweep.stop",
                                      owner=info.actor)
         over = info.is_final or info.status == "Stopping"
@@ -157,10 +164,6 @@ class WalkForwardView(Viewer):
         self._buttons["resume"].disabled = not allowed or info.status != "Paused"
         self._buttons["stop"].disabled = not allowed or over
         self._note.object, self._note.visible = reason, not allowed
-        state = (info.walk_forward_id, tuple(f.status for f in info.folds), info.status)
-        if state != self._shown:
-            self._shown = state
-            self._compute(info.walk_forward_id)
 
     def _compute(self, walk_forward_id: str) -> None:
         walk_forwards = self.workbench.walk_forwards
@@ -183,6 +186,8 @@ class WalkForwardView(Viewer):
                 self._say(f"Cannot show walk-forward `{walk_forward_id}`: {outcome}", "danger")
                 return
             result, frame, equity = outcome
+            # The result is read after the live state's snapshot: its status may be newer.
+            self._enable_controls(result.info)
             self.result = result
             self._folds.value = frame
             self._readings.object = readings_markdown(result)
