@@ -200,12 +200,13 @@ class DockerGateway:
             return False
 
     def wait_exited(self, container_id: str, timeout: float) -> None:
-        container = self._container(container_id)
-        if container is not None:
-            try:
+        """Wait for a killed container to exit; Docker going away meanwhile is not an error."""
+        try:
+            container = self._container(container_id)
+            if container is not None:
                 self._call("wait for the engine container", container.wait, timeout=timeout)
-            except EngineError:
-                pass
+        except EngineError:
+            pass
 
     def exit_info(self, container_id: str) -> tuple[int, bool, bool] | None:
         """(exit code, OOM-killed, still running) of a container; None if Docker is away."""

@@ -56,6 +56,7 @@ from services.templates import TemplateService
 
 if TYPE_CHECKING:
     from services.catalog import CatalogService
+    from services.db import AuditEntry
     from services.engine.config import EngineConfig, EngineTemplate
 
 LOG_TAIL_ON_ERROR = 15
@@ -318,12 +319,16 @@ class EngineService:
             self.docker.wait_exited(info.container_id, timeout=10)
         took = time.perf_counter() - started
         was = info.state
+        # The record goes in with the Stopped state: whoever is told of it finds who did it.
         self._finish(session_id, STOPPED,
                      final_state="Killed" if killed else info.final_state or STOPPED,
-                     error=None if killed or was != ERROR else info.error)
-        self._audit(actor, "engine.emergency_stop", _target(info), was, self.get(session_id).state,
-                    "killed" if killed else "noop",
-                    f"container killed in {took:.2f} s" if killed else "container was not running")
+                     error=None if killed or was != ERROR else info.error,
+                     audit=lambda now: self._audit_row(
+                         actor, "engine.emergency_stop", _target(info), was, now,
+                         "killed" if killed else "noop",
+                         f"container killed in {took:.2f} s" if killed
+                         else "container was not running"))
+        self._expected_exit.pop(session_id, None)
         return self.get(session_id)
 
     def is_being_killed(self, session_id: str) -> bool:
@@ -617,6 +622,8 @@ class EngineService:
 
     def _settle_exit(self, watch: _Watch, code: int, oom: bool) -> None:
         info = self.get(watch.session_id)
+        if self._expected_exit.get(watch.session_id) == "kill":
+            return  # this process's emergency stop settles it, with its audit record
         expected = self._expected_exit.pop(watch.session_id, None)
         if expected is None and info.final_state == "Killed":
             expected = "kill"  # an emergency stop from another process (the CLI, the API)
@@ -743,11 +750,18 @@ class EngineService:
                 row.status, row.status_at = status, _now()
 
     def _finish(self, session_id: str, state: str, final_state: str | None = None,
-                exit_code: int | None = None, error: str | None = None) -> None:
+                exit_code: int | None = None, error: str | None = None,
+                audit: Callable[[str], AuditEntry] | None = None) -> None:
+        """Settle the session in ``state``; ``audit(state it is in)`` makes the audit row
+        written in the same transaction."""
         watch = self._watches.get(session_id)
         with self.database.session() as session:
             row = session.get(EngineSessionRow, session_id)
-            if row is None or not may_move(row.state, state, by_kill=final_state == "Killed"):
+            settled = row is None or not may_move(row.state, state,
+                                                  by_kill=final_state == "Killed")
+            if audit is not None:
+                session.add(audit(state if row is None or not settled else row.state))
+            if settled:
                 return  # settled already: a late outcome must not rewrite it
             row.state = state
             row.final_state = final_state or row.final_state or state

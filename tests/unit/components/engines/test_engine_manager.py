@@ -464,6 +464,40 @@ def test_emergency_stop_kills_every_active_engine_after_confirmation(workbench, 
     assert {e["actor"] for e in audit} == {"unit-test"} and len(audit) == 2
 
 
+def test_the_stopped_state_of_a_kill_arrives_with_its_audit_record(manager, workbench, docker,
+                                                                   until):
+    # Arrange: note, as each state is published, what the audit trail already holds (the
+    # engine detail reads it when the state changes, and not again).
+    from services import events
+
+    session_id = _start_paper(manager, workbench, until)
+    seen = []
+
+    def on_status():
+        for event in subscription.drain():
+            if "engine" in event.data and event.data["engine"]["state"] == "Stopped":
+                seen.append([e["action"] for e in workbench.engines.audit_log(session_id)])
+
+    subscription = workbench.hub.subscribe([events.ENGINE_STATUS], session_id, notify=on_status)
+    # Let the log follower see the exit first, as it may when the kill lands.
+    docker_kill = docker.kill
+
+    def kill_and_let_the_follower_run(container_id):
+        running = docker_kill(container_id)
+        until(lambda: session_id not in workbench.engines._watches, "the follower to see the exit")
+        return running
+
+    docker.kill = kill_and_let_the_follower_run
+
+    # Act
+    workbench.engines.emergency_stop(session_id, principal=UNIT_TESTER)
+
+    # Assert: Stopped was published once, with the kill already on record
+    assert len(seen) == 1 and "engine.emergency_stop" in seen[0]
+    assert workbench.engines.get(session_id).final_state == "Killed"
+    assert not workbench.engines.is_being_killed(session_id)
+
+
 def test_a_failed_emergency_stop_is_never_recorded_as_a_stop(manager, workbench, docker, until,
                                                               monkeypatch):
     # Arrange: a running engine, then Docker goes away.
