@@ -22,6 +22,7 @@ from bokeh.models import (
     DataRange1d,
     FactorRange,
     HoverTool,
+    Label,
     LinearAxis,
     LinearColorMapper,
     NumeralTickFormatter,
@@ -222,14 +223,19 @@ def position_chart(bars: Bars, x_range, size_digits: int = 4):
 
 
 def rolling_frame(results) -> pd.DataFrame:
-    """Rolling Sharpe and volatility (%) of daily returns over ``ROLLING_DAYS`` days."""
+    """Rolling Sharpe and volatility (%) of the daily returns of the last ``ROLLING_DAYS``
+    calendar days; empty (NaN) until the first full window, so a "30-day" value always
+    covers 30 days."""
     returns = daily_returns(results.equity["equity"], results.statistics.get("starting_balance"))
     ppy = results.statistics.get("periods_per_year") or 365.0
-    rolling = returns.rolling(ROLLING_DAYS, min_periods=max(5, ROLLING_DAYS // 3))
-    std = rolling.std()
+    rolling = returns.rolling(f"{ROLLING_DAYS}D", min_periods=2)
+    mean, std = rolling.mean(), rolling.std()
+    if len(returns):
+        full = returns.index >= returns.index[0] + pd.Timedelta(days=ROLLING_DAYS - 1)
+        mean, std = mean.where(full), std.where(full)
     return pd.DataFrame({
         "ts": returns.index,
-        "sharpe": (rolling.mean() / std.where(std > 0) * np.sqrt(ppy)).to_numpy(),
+        "sharpe": (mean / std.where(std > 0) * np.sqrt(ppy)).to_numpy(),
         "volatility": (std * np.sqrt(ppy) * 100).to_numpy(),
     })
 
@@ -251,7 +257,19 @@ def rolling_chart(results, x_range):
                               formatter=plain_ticks()), "right")
     _hover(fig, [sharpe], ("Sharpe", "@sharpe{0.00}"), ("Volatility", "@volatility{0.00}%"))
     _legend(fig)
+    if not frame["volatility"].notna().any():
+        fig.add_layout(Label(x=80, y=60, x_units="screen", y_units="screen", name="no-data",
+                             text=f"Needs {ROLLING_DAYS} days of returns; this run has "
+                                  f"{_days(frame['ts'])}", text_color="#8a8f98",
+                             text_font_size="11pt"))
     return fig
+
+
+def _days(ts: pd.Series) -> str:
+    if not len(ts):
+        return "none"
+    days = (ts.iloc[-1] - ts.iloc[0]).days + 1
+    return f"{days} day{'s' if days != 1 else ''}"
 
 
 def time_charts(results, log: bool = False):
