@@ -207,7 +207,7 @@ def _trades_table(results) -> pd.DataFrame:
         "side": positions["entry"].map({"BUY": "LONG", "SELL": "SHORT"}).fillna(positions["entry"]),
         "quantity": positions["quantity"], "entry price": positions["avg_px_open"],
         "exit price": positions["avg_px_close"], "pnl": positions["realized_pnl"],
-        "return %": positions["realized_return"] * 100,
+        "return % (after commission)": results.net_returns() * 100,
         "duration": positions["closed"] - positions["opened"],
         "commission": positions["commissions"],
     })
@@ -296,7 +296,8 @@ def run_report_html(results) -> str:
         price, size = results.precisions()
         trades = pool.submit(lambda: _table_html("trades", _encode_table(
             _trades_table(results), {"quantity": size, "entry price": price, "exit price": price,
-                                     "pnl": 2, "return %": 2, "commission": 2})[0]))
+                                     "pnl": 2, "return % (after commission)": 2,
+                                     "commission": 2})[0]))
         fills = pool.submit(_budgeted_table_html, "fills", results.fills,
                             SECONDARY_TABLE_BUDGET // 2,
                             {"quantity": size, "price": price, "commission": 2})

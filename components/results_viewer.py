@@ -139,7 +139,7 @@ def trades_frame(results) -> pd.DataFrame:
         "side": p["entry"].map({"BUY": "LONG", "SELL": "SHORT"}).fillna(p["entry"]),
         "quantity": p["quantity"].round(size), "entry_price": p["avg_px_open"].round(price),
         "exit_price": p["avg_px_close"].round(price),
-        "pnl": p["realized_pnl"], "return_pct": p["realized_return"] * 100,
+        "pnl": p["realized_pnl"], "return_pct": results.net_returns() * 100,
         "duration": (p["closed"] - p["opened"]).astype(str), "commission": p["commissions"],
     })
 
@@ -153,7 +153,8 @@ def table_formats(results) -> dict[str, tuple[dict, dict]]:
     return {
         "trades": ({"entry_time": "Entry (UTC)", "exit_time": "Exit (UTC)", "side": "Side",
                     "quantity": "Quantity", "entry_price": "Entry price",
-                    "exit_price": "Exit price", "pnl": f"PnL{money}", "return_pct": "Return",
+                    "exit_price": "Exit price", "pnl": f"PnL{money}",
+                    "return_pct": "Return (after commission)",
                     "duration": "Duration", "commission": f"Commission{money}"},
                    {"quantity": fixed_cell(size), "entry_price": fixed_cell(price),
                     "exit_price": fixed_cell(price), "pnl": fixed_cell(2),

@@ -46,6 +46,14 @@ class RunResults:
     account: pd.DataFrame
     config: dict
 
+    def net_returns(self) -> pd.Series:
+        """Each closed position's PnL, after commission, over its entry notional: the return
+        that matches its PnL (NautilusTrader's ``realized_return`` is the price move alone)."""
+        p = self.positions
+        notional = (p["quantity"].astype(float) * p["avg_px_open"].astype(float)
+                    * float(self.summary.get("multiplier") or 1.0))
+        return p["realized_pnl"].astype(float) / notional.where(notional != 0)
+
     def precisions(self) -> tuple[int, int]:
         """Decimals of the instrument's prices and sizes: as recorded with the run, or, for
         runs recorded before they were, the fewest that write every fill exactly."""
@@ -171,7 +179,7 @@ def _load(info: RunInfo, folder: Path) -> RunResults:
         loaded = RunResults(
             info=info,
             spec=json.loads((folder / "spec.json").read_text()),
-            summary=json.loads((results / "summary.json").read_text()),
+            summary=_summary(folder),
             statistics=json.loads((results / "statistics.json").read_text()),
             equity=pd.read_parquet(results / "equity.parquet"),
             fills=pd.read_parquet(results / "fills.parquet"),
@@ -193,6 +201,14 @@ def _load(info: RunInfo, folder: Path) -> RunResults:
             "Run the backtest again."
         ) from e
     return loaded
+
+
+def _summary(folder: Path) -> dict:
+    summary = json.loads((folder / RESULTS / "summary.json").read_text())
+    if "multiplier" not in summary:  # recorded before the summary kept it
+        summary["multiplier"] = json.loads((folder / "run.json").read_text()).get("multiplier",
+                                                                                  1.0)
+    return summary
 
 
 def _upgrade_metrics(loaded: RunResults, results: Path) -> RunResults:

@@ -191,6 +191,7 @@ def run(folder: Path) -> dict:
         "positions": int(len(positions)),
         "final_balances": final_balances,
         "currency": meta["currency"],
+        "multiplier": meta["multiplier"],
         # How the instrument's prices and sizes are written, for tables and reports.
         "price_precision": meta.get("price_precision"),
         "size_precision": meta.get("size_precision"),
