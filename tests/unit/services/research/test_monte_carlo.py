@@ -136,6 +136,26 @@ def test_bands_are_ordered_at_every_trade():
     assert bands["p95"].iloc[-1] > bands["p5"].iloc[-1]
 
 
+def test_a_long_run_keeps_its_bands_at_4000_evenly_spaced_trades_and_the_last():
+    # Arrange: 10,000 trades of +0.1 % and -0.1 % alternately; shuffled, every path ends
+    # where the run does.
+    trades = [0.001, -0.001] * 5000
+
+    # Act
+    result = monte_carlo_trades(trades, "shuffle", paths=100, seed=1)
+
+    # Assert: the start, 4,000 trades about 2.5 apart, and trade 10,000
+    bands = result.bands
+    assert bands.index[0] == 0 and bands.index[-1] == 10_000 and len(bands) == 4001
+    assert np.diff(bands.index.to_numpy()).max() <= 3
+    final = (1.001 * 0.999) ** 5000
+    assert bands.iloc[-1].tolist() == pytest.approx([final] * 4, rel=1e-9)
+    # The actual curve at a kept trade is the run's equity after it.
+    trade = int(bands.index[1001])
+    assert bands["actual"].iloc[1001] == pytest.approx(
+        (1.001 * 0.999) ** (trade // 2) * (1.001 if trade % 2 else 1.0), rel=1e-9)
+
+
 def test_the_same_seed_gives_the_same_paths_and_another_seed_others():
     # Arrange
     trades = np.random.default_rng(9).normal(0.002, 0.02, 200)
