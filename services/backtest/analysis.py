@@ -9,7 +9,6 @@ import pandas as pd
 
 from services.backtest.metric_labels import LOWER_IS_BETTER
 from services.backtest.records import COMPLETED, NOT_A_METRIC, RunInfo, SweepInfo, is_number
-from services.backtest.metric_labels import LOWER_IS_BETTER
 from services.errors import BacktestError, ValidationError
 from services.research.stability import ParameterStability, parameter_stability
 

@@ -428,19 +428,9 @@ class Scheduler:
                 continue
             with self.repository.db.session() as session:
                 row = session.get(BacktestRunRow, run_id)
-                if row.status not in ACTIVE_STATES:
-                    continue
-                path = Path(folder)
-                if (path / RESULTS / "summary.json").exists():
-                    completed(row, path)
-                    row.finished_at, row.phase = now(), None
-                else:
-                    row.error = ("Interrupted: the scheduler stopped while this run was in "
-                                 f"progress (it was {status.lower()} on the {runtime} runtime). "
-                                 "Run it again.")
-                    row.status, row.finished_at, row.phase, row.paused_at = (
-                        FAILED, now(), None, None)
-                    remove_partial(path)
+                if row.status in ACTIVE_STATES:
+                    settle_lost(row, "the scheduler stopped while this run was in progress (it "
+                                     f"was {status.lower()} on the {runtime} runtime).")
         self._on_change()
 
     @staticmethod
@@ -474,6 +464,18 @@ def completed(row: BacktestRunRow, folder: Path) -> None:
     row.total_return, row.sharpe = stats.get("total_return"), stats.get("sharpe")
     row.max_drawdown, row.num_trades = stats.get("max_drawdown"), stats.get("num_trades")
     row.final_equity = stats.get("final_equity")
+
+
+def settle_lost(row: BacktestRunRow, what_happened: str) -> None:
+    """End a run whose worker is gone: Completed if its results are all written, else Failed
+    ("Interrupted: ``what_happened``"), its partial results removed."""
+    folder = Path(row.run_folder)
+    row.finished_at, row.phase, row.paused_at = now(), None, None
+    if (folder / RESULTS / "summary.json").exists():
+        completed(row, folder)
+    else:
+        row.status, row.error = FAILED, f"Interrupted: {what_happened} Run it again."
+        remove_partial(folder)
 
 
 def failure_reason(folder: Path, code: int) -> str:

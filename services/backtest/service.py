@@ -25,13 +25,12 @@ from sqlalchemy import insert, select
 from services.audit import AuditLog
 from services.backtest import analysis
 from services.backtest.config_builder import build_run_config
-from services.backtest.layout import PROGRESS_FILE, RESULTS
+from services.backtest.layout import PROGRESS_FILE
 from services.backtest.metric_labels import RANKABLE_METRICS
 from services.backtest.records import (
     ACTIVE_STATES,
     CANCELLED,
     COMPLETED,
-    FAILED,
     FINAL_STATES,
     PAUSED,
     QUEUED,
@@ -53,7 +52,7 @@ from services.backtest.runtime import (
     unavailable_runtime_error,
     worker_alive,
 )
-from services.backtest.scheduler import Scheduler, completed, live_lease, remove_partial
+from services.backtest.scheduler import Scheduler, live_lease, remove_partial, settle_lost
 from services.backtest.sweep_statistics import SweepStatistics, returns_frame, sweep_statistics
 from services.backtest.spec import BacktestSpec
 from services.backtest.sweep import SweepSpec, expand, run_specs
@@ -617,17 +616,8 @@ class BacktestService:
             row = session.get(BacktestRunRow, run_id)
             if row is not None and row.status in ACTIVE_STATES and Scheduler._adoptable(
                     row.run_id, row.runtime, row.worker_pid, row.run_folder) is None:
-                folder = Path(row.run_folder)
-                if (folder / RESULTS / "summary.json").exists():
-                    completed(row, folder)
-                    row.finished_at, row.phase = now(), None
-                else:
-                    row.error = ("Interrupted: the workbench lost this run's worker while it "
-                                 f"was {row.status.lower()} on the {row.runtime} runtime. Run "
-                                 "it again.")
-                    row.status, row.finished_at, row.phase, row.paused_at = (
-                        FAILED, now(), None, None)
-                    remove_partial(folder)
+                settle_lost(row, "the workbench lost this run's worker while it was "
+                                 f"{row.status.lower()} on the {row.runtime} runtime.")
         return self.get(run_id)
 
     # -- waiting ------------------------------------------------------------------------------

@@ -357,7 +357,9 @@ def test_restart_fails_interrupted_runs_and_continues_the_queue(tmp_path, sample
     try:
         running, *queued = json.loads(server.stdout.readline())
         database = Database(database_url or f"sqlite:///{state / 'workbench.db'}")
-        row = _wait_for(lambda: _row_if(database, running, "Running"), 60, "the first run to start")
+        # A run is claimed (Running) just before its worker starts and its pid is recorded.
+        row = _wait_for(lambda: (r := _row_if(database, running, "Running")) is not None
+                        and r.worker_pid is not None and r, 60, "the first run's worker to start")
         worker = row.worker_pid
         server.kill()
         server.wait()

@@ -13,7 +13,6 @@ from components import ResultsViewer, SweepView
 from components.results_viewer import ROBUSTNESS_TAB
 from services.backtest.sweep import SweepSpec
 from services.workbench import Workbench
-from tests.conftest import close_workbench
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 RUN_TIMEOUT_S = 300
