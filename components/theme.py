@@ -37,3 +37,8 @@ def signed_colour(value: float | None) -> str:
     if not isinstance(value, (int, float)) or value != value or value == 0:
         return "inherit"
     return GAIN if value > 0 else LOSS
+
+
+# Tabulator options for tables whose columns are fitted to the page: long titles wrap onto a
+# second line instead of ending in "…".
+WRAPPED_HEADERS = {"columnDefaults": {"headerWordWrap": True}}

@@ -11,7 +11,7 @@ import param
 from panel.viewable import Viewer
 
 from components.pipeline.model import PipelineModel
-from components.theme import ACCENT, GAIN, NEUTRAL
+from components.theme import ACCENT, GAIN, NEUTRAL, WRAPPED_HEADERS
 
 STAGES = ("research", "paper", "live")
 STAGE_COLOURS = {"research": NEUTRAL, "paper": ACCENT, "live": GAIN}
@@ -48,9 +48,10 @@ class PipelineBoard(Viewer):
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(columns=COLUMNS), show_index=False, disabled=True, selectable=1,
             sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
-            widths={"Version": 130, "Strategy": 110, "Bar type": 310, "Stage": 80,
-                    "Backtests": 95, "Deployments": 115, "Created (UTC)": 145, "By": 90},
-            css_classes=["pipeline-versions"])
+            widths={"Version": 130, "Strategy": 110, "Bar type": 260, "Stage": 85,
+                    "Backtests": 115, "Deployments": 145, "Created (UTC)": 120, "By": 90},
+            css_classes=["pipeline-versions"],
+            configuration=WRAPPED_HEADERS)
         self._table.param.watch(self._picked, "selection")
         self._layout = pn.Column(self._board, self._table, sizing_mode="stretch_width")
         self.model.param.watch(lambda *_: self._draw(), ["versions", "version", "deployments"])

@@ -18,7 +18,7 @@ from components.drift_report import drift_chart, drift_report_html, summary_rows
 from components.offloop import run_off_loop
 from components.permissions import reason_note
 from components.pipeline.model import PipelineModel
-from components.theme import state_badge
+from components.theme import WRAPPED_HEADERS, state_badge
 from services import WorkbenchError
 from services.pipeline import DeployOptions
 
@@ -78,7 +78,8 @@ class DeploymentPanel(Viewer):
             sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
             formatters={"Status": {"type": "html"}}, widths={"Status": 120, "Deployment": 140, "Version": 125, "Stage": 75, "Size": 70,
                     "PnL": 100, "Drift": 240, "Kind": 90},
-            css_classes=["deployment-list"])
+            css_classes=["deployment-list"],
+            configuration=WRAPPED_HEADERS)
         self._table.param.watch(self._picked, "selection")
         self._detail = pn.pane.Markdown("", sizing_mode="stretch_width",
                                         css_classes=["deployment-detail"])

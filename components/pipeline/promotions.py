@@ -14,6 +14,7 @@ from panel.viewable import Viewer
 from components.confirm import ConfirmAction, button
 from components.permissions import reason_note, restrict
 from components.pipeline.model import PipelineModel
+from components.theme import WRAPPED_HEADERS
 
 COLUMNS = ["Request", "Stage", "Status", "Approvals", "Gates", "By"]
 
@@ -66,10 +67,11 @@ class PromotionPanel(Viewer):
         self._table = pn.widgets.Tabulator(pd.DataFrame(columns=COLUMNS), show_index=False,
                                            disabled=True, selectable=1, layout="fit_columns",
                                            pagination="local", page_size=4,
-                                           widths={"Request": 125, "Stage": 70,
-                                                   "Status": 90, "Approvals": 90},
+                                           widths={"Request": 125, "Stage": 85,
+                                                   "Status": 90, "Approvals": 125},
                                            sizing_mode="stretch_width",
-                                           css_classes=["promotion-list"])
+                                           css_classes=["promotion-list"],
+            configuration=WRAPPED_HEADERS)
         self._table.param.watch(self._picked, "selection")
         self._checklist = pn.pane.HTML("", sizing_mode="stretch_width")
         self._buttons = {name: button(self.param[name]) for name in
