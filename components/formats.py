@@ -1,6 +1,7 @@
 """Number formats for tables that format in the browser and for chart axes: the same reading as
 ``services.formatting`` (fixed decimals with separators, no ``-0.00``, ratios by magnitude), so
-a table keeps sorting numerically and shows what the cards and the report show."""
+a table keeps sorting numerically and shows what the cards and the report show; and how runs
+are named wherever a user picks one."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def plain_ticks() -> CustomJSTickFormatter:
     return CustomJSTickFormatter(code=(
         "return tick.toLocaleString('en-US',{maximumFractionDigits:"
         "Math.abs(tick)>=1000?0:8});"))
+
+
+def run_name(run) -> str:
+    """How a user recognises a run: its label, else strategy on instrument over its period."""
+    period = (f"{run.start:%Y-%m-%d}–{run.end:%Y-%m-%d}" if run.start and run.end else "")
+    return run.label or f"{run.strategy} · {run.instrument_id} · {period}".rstrip(" ·")
+
+
+def run_choices(runs) -> dict[str, str]:
+    """Runs as a picker offers them: its name and id (names may repeat) -> run id."""
+    return {f"{run_name(r)} · {r.run_id}": r.run_id for r in runs}

@@ -9,6 +9,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.formats import run_name
 from components.live import follow
 from components.theme import RUN_STATE_COLOURS, signed_colour, state_badge
 from services import Workbench, WorkbenchError
@@ -42,12 +43,6 @@ def _pnl(value) -> str:
     if not isinstance(value, (int, float)):
         return "–"
     return f'<span style="color:{signed_colour(value)}">{value:,.2f}</span>'
-
-
-def run_name(run) -> str:
-    """How a user recognises a run: its label, else strategy on instrument over its period."""
-    period = (f"{run.start:%Y-%m-%d}–{run.end:%Y-%m-%d}" if run.start and run.end else "")
-    return run.label or f"{run.strategy} · {run.instrument_id} · {period}".rstrip(" ·")
 
 
 class Overview(Viewer):
@@ -145,4 +140,4 @@ class Overview(Viewer):
                 f"{table}</div></div>")
 
 
-__all__ = ["Overview", "run_name"]
+__all__ = ["Overview"]

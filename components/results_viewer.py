@@ -16,7 +16,7 @@ import param
 from panel.viewable import Viewer
 
 from components import charts
-from components.formats import fixed_cell
+from components.formats import fixed_cell, run_choices, run_name
 from components.offloop import run_off_loop
 from components.pipeline.create_version import VersionFromRun
 from components.report import run_report_html
@@ -28,10 +28,11 @@ from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 
+# The columns that tell runs apart first; the id last (the URL and the CLI name runs by it).
 _RUN_COLUMNS = {
-    "run_id": "Run", "status": "Status", "strategy": "Strategy", "bar_type": "Bar type",
-    "total_return": "Return", "sharpe": "Sharpe", "max_drawdown": "Max DD",
-    "num_trades": "Trades", "label": "Label", "created_at": "Created (UTC)",
+    "name": "Run", "status": "Status", "total_return": "Return", "sharpe": "Sharpe",
+    "max_drawdown": "Max DD", "num_trades": "Trades", "strategy": "Strategy",
+    "bar_type": "Bar type", "created_at": "Created (UTC)", "run_id": "Run id",
 }
 _PCT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 # Time around a clicked trade shown on the price chart, as a fraction of the trade's length.
@@ -294,7 +295,8 @@ class ResultsViewer(Viewer):
         except WorkbenchError as e:
             self._warn(f"Cannot list runs: {e}")
             return
-        frame = pd.DataFrame([{k: getattr(r, k) for k in _RUN_COLUMNS} for r in runs],
+        frame = pd.DataFrame([{"name": run_name(r), **{k: getattr(r, k) for k in _RUN_COLUMNS
+                                                        if k != "name"}} for r in runs],
                              columns=list(_RUN_COLUMNS))
         for pct in ("total_return", "max_drawdown"):
             frame[pct] = pd.to_numeric(frame[pct]) * 100
@@ -305,13 +307,22 @@ class ResultsViewer(Viewer):
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
         self._runs.value = frame
         current = self.run_id
-        self.param.run_id.objects = [r.run_id for r in runs]
+        self.param.run_id.objects = run_choices(runs)
         if current in self.param.run_id.objects:
             self.run_id = current
+        self._highlight_run()
 
     def _on_row_selected(self, event) -> None:
         if event.new:
             self.run_id = self._runs.value.iloc[event.new[0]]["run_id"]
+
+    @param.depends("run_id", watch=True)
+    def _highlight_run(self) -> None:
+        """The run on display is the selected row, however it was chosen (row, menu, URL)."""
+        rows = self._runs.value.index[self._runs.value["run_id"] == self.run_id].tolist() \
+            if len(self._runs.value) else []
+        if self._runs.selection != rows[:1]:
+            self._runs.selection = rows[:1]
 
     # -- one run ------------------------------------------------------------------------------
     @param.depends("run_id", watch=True)

@@ -10,6 +10,7 @@ import param
 from panel.viewable import Viewer
 
 from components import charts
+from components.formats import run_choices
 from components.offloop import run_off_loop
 from components.report import comparison_report_html, metrics_comparison_html, parameter_diff_html
 from services import Workbench, WorkbenchError
@@ -65,11 +66,12 @@ class RunComparison(Viewer):
     @param.depends("refresh", watch=True)
     def _load_runs(self) -> None:
         try:
-            runs = [r.run_id for r in self.workbench.backtests.list_runs() if r.status == "Completed"]
+            runs = run_choices(r for r in self.workbench.backtests.list_runs()
+                               if r.status == "Completed")
         except WorkbenchError as e:
             self._say(f"Cannot list runs: {e}", "danger")
             return
-        chosen = [r for r in self.run_ids if r in runs]
+        chosen = [r for r in self.run_ids if r in runs.values()]
         self.param.run_ids.objects = runs
         self.run_ids = chosen
 

@@ -11,6 +11,7 @@ import param
 from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction
+from components.formats import run_choices, run_name
 from components.live import follow, on_session_end
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
@@ -21,11 +22,12 @@ from services.backtest.eta import describe as describe_eta
 log = logging.getLogger(__name__)
 
 
+# What a user watches first (which run, how far, how long still); the id last.
 _COLUMNS = {
-    "run_id": "Run", "status": "Status", "progress": "Progress", "phase": "Phase",
+    "name": "Run", "status": "Status", "progress": "Progress", "eta": "ETA", "phase": "Phase",
     "parameters": "Parameters", "sim_time": "Simulated time", "events": "Events",
-    "eta": "ETA", "cpu": "CPU (s)", "memory": "Memory (MB)", "runtime": "Runtime",
-    "strategy": "Strategy", "bar_type": "Bar type", "error": "Note",
+    "cpu": "CPU (s)", "memory": "Memory (MB)", "runtime": "Runtime", "strategy": "Strategy",
+    "bar_type": "Bar type", "error": "Note", "run_id": "Run id",
 }
 
 
@@ -36,7 +38,7 @@ def _parameters_text(parameters: dict) -> str:
 def runs_frame(runs) -> pd.DataFrame:
     """The queue table: one row per run, numbers rounded for display."""
     rows = [{
-        "run_id": r.run_id, "status": r.status,
+        "name": run_name(r), "run_id": r.run_id, "status": r.status,
         "progress": round((1.0 if r.status == "Completed" else r.progress or 0.0) * 100, 1),
         "phase": r.phase or "", "parameters": _parameters_text(r.parameters),
         "sim_time": f"{r.sim_time:%Y-%m-%d %H:%M}" if r.sim_time else "",
@@ -216,7 +218,7 @@ class RunQueue(Viewer):
         ids = [r.run_id for r in runs]
         if ids != self.param.selected.objects:
             current = self.selected
-            self.param.selected.objects = ids
+            self.param.selected.objects = run_choices(runs)
             self.selected = current if current in ids else next(
                 (r.run_id for r in runs if not r.is_final), ids[0] if ids else None)
         self._enable_buttons()

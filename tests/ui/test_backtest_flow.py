@@ -328,7 +328,8 @@ def test_a_second_run_joins_the_queue_and_cancel_asks_first(open_page, server, s
     # Act: cancel both on the Runs page; each asks first.
     page = open_page("/runs")
     for run_id in new_runs:
-        page.get_by_label("Run", exact=True).select_option(run_id)
+        menu = page.get_by_label("Run", exact=True)  # runs are offered as "name · id"
+        menu.select_option(label=menu.locator("option", has_text=run_id).text_content())
         page.get_by_role("button", name="Cancel", exact=True).click()
         question = page.get_by_text(re.compile(f"Cancel run {run_id} \\((Queued|Running)\\)\\?"))
         expect(question).to_be_visible(timeout=ANSWER_TIMEOUT_MS)

@@ -106,7 +106,7 @@ def _choose_runs(page: Page, run_ids: list[str]) -> None:
     """Pick runs in the "Runs to compare" box as a user does: open it, click each, close it."""
     page.get_by_role("combobox").click()
     for run_id in run_ids:
-        page.get_by_role("option", name=run_id, exact=True).click()
+        page.get_by_role("option", name=re.compile(f"· {re.escape(run_id)}$")).click()
     page.keyboard.press("Escape")
 
 

@@ -136,6 +136,23 @@ def test_selecting_a_row_shows_that_run(runs_workbench, completed_run, failed_ru
     assert viewer.statistics["num_trades"] == runs_workbench.backtests.get(completed_run).num_trades
 
 
+def test_runs_are_named_and_the_one_shown_is_the_selected_row(runs_workbench, completed_run):
+    # Arrange: the run as a user would recognise it
+    info = runs_workbench.backtests.get(completed_run)
+    name = info.label or (f"{info.strategy} · {info.instrument_id} · "
+                          f"{info.start:%Y-%m-%d}–{info.end:%Y-%m-%d}")
+
+    # Act: the run is chosen by its id (as the URL does)
+    viewer = ResultsViewer(workbench=runs_workbench, run_id=completed_run)
+
+    # Assert: the menu and the table name it; its row is the highlighted one
+    assert viewer.param.run_id.names[f"{name} · {completed_run}"] == completed_run
+    table = _tables(viewer)[0]
+    (row,) = table.selection
+    assert table.value.loc[row, ["name", "run_id"]].tolist() == [name, completed_run]
+    assert list(table.value.columns[:2]) == ["name", "status"]
+
+
 def test_refresh_lists_new_runs_and_keeps_the_one_on_display(runs_workbench, completed_run,
                                                               short_spec):
     # Arrange
