@@ -36,6 +36,16 @@ def percent_cell(decimals: int = 2) -> JSCode:
     return _cell(f"return fx(Number(v)*100,{max(int(decimals), 0)})+' %';")
 
 
+def progress_cell() -> JSCode:
+    """A Tabulator formatter for a percentage done: a bar with "42.5 %" written across it."""
+    return _cell("const p=Math.min(Math.max(Number(v),0),100);"
+                 "return `<div style=\"position:relative;height:1.2em;background:#dfe5ea;"
+                 "border-radius:2px\"><div style=\"width:${p}%;height:100%;background:#6fb3ca;"
+                 "border-radius:2px\"></div><span style=\"position:absolute;inset:0;"
+                 "text-align:center;font-size:0.85em;line-height:1.4em;color:#111\">"
+                 "${fx(p,1)} %</span></div>`;")
+
+
 def plain_ticks() -> CustomJSTickFormatter:
     """Axis labels as plain numbers with separators: 100,000 and 0.0015, never 1.000e+5 (what
     Bokeh's default shows from 10^5 on and below 10^-3)."""

@@ -11,7 +11,7 @@ import param
 from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction
-from components.formats import run_choices, run_name
+from components.formats import progress_cell, run_choices, run_name
 from components.live import follow, on_session_end
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 # What a user watches first (which run, how far, how long still); the id last.
 _COLUMNS = {
-    "name": "Run", "status": "Status", "progress": "Progress", "eta": "ETA", "phase": "Phase",
-    "parameters": "Parameters", "sim_time": "Simulated time", "events": "Events",
+    "name": "Run", "parameters": "Parameters", "status": "Status", "progress": "Progress",
+    "eta": "ETA", "phase": "Phase", "sim_time": "Simulated time", "events": "Events",
     "cpu": "CPU (s)", "memory": "Memory (MB)", "runtime": "Runtime", "strategy": "Strategy",
     "bar_type": "Bar type", "error": "Note", "run_id": "Run id",
 }
@@ -104,8 +104,7 @@ class RunQueue(Viewer):
             runs_frame([]), titles=_COLUMNS, show_index=False, disabled=True, selectable=1,
             pagination=None, sizing_mode="stretch_width",
             layout="fit_data_stretch", hidden_columns=["bar_type"],
-            formatters={"progress": {"type": "progress", "max": 100, "legend": True,
-                                     "color": "#0f6e8c"}},
+            formatters={"progress": progress_cell()},
         )
         self._table.param.watch(self._on_row_selected, "selection")
         self._alert = pn.pane.Alert(self.param.message, alert_type="info", visible=False,
@@ -121,7 +120,7 @@ class RunQueue(Viewer):
                                                    width=100),
         }
         self._layout = pn.Column(
-            pn.Row(pn.widgets.Select.from_param(self.param.selected, width=260),
+            pn.Row(pn.widgets.Select.from_param(self.param.selected, width=520),
                    *self._buttons.values(),
                    pn.widgets.Button.from_param(self.param.refresh, width=100),
                    sizing_mode="stretch_width"),
