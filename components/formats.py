@@ -60,6 +60,11 @@ def run_name(run) -> str:
     return run.label or f"{run.strategy} · {run.instrument_id} · {period}".rstrip(" ·")
 
 
+def parameters_text(run) -> str:
+    """A run's strategy parameters in one line: ``fast_ema_period=10 slow_ema_period=30``."""
+    return " ".join(f"{k}={v}" for k, v in run.parameters.items())
+
+
 def run_choices(runs) -> dict[str, str]:
     """Runs as a picker offers them: its name and id (names may repeat) -> run id."""
     return {f"{run_name(r)} · {r.run_id}": r.run_id for r in runs}

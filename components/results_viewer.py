@@ -16,7 +16,7 @@ import param
 from panel.viewable import Viewer
 
 from components import charts
-from components.formats import fixed_cell, run_choices, run_name
+from components.formats import fixed_cell, parameters_text, ratio_cell, run_choices, run_name
 from components.offloop import run_off_loop
 from components.pipeline.create_version import VersionFromRun
 from components.report import run_report_html
@@ -30,11 +30,10 @@ log = logging.getLogger(__name__)
 
 # The columns that tell runs apart first; the id last (the URL and the CLI name runs by it).
 _RUN_COLUMNS = {
-    "name": "Run", "status": "Status", "total_return": "Return", "sharpe": "Sharpe",
-    "max_drawdown": "Max DD", "num_trades": "Trades", "strategy": "Strategy",
+    "name": "Run", "parameters": "Parameters", "status": "Status", "total_return": "Return",
+    "sharpe": "Sharpe", "max_drawdown": "Max DD", "num_trades": "Trades",
     "bar_type": "Bar type", "created_at": "Created (UTC)", "run_id": "Run id",
 }
-_PCT = {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 2}
 # Time around a clicked trade shown on the price chart, as a fraction of the trade's length.
 _ZOOM_PADDING = 1.0
 
@@ -218,8 +217,8 @@ class ResultsViewer(Viewer):
             pd.DataFrame(columns=list(_RUN_COLUMNS)), titles=_RUN_COLUMNS, show_index=False,
             selectable=1, disabled=True, pagination="local", page_size=8, height=300,
             sizing_mode="stretch_width", header_filters=True, layout="fit_data_stretch",
-            formatters={"total_return": _PCT, "max_drawdown": _PCT,
-                        "sharpe": {"type": "money", "precision": 2}},
+            formatters={"total_return": fixed_cell(2, " %"), "max_drawdown": fixed_cell(2, " %"),
+                        "sharpe": ratio_cell()},
         )
         self._runs.param.watch(self._on_row_selected, "selection")
         self._alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
@@ -295,9 +294,9 @@ class ResultsViewer(Viewer):
         except WorkbenchError as e:
             self._warn(f"Cannot list runs: {e}")
             return
-        frame = pd.DataFrame([{"name": run_name(r), **{k: getattr(r, k) for k in _RUN_COLUMNS
-                                                        if k != "name"}} for r in runs],
-                             columns=list(_RUN_COLUMNS))
+        computed = {"name": run_name, "parameters": parameters_text}
+        frame = pd.DataFrame([{k: computed[k](r) if k in computed else getattr(r, k)
+                               for k in _RUN_COLUMNS} for r in runs], columns=list(_RUN_COLUMNS))
         for pct in ("total_return", "max_drawdown"):
             frame[pct] = pd.to_numeric(frame[pct]) * 100
         frame["sharpe"] = pd.to_numeric(frame["sharpe"])

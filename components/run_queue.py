@@ -11,7 +11,7 @@ import param
 from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction
-from components.formats import progress_cell, run_choices, run_name
+from components.formats import parameters_text, progress_cell, run_choices, run_name
 from components.live import follow, on_session_end
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
@@ -31,16 +31,12 @@ _COLUMNS = {
 }
 
 
-def _parameters_text(parameters: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in parameters.items())
-
-
 def runs_frame(runs) -> pd.DataFrame:
     """The queue table: one row per run, numbers rounded for display."""
     rows = [{
         "name": run_name(r), "run_id": r.run_id, "status": r.status,
         "progress": round((1.0 if r.status == "Completed" else r.progress or 0.0) * 100, 1),
-        "phase": r.phase or "", "parameters": _parameters_text(r.parameters),
+        "phase": r.phase or "", "parameters": parameters_text(r),
         "sim_time": f"{r.sim_time:%Y-%m-%d %H:%M}" if r.sim_time else "",
         "events": f"{r.events:,}" if r.events else "",
         "eta": describe_eta(r.eta),

@@ -150,7 +150,7 @@ def test_runs_are_named_and_the_one_shown_is_the_selected_row(runs_workbench, co
     table = _tables(viewer)[0]
     (row,) = table.selection
     assert table.value.loc[row, ["name", "run_id"]].tolist() == [name, completed_run]
-    assert list(table.value.columns[:2]) == ["name", "status"]
+    assert list(table.value.columns[:3]) == ["name", "parameters", "status"]
 
 
 def test_refresh_lists_new_runs_and_keeps_the_one_on_display(runs_workbench, completed_run,
