@@ -128,7 +128,8 @@ class RunForm(Viewer):
     def _load_choices(self) -> None:
         catalog = self.workbench.catalog
         try:
-            names = self.workbench.templates.strategy_names()
+            names = {self._strategy_title(name): name
+                     for name in self.workbench.templates.strategy_names()}
             series = catalog.backtestable()
             engine = self.workbench.templates.backtest_engine()
             self._instruments = {i.instrument_id: i for i in catalog.instruments()}
@@ -147,12 +148,21 @@ class RunForm(Viewer):
         # Set the initial choices without firing the watchers, then build each panel once
         # (otherwise the strategy template would be loaded several times per session).
         with param.parameterized.discard_events(self):
-            if names and self.strategy not in names:
-                self.strategy = "ema_cross" if "ema_cross" in names else names[0]
+            choices = list(names.values())
+            if choices and self.strategy not in choices:
+                self.strategy = "ema_cross" if "ema_cross" in choices else choices[0]
             if self._series and self.bar_type not in self._series:
                 self.bar_type = next(iter(self._series))
         self._on_bar_type()
         self._on_strategy()
+
+    def _strategy_title(self, name: str) -> str:
+        """The template's title with its name (what other pages and the CLI call it); a
+        template that does not load is listed by name and says why when chosen."""
+        try:
+            return f"{self.workbench.templates.strategy(name).title} ({name})"
+        except WorkbenchError:
+            return name
 
     @property
     def instrument(self):

@@ -49,6 +49,7 @@ def test_choices_come_from_the_templates_and_the_catalog(workbench, configurator
 
     # Assert
     assert configurator.form.param.strategy.objects == workbench.templates.strategy_names()
+    assert configurator.form.param.strategy.names["EMA cross (ema_cross)"] == "ema_cross"
     shipped = {"ema_cross", "bb_mean_reversion", "simple_momentum"}
     assert shipped <= set(configurator.form.param.strategy.objects)
     assert configurator.form.strategy == "ema_cross"
