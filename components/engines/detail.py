@@ -195,13 +195,17 @@ class EngineDetail(Viewer):
                    pn.widgets.IntInput.from_param(self.param.log_lines, width=120),
                    sizing_mode="stretch_width"),
             self._log, sizing_mode="stretch_width")
+        tabs = pn.Tabs(("Orders and positions",
+                        pn.Column(self.blotter, self.ticket, sizing_mode="stretch_width")),
+                       ("Risk limits", self.risk), ("Feed health", self.feed),
+                       ("Resources", plots), ("Log", log_tab), ("Audit trail", self._audit),
+                       ("Alerts", self.alerts), sizing_mode="stretch_width", dynamic=False)
+        # Opening the trail reads it again: another process (the CLI, the API of another
+        # server) may have acted on this engine without changing its state here.
+        self._audit_tab = len(tabs) - 2
+        tabs.param.watch(self._on_tab, "active")
         self._layout = pn.Column(
-            self._header, self._banner, self._error, self._state, controls,
-            pn.Tabs(("Orders and positions",
-                     pn.Column(self.blotter, self.ticket, sizing_mode="stretch_width")),
-                    ("Risk limits", self.risk), ("Feed health", self.feed),
-                    ("Resources", plots), ("Log", log_tab), ("Audit trail", self._audit),
-                    ("Alerts", self.alerts), sizing_mode="stretch_width", dynamic=False),
+            self._header, self._banner, self._error, self._state, controls, tabs,
             sizing_mode="stretch_width", css_classes=["engine-detail"])
 
     def __panel__(self):
@@ -365,6 +369,10 @@ class EngineDetail(Viewer):
             lines = ["(no matching log lines)" if self.log_search else "(no log lines yet)"]
         self._log.object = ('<pre style="font-size:0.8em; white-space:pre-wrap; margin:0">'
                             + html.escape("\n".join(lines)) + "</pre>")
+
+    def _on_tab(self, event) -> None:
+        if event.new == self._audit_tab:
+            self.refresh_audit()
 
     def refresh_audit(self) -> None:
         if not self.session_id:

@@ -314,6 +314,26 @@ def test_stop_and_kill_need_confirmation(manager, workbench, until):
     assert actions[:2] == ["emergency_stop", "start"]
 
 
+def test_opening_the_audit_trail_reads_what_another_process_recorded(manager, workbench, until):
+    # Arrange: a running engine; another process (the CLI) records an action on it, which
+    # changes nothing this process follows.
+    session_id = _start_paper(manager, workbench, until)
+    detail = manager.detail
+    target = detail._audit.value["Engine"].iloc[0]
+    workbench.audit.record(Principal.user("cli-user", {"trader"}), "engine.set_trading", target,
+                           "accepted", "HALTED", "Running", "Running")
+    assert "set_trading" not in detail._audit.value["Action"].tolist()
+
+    # Act: the user opens the Audit trail tab
+    tabs = detail.__panel__().select(pn.Tabs)[0]
+    tabs.active = [title for title, _ in zip(tabs._names, tabs, strict=True)].index("Audit trail")
+
+    # Assert
+    first = detail._audit.value.iloc[0]
+    assert (first["Action"], first["Actor"], first["Detail"]) == ("set_trading", "cli-user",
+                                                                   "HALTED")
+
+
 def test_graceful_stop_after_confirmation(manager, workbench, until):
     session_id = _start_paper(manager, workbench, until)
 
