@@ -6,6 +6,7 @@ the WalkForwardView shows the folds."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pandas as pd
@@ -174,6 +175,10 @@ class SweepView(Viewer):
         self._completed_seen = None
         self._ranking = False  # a ranking is being computed off the loop
         self._rank_again = False  # ... and another was asked for meanwhile
+        # Outside a server the live state's thread ranks too: only the ranking started last
+        # is shown, never an older one that happens to finish after it.
+        self._rankings = itertools.count(1)
+        self._latest_ranking = 0
         if self.form.message:
             self._show(self.form.message, self.form.message_kind)
         self.form.param.watch(lambda _: self._show(self.form.message, self.form.message_kind),
@@ -404,6 +409,7 @@ class SweepView(Viewer):
         sweep_id, metric, rank_by = self.sweep_id, self.metric, self.rank_by
         partitions, x, y = self.partitions, self.x, self.y
         backtests = self.workbench.backtests
+        self._latest_ranking = ranking = next(self._rankings)
 
         def rank():
             info = backtests.sweep(sweep_id)  # read once for every figure
@@ -422,7 +428,7 @@ class SweepView(Viewer):
             if self._rank_again:
                 self._rank_again = False
                 self._show_results()
-            if sweep_id != self.sweep_id:
+            if sweep_id != self.sweep_id or ranking != self._latest_ranking:
                 return
             if isinstance(outcome, Exception):
                 if not isinstance(outcome, WorkbenchError):
