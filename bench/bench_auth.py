@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-import os
 
 from fastapi.testclient import TestClient
 

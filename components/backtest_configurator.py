@@ -12,9 +12,9 @@ from components.live import follow
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
 from components.run_form import RunForm, refusal
-from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.backtest import BacktestSpec
+from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from panel.viewable import Viewer
 from components.formats import plain_ticks
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note, restrict
-from services.identity.principal import Principal
 from services import ValidationError, Workbench, WorkbenchError
 from services.catalog.calendars import calendar_names
 from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
-from services.catalog.inventory import PREVIEW_POINTS
 from services.catalog.importer import INSTRUMENT_TYPES, ImportOptions
+from services.catalog.inventory import PREVIEW_POINTS
 from services.formatting import format_bytes, format_count, numeral_format
+from services.identity.principal import Principal
 from services.timestamps import inclusive_end
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from panel.viewable import Viewer
 from components import charts
 from components.offloop import run_off_loop
 from services import WorkbenchError
+from services.backtest.metric_labels import format_statistic
 from services.backtest.results import RunResults
 from services.backtest.robustness import RunRobustness, run_robustness
-from services.backtest.metric_labels import format_statistic
 from services.research.monte_carlo import DEFAULT_PATHS, MAX_PATHS, METHODS
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from components.formats import parameters_text, progress_cell, run_choices, run_
 from components.live import follow, on_session_end
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
-from services.identity.principal import Principal
 from services import Workbench, WorkbenchError
 from services.backtest.eta import describe as describe_eta
+from services.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import dataclasses
 from fastapi import APIRouter, Depends, Path
 
 from app.api.deps import caller, workbench
-from app.api.models import TemplateSummary, Templates, Validation, ValidateStrategy
+from app.api.models import Templates, TemplateSummary, ValidateStrategy, Validation
 from app.api.routes import READ, declare
 from services.errors import NotFound, ValidationError
 from services.identity.principal import Principal

@@ -11,7 +11,6 @@ import param
 from services import PermissionDenied, ValidationError, WorkbenchError
 
 
-
 def money(value) -> str:
     return f"{value:,.2f}" if isinstance(value, (int, float)) else "–"
 

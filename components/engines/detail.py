@@ -21,12 +21,12 @@ from components.confirm import ConfirmAction, button
 from components.engines.alerts import AlertList
 from components.engines.blotter import Blotter
 from components.engines.common import Outcome, frame, money
-from components.theme import NEUTRAL, TRADING_COLOURS, state_badge
 from components.engines.feed import FeedHealthView
 from components.engines.risk import RiskPanel
 from components.engines.ticket import OrderTicket
 from components.live import follow
 from components.permissions import permission, reason_note
+from components.theme import NEUTRAL, TRADING_COLOURS, state_badge
 from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
 from services.live import LiveState

@@ -7,8 +7,8 @@ import param
 from panel.viewable import Viewer
 
 from components.engines.common import frame
-from components.theme import state_badge
 from components.live import follow
+from components.theme import state_badge
 from services.live import LiveState
 
 COLUMNS = ["State", "Name", "Mode", "Template", "Started (UTC)", "Session", "Actor"]

@@ -19,7 +19,6 @@ from pathlib import Path
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
 
-
 SAMPLE_EVERY_S = 2.0
 SAMPLES_KEPT = 60  # two minutes of active time at most: the estimate uses the last one
 PAUSED_CPU_SHARE = 0.05  # less CPU than this share of the wall time: the process was stopped

@@ -53,9 +53,9 @@ from services.backtest.runtime import (
     worker_alive,
 )
 from services.backtest.scheduler import Scheduler, live_lease, remove_partial, settle_lost
-from services.backtest.sweep_statistics import SweepStatistics, returns_frame, sweep_statistics
 from services.backtest.spec import BacktestSpec
 from services.backtest.sweep import SweepSpec, expand, run_specs
+from services.backtest.sweep_statistics import SweepStatistics, returns_frame, sweep_statistics
 from services.catalog import CatalogService
 from services.db import BacktestRunRow, Database, SweepRow
 from services.errors import BacktestError, RuntimeUnavailableError, StorageError, ValidationError

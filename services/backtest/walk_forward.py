@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 
 from services.audit import AuditLog
 from services.backtest.config_builder import resolve_time_range
+from services.backtest.metric_labels import LOWER_IS_BETTER
 from services.backtest.records import (
     ACTIVE_STATES,
     COMPLETED,
@@ -42,7 +43,6 @@ from services.backtest.records import (
     now,
 )
 from services.backtest.spec import BacktestSpec, VenueSettings
-from services.backtest.metric_labels import LOWER_IS_BETTER
 from services.backtest.statistics import daily_returns, periods_per_year
 from services.backtest.sweep import MAX_RUNS, SweepSpec
 from services.backtest.sweep_statistics import SweepStatistics

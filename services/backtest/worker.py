@@ -34,7 +34,6 @@ from services.backtest.layout import (
 from services.backtest.progress import write_progress
 
 
-
 def _money_amount(value) -> float:
     """'12.5 USDT' or Money -> 12.5; lists of Money (commission lists) are summed."""
     if value is None or (isinstance(value, float) and pd.isna(value)):

@@ -21,7 +21,12 @@ import pytest
 
 from services import events
 from services.engine.service import ERROR, RUNNING, STOPPED
-from services.errors import CommandRefused, EngineStateConflict, EngineUnresponsive, PermissionDenied
+from services.errors import (
+    CommandRefused,
+    EngineStateConflict,
+    EngineUnresponsive,
+    PermissionDenied,
+)
 from services.identity.principal import Principal
 from services.workbench import Workbench
 from tests.conftest import REPO_ROOT, docker_with_engine_image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components import Overview
+
 RUN_TIMEOUT_S = 180  # seconds a one-week run may take on a busy machine
 
 HOSTILE_LABEL = "<img src=x onerror=alert(1)> momentum"

@@ -317,7 +317,7 @@ def test_stop_and_kill_need_confirmation(manager, workbench, until):
 def test_opening_the_audit_trail_reads_what_another_process_recorded(manager, workbench, until):
     # Arrange: a running engine; another process (the CLI) records an action on it, which
     # changes nothing this process follows.
-    session_id = _start_paper(manager, workbench, until)
+    _start_paper(manager, workbench, until)
     detail = manager.detail
     target = detail._audit.value["Engine"].iloc[0]
     workbench.audit.record(Principal.user("cli-user", {"trader"}), "engine.set_trading", target,

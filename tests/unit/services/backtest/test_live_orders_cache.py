@@ -21,7 +21,12 @@ from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.enums import LiquiditySide, OmsType, OrderSide, OrderType
 from nautilus_trader.model.events import OrderDenied, OrderFilled
 from nautilus_trader.model.identifiers import (
-    AccountId, PositionId, StrategyId, TradeId, TraderId, VenueOrderId,
+    AccountId,
+    PositionId,
+    StrategyId,
+    TradeId,
+    TraderId,
+    VenueOrderId,
 )
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.model.position import Position

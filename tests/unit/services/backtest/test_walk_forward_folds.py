@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from services.backtest.spec import VenueSettings
 from services.backtest.walk_forward import (
     MAX_FOLDS,
     Fold,
@@ -12,7 +13,6 @@ from services.backtest.walk_forward import (
     check_windows,
     plan_folds,
 )
-from services.backtest.spec import VenueSettings
 from services.errors import ValidationError
 
 
