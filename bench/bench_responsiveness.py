@@ -92,7 +92,9 @@ async def _submit_sweep(page, url: str) -> float:
     from playwright.async_api import expect
 
     await page.goto(f"{url}/sweeps", timeout=120_000)
-    await page.get_by_label("Strategy", exact=True).select_option("ema_cross")
+    menu = page.get_by_label("Strategy", exact=True)  # options read "EMA cross (ema_cross)"
+    await menu.select_option(label=await menu.locator("option", has_text="(ema_cross)")
+                             .text_content())
     await page.get_by_label("Bar type").select_option(BAR_TYPE)
     for name, values in SWEEP.items():
         field = page.get_by_label(name)

@@ -316,3 +316,10 @@ def screenshot(page):
         return path
 
     return take
+
+
+def choose_strategy(page, name: str) -> None:
+    """Pick the strategy template ``name`` in the Strategy menu, as a user does: by its
+    title, which ends with the name ("EMA cross (ema_cross)")."""
+    menu = page.get_by_label("Strategy", exact=True)
+    menu.select_option(label=menu.locator("option", has_text=f"({name})").text_content())

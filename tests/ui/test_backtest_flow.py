@@ -12,6 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.ui.conftest import choose_strategy
+
 pytestmark = pytest.mark.ui
 
 # The run the server's state folder starts with, failed at start-up (see conftest.py).
@@ -89,10 +91,11 @@ def test_backtest_page_offers_templates_and_catalog_data(open_page, screenshot):
 
     expect(page.get_by_text("Synthetic sample data.", exact=True)).to_be_visible()
     strategy, bar_type = page.get_by_label("Strategy", exact=True), page.get_by_label("Bar type")
-    expect(strategy).to_have_value("ema_cross")
+    expect(strategy).to_have_value("EMA cross (ema_cross)")  # titles, with the template's name
     offered = strategy.locator("option").all_inner_texts()
-    for name in ("ema_cross", "bb_mean_reversion", "simple_momentum"):
-        assert offered.count(name) == 1, offered
+    for title in ("EMA cross (ema_cross)", "Bollinger band mean reversion (bb_mean_reversion)",
+                  "Simple momentum (volatility breakout) (simple_momentum)"):
+        assert offered.count(title) == 1, offered
     for name in (AAPL_BARS, BTC_BARS, EURUSD_BARS):
         expect(bar_type.locator("option", has_text=name)).to_have_count(1)
     expect(page.get_by_label("Fast EMA period")).to_have_value("10")
@@ -108,7 +111,7 @@ def test_run_a_backtest_and_study_its_results(open_page, server, screenshot):
 
     # Arrange: choose the strategy and data. The form follows the instrument: a crypto perpetual
     # settles in USDT and trades 0.1 coins, an equity settles in USD and trades 100 shares.
-    page.get_by_label("Strategy", exact=True).select_option("ema_cross")
+    choose_strategy(page, "ema_cross")
     page.get_by_label("Bar type").select_option(BTC_BARS)
     expect(page.get_by_label("Account currency")).to_have_value("USDT")
     expect(page.get_by_label("Trade size")).to_have_value("0.1")

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from services.formatting import format_duration, format_number, format_price, format_quantity
-from tests.ui.conftest import VIEWPORT, sign_in
+from tests.ui.conftest import VIEWPORT, choose_strategy, sign_in
 
 pytestmark = pytest.mark.ui
 
@@ -74,7 +74,7 @@ def runs(browser, server) -> dict[str, str]:
             page.goto(server.url + "/backtest")
             run_button = page.get_by_role("button", name="Run backtest")
             expect(run_button).to_be_enabled(timeout=RENDER_TIMEOUT_MS)
-            page.get_by_label("Strategy", exact=True).select_option(strategy)
+            choose_strategy(page, strategy)
             page.get_by_label("Bar type").select_option(AAPL_BARS)
             # The form has followed both choices on the server before Run is clicked.
             expect(page.get_by_label("Currency")).to_have_value("USD")

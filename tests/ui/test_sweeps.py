@@ -12,6 +12,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.ui.conftest import choose_strategy
+
 pytestmark = pytest.mark.ui
 
 BTC_BARS = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
@@ -24,7 +26,7 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     before = server.run_ids()
 
     # Arrange: ema_cross on BTC, fast in {5, 10} x slow in {30, 60}.
-    page.get_by_label("Strategy", exact=True).select_option("ema_cross")
+    choose_strategy(page, "ema_cross")
     page.get_by_label("Bar type").select_option(BTC_BARS)
     fast, slow = page.get_by_label("Fast EMA period"), page.get_by_label("Slow EMA period")
     expect(fast).to_have_value("5,10,20")  # suggested from the template's default
