@@ -20,7 +20,7 @@ def follow(live: param.Parameterized, names: list[str], redraw: Callable[[], Non
     """Call ``redraw()`` after ``live``'s parameters ``names`` change; returns the watcher."""
     doc = pn.state.curdoc
     served = doc is not None and doc.session_context is not None
-    scheduled = threading.Event()
+    scheduled, ended = threading.Event(), threading.Event()
 
     def run() -> None:
         scheduled.clear()
@@ -29,13 +29,23 @@ def follow(live: param.Parameterized, names: list[str], redraw: Callable[[], Non
     def changed(*_events) -> None:
         if not served:
             redraw()
-        elif not scheduled.is_set():
+        elif not scheduled.is_set() and not ended.is_set():
             scheduled.set()
-            doc.add_next_tick_callback(run)
+            try:
+                doc.add_next_tick_callback(run)
+            except AttributeError:
+                # The session ended while this change was being applied in the live state's
+                # thread: its document is torn down and there is nothing left to redraw.
+                if not ended.is_set():
+                    raise
+
+    def end(_context) -> None:
+        ended.set()
+        live.param.unwatch(watcher)
 
     watcher = live.param.watch(changed, names)
     if served:
-        pn.state.on_session_destroyed(lambda _context: live.param.unwatch(watcher))
+        pn.state.on_session_destroyed(end)
     return watcher
 
 

@@ -405,7 +405,10 @@ def test_a_daily_loss_breach_halts_the_engine_and_raises_an_alert_at_the_webhook
 
         # Act: the strategy trades; the engine's guard measures and acts on its own
         wb.commands.submit_order(info.session_id, BTC, "BUY", "0.01")
-        body = _wait(lambda: receiver.bodies and receiver.bodies[0], 30, "the webhook alert")
+        # (Other rules may alert too: a loaded machine can push the engine past the CPU rule.)
+        body = _wait(lambda: next((b for b in receiver.bodies
+                                   if b["alert"]["rule"] == "risk_breach"), None), 30,
+                     "the webhook's risk alert")
 
         # Assert: the engine halted itself ...
         risk = wb.commands.risk(info.session_id)
@@ -413,12 +416,15 @@ def test_a_daily_loss_breach_halts_the_engine_and_raises_an_alert_at_the_webhook
         assert [b["limit"] for b in risk["breached"]] == ["max_daily_loss"]
         assert risk["values"]["max_daily_loss"] > 0.01
         # ... the alert reached the webhook, the alerts table and the audit log
-        assert body["alert"]["rule"] == "risk_breach"
         assert "max_daily_loss" in body["text"] and "trading HALTED" in body["text"]
-        stored = wb.alerts.list(session_id=info.session_id)
-        assert stored and stored[0].rule == "risk_breach"
-        assert _wait(lambda: list(wb.alerts.list(session_id=info.session_id)[0]
-                                  .deliveries.values()) == ["sent"], 5, "the delivery record")
+
+        def risk_alerts():
+            return [a for a in wb.alerts.list(session_id=info.session_id)
+                    if a.rule == "risk_breach"]
+
+        assert risk_alerts()
+        assert _wait(lambda: list(risk_alerts()[0].deliveries.values()) == ["sent"], 5,
+                     "the delivery record")
         breach = _audit(wb, info.session_id, "engine.risk_breach")[0]
         assert (breach["actor"], breach["outcome"], breach["to_state"]) == (
             "system:engine-risk", "breached", "HALTED")
