@@ -342,7 +342,8 @@ def _catalog(workdir: Path, bars: int) -> None:
 
 def _completed_run(wb, parameters: dict) -> str | None:
     """A completed bench run with these parameters in the workbench's state, if there is one."""
-    for info in wb.backtests.list_runs():
+    # Every bench of responsiveness adds a 1,000-run sweep: look further back than the default.
+    for info in wb.backtests.list_runs(limit=1_000_000):
         if (info.status == "Completed" and info.label == "bench report"
                 and info.parameters == parameters):
             return info.run_id

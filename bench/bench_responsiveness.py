@@ -63,17 +63,43 @@ async def _signed_in_page(browser, url: str):
     return await context.new_page()
 
 
+# Timed inside the page, from the click to the confirmation button being on screen, as the user
+# sees it: driving each step through Playwright's actionability checks and polling added ~90 ms
+# of its own to every press on an idle server (129 ms against 35 ms measured in the page).
+_PRESS_JS = """async () => {
+  const visible = (label) => {
+    const walk = (root) => {
+      for (const el of root.querySelectorAll('*')) {
+        if (el.tagName === 'BUTTON' && el.textContent.trim() === label && el.offsetParent !== null)
+          return el;
+        if (el.shadowRoot) { const found = walk(el.shadowRoot); if (found) return found; }
+      }
+      return null;
+    };
+    return walk(document);
+  };
+  const until = async (done) => {
+    const deadline = performance.now() + 60000;
+    while (!done()) {
+      if (performance.now() > deadline) throw new Error('no answer in 60 s');
+      await new Promise(resolve => setTimeout(resolve, 2));
+    }
+  };
+  await until(() => visible('EMERGENCY STOP'));
+  const t0 = performance.now();
+  visible('EMERGENCY STOP').click();
+  await until(() => visible('Kill all engines now'));
+  const took = performance.now() - t0;
+  await until(() => visible('Cancel'));
+  visible('Cancel').click();
+  await until(() => !visible('Kill all engines now'));
+  return took;
+}"""
+
+
 async def _press_emergency_stop(page) -> float:
     """Milliseconds from pressing EMERGENCY STOP to its confirmation showing; then cancel."""
-    arm = page.get_by_role("button", name="EMERGENCY STOP")
-    confirm = page.get_by_role("button", name="Kill all engines now")
-    t0 = time.perf_counter()
-    await arm.click()
-    await confirm.wait_for(state="visible", timeout=60_000)
-    took = (time.perf_counter() - t0) * 1000
-    await page.get_by_role("button", name="Cancel").click()
-    await confirm.wait_for(state="hidden", timeout=60_000)
-    return took
+    return await page.evaluate(_PRESS_JS)
 
 
 async def _open_big_run(page, url: str, run_id: str) -> float:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import panel as pn
 import param
 
+from components.offloop import one_graph_walk
+
 
 def follow(live: param.Parameterized, names: list[str], redraw: Callable[[], None]):
     """Call ``redraw()`` after ``live``'s parameters ``names`` change; returns the watcher."""
@@ -24,7 +26,8 @@ def follow(live: param.Parameterized, names: list[str], redraw: Callable[[], Non
 
     def run() -> None:
         scheduled.clear()
-        redraw()
+        with one_graph_walk():
+            redraw()
 
     def changed(*_events) -> None:
         if not served:

@@ -11,8 +11,9 @@ call returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import panel as pn
@@ -24,6 +25,21 @@ def served() -> bool:
     """True inside a browser session of the served app."""
     doc = pn.state.curdoc
     return doc is not None and doc.session_context is not None
+
+
+@contextlib.contextmanager
+def one_graph_walk() -> Iterator[None]:
+    """Changes to the current session's document that walk its model graph once, at the end.
+
+    Bokeh walks every model of a document after each change that may add one (a table's
+    columns and configuration, a new chart); on a big page that walk was the costliest part of
+    an update on the event loop, repeated for every table."""
+    doc = pn.state.curdoc
+    if doc is None or not served():
+        yield
+        return
+    with doc.models.freeze():
+        yield
 
 
 def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
@@ -46,7 +62,8 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
         except Exception as e:  # noqa: BLE001 - handed to done()
             result = e
         try:
-            done(result)
+            with one_graph_walk():
+                done(result)
         except Exception:  # noqa: BLE001 - a failed update must not kill the session
             log.exception("applying the outcome of off-loop work failed")
         finally:
@@ -64,6 +81,10 @@ def on_loop(callback: Callable[..., None]) -> Callable[..., None]:
     doc = pn.state.curdoc
 
     def call(*args) -> None:
-        doc.add_next_tick_callback(lambda: callback(*args))
+        def run() -> None:
+            with one_graph_walk():
+                callback(*args)
+
+        doc.add_next_tick_callback(run)
 
     return call

@@ -132,6 +132,11 @@ class LiveState(param.Parameterized):
                 self._thread.start()
         return self
 
+    @property
+    def is_following(self) -> bool:
+        """Started: its engines, runs and sweeps are kept current."""
+        return self._subscription is not None
+
     def pump(self) -> int:
         """Apply the events that arrived since the last call; returns how many (for a state
         started without its thread)."""

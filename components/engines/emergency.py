@@ -14,6 +14,9 @@ from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
 
 
+MESSAGE_WIDTH = 420
+
+
 class EmergencyStop(Viewer):
     """A button that kills every active engine after one confirmation (on every page)."""
 
@@ -40,13 +43,13 @@ class EmergencyStop(Viewer):
                            width=170)
         # Paper engines are the least any role may stop; the service checks each engine's mode.
         restrict(self._arm, *permission(self.workbench, self.principal, "engine.emergency_stop"))
-        self._confirm = button(self.param.confirm, color="danger", width=190)
-        self._cancel = button(self.param.cancel, width=90)
-        self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10), width=420,
-                                      css_classes=["emergency-stop-message"])
-        # Only what is shown is in the row: hidden fixed-width members still counted in the
-        # row's minimum width and pushed the header's user menu off the screen.
-        self._layout = pn.Row(self._arm, align="center")
+        self._confirm = button(self.param.confirm, color="danger", width=190, visible=False)
+        self._cancel = button(self.param.cancel, width=90, visible=False)
+        self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
+                                      css_classes=["emergency-stop-message"], visible=False)
+        # Every member is there from the start and only shown or hidden: arming changes a few
+        # properties instead of sending new models, so the confirmation shows at once.
+        self._layout = pn.Row(self._arm, self._confirm, self._cancel, self._text, align="center")
 
     def __panel__(self):
         return self._layout
@@ -54,13 +57,20 @@ class EmergencyStop(Viewer):
     @param.depends("arm", watch=True)
     def _on_arm(self) -> None:
         try:
-            active = [e for e in self.workbench.engines.list_sessions() if e.is_active]
+            active = self._active_engines()
         except WorkbenchError as e:
             self._say(f"Cannot list engines: {e}")
             return
         self.armed = True
-        self._say(f"Kill {len(active)} active engine(s)? " if active else
+        self._say(f"Kill {active} active engine(s)? " if active else
                   "No engine is active; confirm to check again and kill any that started.")
+
+    def _active_engines(self) -> int:
+        live = self.workbench.live
+        # The server's live state has the engines in memory: no database read on the event loop.
+        engines = (live.engines.values() if live.is_following
+                   else self.workbench.engines.list_sessions())
+        return sum(1 for e in engines if e.is_active)
 
     @param.depends("cancel", watch=True)
     def _on_cancel(self) -> None:
@@ -94,5 +104,9 @@ class EmergencyStop(Viewer):
         self._arrange()
 
     def _arrange(self) -> None:
-        self._layout.objects = ([self._arm] + ([self._confirm, self._cancel] if self.armed else [])
-                                + ([self._text] if self.message else []))
+        with pn.io.hold():
+            self._confirm.visible = self._cancel.visible = self.armed
+            self._text.visible = bool(self.message)
+            # The header counts the width of hidden members too: a fixed width only while
+            # shown, or the user menu is pushed off the screen.
+            self._text.width = MESSAGE_WIDTH if self.message else None

@@ -221,9 +221,15 @@ def run(folder: Path) -> dict:
     return summary
 
 
+WORKER_NICENESS = 10
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     folder = Path(argv[0])
+    # Backtests are batch work: at a lower CPU priority they still get every idle cycle, but a
+    # busy machine keeps answering the server's sessions (the emergency stop) and its engines.
+    os.nice(WORKER_NICENESS)
     try:
         run(folder)
     except BaseException as e:  # the worker's job is to report any failure, then exit
