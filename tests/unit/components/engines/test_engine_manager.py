@@ -484,6 +484,23 @@ def test_emergency_stop_kills_every_active_engine_after_confirmation(workbench, 
     assert {e["actor"] for e in audit} == {"unit-test"} and len(audit) == 2
 
 
+def test_in_a_server_arming_counts_the_engines_of_the_live_state_without_the_database(
+        workbench, docker, manager, until, monkeypatch):
+    first = _start_paper(manager, workbench, until)
+    workbench.live.start(thread=False)
+    assert first in workbench.live.engines
+    button = EmergencyStop(workbench=workbench, principal=UNIT_TESTER)
+
+    def no_database(*_args, **_kwargs):
+        raise AssertionError("arming read the database")
+
+    monkeypatch.setattr(workbench.engines, "list_sessions", no_database)
+    button.param.trigger("arm")
+
+    assert button.armed and "Kill 1 active engine(s)?" in button.message
+    workbench.live.stop()
+
+
 def test_the_stopped_state_of_a_kill_arrives_with_its_audit_record(manager, workbench, docker,
                                                                    until):
     # Arrange: note, as each state is published, what the audit trail already holds (the
