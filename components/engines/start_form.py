@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
 from components.engines.common import Outcome, problem_list
-from components.parameters import parameters_from_specs, values_of, widgets_for
+from components.parameters import ParameterFields, parameters_from_specs, values_of, widgets_for
 from components.permissions import permission, reason_note
 from services import PermissionDenied, ValidationError, Workbench, WorkbenchError
 from services.engine.config import instrument_id_of
@@ -106,7 +106,9 @@ class EngineStartForm(Viewer):
         self.outcome = Outcome()
         self.confirmation = ConfirmAction()
         self.engine_template = self.engine_settings = None
-        self.strategy_template = self.strategy_settings = None
+        self.strategy_template = None
+        # The strategy's parameters, checked as the user types (the same fields as a backtest).
+        self.strategy_fields: ParameterFields | None = None
         self.risk_settings: RiskSettings | None = None
         self._description = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._settings_box = pn.Column(sizing_mode="stretch_width")
@@ -199,30 +201,27 @@ class EngineStartForm(Viewer):
     def _on_strategy_choice(self, *_events) -> None:
         name = getattr(self.engine_settings, "strategy", None)
         if not name:
-            self.strategy_template = self.strategy_settings = None
+            self.strategy_template = self.strategy_fields = None
             self._strategy_box.objects = []
             return
         try:
             strategy = self.workbench.templates.strategy(name)
         except WorkbenchError as e:
-            self.strategy_template = self.strategy_settings = None
+            self.strategy_template = self.strategy_fields = None
             self._strategy_box.objects = [pn.pane.Alert(str(e), alert_type="danger")]
             return
-        previous = (self.strategy_settings if self.strategy_template is not None
-                    and self.strategy_template.name == strategy.name else None)
+        if self.strategy_template is not None and self.strategy_template.name == strategy.name:
+            # Same strategy, other instrument: what was typed stays, instrument-dependent
+            # defaults (trade size) follow the instrument.
+            self.strategy_fields.instrument_class = self._instrument_class()
+            return
         self.strategy_template = strategy
-        self.strategy_settings = parameters_from_specs(strategy.name, strategy.parameters,
-                                                       self._instrument_class())
-        if previous is not None:
-            # Same strategy, other instrument: keep what was typed, except instrument-dependent
-            # defaults (trade size).
-            for key, spec in strategy.parameters.items():
-                if not spec.default_by_instrument_class:
-                    setattr(self.strategy_settings, key, getattr(previous, key))
+        self.strategy_fields = ParameterFields(specs=strategy.parameters,
+                                               instrument_class=self._instrument_class())
         self._strategy_box.objects = [pn.Card(
             pn.pane.Markdown(strategy.description, sizing_mode="stretch_width"),
-            widgets_for(self.strategy_settings, strategy.parameters),
-            title=f"Strategy parameters: {strategy.title}", sizing_mode="stretch_width")]
+            self.strategy_fields, title=f"Strategy parameters: {strategy.title}",
+            sizing_mode="stretch_width")]
 
     def _instrument_class(self) -> str | None:
         instrument_id = instrument_id_of(str(getattr(self.engine_settings, "bar_type", "")))
@@ -249,12 +248,13 @@ class EngineStartForm(Viewer):
             if needed else "")
 
     def values(self) -> dict:
-        """Engine, strategy and risk settings as the service takes them."""
+        """Engine, strategy and risk settings as the service takes them; ValidationError
+        naming each strategy field that is not valid."""
         values = {}
         if self.engine_settings is not None:
             values.update(values_of(self.engine_settings, self.engine_template.parameters))
-        if self.strategy_settings is not None:
-            values.update(values_of(self.strategy_settings, self.strategy_template.parameters))
+        if self.strategy_fields is not None:
+            values.update(self.strategy_fields.submitted())
         if self.risk_settings is not None:
             values.update(self.risk_settings.values())
         return values
@@ -265,7 +265,13 @@ class EngineStartForm(Viewer):
         if self.outcome.busy or self.template is None:
             return
         self.confirmation.dismiss()
-        template, values = self.template, self.values()
+        try:
+            template, values = self.template, self.values()
+        except ValidationError as e:
+            self._set_problems(e.problems or [str(e)], e)
+            self.outcome.say("The configuration is not valid; fix the fields listed and try "
+                             "again.", "danger")
+            return
         name = self.engine_name.strip() or None
         self.outcome.busy = True
         try:

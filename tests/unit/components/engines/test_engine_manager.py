@@ -29,8 +29,8 @@ def manager(workbench, docker) -> EngineManager:
 def _fast(manager: EngineManager) -> None:
     form = manager.start_form
     form.engine_settings.replay_speed = 600
-    form.strategy_settings.fast_ema_period = 5
-    form.strategy_settings.slow_ema_period = 12
+    form.strategy_fields.values.fast_ema_period = "5"
+    form.strategy_fields.values.slow_ema_period = "12"
 
 
 def _texts(component) -> str:
@@ -87,7 +87,7 @@ def test_configuration_panel_follows_the_template(manager):
     assert "Mode: PAPER" in _texts(form)
     assert form.engine_settings.memory_limit_mb == 1024
     assert form.engine_settings.risk_engine is True
-    assert form.strategy_settings.fast_ema_period == 10
+    assert form.strategy_fields.values.fast_ema_period == "10"
     cards = {c.title for c in form.__panel__().select(pn.Card)}
     assert {"Strategy and data", "Venue and account", "Risk engine", "Resources",
             "Cache and logging", "Risk limits", "Strategy parameters: EMA cross"} <= cards
@@ -129,7 +129,7 @@ def test_risk_limits_set_in_the_form_reach_the_engines_configuration(manager, wo
 def test_invalid_settings_are_listed_per_field_and_nothing_starts(manager, docker, workbench):
     form = manager.start_form
     form.engine_settings.memory_limit_mb = 100
-    form.strategy_settings.fast_ema_period = 30  # not shorter than the slow one (20)
+    form.strategy_fields.values.fast_ema_period = "30"  # not shorter than the slow one (20)
 
     form.param.trigger("start")
 
@@ -140,6 +140,29 @@ def test_invalid_settings_are_listed_per_field_and_nothing_starts(manager, docke
     assert "**memory_limit_mb**" in text and "**fast_ema_period**" in text
     assert form.outcome.message_kind == "danger"
     assert docker.created == [] and workbench.engines.list_sessions() == []
+
+
+def test_a_strategy_field_is_checked_as_typed_and_a_bad_value_never_starts(manager, docker,
+                                                                              workbench):
+    form = manager.start_form
+
+    # Act: a whole-number field given a fraction
+    form.strategy_fields.values.fast_ema_period = "7.5"
+
+    # Assert: the error is under the field at once, and Start refuses it instead of using 10
+    assert "Fast EMA period" in form.strategy_fields.problems["fast_ema_period"]
+    assert "7.5" in _texts(form.strategy_fields)
+    form.param.trigger("start")
+    assert not form.confirmation.pending
+    assert any("Fast EMA period" in p for p in form.problems)
+    assert docker.created == [] and workbench.engines.list_sessions() == []
+
+    # Act: fixed
+    form.strategy_fields.values.fast_ema_period = "8"
+
+    # Assert
+    assert form.strategy_fields.problems == {}
+    assert form.values()["fast_ema_period"] == 8
 
 
 def test_fixing_the_settings_clears_the_problems(manager):
