@@ -38,8 +38,16 @@ def one_graph_walk() -> Iterator[None]:
     if doc is None or not served():
         yield
         return
+    failure = None
+    # Bokeh's freeze() does not thaw when its body raises: a failed update would leave the
+    # document frozen, and nothing added to it afterwards would reach the browser.
     with doc.models.freeze():
-        yield
+        try:
+            yield
+        except BaseException as e:  # noqa: BLE001 - raised again once thawed
+            failure = e
+    if failure is not None:
+        raise failure
 
 
 def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],

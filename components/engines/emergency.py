@@ -13,7 +13,6 @@ from components.permissions import permission, restrict
 from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
 
-
 MESSAGE_WIDTH = 420
 
 
