@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
 from components.engines.common import Outcome, problem_list
-from components.parameters import ParameterFields, parameters_from_specs, values_of, widgets_for
+from components.parameters import ParameterFields
 from components.permissions import permission, reason_note
 from services import PermissionDenied, ValidationError, Workbench, WorkbenchError
 from services.engine.config import instrument_id_of
@@ -105,9 +105,11 @@ class EngineStartForm(Viewer):
         self.engines = self.workbench.engines
         self.outcome = Outcome()
         self.confirmation = ConfirmAction()
-        self.engine_template = self.engine_settings = None
+        # The template's and the strategy's parameters, checked as the user types (the same
+        # fields as on the Backtest page).
+        self.engine_template = None
+        self.engine_fields: ParameterFields | None = None
         self.strategy_template = None
-        # The strategy's parameters, checked as the user types (the same fields as a backtest).
         self.strategy_fields: ParameterFields | None = None
         self.risk_settings: RiskSettings | None = None
         self._description = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -150,14 +152,14 @@ class EngineStartForm(Viewer):
         try:
             template = self.engines.template(self.template)
         except WorkbenchError as e:
-            self.engine_template = self.engine_settings = None
+            self.engine_template = self.engine_fields = None
             self._settings_box.objects = []
             self.outcome.say(f"Engine template **{self.template}** cannot be used:\n\n{e}",
                              "danger")
             return
         self.engine_template = template
         self._gate_start(template.mode)
-        self.engine_settings = parameters_from_specs(template.name, template.parameters)
+        self.engine_fields = ParameterFields(specs=template.parameters)
         self.risk_settings = RiskSettings(template.risk)
         catalog = (f"  \nReplays from the catalog `{self.workbench.settings.catalog}`."
                    if template.mode != "live" else "")
@@ -168,12 +170,12 @@ class EngineStartForm(Viewer):
             specs = {k: template.parameters[k] for k in keys if k in template.parameters}
             placed.update(specs)
             if specs:
-                sections.append(pn.Card(widgets_for(self.engine_settings, specs), title=title,
+                sections.append(pn.Card(self.engine_fields.section(specs), title=title,
                                         collapsed=title == "Cache and logging",
                                         sizing_mode="stretch_width"))
         others = {k: s for k, s in template.parameters.items() if k not in placed}
         if others:
-            sections.append(pn.Card(widgets_for(self.engine_settings, others),
+            sections.append(pn.Card(self.engine_fields.section(others),
                                     title="Other settings", sizing_mode="stretch_width"))
         sections.append(pn.Card(
             pn.pane.Markdown("Enforced inside the engine, whether or not the workbench runs. "
@@ -182,11 +184,12 @@ class EngineStartForm(Viewer):
             self.risk_settings.widgets(), title="Risk limits", collapsed=True,
             sizing_mode="stretch_width"))
         self._settings_box.objects = sections
+        chosen = self.engine_fields.values
         for key in ("strategy", "bar_type"):
             if key in template.parameters:
-                self.engine_settings.param.watch(self._on_strategy_choice, key)
+                chosen.param.watch(self._on_strategy_choice, key)
         if "venue" in template.parameters:
-            self.engine_settings.param.watch(lambda _: self._describe_venue(), "venue")
+            chosen.param.watch(lambda _: self._describe_venue(), "venue")
         self._on_strategy_choice()
         self._describe_venue()
 
@@ -199,7 +202,7 @@ class EngineStartForm(Viewer):
         self._note.object, self._note.visible = ("" if allowed else reason), not allowed
 
     def _on_strategy_choice(self, *_events) -> None:
-        name = getattr(self.engine_settings, "strategy", None)
+        name = self._chosen("strategy")
         if not name:
             self.strategy_template = self.strategy_fields = None
             self._strategy_box.objects = []
@@ -223,8 +226,12 @@ class EngineStartForm(Viewer):
             self.strategy_fields, title=f"Strategy parameters: {strategy.title}",
             sizing_mode="stretch_width")]
 
+    def _chosen(self, name: str):
+        """What the engine field ``name`` holds now (None without a template or that field)."""
+        return getattr(self.engine_fields.values, name, None) if self.engine_fields else None
+
     def _instrument_class(self) -> str | None:
-        instrument_id = instrument_id_of(str(getattr(self.engine_settings, "bar_type", "")))
+        instrument_id = instrument_id_of(str(self._chosen("bar_type") or ""))
         if not instrument_id:
             return None
         try:
@@ -237,7 +244,7 @@ class EngineStartForm(Viewer):
         if template is None or template.mode != "live":
             self._venue_note.object = ""
             return
-        venue = getattr(self.engine_settings, "venue", None)
+        venue = self._chosen("venue")
         needed = template.environment_for(venue)
         rows = "\n".join(
             f"- `{name}` ({kind}): {'set' if os.environ.get(name) else '**not set**'}"
@@ -249,10 +256,10 @@ class EngineStartForm(Viewer):
 
     def values(self) -> dict:
         """Engine, strategy and risk settings as the service takes them; ValidationError
-        naming each strategy field that is not valid."""
+        naming each field that is not valid."""
         values = {}
-        if self.engine_settings is not None:
-            values.update(values_of(self.engine_settings, self.engine_template.parameters))
+        if self.engine_fields is not None:
+            values.update(self.engine_fields.submitted())
         if self.strategy_fields is not None:
             values.update(self.strategy_fields.submitted())
         if self.risk_settings is not None:

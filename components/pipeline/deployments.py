@@ -49,7 +49,8 @@ class DeploymentPanel(Viewer):
     replay_start = param.String(default="", label="Replay from (paper, ISO time)", doc="""
         Where in the data the paper engine starts (empty: the start of the data).""")
 
-    replay_speed = param.Number(default=600.0, bounds=(1, 100_000), label="Replay speed",
+    replay_speed = param.Number(default=600.0, bounds=(1, 100_000),
+                                label="Replay speed (x real time)",
                                 doc="Seconds of data a paper engine replays per second.")
 
     deploy = param.Event(label="Deploy…", doc="Deploy the selected version.")

@@ -90,7 +90,7 @@ def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot
     expect(page.get_by_text("Mode: PAPER").first).to_be_visible()
     page.get_by_label("Engine name").fill("ui-paper")
     page.get_by_label("Engine name").press("Tab")
-    _type(page, "Replay speed", "600")
+    _type(page, "Replay speed (x real time)", "600")
     _type(page, "Fast EMA period (bars)", "5")
     _type(page, "Slow EMA period (bars)", "12")
 

@@ -152,7 +152,7 @@ def test_a_completed_run_goes_to_a_paper_deployment_and_is_stopped(open_page, se
 
     # Act 3: deploy to paper, replaying fast from the last day of the data
     _type(page, "Replay from (paper, ISO time)", "2024-03-04T00:00:00")
-    _type(page, "Replay speed", "600")
+    _type(page, "Replay speed (x real time)", "600")
     page.get_by_role("button", name="Deploy…").click()
     _confirm(page, "Deploy to paper", re.compile(rf"Deploy version {version.short_id}"))
 

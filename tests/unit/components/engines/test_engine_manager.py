@@ -28,7 +28,7 @@ def manager(workbench, docker) -> EngineManager:
 
 def _fast(manager: EngineManager) -> None:
     form = manager.start_form
-    form.engine_settings.replay_speed = 600
+    form.engine_fields.values.replay_speed = "600"
     form.strategy_fields.values.fast_ema_period = "5"
     form.strategy_fields.values.slow_ema_period = "12"
 
@@ -85,8 +85,8 @@ def test_configuration_panel_follows_the_template(manager):
     assert form.template == "paper_trading"
     assert set(form.param.template.objects) == {"paper_trading", "sandbox_engine", "live_engine"}
     assert "Mode: PAPER" in _texts(form)
-    assert form.engine_settings.memory_limit_mb == 1024
-    assert form.engine_settings.risk_engine is True
+    assert form.engine_fields.values.memory_limit_mb == "1024"
+    assert form.engine_fields.values.risk_engine is True
     assert form.strategy_fields.values.fast_ema_period == "10"
     cards = {c.title for c in form.__panel__().select(pn.Card)}
     assert {"Strategy and data", "Venue and account", "Risk engine", "Resources",
@@ -97,15 +97,15 @@ def test_configuration_panel_follows_the_template(manager):
 
     # Assert: live shows its venue settings (names only) and its own defaults
     assert "Mode: LIVE" in _texts(form)
-    assert form.engine_settings.venue == "BINANCE"
+    assert form.engine_fields.values.venue == "BINANCE"
     assert "`BINANCE_API_KEY` (secret)" in _texts(form)
-    assert form.engine_settings.memory_limit_mb == 2048
+    assert form.engine_fields.values.memory_limit_mb == "2048"
     assert form.risk_settings.max_orders_per_minute == 120  # live's own default limit
 
 
 def test_choosing_another_strategy_shows_its_parameters(manager):
     form = manager.start_form
-    form.engine_settings.strategy = "bb_mean_reversion"
+    form.engine_fields.values.strategy = "bb_mean_reversion"
 
     assert form.strategy_template.name == "bb_mean_reversion"
     assert "fast_ema_period" not in form.values()
@@ -128,16 +128,25 @@ def test_risk_limits_set_in_the_form_reach_the_engines_configuration(manager, wo
 
 def test_invalid_settings_are_listed_per_field_and_nothing_starts(manager, docker, workbench):
     form = manager.start_form
-    form.engine_settings.memory_limit_mb = 100
-    form.strategy_fields.values.fast_ema_period = "30"  # not shorter than the slow one (20)
+    form.engine_fields.values.memory_limit_mb = "100"  # below the template's 256 MiB
 
+    # Assert: the field says so as it is typed, and Start refuses it
+    assert form.engine_fields.problems["memory_limit_mb"] == (
+        "Memory limit: must be >= 256, was '100'")
+    form.param.trigger("start")
+    assert not form.confirmation.pending
+    assert form.problems == ["Memory limit: must be >= 256, was '100'"]
+    assert "Memory limit: must be >= 256" in _texts(form)
+
+    # Act: valid fields, but a rule across two of them (the service's check)
+    form.engine_fields.values.memory_limit_mb = "512"
+    form.strategy_fields.values.fast_ema_period = "30"  # not shorter than the slow one (20)
     form.param.trigger("start")
 
+    # Assert
     assert not form.confirmation.pending
-    fields = {p.split(":")[0] for p in form.problems}
-    assert {"memory_limit_mb", "fast_ema_period"} <= fields
-    text = _texts(form)
-    assert "**memory_limit_mb**" in text and "**fast_ema_period**" in text
+    assert {p.split(":")[0] for p in form.problems} == {"fast_ema_period"}
+    assert "**fast_ema_period**" in _texts(form)
     assert form.outcome.message_kind == "danger"
     assert docker.created == [] and workbench.engines.list_sessions() == []
 
@@ -167,11 +176,11 @@ def test_a_strategy_field_is_checked_as_typed_and_a_bad_value_never_starts(manag
 
 def test_fixing_the_settings_clears_the_problems(manager):
     form = manager.start_form
-    form.engine_settings.memory_limit_mb = 100
+    form.engine_fields.values.memory_limit_mb = "100"
     form.param.trigger("start")
     assert form.problems
 
-    form.engine_settings.memory_limit_mb = 512
+    form.engine_fields.values.memory_limit_mb = "512"
     form.param.trigger("start")
 
     assert form.problems == [] and form.confirmation.pending
@@ -210,7 +219,7 @@ def test_settings_changed_after_validation_are_not_started(manager, workbench):
     # The confirmation is for what was validated: later edits need a new validation.
     form = manager.start_form
     form.param.trigger("start")
-    form.engine_settings.memory_limit_mb = 100
+    form.engine_fields.values.memory_limit_mb = "100"
 
     form.confirmation.param.trigger("confirm")
 
