@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -21,6 +22,7 @@ from services.backtest import VenueSettings
 from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
 from services.formatting import format_count
 from services.templates import StrategyTemplate
+from services.timestamps import inclusive_end, parse_utc
 
 # Parameter types a sweep can vary.
 SWEEPABLE = ("int", "float", "decimal", "bool", "choice")
@@ -32,6 +34,15 @@ def refusal(error: ValidationError) -> str:
         return f"**{error.summary}**"
     problems = "\n".join(f"- {p}" for p in error.problems)
     return f"**{error.summary}.** Fix these and run again:\n\n{problems}"
+
+
+def _iso(moment: pd.Timestamp | None) -> str | None:
+    """A UTC instant as the specs store it: the day alone at midnight, else day and time."""
+    if moment is None:
+        return None
+    if moment == moment.normalize():
+        return moment.date().isoformat()
+    return moment.tz_localize(None).isoformat()
 
 
 class RunForm(Viewer):
@@ -52,11 +63,14 @@ class RunForm(Viewer):
     bar_type = param.Selector(default=None, objects=[], label="Bar type", doc="""
         Data to run on: stored bars, or 1-minute bars aggregated from stored quotes.""")
 
-    start = param.CalendarDate(default=None, allow_None=True, doc="First day of the run (UTC).")
+    start = param.String(default="", label="Start (UTC)", doc="""
+        Where the run starts (UTC), typed as on the Catalog page: a day (2024-03-01, from its
+        first bar) or a day and time (2024-03-01 09:30); blank: the first bar.""")
 
-    end = param.CalendarDate(default=None, allow_None=True, doc="""
-        Last day of the run (UTC), included: the run goes on to the end of this day, as End
-        does on the Catalog page.""")
+    end = param.String(default="", label="End (UTC)", doc="""
+        Where the run ends (UTC), included, as End on the Catalog page: a day alone
+        (2024-03-31) runs to the end of that day, a day and time (2024-03-31 16:00) up to and
+        including the bar closing then; blank: the last bar.""")
 
     currency = param.String(default="", label="Account currency", doc="""
         Account currency (the instrument's settlement currency).""")
@@ -94,8 +108,12 @@ class RunForm(Viewer):
         self._sample_note = pn.pane.Markdown("", sizing_mode="stretch_width", visible=False,
                                              css_classes=["synthetic-sample-note"])
         self._date_error = error_line()
-        self._start_picker = pn.widgets.DatePicker.from_param(self.param.start, name="Start (UTC)")
-        self._end_picker = pn.widgets.DatePicker.from_param(self.param.end, name="End (UTC)")
+        self._start_input = pn.widgets.TextInput.from_param(
+            self.param.start, onkeyup=True, placeholder="2024-03-01 or 2024-03-01 09:30",
+            sizing_mode="stretch_width")
+        self._end_input = pn.widgets.TextInput.from_param(
+            self.param.end, onkeyup=True, placeholder="2024-03-31 or 2024-03-31 16:00",
+            sizing_mode="stretch_width")
         self._load_choices()
         self.strategy_card, self.data_card, self.venue_card = self._build_cards()
 
@@ -111,7 +129,7 @@ class RunForm(Viewer):
         data = pn.Card(
             pn.widgets.Select.from_param(self.param.bar_type, sizing_mode="stretch_width"),
             self._coverage,
-            pn.Row(self._start_picker, self._end_picker, sizing_mode="stretch_width"),
+            pn.Row(self._start_input, self._end_input, sizing_mode="stretch_width"),
             self._date_error, self._sample_note,
             title="Data", collapsible=False, sizing_mode="stretch_width")
         venue = pn.Card(
@@ -214,11 +232,9 @@ class RunForm(Viewer):
         if series is None:
             return
         first, last = series.first.date(), series.last.date()
-        for picker in (self._start_picker, self._end_picker):
-            picker.start, picker.end = first, last
         # Default slice: the last days of the data, which run in seconds.
-        self.end = last
-        self.start = max(first, last - dt.timedelta(days=self.default_days))
+        self.param.update(end=last.isoformat(),
+                          start=max(first, last - dt.timedelta(days=self.default_days)).isoformat())
         source = ("stored bars" if series.data_type == "bars"
                   else "1-minute mid bars built from stored quotes")
         self._coverage.object = (f"{source}: **{series.first:%Y-%m-%d %H:%M}** to "
@@ -251,19 +267,41 @@ class RunForm(Viewer):
         }.get(coverage.origin, "")
 
     # -- checking -----------------------------------------------------------------------------
-    def _date_problem(self) -> str:
-        if self.start and self.end and self.end < self.start:
-            return (f"End {self.end:%Y-%m-%d} is before Start {self.start:%Y-%m-%d}: the End "
-                    "day is included, so choose the Start's day or a later one.")
-        return ""
+    def _range(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """Start and End as instants (End included, a day alone read through its end);
+        ValidationError with a line per problem, naming the field and the text typed."""
+        problems, moments = [], []
+        for read, text, name in ((parse_utc, self.start, "Start"),
+                                 (inclusive_end, self.end, "End")):
+            try:
+                moments.append(read(text, name))
+            except ValidationError as error:
+                problems.append(error.summary)
+                moments.append(None)
+        start, end = moments
+        if start is not None and end is not None and end <= start:
+            order = "before" if end < start else "the same instant as"
+            problems.append(
+                f"End {self.end.strip()} is {order} Start {self.start.strip()}: a day alone as "
+                "End runs to the end of that day, so choose the Start's day or a later one.")
+        if problems:
+            raise ValidationError("Invalid date range", problems)
+        return start, end
+
+    def _date_problems(self) -> list[str]:
+        try:
+            self._range()
+        except ValidationError as error:
+            return error.problems
+        return []
 
     @param.depends("start", "end", watch=True)
     def _collect(self, *_events) -> None:
-        dates = self._date_problem()
-        self._date_error.object, self._date_error.visible = dates, bool(dates)
+        dates = self._date_problems()
+        self._date_error.object, self._date_error.visible = "<br>".join(dates), bool(dates)
         self.problems = [*(self.fields.problems.values() if self.fields else ()),
                          *(self.venue_fields.problems.values() if self.venue_fields else ()),
-                         *([dates] if dates else [])]
+                         *dates]
 
     # -- what the form says -------------------------------------------------------------------
     def parameters(self) -> dict:
@@ -281,16 +319,15 @@ class RunForm(Viewer):
         return VenueSettings(currency=self.currency or None, **values)
 
     def time_range(self) -> tuple[str | None, str | None]:
-        """Start and end as the services take them: ISO days, the end excluded (the day after
-        the last day chosen), None for the end of the data; ValidationError naming the days
-        chosen when the End is before the Start."""
-        if problem := self._date_problem():
-            raise ValidationError("Invalid date range", [problem])
+        """Start and end as the services take them: ISO instants, the end included (a day
+        alone as End is the next midnight, when that day's last bar closes), None for the
+        data's first or last bar; ValidationError naming what was typed when it is no date
+        or the End is not after the Start."""
+        start, end = self._range()
         series = self._series.get(self.bar_type)
-        end = (self.end + dt.timedelta(days=1)).isoformat() if self.end else None
-        if self.end and series is not None and self.end >= series.last.date():
+        if end is not None and series is not None and end >= series.last:
             end = None  # up to the last bar
-        return (self.start.isoformat() if self.start else None), end
+        return _iso(start), _iso(end)
 
     def _say(self, text: str, kind: str) -> None:
         self.message_kind = kind

@@ -9,7 +9,10 @@ so ``ts_init - ts_event`` is the replay's real delivery latency (the feed health
 
 For an instrument with bars but no quotes in the catalog, each bar is followed by a quote at its
 close (bid = ask = close, size = the bar's volume): the sandbox matching engine fills orders
-against quotes only, and a zero spread invents nothing the bar does not say.
+against quotes only, and a zero spread invents nothing the bar does not say. A bar with no
+volume is quoted at the instrument's smallest size, as NautilusTrader's backtest matching engine
+does for it: without that quote the sandbox would fill the next order at the previous bar's
+price and time, one bar earlier than the backtest.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.factories import LiveDataClientFactory
 from nautilus_trader.model.data import Bar, BarType, QuoteTick
 from nautilus_trader.model.identifiers import ClientId, InstrumentId
-from nautilus_trader.model.objects import Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 CHUNK = timedelta(days=1)
@@ -162,10 +164,14 @@ class ReplayDataClient(LiveMarketDataClient):
                   record.volume, due, now)
         self._handle_data(bar)
         instrument_id = record.bar_type.instrument_id
-        if instrument_id not in self._quoted_instruments and record.volume.as_double() > 0:
-            size = Quantity(record.volume.as_double(), record.volume.precision)
-            self._handle_data(QuoteTick(instrument_id, record.close, record.close, size, size,
-                                        due, now))
+        if instrument_id not in self._quoted_instruments:
+            size = record.volume
+            if size.as_double() <= 0:
+                instrument = self._cache.instrument(instrument_id)
+                size = instrument.size_increment if instrument is not None else None
+            if size is not None:
+                self._handle_data(QuoteTick(instrument_id, record.close, record.close, size,
+                                            size, due, now))
 
 
 class ReplayDataClientFactory(LiveDataClientFactory):

@@ -58,6 +58,16 @@ class Server:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
             return {row[0] for row in connection.execute("SELECT run_id FROM backtest_runs")}
 
+    def run_window(self, run_id: str) -> tuple[str, str]:
+        """The start and end (UTC, as text without the zone) the server stored for a run."""
+        import sqlite3
+
+        with sqlite3.connect(f"file:{self.state_dir / 'workbench.db'}?mode=ro",
+                             uri=True) as connection:
+            start, end = connection.execute(
+                'SELECT start, "end" FROM backtest_runs WHERE run_id = ?', (run_id,)).fetchone()
+        return start[:19], end[:19]
+
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])

@@ -39,13 +39,6 @@ def _error_or_submitted(page: Page):
     return refused.or_(page.get_by_text(re.compile(r"Run \S+ submitted")))
 
 
-def _pick_day(page: Page, picker: str, day: str) -> None:
-    """Open the date picker labelled ``picker`` and click ``day`` ("December 5, 2024")."""
-    group = page.locator(".bk-input-group").filter(has=page.get_by_text(picker, exact=True))
-    group.locator("input:visible").first.click()
-    page.locator(f'.flatpickr-calendar.open .flatpickr-day[aria-label="{day}"]').click()
-
-
 def _stat_value(page: Page, label: str) -> str:
     named = page.locator(".stat-label", has_text=re.compile(f"^{label}$"))
     card = page.locator(".stat-card").filter(has=named)
@@ -242,9 +235,9 @@ def test_reversed_dates_name_the_days_entered(open_page, server, screenshot):
     page = open_page("/backtest")
     page.get_by_label("Bar type").select_option(AAPL_BARS)  # data to 2024-12-31
 
-    # Act: the user picks the days in the pickers' calendars.
-    _pick_day(page, "Start (UTC)", "December 10, 2024")
-    _pick_day(page, "End (UTC)", "December 5, 2024")
+    # Act: the user types the days.
+    page.get_by_label("Start (UTC)").fill("2024-12-10")
+    page.get_by_label("End (UTC)").fill("2024-12-05")
 
     # Assert: the message names the days as entered (the End day is included).
     message = page.get_by_text(re.compile(r"End 2024-12-05 is before Start 2024-12-10"))
@@ -252,6 +245,28 @@ def test_reversed_dates_name_the_days_entered(open_page, server, screenshot):
     expect(page.get_by_text(re.compile("2024-12-06"))).to_have_count(0)
     expect(_run_button(page)).to_be_disabled()
     screenshot("backtest-reversed-dates")
+
+
+def test_a_range_typed_with_times_of_day_runs_between_them(open_page, server, screenshot):
+    page = open_page("/backtest")
+    page.get_by_label("Bar type").select_option(AAPL_BARS)
+    before = server.run_ids()
+
+    # Act: an afternoon, typed with its times; "abc" is named under the field as typed.
+    page.get_by_label("Start (UTC)").fill("abc")
+    expect(page.get_by_text("Start: not an ISO 8601 date or time, was 'abc'").first).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
+    expect(_run_button(page)).to_be_disabled()
+    page.get_by_label("Start (UTC)").fill("2024-12-05 15:00")
+    page.get_by_label("End (UTC)").fill("2024-12-05 18:30")
+    expect(_run_button(page)).to_be_enabled(timeout=ANSWER_TIMEOUT_MS)
+    _run_button(page).click()
+
+    # Assert: the run covers exactly those instants, the End included.
+    expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    (run_id,) = server.run_ids() - before
+    assert server.run_window(run_id) == ("2024-12-05 15:00:00", "2024-12-05 18:30:00")
+    screenshot("backtest-time-of-day")
 
 
 # -- results ---------------------------------------------------------------------------------------

@@ -102,12 +102,8 @@ def test_default_dates_are_the_last_month_inside_the_coverage(workbench, configu
     configurator.form.bar_type = bar_type
 
     # Assert
-    assert first <= configurator.form.start < configurator.form.end <= last
-    assert configurator.form.end == last
-    assert configurator.form.start == max(first, last - dt.timedelta(days=30))
-    # The pickers only offer days with data.
-    picker = _widget(configurator, "Start (UTC)")
-    assert (picker.start, picker.end) == (first, last)
+    assert configurator.form.end == last.isoformat()
+    assert configurator.form.start == max(first, last - dt.timedelta(days=30)).isoformat()
 
 
 def test_sample_series_say_they_are_synthetic_and_imported_ones_do_not(tmp_path, configurator):
@@ -163,15 +159,15 @@ def test_spec_reflects_the_widgets(workbench, configurator):
     _widget(configurator, "Trade size (instrument units)").value = "25.5"
     _widget(configurator, "Starting balance (USD)").value = "250000"
     _widget(configurator, "OMS type").value = "HEDGING"
-    _widget(configurator, "Start (UTC)").value = last - dt.timedelta(days=14)
-    _widget(configurator, "End (UTC)").value = last - dt.timedelta(days=7)
+    _widget(configurator, "Start (UTC)").value = f"{last - dt.timedelta(days=14)} 09:30"
+    _widget(configurator, "End (UTC)").value = (last - dt.timedelta(days=7)).isoformat()
     _widget(configurator, "Label").value = "from the form"
     spec = configurator.spec()
 
     # Assert
     assert spec.strategy == "ema_cross" and spec.bar_type == AAPL_BARS
     assert spec.parameters == {"fast_ema_period": 7, "slow_ema_period": 42, "trade_size": "25.5"}
-    assert spec.start == (last - dt.timedelta(days=14)).isoformat()
+    assert spec.start == f"{last - dt.timedelta(days=14)}T09:30:00"
     # The end day is included: the range runs to the start of the next day.
     assert spec.end == (last - dt.timedelta(days=6)).isoformat()
     assert spec.venue.starting_balance == "250000"
@@ -271,8 +267,8 @@ def test_reversed_dates_are_refused_naming_the_days_entered(workbench, configura
     configurator.form.bar_type = AAPL_BARS
 
     # Act
-    _widget(configurator, "Start (UTC)").value = dt.date(2024, 12, 10)
-    _widget(configurator, "End (UTC)").value = dt.date(2024, 12, 5)
+    _widget(configurator, "Start (UTC)").value = "2024-12-10"
+    _widget(configurator, "End (UTC)").value = "2024-12-05"
 
     # Assert: the days as entered; the End day is included, so the message cannot name the
     # day after it.
@@ -290,12 +286,44 @@ def test_a_one_day_range_runs_that_whole_day(workbench, configurator):
     """End is inclusive: Start = End is one day of bars, not an empty range."""
     configurator.form.bar_type = AAPL_BARS
 
-    configurator.form.start = configurator.form.end = dt.date(2024, 12, 5)
+    configurator.form.start = configurator.form.end = "2024-12-05"
 
     assert configurator.form.problems == []
     spec = configurator.spec()
     assert (spec.start, spec.end) == ("2024-12-05", "2024-12-06")
     assert "included" in _widget(configurator, "End (UTC)").description
+
+
+def test_start_and_end_take_a_time_of_day_the_end_included(workbench, configurator):
+    # Arrange
+    configurator.form.bar_type = AAPL_BARS
+
+    # Act: typed as the Catalog page takes them
+    _widget(configurator, "Start (UTC)").value = "2024-12-05 14:30"
+    _widget(configurator, "End (UTC)").value = "2024-12-06T15:00"
+
+    # Assert: the instants themselves, the End included (the 15:00 bar closes then)
+    assert configurator.form.problems == []
+    spec = configurator.spec()
+    assert (spec.start, spec.end) == ("2024-12-05T14:30:00", "2024-12-06T15:00:00")
+
+
+def test_a_date_that_is_no_date_is_named_under_the_fields_as_typed(workbench, configurator):
+    # Arrange
+    before = _run_ids(workbench)
+    configurator.form.bar_type = AAPL_BARS
+
+    # Act
+    _widget(configurator, "Start (UTC)").value = "abc"
+    _widget(configurator, "End (UTC)").value = "2024-13-01"
+
+    # Assert: both named at once, the run refused
+    start, end = configurator.form.problems
+    assert start.startswith("Start: not an ISO 8601 date or time, was 'abc'")
+    assert end.startswith("End: not an ISO 8601 date or time, was '2024-13-01'")
+    assert configurator._run_button.disabled
+    configurator.param.trigger("run")
+    assert "'abc'" in configurator.message and _run_ids(workbench) == before
 
 
 def test_changing_the_bar_type_keeps_the_typed_strategy_parameters(configurator):
@@ -315,8 +343,7 @@ def test_dates_outside_the_data_are_refused_naming_the_field(workbench, configur
     # Arrange
     before = _run_ids(workbench)
     configurator.form.bar_type = EURUSD_BARS  # quotes cover 2024-Q1 only
-    configurator.form.start = dt.date(2024, 6, 1)
-    configurator.form.end = dt.date(2024, 6, 10)
+    configurator.form.start, configurator.form.end = "2024-06-01", "2024-06-10"
 
     # Act
     configurator.param.trigger("run")
@@ -346,8 +373,8 @@ def test_valid_run_is_submitted_polled_and_completed(workbench, configurator):
     # Arrange: one week of AAPL bars runs in seconds.
     last = workbench.catalog.backtestable_series(AAPL_BARS).last.date()
     configurator.form.bar_type = AAPL_BARS
-    configurator.form.start = last - dt.timedelta(days=10)
-    configurator.form.end = last - dt.timedelta(days=3)
+    configurator.form.start = (last - dt.timedelta(days=10)).isoformat()
+    configurator.form.end = (last - dt.timedelta(days=3)).isoformat()
     configurator.label = "configurator test"
 
     # Act: submit

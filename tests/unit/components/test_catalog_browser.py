@@ -219,15 +219,13 @@ def test_the_end_day_is_included_as_on_the_backtest_page(empty_workbench):
 
 def test_both_pages_end_a_range_at_the_same_instant(workbench):
     # Arrange
-    from datetime import date
-
     from components import BacktestConfigurator
     from components.run_form import RunForm
     from services.timestamps import parse_utc
 
     configurator = BacktestConfigurator(workbench=workbench)
     configurator.form.bar_type = "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL"
-    configurator.form.start, configurator.form.end = date(2024, 6, 3), date(2024, 6, 5)
+    configurator.form.start, configurator.form.end = "2024-06-03", "2024-06-05"
 
     # Act
     backtest_end = parse_utc(configurator.spec().end, "end")
@@ -236,3 +234,7 @@ def test_both_pages_end_a_range_at_the_same_instant(workbench):
     # Assert: both mean the close of 5 June's last bar, midnight after it.
     assert backtest_end == catalog_end == pd.Timestamp("2024-06-06T00:00:00Z")
     assert "included" in RunForm.param.end.doc and "Catalog page" in RunForm.param.end.doc
+    # A time of day is that instant on both pages.
+    configurator.form.end = "2024-06-05 11:00"
+    assert parse_utc(configurator.spec().end, "end") == inclusive_end("2024-06-05 11:00") == \
+        pd.Timestamp("2024-06-05T11:00:00Z")

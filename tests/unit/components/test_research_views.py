@@ -4,7 +4,6 @@ server."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pytest
@@ -65,7 +64,7 @@ def test_a_run_with_too_few_trades_says_so_in_one_line(runs_workbench, short_spe
 
 def _grid_sweep(view: SweepView, fast: str, slow: str) -> None:
     view.form.strategy, view.form.bar_type = "ema_cross", BTC_BARS
-    view.form.start, view.form.end = dt.date(2024, 3, 4), dt.date(2024, 3, 5)
+    view.form.start, view.form.end = "2024-03-04", "2024-03-05"
     view.form.values.fast_ema_period = fast
     view.form.values.slow_ema_period = slow
 
@@ -74,7 +73,7 @@ def test_the_sweep_shows_its_statistics_and_ranks_by_the_smoothed_metric(workben
     # Arrange: a 2 x 2 grid over 25 days (the statistics need 20 days or more).
     view = SweepView(workbench=workbench)
     _grid_sweep(view, "5,10", "30,60")
-    view.form.start, view.form.end = dt.date(2024, 3, 1), dt.date(2024, 3, 25)
+    view.form.start, view.form.end = "2024-03-01", "2024-03-25"
     view.param.trigger("submit")
     info = workbench.backtests.wait_sweep(view.sweep_id, timeout=RUN_TIMEOUT_S)
     assert info.status == "Completed"
@@ -102,7 +101,7 @@ def test_walk_forward_mode_runs_an_analysis_and_shows_its_folds(workbench):
     # Arrange: four days, train 2, test 1: two folds of two combinations.
     view = SweepView(workbench=workbench, mode="Walk-forward")
     _grid_sweep(view, "5,10", "30")
-    view.form.start, view.form.end = dt.date(2024, 3, 4), dt.date(2024, 3, 7)
+    view.form.start, view.form.end = "2024-03-04", "2024-03-07"
     view.train_days, view.test_days = 2, 1
 
     # Act

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pytest
@@ -27,7 +26,7 @@ def _settles(predicate, what: str, timeout: float = 20.0) -> None:
 
 def _small_sweep(view: SweepView) -> None:
     view.form.strategy, view.form.bar_type = "ema_cross", BTC_BARS
-    view.form.start, view.form.end = dt.date(2024, 3, 4), dt.date(2024, 3, 5)
+    view.form.start, view.form.end = "2024-03-04", "2024-03-05"
     view.form.values.fast_ema_period = "5,10"
     view.form.values.slow_ema_period = "30"
 
@@ -149,7 +148,7 @@ def test_stopping_a_sweep_asks_first(workbench):
     # Arrange: a sweep of long runs.
     view = SweepView(workbench=workbench)
     _small_sweep(view)
-    view.form.start, view.form.end = dt.date(2024, 1, 1), dt.date(2024, 6, 30)
+    view.form.start, view.form.end = "2024-01-01", "2024-06-30"
     view.param.trigger("submit")
     sweep_id = view.sweep_id
 
