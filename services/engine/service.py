@@ -63,6 +63,7 @@ LOG_TAIL_ON_ERROR = 15
 STOP_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL: a node stops in ~1 s with timeout_post_stop low
 METRICS_RETENTION_DAYS = 14  # engine_metrics grows by ~12 rows per engine every 5 s
 STATUS_WRITE_INTERVAL = 2.0  # seconds between database writes of an engine's status snapshot
+SETTLE_WAIT_S = 2.0  # a command finding its engine gone waits so long for its end to be written
 _LOG_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) (.*)$")
 
 
@@ -119,6 +120,7 @@ class _Watch:
     status_written: float = 0.0
     lines: deque = field(default_factory=lambda: deque(maxlen=400))
     exit_claimed: threading.Event = field(default_factory=threading.Event)
+    exit_settled: threading.Event = field(default_factory=threading.Event)
 
 
 class EngineService:
@@ -617,7 +619,14 @@ class EngineService:
             claimed = watch.exit_claimed.is_set()
             watch.exit_claimed.set()
         if not claimed:
-            self._settle_exit(watch, code, oom)
+            try:
+                self._settle_exit(watch, code, oom)
+            finally:
+                watch.exit_settled.set()
+        else:
+            # The other asker is writing the session's end: wait for it, so this caller (a
+            # command that just found the container gone) reads the settled state, not Running.
+            watch.exit_settled.wait(SETTLE_WAIT_S)
         return True
 
     def _settle_exit(self, watch: _Watch, code: int, oom: bool) -> None:
