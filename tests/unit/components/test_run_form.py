@@ -36,9 +36,11 @@ def test_the_default_slice_is_the_pages_own(workbench):
 
     backtest.bar_type = sweep.bar_type = BTC_BARS
 
-    assert backtest.end == sweep.end == workbench.catalog.backtestable_series(BTC_BARS).last.date()
-    assert backtest.end - backtest.start == dt.timedelta(days=30)
-    assert sweep.end - sweep.start == dt.timedelta(days=7)
+    # Start and End are typed text: the days of the last bar and of 30 / 7 days before it.
+    last_day = workbench.catalog.backtestable_series(BTC_BARS).last.date()
+    assert backtest.end == sweep.end == last_day.isoformat()
+    assert dt.date.fromisoformat(backtest.start) == last_day - dt.timedelta(days=30)
+    assert dt.date.fromisoformat(sweep.start) == last_day - dt.timedelta(days=7)
 
 
 def test_grid_mode_leaves_out_the_parameters_left_empty(workbench):
