@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # the engine's configuration (msgspec, templates): only when 
 DOCKER_DOWN = ("The Docker daemon is not reachable ({detail}). Start Docker (e.g. `sudo systemctl "
                "start docker`, or scripts/install-docker.sh here), or point DOCKER_HOST at a "
                "running daemon.")
+DOCKER_DENIED = ("This user may not use the Docker socket ({detail}): add it to the socket's group "
+                 "(`docker`), or in compose.yaml set DOCKER_GID=$(stat -c %g "
+                 "/var/run/docker.sock).")
 ENGINE_LABEL = "nautilus-workbench.engine"
 _FRACTION = re.compile(r"\.(\d+)Z$")
 
@@ -81,7 +84,7 @@ class DockerGateway:
                 self._client = (docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
                                 if self._base_url else docker.from_env(timeout=self._timeout))
             except docker.errors.DockerException as e:
-                raise DockerUnavailable(DOCKER_DOWN.format(detail=_short(e))) from e
+                raise docker_unavailable(e) from e
         return self._client
 
     def _call(self, what: str, fn, *args, **kwargs):
@@ -97,7 +100,7 @@ class DockerGateway:
         except (docker.errors.DockerException, requests.exceptions.RequestException,
                 ConnectionError, OSError) as e:
             self._client = None  # reconnect next time
-            raise DockerUnavailable(DOCKER_DOWN.format(detail=_short(e))) from e
+            raise docker_unavailable(e) from e
 
     def ping(self) -> tuple[bool, str]:
         try:
@@ -121,9 +124,9 @@ class DockerGateway:
 
         client = self.client()
         if not self.image_present(image):
-            raise DockerUnavailable(f"The engine image {image} is not built on this Docker host. Build "
-                              "it with `nautilus-workbench engine build-image` (offline: add "
-                              "--base-image and --wheelhouse; see the README).")
+            raise DockerUnavailable(f"The engine image {image} is not built on this Docker host. "
+                                    "Build it with `nautilus-workbench engine build-image` "
+                                    "(offline: add --base-image and --wheelhouse; see the README).")
         info = self._call("describe the host", client.info)
         problems = []
         if config.cpu_limit > info.get("NCPU", 1):
@@ -312,7 +315,7 @@ class DockerGateway:
             # docker-py surfaces a wait that outlasts its timeout as a (wrapped) read timeout.
             if "timed out" in str(e).lower():
                 return None
-            raise DockerUnavailable(DOCKER_DOWN.format(detail=_short(e))) from e
+            raise docker_unavailable(e) from e
         except Exception as e:  # noqa: BLE001 - daemon gone, container removed
             raise EngineError(f"Docker lost the container {container_id[:12]} ({e})") from e
         return int(result.get("StatusCode", -1))
@@ -463,6 +466,14 @@ def _normalise_line(line: str) -> str:
     if sep and ts.endswith("Z") and "T" in ts:
         return normalise_timestamp(ts) + " " + rest
     return line
+
+
+def docker_unavailable(error: Exception) -> DockerUnavailable:
+    """The one-line reason Docker cannot be used: no daemon, or a socket this user may not use
+    (the daemon is then running: 'start Docker' would send the user the wrong way)."""
+    detail = _short(error)
+    denied = "permission denied" in str(error).lower() or isinstance(error, PermissionError)
+    return DockerUnavailable((DOCKER_DENIED if denied else DOCKER_DOWN).format(detail=detail))
 
 
 def _short(error: Exception) -> str:
