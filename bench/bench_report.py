@@ -61,7 +61,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from bench_backtest import BAR_TYPE, build_catalog, raw_config  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("WORKBENCH_BENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 TARGET_FIRST_OPEN_SECONDS = 1.5
@@ -447,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
             parameters=parameters, end="2020-01-02")), timeout=600)
         viewer = report["viewer_open"] = viewer_open(wb, run["run_id"], partner.run_id)
         print(f"  results first {viewer['first_seconds']:.2f} s, again "
-              f"{viewer['again_seconds']:.2f} s; compare first {viewer['compare_first_seconds']:.2f}"
-              f" s, again {viewer['compare_again_seconds']:.2f} s", flush=True)
+              f"{viewer['again_seconds']:.2f} s; compare first "
+              f"{viewer['compare_first_seconds']:.2f} s, again "
+              f"{viewer['compare_again_seconds']:.2f} s", flush=True)
 
         if args.skip_browser:
             report["browser"] = {"status": "skipped"}
@@ -500,7 +501,8 @@ def _print_table(report: dict) -> None:
           f"{run['fills']:,} fills; trades in the report: {ours['trades_in_report']:,}")
     if "raw_run" in report:
         raw = report["raw_run"]
-        same = raw["trades"] == run["trades"] and abs(raw["final_balance"] - run["final_balance"]) < 1e-6
+        same = (raw["trades"] == run["trades"]
+                and abs(raw["final_balance"] - run["final_balance"]) < 1e-6)
         print(f"NautilusTrader in this process: {raw['trades']:,} trades "
               f"({'same outcome' if same else 'DIFFERENT outcome'} as the workbench run)")
     header = f"{'':<24} {'seconds':>8} {'MB':>7}  {'faster':>6} {'smaller':>7}"
@@ -524,7 +526,8 @@ def _print_table(report: dict) -> None:
     for when in ("initial", "after_every_tab"):
         b = browser[when]
         verdict = "ok" if b["total_bytes_received"] <= TARGET_BROWSER_MB * 1e6 else "OVER"
-        print(f"(d) browser, {when.replace('_', ' ')}: {_mb(b['total_bytes_received'])} MB received "
+        print(f"(d) browser, {when.replace('_', ' ')}: {_mb(b['total_bytes_received'])} MB "
+              "received "
               f"(HTTP {_mb(b['http_bytes_decoded'])} MB decoded / "
               f"{_mb(b['http_bytes_on_wire'])} MB on the wire, of which static JS/CSS "
               f"{_mb(b['static_assets_bytes_decoded'])} MB; websocket "

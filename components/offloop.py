@@ -12,13 +12,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import panel as pn
 
 log = logging.getLogger(__name__)
+
+# The components' slow work has threads of its own, apart from the event loop's default
+# executor: Bokeh applies and serialises every session's messages there (a click included), so
+# result loads and sweep rankings of other sessions never take all of its threads. The
+# emergency stop's kill has a pool of its own again: it never waits behind other work.
+_WORK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="workbench-work")
+_URGENT = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-urgent")
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in the components' worker threads; awaits its result."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _WORK, functools.partial(fn, *args, **kwargs))
+
+
+async def in_urgent_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in threads kept for emergencies (nothing else queues there)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _URGENT, functools.partial(fn, *args, **kwargs))
 
 
 def served() -> bool:
@@ -66,7 +87,7 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
 
     async def task() -> None:
         try:
-            result = await asyncio.to_thread(work)
+            result = await in_thread(work)
         except Exception as e:  # noqa: BLE001 - handed to done()
             result = e
         try:

@@ -303,9 +303,11 @@ class SweepView(Viewer):
                                                        runtime=runtime)
                 info = walk_forwards.get(walk_forward_id)
                 return walk_forward_id, f"{len(info.folds)} folds x {info.folds[0].trials} " \
-                                        "combinations"
+                                        "combinations", None
             sweep_id = backtests.submit_sweep(spec, principal=self.principal, runtime=runtime)
-            return sweep_id, f"{backtests.repository.sweep_summary(sweep_id).runs} runs"
+            # The sweeps to choose from, read here: the live state may not count the new one yet.
+            return (sweep_id, f"{backtests.repository.sweep_summary(sweep_id).runs} runs",
+                    backtests.repository.sweep_summaries())
 
         def submitted(outcome) -> None:
             if isinstance(outcome, ValidationError):
@@ -316,20 +318,22 @@ class SweepView(Viewer):
                     log.error("submitting a %s failed", what, exc_info=outcome)
                 self._show(f"Could not start the {what}: {outcome}", "danger")
                 return
-            new_id, size = outcome
+            new_id, size, summaries = outcome
             self._show(f"{what.capitalize()} `{new_id}` submitted: {size}.", "info")
             if walk_forward:
                 self._walk_forwards.show(new_id)
             else:
-                self._load_sweeps()
+                self._load_sweeps(summaries)
                 self.sweep_id = new_id
 
         run_off_loop(submit, submitted, busy=self._layout)
 
     # -- the sweep on display -----------------------------------------------------------------
-    def _load_sweeps(self) -> None:
-        """The sweeps to choose from, as the live state counts them (no runs loaded)."""
-        summaries = self._live.sweeps or self.workbench.backtests.repository.sweep_summaries()
+    def _load_sweeps(self, summaries=None) -> None:
+        """The sweeps to choose from: ``summaries``, else as the live state counts them (no
+        runs loaded)."""
+        if summaries is None:
+            summaries = self._live.sweeps or self.workbench.backtests.repository.sweep_summaries()
         ids = [s.sweep_id for s in summaries]
         if ids == self.param.sweep_id.objects:
             return

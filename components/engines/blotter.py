@@ -12,6 +12,7 @@ from panel.viewable import Viewer
 from components.confirm import ConfirmAction, button
 from components.engines.common import Outcome, frame, number
 from components.live import follow
+from components.offloop import in_thread
 from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
 from services.live import LiveState
@@ -203,9 +204,9 @@ class Blotter(Viewer):
         session_id, commands = self.session_id, self.workbench.commands
         try:
             orders, fills, positions = await asyncio.gather(
-                asyncio.to_thread(commands.orders, session_id),
-                asyncio.to_thread(commands.fills, session_id),
-                asyncio.to_thread(commands.positions, session_id))
+                in_thread(commands.orders, session_id),
+                in_thread(commands.fills, session_id),
+                in_thread(commands.positions, session_id))
         except WorkbenchError as e:
             self.outcome.say(f"Cannot read the engine's orders: {e}", "warning")
             return

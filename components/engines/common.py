@@ -3,11 +3,10 @@ running a service call off the event loop."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pandas as pd
 import param
 
+from components.offloop import in_thread
 from services import PermissionDenied, ValidationError, WorkbenchError
 
 
@@ -51,7 +50,7 @@ class Outcome(param.Parameterized):
         result, or None when it failed."""
         self.busy = True
         try:
-            result = await asyncio.to_thread(call)
+            result = await in_thread(call)
         except PermissionDenied as e:
             self.say(f"Refused: {e}", "danger")
             return None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import panel as pn
 import param
 from panel.viewable import Viewer
 
 from components.confirm import button
+from components.offloop import in_urgent_thread
 from components.permissions import permission, restrict
 from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
@@ -83,7 +82,7 @@ class EmergencyStop(Viewer):
         self.armed = False
         self._say("Killing…")
         try:
-            killed = await asyncio.to_thread(self.workbench.commands.emergency_all, "kill",
+            killed = await in_urgent_thread(self.workbench.commands.emergency_all, "kill",
                                              principal=self.principal)
         except WorkbenchError as e:
             self._say(f"Emergency stop failed: {e}")

@@ -6,7 +6,6 @@ What is confirmed is what was validated: settings changed after validation need 
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import panel as pn
@@ -15,6 +14,7 @@ from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
 from components.engines.common import Outcome, problem_list
+from components.offloop import in_thread
 from components.parameters import ParameterFields
 from components.permissions import permission, reason_note
 from services import PermissionDenied, ValidationError, Workbench, WorkbenchError
@@ -298,7 +298,7 @@ class EngineStartForm(Viewer):
 
     async def _validate(self, template, values, name):
         try:
-            return await asyncio.to_thread(self.engines.validate, template, values, name)
+            return await in_thread(self.engines.validate, template, values, name)
         except ValidationError as e:
             self._set_problems(e.problems or [str(e)], e)
             self.outcome.say("The configuration is not valid; fix the fields listed and try "
@@ -321,7 +321,7 @@ class EngineStartForm(Viewer):
         actor = self.principal
         self.outcome.busy = True
         try:
-            info = await asyncio.to_thread(self.engines.start, template, values, principal=actor,
+            info = await in_thread(self.engines.start, template, values, principal=actor,
                                            name=name, confirm=typed or None)
         except ValidationError as e:
             self._set_problems(e.problems or [str(e)], e)
