@@ -18,8 +18,8 @@ The same presses are timed on an idle server first, for reference. Target: every
 A's and B's work answers in <= 200 ms. Each press is also split in the page: its click's
 websocket message out to the first message back is the server's share, the rest the browser's.
 On a 2-core machine the browsers share the server's cores; WORKBENCH_BENCH_CHROMIUM can point at
-a wrapper (e.g. ``nice -n 10 /usr/bin/chromium``) to stand for users' own machines. The sweep is cancelled at the end. JSON goes to
-bench/results/responsiveness.json.
+a wrapper (e.g. ``nice -n 10 /usr/bin/chromium``) to stand for users' own machines. The sweep
+is cancelled at the end. JSON goes to bench/results/responsiveness.json.
 """
 
 from __future__ import annotations
