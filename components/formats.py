@@ -8,6 +8,8 @@ from __future__ import annotations
 from bokeh.models import CustomJSTickFormatter
 from panel.io import JSCode
 
+from services import WorkbenchError
+
 # services.formatting._fixed and ratio_decimals, in JavaScript.
 _FIXED = ("const fx=(v,d)=>{const t=Number(v).toLocaleString('en-US',{minimumFractionDigits:d,"
           "maximumFractionDigits:d});return /[1-9]/.test(t)?t:t.replace('-','');};")
@@ -68,3 +70,13 @@ def parameters_text(run) -> str:
 def run_choices(runs) -> dict[str, str]:
     """Runs as a picker offers them: its name and id (names may repeat) -> run id."""
     return {f"{run_name(r)} · {r.run_id}": r.run_id for r in runs}
+
+
+def strategy_title(templates, name: str) -> str:
+    """A strategy as menus show it: its template's title with its name (what other pages and
+    the CLI call it); a template that does not load is listed by name and says why when
+    chosen."""
+    try:
+        return f"{templates.strategy(name).title} ({name})"
+    except WorkbenchError:
+        return name

@@ -15,6 +15,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from components.formats import strategy_title
 from components.offloop import run_off_loop
 from components.parameters import ParameterFields, error_line
 from services import ValidationError, Workbench, WorkbenchError
@@ -146,7 +147,7 @@ class RunForm(Viewer):
     def _load_choices(self) -> None:
         catalog = self.workbench.catalog
         try:
-            names = {self._strategy_title(name): name
+            names = {strategy_title(self.workbench.templates, name): name
                      for name in self.workbench.templates.strategy_names()}
             series = catalog.backtestable()
             engine = self.workbench.templates.backtest_engine()
@@ -173,14 +174,6 @@ class RunForm(Viewer):
                 self.bar_type = next(iter(self._series))
         self._on_bar_type()
         self._on_strategy()
-
-    def _strategy_title(self, name: str) -> str:
-        """The template's title with its name (what other pages and the CLI call it); a
-        template that does not load is listed by name and says why when chosen."""
-        try:
-            return f"{self.workbench.templates.strategy(name).title} ({name})"
-        except WorkbenchError:
-            return name
 
     @property
     def instrument(self):

@@ -42,3 +42,19 @@ def signed_colour(value: float | None) -> str:
 # Tabulator options for tables whose columns are fitted to the page: long titles wrap onto a
 # second line instead of ending in "…".
 WRAPPED_HEADERS = {"columnDefaults": {"headerWordWrap": True}}
+
+
+def workbench_design():
+    """Panel's Bootstrap design with the workbench's card headings: a collapsible card's title
+    starts at the left like every other card's (its header is a button, which centres text)."""
+    from panel.layout import Card
+    from panel.theme import Bootstrap, Inherit
+
+    class WorkbenchBootstrap(Bootstrap):
+        modifiers = {
+            **Bootstrap.modifiers,
+            Card: {**Bootstrap.modifiers[Card],
+                   "stylesheets": [Inherit, "button.card-header { text-align: left; }"]},
+        }
+
+    return WorkbenchBootstrap

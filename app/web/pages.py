@@ -24,6 +24,7 @@ from components import (
     SweepView,
     UserAdmin,
 )
+from components.theme import ACCENT, workbench_design
 from services import WorkbenchError
 from services.errors import AuthenticationError
 from services.identity.principal import Principal
@@ -31,7 +32,7 @@ from services.identity.principal import Principal
 log = logging.getLogger("nautilus_workbench.app")
 
 TITLE = "Nautilus Workbench"
-ACCENT = "#0f6e8c"
+WORKBENCH_DESIGN = workbench_design()
 
 _NAV_CSS = (".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
             ".nav-link {padding: 8px 12px; border-radius: 6px; text-decoration: none;"
@@ -149,7 +150,7 @@ class Pages:
         return pn.template.BootstrapTemplate(
             title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),
             header=header, header_background=ACCENT, sidebar_width=240,
-            theme="dark" if dark else "default",
+            theme="dark" if dark else "default", design=WORKBENCH_DESIGN,
         )
 
     def _may_open(self, route: str, principal: Principal | None) -> tuple[bool, str]:

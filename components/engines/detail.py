@@ -236,6 +236,8 @@ class EngineDetail(Viewer):
         info = self.info()
         if info is None:
             self._header.object = "Select an engine in the list."
+            for widget in self._buttons.values():  # nothing to act on: none looks active
+                widget.disabled, widget.description = True, "Select an engine in the list first."
             return
         e = html.escape
         self._header.object = (
@@ -266,8 +268,9 @@ class EngineDetail(Viewer):
         checks = {action: permission(self.workbench, self.principal, action, live=live)
                   for action in ("engine.stop", "engine.restart", "engine.emergency_stop",
                                  "engine.command")}
-        needs = {"stop": "engine.stop", "restart": "engine.restart", "kill": "engine.emergency_stop",
-                 "halt": "engine.emergency_stop", "cancel_all": "engine.emergency_stop",
+        needs = {"stop": "engine.stop", "restart": "engine.restart",
+                 "kill": "engine.emergency_stop", "halt": "engine.emergency_stop",
+                 "cancel_all": "engine.emergency_stop",
                  "flatten": "engine.emergency_stop", "set_trading": "engine.command",
                  "pause": "engine.command", "resume": "engine.command",
                  "stop_strategy": "engine.command"}

@@ -6,6 +6,7 @@ What is confirmed is what was validated: settings changed after validation need 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import panel as pn
@@ -14,6 +15,7 @@ from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
 from components.engines.common import Outcome, problem_list
+from components.formats import strategy_title
 from components.offloop import in_thread
 from components.parameters import ParameterFields
 from components.permissions import permission, reason_note
@@ -159,7 +161,8 @@ class EngineStartForm(Viewer):
             return
         self.engine_template = template
         self._gate_start(template.mode)
-        self.engine_fields = ParameterFields(specs=template.parameters)
+        parameters = self._with_strategy_titles(template.parameters)
+        self.engine_fields = ParameterFields(specs=parameters)
         self.risk_settings = RiskSettings(template.risk)
         catalog = (f"  \nReplays from the catalog `{self.workbench.settings.catalog}`."
                    if template.mode != "live" else "")
@@ -167,13 +170,13 @@ class EngineStartForm(Viewer):
                                     f"{template.description}{catalog}")
         sections, placed = [], set()
         for title, keys in SECTIONS.items():
-            specs = {k: template.parameters[k] for k in keys if k in template.parameters}
+            specs = {k: parameters[k] for k in keys if k in parameters}
             placed.update(specs)
             if specs:
                 sections.append(pn.Card(self.engine_fields.section(specs), title=title,
                                         collapsed=title == "Cache and logging",
                                         sizing_mode="stretch_width"))
-        others = {k: s for k, s in template.parameters.items() if k not in placed}
+        others = {k: s for k, s in parameters.items() if k not in placed}
         if others:
             sections.append(pn.Card(self.engine_fields.section(others),
                                     title="Other settings", sizing_mode="stretch_width"))
@@ -200,6 +203,15 @@ class EngineStartForm(Viewer):
         self._start.disabled = not allowed
         self._start.description = None if allowed else reason
         self._note.object, self._note.visible = ("" if allowed else reason), not allowed
+
+    def _with_strategy_titles(self, parameters: dict) -> dict:
+        """The strategy menu reads each strategy's title, as on the Backtest page."""
+        spec = parameters.get("strategy")
+        if spec is None or not spec.choices:
+            return parameters
+        titles = {name: strategy_title(self.workbench.templates, name) for name in spec.choices}
+        return {**parameters, "strategy": dataclasses.replace(
+            spec, choice_labels={**titles, **spec.choice_labels})}
 
     def _on_strategy_choice(self, *_events) -> None:
         name = self._chosen("strategy")

@@ -91,6 +91,9 @@ def test_configuration_panel_follows_the_template(manager):
     cards = {c.title for c in form.__panel__().select(pn.Card)}
     assert {"Strategy and data", "Venue and account", "Risk engine", "Resources",
             "Cache and logging", "Risk limits", "Strategy parameters: EMA cross"} <= cards
+    # The strategy menu reads the strategies' titles, as on the Backtest page.
+    menus = [w for w in form.__panel__().select(pn.widgets.Select) if w.name == "Strategy"]
+    assert menus and menus[0].options["EMA cross (ema_cross)"] == "ema_cross"
 
     # Act
     form.template = "live_engine"
@@ -384,6 +387,19 @@ def test_stopping_a_stopped_engine_is_refused_with_a_message(manager, workbench,
 
     assert manager.detail.outcome.message_kind == "danger"
     assert "nothing to stop" in manager.detail.outcome.message
+
+
+def test_with_no_engine_selected_no_action_looks_active(manager, workbench, until):
+    buttons = manager.detail._buttons
+
+    # Nothing selected yet: every action is disabled and says why.
+    assert manager.detail.session_id is None
+    assert all(b.disabled for b in buttons.values())
+    assert buttons["kill"].description == "Select an engine in the list first."
+
+    # Selecting a running engine enables what applies to it.
+    _start_paper(manager, workbench, until)
+    assert not buttons["stop"].disabled and not buttons["kill"].disabled
 
 
 def test_a_stopped_engine_offers_restart_and_kill_but_not_stop(manager, workbench, until):
