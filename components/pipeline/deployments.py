@@ -77,7 +77,8 @@ class DeploymentPanel(Viewer):
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(columns=COLUMNS), show_index=False, disabled=True, selectable=1,
             sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
-            formatters={"Status": {"type": "html"}}, widths={"Status": 120, "Deployment": 140, "Version": 125, "Stage": 75, "Size": 70,
+            formatters={"Status": {"type": "html"}},
+            widths={"Status": 120, "Deployment": 140, "Version": 125, "Stage": 75, "Size": 70,
                     "PnL": 100, "Drift": 240, "Kind": 90},
             css_classes=["deployment-list"],
             configuration=WRAPPED_HEADERS)
@@ -108,14 +109,17 @@ class DeploymentPanel(Viewer):
             self._drift_summary, self._download, self._drift_chart, self._note,
             sizing_mode="stretch_width")
         self.model.param.watch(lambda *_: self._draw(), ["deployments", "deployment"])
+        self.model.param.watch(lambda *_: self._permit_deploy(), ["version", "versions"])
         self._draw()
 
     @param.depends("stage", watch=True)
     def _permit_deploy(self) -> None:
         """Deploying live needs more than deploying to paper; say why it is disabled."""
         allowed, reason = self.model.allows("strategy.deploy", live=self.stage == "live")
-        self._buttons["deploy"].disabled = not allowed
-        self._buttons["deploy"].description = None if allowed else reason
+        chosen = self.model.selected_version() is not None
+        self._buttons["deploy"].disabled = not (allowed and chosen)
+        self._buttons["deploy"].description = reason if not allowed else (
+            None if chosen else "Select a version first.")
         self._explain()
 
     def _explain(self) -> None:

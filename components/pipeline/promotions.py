@@ -12,7 +12,7 @@ import param
 from panel.viewable import Viewer
 
 from components.confirm import ConfirmAction, button
-from components.permissions import reason_note, restrict
+from components.permissions import reason_note
 from components.pipeline.model import PipelineModel
 from components.theme import WRAPPED_HEADERS
 
@@ -78,8 +78,6 @@ class PromotionPanel(Viewer):
                          ("request_paper", "request_live", "approve", "reject")}
         checks = [self.model.allows("strategy.promote"),
                   self.model.allows("strategy.approve_paper")]
-        restrict(self._buttons["request_paper"], *checks[0])
-        restrict(self._buttons["request_live"], *checks[0])
         self._note = reason_note(*checks)
         limits = pn.Row(*(pn.widgets.FloatInput.from_param(self.param[n], width=150)
                           for n in ("max_position", "max_daily_loss", "max_drawdown_pct")))
@@ -90,7 +88,7 @@ class PromotionPanel(Viewer):
             pn.widgets.TextInput.from_param(self.param.comment, sizing_mode="stretch_width"),
             pn.Row(self._buttons["approve"], self._buttons["reject"]), self.confirmation,
             self._note, sizing_mode="stretch_width")
-        self.model.param.watch(lambda *_: self._draw(), ["promotions", "version"])
+        self.model.param.watch(lambda *_: self._draw(), ["promotions", "version", "versions"])
         self._draw()
 
     def __panel__(self):
@@ -126,6 +124,13 @@ class PromotionPanel(Viewer):
             self._table.selection = rows
         self._checklist.object = checklist_html(request) if request else (
             "<p>No promotion requests for this version yet.</p>")
+        may_promote, why = self.model.allows("strategy.promote")
+        chosen = self.model.selected_version() is not None
+        for name in ("request_paper", "request_live"):  # nothing to promote: not active
+            widget = self._buttons[name]
+            widget.disabled = not (chosen and may_promote)
+            widget.description = why if not may_promote else (
+                None if chosen else "Select a version first.")
         pending = request is not None and request.status == "Pending"
         action = ("strategy.approve_live" if request is not None and request.stage == "live"
                   else "strategy.approve_paper")

@@ -111,6 +111,18 @@ def test_a_completed_run_becomes_a_version_promoted_and_approved_for_paper(workb
     assert not view.deployments._buttons["deploy"].disabled
 
 
+def test_with_no_version_chosen_promoting_and_deploying_are_not_active(workbench, short_spec):
+    empty = DeploymentPipeline(workbench=workbench, principal=ALICE)
+    asks = [empty.promotions._buttons["request_paper"], empty.promotions._buttons["request_live"],
+            empty.deployments._buttons["deploy"]]
+    assert all(b.disabled and b.description == "Select a version first." for b in asks)
+
+    version = workbench.pipeline.versions.create_from_template(short_spec()).version
+    chosen = DeploymentPipeline(workbench=workbench, principal=ALICE, version=version.version_id)
+    asks = [chosen.promotions._buttons["request_paper"], chosen.deployments._buttons["deploy"]]
+    assert not any(b.disabled for b in asks), [(b.name, b.description) for b in asks]
+
+
 def test_a_viewer_sees_every_action_disabled_with_the_reason(workbench, paper_request):
     # Act
     view = DeploymentPipeline(workbench=workbench, principal=VERA)
