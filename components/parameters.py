@@ -111,6 +111,8 @@ class ParameterFields(Viewer):
 
     def _hint(self, spec: ParameterSpec) -> str:
         default = spec.default_for(self.instrument_class)
+        if default is None or _text(default) == "":  # optional: no example to show
+            return "optional" if not self.grid else "default: empty"
         if not self.grid:
             return f"e.g. {_text(default)}"
         bounds = f"; {spec.min}..{spec.max}" if spec.min is not None else ""

@@ -96,14 +96,15 @@ class DeploymentPanel(Viewer):
         self._buttons = {n: button(self.param[n], color="danger" if n == "emergency"
                                    else "primary" if n == "deploy" else "default")
                          for n in names}
+        self._buttons["deploy"].param.update(align="end", width=180)  # beside the fields
         self._note = reason_note()
         self._layout = pn.Column(
             pn.pane.Markdown("#### Deploy the selected version"),
             pn.Row(pn.widgets.RadioButtonGroup.from_param(self.param.stage),
                    pn.widgets.TextInput.from_param(self.param.replay_start, width=230,
                                                    placeholder="2024-03-04T00:00"),
-                   pn.widgets.FloatInput.from_param(self.param.replay_speed, width=130),
-                   self._buttons["deploy"]),
+                   pn.widgets.FloatInput.from_param(self.param.replay_speed, width=170),
+                   self._buttons["deploy"], sizing_mode="stretch_width"),
             pn.pane.Markdown("#### Deployments"), self._table, self._detail,
             pn.Row(*(self._buttons[n] for n in names[1:])), self.confirmation,
             self._drift_summary, self._download, self._drift_chart, self._note,
