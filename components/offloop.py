@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 from collections.abc import Callable, Iterator
@@ -30,16 +31,20 @@ _WORK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="workbench-work")
 _URGENT = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-urgent")
 
 
+async def _in(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+    # As asyncio.to_thread does: the call sees the caller's context variables.
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+
 async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in the components' worker threads; awaits its result."""
-    return await asyncio.get_running_loop().run_in_executor(
-        _WORK, functools.partial(fn, *args, **kwargs))
+    return await _in(_WORK, fn, *args, **kwargs)
 
 
 async def in_urgent_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in threads kept for emergencies (nothing else queues there)."""
-    return await asyncio.get_running_loop().run_in_executor(
-        _URGENT, functools.partial(fn, *args, **kwargs))
+    return await _in(_URGENT, fn, *args, **kwargs)
 
 
 def served() -> bool:

@@ -36,3 +36,21 @@ def test_a_failed_update_raises_and_leaves_the_document_walking_its_graph(served
     later = Div(text="later")
     served_doc.add_root(later)
     assert served_doc.get_model_by_id(later.id) is later
+
+
+@pytest.mark.parametrize("run_in", [offloop.in_thread, offloop.in_urgent_thread])
+def test_work_in_a_thread_sees_the_session_it_was_started_from(served_doc, run_in):
+    import asyncio
+    import threading
+
+    import panel as pn
+
+    async def start():
+        with set_curdoc(served_doc):
+            return await run_in(lambda: (pn.state.curdoc, threading.current_thread().name))
+
+    seen, thread = asyncio.run(start())
+
+    # Panel keeps the current document in a context variable: the thread must carry it over.
+    assert seen is served_doc
+    assert thread.startswith("workbench-")
