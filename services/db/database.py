@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.errors import ConfigurationError, StorageError
+from services.errors import ConfigurationError, StorageError, ValidationError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x4E57_4D49  # PostgreSQL advisory lock key of schema migrations ("NWMI")
@@ -35,6 +35,16 @@ def head_revision() -> str:
         raise StorageError(f"The migrations have {len(heads)} heads ({sorted(heads)}); "
                            "expected one.")
     return heads.pop()
+
+
+def _refuse_nul_text(_connection, _cursor, _statement, parameters, _context,
+                     executemany) -> None:
+    """PostgreSQL cannot hold a NUL character in text (the driver fails mid-transaction): such
+    a value is refused with one line, on either database, before anything is sent."""
+    for row in (parameters if executemany else (parameters,)):
+        for value in (row.values() if isinstance(row, dict) else row or ()):
+            if isinstance(value, str) and "\x00" in value:
+                raise ValidationError("Text may not contain a NUL character (\\x00).")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -94,6 +104,7 @@ class Database:
             raise ConfigurationError(f"Cannot use database {parsed!r}: {e}") from e
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "before_cursor_execute", _refuse_nul_text)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def _alembic_config(self):

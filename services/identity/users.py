@@ -207,7 +207,9 @@ class UserService:
         now = _now()
         failure = None
         with self._db.session() as session:  # commits the failure count and audit, then raises
-            row = session.scalar(select(UserRow).where(UserRow.username == (username or "")))
+            # A name no account can have is not looked up (nor sent to the database).
+            row = (session.scalar(select(UserRow).where(UserRow.username == username))
+                   if USERNAME.match(username or "") else None)
             if row is not None and row.locked_until is not None and _aware(row.locked_until) > now:
                 wait = int((_aware(row.locked_until) - now).total_seconds()) + 1
                 self._audit_in(session, username, "refused", f"locked for {wait} s more")

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from services.db import AuditEntry, Database
-from services.errors import ConfigurationError, StorageError
+from services.errors import ConfigurationError, StorageError, ValidationError
 
 
 @pytest.fixture
@@ -60,6 +60,18 @@ def test_session_rolls_back_everything_on_error(database):
         raise RuntimeError("boom")
 
     # Assert
+    with database.session() as session:
+        assert session.scalars(select(AuditEntry)).all() == []
+
+
+def test_text_with_a_nul_character_is_refused_in_one_line_and_nothing_is_written(database):
+    # PostgreSQL cannot store it; both databases refuse it the same way, before sending it.
+    with pytest.raises(ValidationError, match=r"^Text may not contain a NUL character"), \
+            database.session() as session:
+        session.add(_audit("fine"))
+        session.add(AuditEntry(ts=datetime(2024, 1, 1, tzinfo=UTC), actor="tester",
+                               action="bad", target="run\x00-2", outcome="ok"))
+
     with database.session() as session:
         assert session.scalars(select(AuditEntry)).all() == []
 

@@ -41,15 +41,15 @@ def test_every_sign_in_failure_says_the_same_and_is_audited(identity, admin):
 
     messages = []
     for username, password in (("alice", "wrong password"), ("nobody", PASSWORD),
-                               ("bob", PASSWORD)):
+                               ("bob", PASSWORD), ("al\x00ice", PASSWORD)):
         with pytest.raises(AuthenticationError) as failed:
             identity.users.authenticate(username, password)
         messages.append(str(failed.value))
 
-    assert messages == ["Wrong username or password."] * 3
+    assert messages == ["Wrong username or password."] * 4
     details = {(e.actor, e.detail) for e in identity.audit.entries("users.sign_in")}
     assert details == {("alice", "wrong password"), ("nobody", "unknown user"),
-                       ("bob", "disabled")}
+                       ("bob", "disabled"), ("anonymous", "unknown user")}
 
 
 def test_after_five_failures_the_account_waits_longer_each_time(identity, admin):
