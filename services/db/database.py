@@ -37,14 +37,27 @@ def head_revision() -> str:
     return heads.pop()
 
 
+def _values(parameters) -> Iterator:
+    """Every bound value, however SQLAlchemy shaped them: a dict or a tuple of one row, a list
+    of rows, or the flat tuple of a multi-row INSERT ("insertmanyvalues")."""
+    if isinstance(parameters, dict):
+        parameters = parameters.values()
+    elif not isinstance(parameters, (list, tuple)):
+        yield parameters
+        return
+    for value in parameters:
+        if isinstance(value, (dict, list, tuple)):
+            yield from _values(value)
+        else:
+            yield value
+
+
 def _refuse_nul_text(_connection, _cursor, _statement, parameters, _context,
-                     executemany) -> None:
+                     _executemany) -> None:
     """PostgreSQL cannot hold a NUL character in text (the driver fails mid-transaction): such
     a value is refused with one line, on either database, before anything is sent."""
-    for row in (parameters if executemany else (parameters,)):
-        for value in (row.values() if isinstance(row, dict) else row or ()):
-            if isinstance(value, str) and "\x00" in value:
-                raise ValidationError("Text may not contain a NUL character (\\x00).")
+    if any(isinstance(v, str) and "\x00" in v for v in _values(parameters)):
+        raise ValidationError("Text may not contain a NUL character (\\x00).")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

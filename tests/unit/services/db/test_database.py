@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from services.db import AuditEntry, Database
+from services.db.models import EngineMetricRow
 from services.errors import ConfigurationError, StorageError, ValidationError
 
 
@@ -62,6 +63,18 @@ def test_session_rolls_back_everything_on_error(database):
     # Assert
     with database.session() as session:
         assert session.scalars(select(AuditEntry)).all() == []
+
+
+def test_rows_of_numbers_and_times_pass_the_nul_check_in_one_multi_row_insert(database):
+    ts = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [EngineMetricRow(session_id="s1", ts=ts, name="nautilus.engine.cpu_usage", value=v)
+            for v in (0.5, 1.5, 2.5)]
+
+    with database.session() as session:
+        session.add_all(rows)  # one INSERT with the values of every row, flat
+
+    with database.session() as session:
+        assert sorted(session.scalars(select(EngineMetricRow.value))) == [0.5, 1.5, 2.5]
 
 
 def test_text_with_a_nul_character_is_refused_in_one_line_and_nothing_is_written(database):
