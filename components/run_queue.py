@@ -116,10 +116,11 @@ class RunQueue(Viewer):
                                                    width=100),
         }
         self._layout = pn.Column(
-            pn.Row(pn.widgets.Select.from_param(self.param.selected, width=520),
-                   *self._buttons.values(),
-                   pn.widgets.Button.from_param(self.param.refresh, width=100),
-                   sizing_mode="stretch_width"),
+            # Wraps rather than widening the page where the queue sits beside a form.
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.selected, width=420),
+                       *self._buttons.values(),
+                       pn.widgets.Button.from_param(self.param.refresh, width=100),
+                       align_items="flex-end", sizing_mode="stretch_width"),
             self.confirmation, self._note, self._alert, self._table,
             pn.Row(pn.widgets.Button.from_param(self.param.previous_page, width=110),
                    pn.widgets.Button.from_param(self.param.next_page, width=110),

@@ -168,11 +168,13 @@ class SweepView(Viewer):
         self._heatmap = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._queue = RunQueue(workbench=self.workbench, sweep_id="", principal=self.principal)
         self._walk_forwards = WalkForwardView(workbench=self.workbench, principal=self.principal)
+        # Enabled only for a sweep that still has runs to stop (see _show_stoppable).
         self._stop_button = pn.widgets.Button.from_param(self.param.stop, color="danger",
-                                                         width=120)
+                                                         width=110, disabled=True)
         self._stop_note = reason_note()
         self.confirmation = ConfirmAction()
         self._completed_seen = None
+        self._may_stop = False  # the user may stop the sweep shown
         self._ranking = False  # a ranking is being computed off the loop
         self._rank_again = False  # ... and another was asked for meanwhile
         # Outside a server the live state's thread ranks too: only the ranking started last
@@ -219,10 +221,11 @@ class SweepView(Viewer):
             title="New sweep", collapsible=False, width=380,
         )
         self._sweep_results = pn.Column(
-            pn.Row(pn.widgets.Select.from_param(self.param.sweep_id, width=320),
-                   self._stop_button,
-                   pn.widgets.Select.from_param(self.param.metric, width=200),
-                   pn.widgets.Select.from_param(self.param.rank_by, width=130)),
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.sweep_id, width=270),
+                       self._stop_button,
+                       pn.widgets.Select.from_param(self.param.metric, width=160),
+                       pn.widgets.Select.from_param(self.param.rank_by, width=130),
+                       align_items="flex-end", sizing_mode="stretch_width"),
             self.confirmation, self._stop_note, self._summary, self._progress, self._best,
             pn.pane.Markdown("### Overfitting statistics"),
             pn.widgets.IntInput.from_param(self.param.partitions, width=150),
@@ -352,6 +355,7 @@ class SweepView(Viewer):
     def _on_sweep(self) -> None:
         self._queue.sweep_id = self.sweep_id or ""
         self._completed_seen = None
+        self._stop_button.disabled = True
         if not self.sweep_id:
             return
         try:
@@ -361,7 +365,7 @@ class SweepView(Viewer):
             return
         allowed, reason = permission(self.workbench, self.principal, "sweep.stop",
                                      owner=summary.actor)
-        self._stop_button.disabled = not allowed
+        self._may_stop = allowed
         self._stop_note.object, self._stop_note.visible = reason, not allowed
         varied = list((summary.spec or {}).get("grid") or {})
         self.param.x.objects, self.param.y.objects = varied, varied
@@ -389,6 +393,7 @@ class SweepView(Viewer):
                 self._show(str(e), "danger")
                 return
         final = info.count("Completed", "Failed", "Cancelled")
+        self._stop_button.disabled = not self._may_stop or final >= info.runs
         self._progress.value = round(info.progress * 100)
         self._summary.object = (
             f"**{info.status}** — {info.strategy} on `{info.bar_type}`, {info.runtime} runtime: "

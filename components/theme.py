@@ -44,17 +44,30 @@ def signed_colour(value: float | None) -> str:
 WRAPPED_HEADERS = {"columnDefaults": {"headerWordWrap": True}}
 
 
+# Tables read like a terminal's: headings no larger than the cells, tight padding, so the
+# columns that matter fit a 1440 px screen.
+_TABLE_CSS = (".tabulator .tabulator-tableholder .tabulator-table { font-size: 0.875rem; }"
+              ".tabulator .tabulator-header { font-size: 0.875rem; font-weight: 600; }"
+              ".tabulator .tabulator-header .tabulator-col .tabulator-col-content"
+              " { padding: 4px 6px; }"
+              ".tabulator .tabulator-row .tabulator-cell { padding: 4px 6px; }")
+
+
 def workbench_design():
-    """Panel's Bootstrap design with the workbench's card headings: a collapsible card's title
-    starts at the left like every other card's (its header is a button, which centres text)."""
+    """Panel's Bootstrap design with the workbench's card headings (a collapsible card's title
+    starts at the left like every other card's: its header is a button, which centres text) and
+    compact tables."""
     from panel.layout import Card
     from panel.theme import Bootstrap, Inherit
+    from panel.widgets import Tabulator
 
     class WorkbenchBootstrap(Bootstrap):
         modifiers = {
             **Bootstrap.modifiers,
             Card: {**Bootstrap.modifiers[Card],
                    "stylesheets": [Inherit, "button.card-header { text-align: left; }"]},
+            Tabulator: {**Bootstrap.modifiers[Tabulator],
+                        "stylesheets": [Inherit, _TABLE_CSS]},
         }
 
     return WorkbenchBootstrap

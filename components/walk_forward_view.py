@@ -98,8 +98,9 @@ class WalkForwardView(Viewer):
                                             ("stop", "danger"))}
         self._shown = None  # the (id, folds' states) the figures were computed for
         self._layout = pn.Column(
-            pn.Row(pn.widgets.Select.from_param(self.param.walk_forward_id, width=320),
-                   *self._buttons.values()),
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.walk_forward_id, width=270),
+                       *self._buttons.values(), align_items="flex-end",
+                       sizing_mode="stretch_width"),
             self._note, self._alert, self._summary, self._progress,
             pn.pane.Markdown("### Folds"), self._folds, self._readings,
             pn.pane.Markdown("### Out-of-sample equity (test windows stitched)"), self._equity,

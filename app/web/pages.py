@@ -40,9 +40,13 @@ _NAV_CSS = (".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
             ".nav-link:hover {background: rgba(15,110,140,0.12);}"
             ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}"
             ".nav-link.disabled {opacity: 0.45; cursor: not-allowed;}")
-_USER_CSS = (".workbench-user {display: flex; align-items: center; gap: 10px; color: white;"
-             " font-size: 0.9em; white-space: nowrap;}"
+# Right-aligned in whatever the header leaves, so the busy indicator after it stays on screen.
+_USER_CSS = (".workbench-user {display: flex; align-items: center; justify-content: flex-end;"
+             " gap: 10px; color: white; font-size: 0.9em; white-space: nowrap;"
+             " margin-right: 12px;}"
              ".workbench-user .roles {opacity: 0.8;}"
+             # Narrow screens: the roles give way before the header overflows.
+             "@media (max-width: 1360px) {.workbench-user .roles {display: none;}}"
              ".workbench-user button {background: transparent; color: white; cursor: pointer;"
              " border: 1px solid rgba(255,255,255,0.6); border-radius: 4px; padding: 3px 10px;}")
 
@@ -57,7 +61,8 @@ def _user_html(principal: Principal, dark: bool) -> str:
     other = "light" if dark else "dark"
     toggle = (f"document.cookie='{THEME_COOKIE}={other}; path=/; max-age=31536000; "
               "SameSite=Lax'; location.reload()")
-    return (f'<div class="workbench-user"><span class="user">{e(principal.name)}</span>'
+    return (f'<div class="workbench-user"><span class="user" title="roles: {e(roles)}">'
+            f'{e(principal.name)}</span>'
             f'<span class="roles">({e(roles)})</span>'
             f'<button type="button" class="theme-toggle" onclick="{toggle}">'
             f'{"Light" if dark else "Dark"} theme</button>'
@@ -145,7 +150,8 @@ class Pages:
         dark = pn.state.cookies.get(THEME_COOKIE) == "dark"
         if principal is not None:
             header.append(pn.pane.HTML(_user_html(principal, dark), stylesheets=[_USER_CSS],
-                                       width=600, height=40, align="center"))
+                                       sizing_mode="stretch_width", height=40,
+                                       align="center"))
         # Bootstrap: every resource is bundled with Panel, so the app works with no internet.
         return pn.template.BootstrapTemplate(
             title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),

@@ -283,3 +283,61 @@ def test_the_trades_table_reads_prices_money_and_durations_as_the_workbench_does
     expect(row.locator("[tabulator-field=duration]")).to_have_text(
         format_duration((first["closed"] - first["opened"]).total_seconds()))
     expect(page.locator(".tabulator-col-title", has_text="PnL (USD)")).to_be_visible()
+
+
+# Elements reaching past the right edge of the window, shadow roots included. What a
+# component's own clipping or scrolling box holds inside the window (a table's body, a chart's
+# frame) does not count; the page's own boxes (the template's) clip what is then lost or
+# scrolled sideways, which is what this looks for.
+OVERFLOW_JS = """() => {
+  const out = [];
+  const width = window.innerWidth;
+  const page = new Set(['container', 'content', 'main', 'header', 'sidebar']);
+  const parent = (el) => el.parentElement || (el.getRootNode && el.getRootNode().host) || null;
+  const clipped = (el) => {
+    for (let p = parent(el); p && p.tagName !== 'BODY'; p = parent(p)) {
+      if (page.has(p.id)) return false;
+      if (getComputedStyle(p).overflowX !== 'visible'
+          && p.getBoundingClientRect().right <= width + 1) return true;
+    }
+    return false;
+  };
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+      const box = el.getBoundingClientRect();
+      if (box.width && box.height && box.right > width + 1 && !clipped(el))
+        out.push(`${el.tagName}.${el.className} "${(el.textContent || '').trim().slice(0, 30)}"`
+                 + ` ends at ${Math.round(box.right)} px`);
+    }
+  };
+  walk(document);
+  return out; }"""
+PAGES = ("/", "/backtest", "/runs", "/sweeps", "/results", "/compare", "/catalog", "/engines",
+         "/pipeline", "/account", "/users")
+
+
+@pytest.mark.parametrize("width", [1440, 1280])
+def test_no_page_is_wider_than_the_screen(browser, server, runs, width):
+    # Arrange: the pages with runs to show (results and compare of the two module runs).
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    sign_in(context, server)
+    page = context.new_page()
+    paths = [p for p in PAGES if p not in ("/results", "/compare")]
+    paths += [f"/results?run={runs['ema_cross']}",
+              f"/compare?run={runs['ema_cross']}&run={runs['simple_momentum']}"]
+    try:
+        wider = {}
+        for path in paths:
+            # Act
+            page.goto(server.url + path)
+            expect(page.get_by_role("heading", level=2).first).to_be_visible(
+                timeout=RENDER_TIMEOUT_MS)
+            page.wait_for_load_state("networkidle")
+            beyond = page.evaluate(OVERFLOW_JS)
+            if beyond:
+                wider[path] = beyond[:5]
+        # Assert
+        assert not wider, f"at {width} px these reach past the screen's edge: {wider}"
+    finally:
+        context.close()

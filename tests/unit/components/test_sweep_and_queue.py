@@ -164,6 +164,25 @@ def test_stopping_a_sweep_asks_first(workbench):
     assert "2 runs cancelled" in view.message
 
 
+def test_stop_sweep_is_offered_only_while_the_sweep_has_runs_to_stop(workbench):
+    # Arrange: no sweep yet.
+    view = SweepView(workbench=workbench)
+    assert view._stop_button.disabled
+
+    # Act: a sweep of long runs is submitted, then stopped.
+    _small_sweep(view)
+    view.form.start, view.form.end = "2024-01-01", "2024-06-30"
+    view.param.trigger("submit")
+    running = view._stop_button.disabled
+    view.param.trigger("stop")
+    view.confirmation.param.trigger("confirm")
+    view.poll()
+
+    # Assert
+    assert running is False
+    assert view._stop_button.disabled  # every run is cancelled: nothing left to stop
+
+
 def test_run_queue_pauses_resumes_and_cancels_the_selected_run(workbench):
     # Arrange: a long run in flight.
     from services.backtest import BacktestSpec
