@@ -182,6 +182,7 @@ def serve(options: ServeOptions) -> None:
     workbench.live.start()
     workbench.alerts.start()
     app = create_app(workbench, options, monitor)
+    _warm_up(workbench)
     scheme = "https" if options.tls else "http"
     host = "localhost" if options.address in ("127.0.0.1", "0.0.0.0", "::") else options.address
     log.info("state folder %s, catalog %s", workbench.settings.state_dir,
@@ -204,6 +205,16 @@ def serve(options: ServeOptions) -> None:
     print(f"Nautilus Workbench listening on {scheme}://{host}:{options.port}/", file=sys.stderr,
           flush=True)
     server.run(sockets=[listener])
+
+
+def _warm_up(workbench) -> None:
+    """Import now what the first pages would: the strategies' NautilusTrader modules (loading
+    the templates imports them) and pandas' table styler (Tabulator's). Imported while the first
+    user opened Sweeps, they held the interpreter for seconds and every other session's clicks,
+    the emergency stop included, waited."""
+    import pandas.io.formats.style  # noqa: F401
+
+    workbench.templates.summaries()  # a template that fails to load says so on its page
 
 
 def _listen(options: ServeOptions) -> socket.socket:
