@@ -168,7 +168,7 @@ class SweepView(Viewer):
         self._heatmap = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._queue = RunQueue(workbench=self.workbench, sweep_id="", principal=self.principal)
         self._walk_forwards = WalkForwardView(workbench=self.workbench, principal=self.principal)
-        # Enabled only for a sweep that still has runs to stop (see _show_stoppable).
+        # Enabled only for a sweep that still has runs to stop (see poll).
         self._stop_button = pn.widgets.Button.from_param(self.param.stop, color="danger",
                                                          width=110, disabled=True)
         self._stop_note = reason_note()
