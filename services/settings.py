@@ -8,6 +8,7 @@ generated sample catalog under ``data/``.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +94,9 @@ class Settings:
         """Create the state folder and check it is writable, with a clear error if not."""
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.state_dir / ".write-probe"
-            probe.write_text("ok")
-            probe.unlink()
+            # A probe of its own: processes starting at once must not remove each other's.
+            with tempfile.TemporaryFile(dir=self.state_dir, prefix=".write-probe-"):
+                pass
         except OSError as e:
             raise ConfigurationError(
                 f"The state folder {self.state_dir} is not writable ({e.strerror or e}). "

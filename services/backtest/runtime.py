@@ -160,6 +160,29 @@ def process_resources(pid: int) -> Resources | None:
         return None
 
 
+def reap(process: subprocess.Popen, timeout: float | None) -> tuple[int, Resources | None] | None:
+    """Wait up to ``timeout`` seconds for a child to end: its exit code and the CPU time and peak
+    memory it used in all, or None while it runs.
+
+    The kernel's account at exit (``wait4``) is exact where sampling is not: a run shorter than
+    one sample period would be measured at its first instant.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        except ChildProcessError:  # already collected elsewhere: the code is all that is left
+            return (process.returncode or 0), None
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            used = Resources(usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)  # Linux: KiB
+            return process.returncode, used
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        remaining = 0.05 if deadline is None else deadline - time.monotonic()
+        time.sleep(min(0.05, max(remaining, 0.0)))
+
+
 def _signal_tree(pid: int, action: str) -> None:
     try:
         processes = _tree(pid)
@@ -200,16 +223,21 @@ class LocalExecution(_ProcessTreeExecution):
     def __init__(self, process: subprocess.Popen) -> None:
         self._process = process
         self.pid = process.pid
+        self._ended: tuple[int, Resources | None] | None = None
 
     def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            return self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        if self._ended is None:
+            self._ended = reap(self._process, timeout)
+        return self._ended[0] if self._ended is not None else None
 
     def kill(self) -> None:
-        if self._process.poll() is None:
+        if self._ended is None:
             _kill_group(self.pid)
+
+    def resources(self) -> Resources | None:
+        if self._ended is not None:
+            return self._ended[1]
+        return super().resources()
 
 
 
@@ -362,7 +390,7 @@ def supervise(folder: str) -> dict:
             "host": host, "pid": process.pid, "state": state, "exit_code": exit_code,
             "cpu_seconds": used.cpu_seconds if used else 0.0, "memory_bytes": peak})
 
-    while process.poll() is None:
+    while (ended := reap(process, SUPERVISOR_POLL_S)) is None:
         action = (read_json(path / CONTROL_FILE) or {}).get("action")
         if action == "cancel":
             _kill_group(process.pid)
@@ -378,10 +406,12 @@ def supervise(folder: str) -> dict:
             peak = max(peak, used.memory_bytes if used else 0)
             report()
             last_report = now
-        time.sleep(SUPERVISOR_POLL_S)
+    exit_code, final = ended
+    if final is not None:
+        used, peak = final, max(peak, final.memory_bytes)
     state = "exited"
-    report(process.returncode)
-    return {"exit_code": process.returncode, "host": host, "pid": process.pid,
+    report(exit_code)
+    return {"exit_code": exit_code, "host": host, "pid": process.pid,
             "cpu_seconds": used.cpu_seconds if used else None, "memory_bytes": peak or None}
 
 

@@ -486,28 +486,42 @@ def test_a_command_racing_an_emergency_stop_gets_one_line(docker_ready, engine_c
         session_id = wb.engines.wait_for(info.session_id, (RUNNING, ERROR), timeout=90).session_id
         wb.commands.status(session_id)
         outcomes = []
+        kill_returned = threading.Event()
 
         def orders():
-            for _ in range(40):
+            # Orders back to back from before the kill until one attempt after it returned (a
+            # fixed count could all go through before the kill began on a fast machine).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                after_kill = kill_returned.is_set()
                 try:
                     wb.commands.submit_order(session_id, BTC, "BUY", "0.001",
                                              order_type="LIMIT", price="1000.0")
                     outcomes.append("ok")
                 except Exception as e:  # noqa: BLE001 - what the racing caller sees
                     outcomes.append(e)
+                if after_kill:
+                    return
 
         sender = threading.Thread(target=orders)
 
         # Act
         sender.start()
-        time.sleep(0.1)
+        while not outcomes and sender.is_alive():  # the kill starts once orders are flowing
+            time.sleep(0.01)
         killed = wb.commands.emergency(session_id, "kill")
+        kill_returned.set()
         sender.join(timeout=60)
 
-        # Assert
+        # Assert: orders went through before the kill, none after it, and every refusal is
+        # one line naming the stop.
         assert killed.final_state == "Killed"
+        assert not sender.is_alive()
+        assert outcomes[0] == "ok"
+        assert outcomes[-1] != "ok", "an order went through after the engine was killed"
         errors = [o for o in outcomes if o != "ok"]
-        assert errors, "every order went through before the kill"
+        assert outcomes == ["ok"] * (len(outcomes) - len(errors)) + errors, (
+            "an order went through after one was refused")
         for error in errors:
             assert isinstance(error, EngineStateConflict), repr(error)
             assert "\n" not in str(error)

@@ -118,7 +118,7 @@ def test_ensure_state_dir_creates_the_runs_folder(tmp_path):
 
     # Assert
     assert (tmp_path / "new" / "state" / "runs").is_dir()
-    assert not (tmp_path / "new" / "state" / ".write-probe").exists()
+    assert [p.name for p in (tmp_path / "new" / "state").iterdir()] == ["runs"]
 
 
 def test_state_dir_below_a_file_raises_configuration_error(tmp_path):
@@ -155,3 +155,31 @@ def test_read_only_state_dir_raises_configuration_error(tmp_path):
 
     # Assert
     assert "--state-dir" in str(info.value)
+
+
+def test_processes_checking_one_state_dir_at_once_do_not_trip_over_each_other(tmp_path):
+    # Arrange: four checkers of one folder at once, as CLI commands started together are (a
+    # shared probe file let one remove the probe another had just written).
+    import threading
+
+    settings = Settings.resolve(state_dir=tmp_path / "state")
+    failures = []
+
+    def check_repeatedly():
+        for _ in range(300):
+            try:
+                settings.ensure_state_dir()
+            except ConfigurationError as e:
+                failures.append(str(e))
+
+    threads = [threading.Thread(target=check_repeatedly) for _ in range(4)]
+
+    # Act
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Assert: no check failed, and none left a probe behind.
+    assert failures == []
+    assert sorted(p.name for p in settings.state_dir.iterdir()) == ["runs"]
