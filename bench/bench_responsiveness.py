@@ -212,14 +212,17 @@ def main(argv: list[str] | None = None) -> int:
 
     _catalog(workdir, args.bars)
     parameters = {"fast_ema_period": 10, "slow_ema_period": 20}
-    wb = Workbench.open(state_dir=workdir / "state", catalog=str(workdir / "catalog"),
-                        scheduler=True)
+    # No scheduler of its own: one would also dispatch a previous bench's leftover sweep runs.
+    wb = Workbench.open(state_dir=workdir / "state", catalog=str(workdir / "catalog"))
     run_id = _completed_run(wb, parameters)
     if run_id is None:
         print("the 43k-trade run (a few minutes) ...", flush=True)
         run_id = wb.backtests.submit(BacktestSpec(
             strategy="ema_cross", bar_type=BAR_TYPE, label="bench report", parameters=parameters))
+        scheduler = wb.backtests.scheduled_here([run_id])
         info = wb.backtests.wait(run_id, timeout=3600)
+        if scheduler is not None:
+            scheduler.stop(wait_for_runs=True)
         if info.status != "Completed":
             raise SystemExit(f"the bench run ended {info.status}: {info.error}")
     trades = wb.backtests.get(run_id).num_trades

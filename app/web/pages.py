@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import panel as pn
 
@@ -53,6 +54,19 @@ _USER_CSS = (".workbench-user {display: flex; align-items: center; justify-conte
 
 # The theme a user chose, remembered by the browser for a year (set by the header's button).
 THEME_COOKIE = "workbench_theme"
+
+
+def _keep_in_url(component, parameter: str, query: str) -> None:
+    """Show ``component.parameter`` as ``?query=...`` in the address bar as the user changes
+    it, so the page can be bookmarked, shared and reloaded as it is (a list: one per value).
+    Not Location.sync: it parses the query's values (an id of digits would become a number)."""
+
+    def show(event) -> None:
+        values = [v for v in (event.new if isinstance(event.new, list) else [event.new]) if v]
+        pn.state.location.search = f"?{urlencode([(query, v) for v in values])}" if values else ""
+
+    if pn.state.location is not None:
+        component.param.watch(show, parameter)
 
 
 def _user_html(principal: Principal, dark: bool) -> str:
@@ -198,6 +212,7 @@ class Pages:
             completed = [r.run_id for r in self.workbench.backtests.list_runs()
                          if r.status == "Completed"]
             viewer.run_id = completed[0] if completed else None
+        _keep_in_url(viewer, "run_id", "run")
         return self._template("/results", principal, pn.pane.Markdown("## Backtest results"),
                               notice, viewer)
 
@@ -220,6 +235,7 @@ class Pages:
         chosen = [r.decode() for r in runs if r.decode() in comparison.param.run_ids.objects]
         if chosen:
             comparison.run_ids = chosen
+        _keep_in_url(comparison, "run_ids", "run")
         return self._template("/compare", principal, pn.pane.Markdown("## Compare backtests"),
                               comparison)
 

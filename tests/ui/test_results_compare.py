@@ -168,6 +168,35 @@ def test_compare_two_runs_and_download_the_report(open_page, runs):
     assert 'class="best"' in text
 
 
+def test_the_address_bar_follows_the_runs_chosen(open_page, runs, server):
+    # Arrange
+    a, b = runs["ema_cross"], runs["simple_momentum"]
+    page = _open_results(open_page, a, "ema_cross")
+    row_of_b = page.locator(".tabulator-row", has=page.locator("[tabulator-field=run_id]",
+                                                               has_text=re.compile(f"^{b}$")))
+
+    # Act: pick the other run in the runs table.
+    row_of_b.locator("[tabulator-field=name]").click()
+
+    # Assert: it is shown, its row stays highlighted, and the URL names it.
+    expect(page.get_by_role("heading", name=f"simple_momentum on {AAPL_BARS}")).to_be_visible(
+        timeout=RENDER_TIMEOUT_MS)
+    expect(row_of_b).to_have_class(re.compile(r"\btabulator-selected\b"))
+    expect(page).to_have_url(f"{server.url}/results?run={b}")
+
+    # Act: compare both runs, then reload the address the page shows.
+    page = open_page("/compare")
+    _choose_runs(page, [a, b])
+
+    # Assert
+    expect(page).to_have_url(f"{server.url}/compare?run={a}&run={b}", timeout=RENDER_TIMEOUT_MS)
+    page.reload()
+    expect(page.get_by_text("Returns: Total return", exact=True)).to_be_visible(
+        timeout=RENDER_TIMEOUT_MS)
+    for run_id in (a, b):
+        expect(page.locator("th", has_text=run_id).first).to_be_visible()
+
+
 # -- one run ---------------------------------------------------------------------------------------
 def test_results_page_downloads_the_report_and_the_trades(open_page, runs):
     # Arrange
