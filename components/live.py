@@ -38,8 +38,10 @@ def follow(live: param.Parameterized, names: list[str], redraw: Callable[[], Non
                 doc.add_next_tick_callback(run)
             except AttributeError:
                 # The session ended while this change was being applied in the live state's
-                # thread: its document is torn down and there is nothing left to redraw.
-                if not ended.is_set():
+                # thread: its document is torn down (Document.destroy drops the session
+                # context first, before the session's destroy callbacks set ``ended``) and
+                # there is nothing left to redraw.
+                if not ended.is_set() and doc.session_context is not None:
                     raise
 
     def end(_context) -> None:
