@@ -23,7 +23,7 @@ from services.backtest import VenueSettings
 from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
 from services.formatting import format_count
 from services.templates import StrategyTemplate
-from services.timestamps import inclusive_end, parse_utc
+from services.timestamps import read_window, spec_text
 
 # Parameter types a sweep can vary.
 SWEEPABLE = ("int", "float", "decimal", "bool", "choice")
@@ -35,15 +35,6 @@ def refusal(error: ValidationError) -> str:
         return f"**{error.summary}**"
     problems = "\n".join(f"- {p}" for p in error.problems)
     return f"**{error.summary}.** Fix these and run again:\n\n{problems}"
-
-
-def _iso(moment: pd.Timestamp | None) -> str | None:
-    """A UTC instant as the specs store it: the day alone at midnight, else day and time."""
-    if moment is None:
-        return None
-    if moment == moment.normalize():
-        return moment.date().isoformat()
-    return moment.tz_localize(None).isoformat()
 
 
 class RunForm(Viewer):
@@ -263,23 +254,7 @@ class RunForm(Viewer):
     def _range(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """Start and End as instants (End included, a day alone read through its end);
         ValidationError with a line per problem, naming the field and the text typed."""
-        problems, moments = [], []
-        for read, text, name in ((parse_utc, self.start, "Start"),
-                                 (inclusive_end, self.end, "End")):
-            try:
-                moments.append(read(text, name))
-            except ValidationError as error:
-                problems.append(error.summary)
-                moments.append(None)
-        start, end = moments
-        if start is not None and end is not None and end <= start:
-            order = "before" if end < start else "the same instant as"
-            problems.append(
-                f"End {self.end.strip()} is {order} Start {self.start.strip()}: a day alone as "
-                "End runs to the end of that day, so choose the Start's day or a later one.")
-        if problems:
-            raise ValidationError("Invalid date range", problems)
-        return start, end
+        return read_window(self.start, self.end)
 
     def _date_problems(self) -> list[str]:
         try:
@@ -320,7 +295,7 @@ class RunForm(Viewer):
         series = self._series.get(self.bar_type)
         if end is not None and series is not None and end >= series.last:
             end = None  # up to the last bar
-        return _iso(start), _iso(end)
+        return spec_text(start), spec_text(end)
 
     def _say(self, text: str, kind: str) -> None:
         self.message_kind = kind

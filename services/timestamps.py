@@ -61,3 +61,45 @@ def inclusive_end(value, name: str = "end") -> pd.Timestamp | None:
     except (OverflowError, ValueError):  # OutOfBoundsDatetime past 2262-04-11
         raise ValidationError(f"{name}: {value!r} is outside the dates NautilusTrader can hold "
                               f"({FIRST:%Y-%m-%d} to {LAST:%Y-%m-%d})") from None
+
+
+def read_window(start, end, names: tuple[str, str] = ("Start", "End")
+                ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """A data window as users type it on every surface (pages, CLI, API): Start an instant,
+    End inclusive (:func:`inclusive_end`). ValidationError with a line per problem, naming the
+    field and the text as typed -- not the next midnight the End became."""
+    problems, moments = [], []
+    for read, text, name in ((parse_utc, start, names[0]), (inclusive_end, end, names[1])):
+        try:
+            moments.append(read(text, name))
+        except ValidationError as error:
+            problems.append(error.summary)
+            moments.append(None)
+    first, last = moments
+    if first is not None and last is not None and last <= first:
+        # Against the End as typed: End 2024-01-02 and Start 2024-01-03 is "before", though
+        # the End (the next midnight) is the Start's instant.
+        order = "before" if parse_utc(end, names[1]) < first else "the same instant as"
+        problems.append(
+            f"{names[1]} {str(end).strip()} is {order} {names[0]} {str(start).strip()}: a day "
+            f"alone as {names[1]} runs to the end of that day, so choose the {names[0]}'s day "
+            "or a later one.")
+    if problems:
+        raise ValidationError("Invalid date range", problems)
+    return first, last
+
+
+def spec_text(moment: pd.Timestamp | None) -> str | None:
+    """A UTC instant as the specs store it: the day alone at midnight, else day and time."""
+    if moment is None:
+        return None
+    if moment == moment.normalize():
+        return moment.date().isoformat()
+    return moment.tz_localize(None).isoformat()
+
+
+def window_texts(start, end, names: tuple[str, str] = ("start", "end")
+                 ) -> tuple[str | None, str | None]:
+    """:func:`read_window` as the texts the services take (ISO instants)."""
+    first, last = read_window(start, end, names)
+    return spec_text(first), spec_text(last)

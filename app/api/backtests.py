@@ -9,6 +9,7 @@ from app.api.models import RunDetail, Runs, SubmitBacktest, SubmitSweep, SweepSu
 from app.api.routes import READ, declare
 from services.errors import BacktestError
 from services.identity.principal import Principal
+from services.timestamps import window_texts
 
 router = APIRouter(prefix="/api/v1/nautilus/engine", tags=["backtests"])
 RUN_ID = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Backtest run id.")
@@ -37,8 +38,9 @@ def submit(body: SubmitBacktest, wb=Depends(workbench),
     """Validates the spec (every problem with its field) and queues the run."""
     from services.backtest import BacktestSpec, VenueSettings
 
-    spec = BacktestSpec(strategy=body.strategy, bar_type=body.bar_type, start=body.start,
-                        end=body.end, parameters=body.parameters,
+    start, end = window_texts(body.start, body.end)
+    spec = BacktestSpec(strategy=body.strategy, bar_type=body.bar_type, start=start,
+                        end=end, parameters=body.parameters,
                         venue=VenueSettings(**body.venue.model_dump()), label=body.label)
     run_id = wb.backtests.submit(spec, principal=principal, runtime=body.runtime)
     return {"run": _run(wb.backtests.get(run_id))}
@@ -53,8 +55,9 @@ def submit_sweep(body: SubmitSweep, wb=Depends(workbench),
     from services.backtest import VenueSettings
     from services.backtest.sweep import SweepSpec
 
+    start, end = window_texts(body.start, body.end)
     spec = SweepSpec(strategy=body.strategy, bar_type=body.bar_type, grid=body.grid,
-                     start=body.start, end=body.end, random_draws=body.random_draws,
+                     start=start, end=end, random_draws=body.random_draws,
                      constraints=tuple(body.constraints), fixed=body.fixed,
                      venue=VenueSettings(**body.venue.model_dump()), seed=body.seed,
                      label=body.label)

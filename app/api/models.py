@@ -295,12 +295,17 @@ class Venue(Strict):
     random_seed: int | None = None
 
 
+# The pages, the CLI and the API read an End alike.
+END_DOC = ("Last day or instant of the data, included: a day alone (2024-03-08) is that "
+           "whole day.")
+
+
 class SubmitBacktest(Strict):
     strategy: str = Field(examples=["ema_cross"], max_length=64)
     bar_type: str = Field(examples=["BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"],
                           max_length=256)
     start: str | None = Field(None, examples=["2024-03-01"], max_length=40)
-    end: str | None = Field(None, examples=["2024-03-08"], max_length=40)
+    end: str | None = Field(None, examples=["2024-03-08"], max_length=40, description=END_DOC)
     parameters: dict[str, Any] = Field(default_factory=dict)
     venue: Venue = Field(default_factory=Venue)
     label: str = Field("", max_length=200)
@@ -313,7 +318,7 @@ class SubmitSweep(Strict):
     grid: dict[str, list[Any]] = Field(examples=[{"fast_ema_period": [5, 10],
                                                   "slow_ema_period": [20, 40]}])
     start: str | None = Field(None, max_length=40)
-    end: str | None = Field(None, max_length=40)
+    end: str | None = Field(None, max_length=40, description=END_DOC)
     random_draws: int | None = Field(None, ge=1, le=10_000)
     constraints: list[str] = Field(default_factory=list, max_length=20)
     fixed: dict[str, Any] = Field(default_factory=dict)

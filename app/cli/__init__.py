@@ -64,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     wants_json = getattr(args, "json", False)
     try:
         handler = _handler(args.handler)
+        if getattr(args, "end", None) is not None:
+            # Every --end closes a data window and reads as the pages read End: a day alone is
+            # that whole day.
+            from services.timestamps import window_texts
+
+            args.start, args.end = window_texts(getattr(args, "start", None), args.end,
+                                                ("--start", "--end"))
         if getattr(args, "without_workbench", False):
             return handler(args)
         from app.cli.context import acting_principal, open_workbench

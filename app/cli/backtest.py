@@ -19,7 +19,8 @@ def register(commands, common) -> None:
                      help="strategy template name (see 'templates list')")
     run.add_argument("--bar-type", required=True, help="bar type (see 'catalog list')")
     run.add_argument("--start", help="ISO date/time (default: start of the data)")
-    run.add_argument("--end", help="ISO date/time (default: end of the data)")
+    run.add_argument("--end", help="ISO date/time, included; a day alone is that whole day "
+                     "(default: end of the data)")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="strategy parameter (repeatable)")
     run.add_argument("--balance", help='starting balance, e.g. "1000000 USD"')
@@ -67,7 +68,8 @@ def add_sweep_options(parser) -> None:
     parser.add_argument("--strategy", required=True, help="strategy template name")
     parser.add_argument("--bar-type", required=True, help="bar type (see 'catalog list')")
     parser.add_argument("--start", help="ISO date/time (default: start of the data)")
-    parser.add_argument("--end", help="ISO date/time (default: end of the data)")
+    parser.add_argument("--end", help="ISO date/time, included; a day alone is that whole day "
+                     "(default: end of the data)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="values of a parameter to vary; LOW..HIGH:STEP is a range "
                              "(repeatable, one per parameter)")

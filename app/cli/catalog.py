@@ -53,7 +53,7 @@ def register(commands, common) -> None:
                        help="a bar type, or INSTRUMENT_ID:quotes / INSTRUMENT_ID:trades")
     check.add_argument("--calendar", help="trading calendar (default: by instrument class)")
     check.add_argument("--start", help="ISO date/time")
-    check.add_argument("--end", help="ISO date/time")
+    check.add_argument("--end", help="ISO date/time, included; a day alone is that whole day")
     check.add_argument("--outlier-z", type=float, default=None,
                        help="robust z-score of a return that counts as an outlier (default 20)")
     check.add_argument("--min-gap", type=int, default=1,
@@ -65,7 +65,7 @@ def register(commands, common) -> None:
     export = cmds.add_parser("export", parents=[common], help="write a series to CSV/Parquet")
     export.add_argument("series", metavar="SERIES")
     export.add_argument("--start", help="ISO date/time")
-    export.add_argument("--end", help="ISO date/time")
+    export.add_argument("--end", help="ISO date/time, included; a day alone is that whole day")
     export.add_argument("-o", "--output", required=True, help="file ending in .csv or .parquet")
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=_H + "cmd_export")
@@ -74,7 +74,8 @@ def register(commands, common) -> None:
                              help="delete a series or a date range of it (audited)")
     delete.add_argument("series", metavar="SERIES")
     delete.add_argument("--start", help="ISO date/time (default: the first row)")
-    delete.add_argument("--end", help="ISO date/time (default: the last row)")
+    delete.add_argument("--end", help="ISO date/time, included; a day alone is that whole day "
+                        "(default: the last row)")
     delete.add_argument("--yes", action="store_true", help="confirm: deletion cannot be undone")
     delete.add_argument("--json", action="store_true")
     delete.set_defaults(handler=_H + "cmd_delete")
@@ -84,7 +85,7 @@ def register(commands, common) -> None:
     convert.add_argument("series", metavar="SERIES")
     convert.add_argument("--bar-spec", required=True, help="target, e.g. 5-MINUTE-LAST")
     convert.add_argument("--start", help="ISO date/time")
-    convert.add_argument("--end", help="ISO date/time")
+    convert.add_argument("--end", help="ISO date/time, included; a day alone is that whole day")
     convert.add_argument("--json", action="store_true")
     convert.set_defaults(handler=_H + "cmd_convert")
 

@@ -113,3 +113,28 @@ def test_calendars_are_listed(capsys):
     assert cli(["catalog", "calendars", "--json"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)]
     assert {"24/7", "fx", "cme-globex", "us-equity"} <= set(names)
+
+
+def test_an_end_day_is_the_whole_day_as_on_the_pages(run, tmp_path):
+    # Three days of 1-minute bars stamped at their close: 2024-01-01 00:01 .. 2024-01-04 00:00.
+    index = pd.date_range("2024-01-01 00:01", periods=3 * 1440, freq="1min")
+    path = tmp_path / "days.csv"
+    pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "open": 100.0,
+                  "high": 101.0, "low": 99.0, "close": 100.5, "volume": 2.0}).to_csv(path,
+                                                                                    index=False)
+    assert run("catalog", "import", str(path), "--instrument-id", BTC)[0] == 0
+
+    out_file = tmp_path / "day.csv"
+    code, out, err = run("catalog", "export", KEY, "--start", "2024-01-02", "--end", "2024-01-02",
+                         "-o", str(out_file))
+    assert code == 0, err
+    # Both ends included: 00:00 (the previous minute's close) through the day's last close.
+    assert "Wrote 1,441 rows" in out or "Wrote 1441 rows" in out
+    day = pd.read_csv(out_file)
+    assert len(day) == 24 * 60 + 1
+
+    code, _, err = run("catalog", "export", KEY, "--start", "2024-01-03", "--end", "2024-01-02",
+                       "-o", str(tmp_path / "none.csv"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--end 2024-01-02 is before --start 2024-01-03" in err
+    assert not (tmp_path / "none.csv").exists()

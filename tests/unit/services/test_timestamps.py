@@ -97,3 +97,41 @@ def test_a_bad_end_is_one_line_naming_it(typed, message):
     with pytest.raises(ValidationError) as info:
         inclusive_end(typed)
     assert str(info.value).startswith(message)
+
+
+# -- data windows as every surface reads them (pages, CLI, API) ---------------------------
+
+
+@pytest.mark.parametrize(("start", "end", "expected"), [
+    ("2024-03-01", "2024-03-01", ("2024-03-01", "2024-03-02")),  # one whole day
+    ("2024-03-01", "2024-03-07", ("2024-03-01", "2024-03-08")),
+    ("2024-03-01T09:30", "2024-03-01T16:00", ("2024-03-01T09:30:00", "2024-03-01T16:00:00")),
+    (None, "2024-12-31", (None, "2025-01-01")),
+    ("2024-03-01", None, ("2024-03-01", None)),
+])
+def test_a_window_reads_the_end_day_through_its_end(start, end, expected):
+    from services.timestamps import window_texts
+
+    assert window_texts(start, end) == expected
+
+
+@pytest.mark.parametrize(("start", "end", "problem"), [
+    ("2024-12-10", "2024-12-05", "--end 2024-12-05 is before --start 2024-12-10"),
+    ("2024-12-05T00:00", "2024-12-04T00:00", "--end 2024-12-04T00:00 is before --start"),
+    ("2024-12-05T12:00", "2024-12-05T12:00", "--end 2024-12-05T12:00 is the same instant as"),
+])
+def test_a_reversed_window_names_the_dates_as_typed(start, end, problem):
+    from services.timestamps import read_window
+
+    with pytest.raises(ValidationError) as info:
+        read_window(start, end, ("--start", "--end"))
+    assert problem in info.value.problems[0]
+    assert "2024-12-06" not in info.value.problems[0]  # never the next midnight it became
+
+
+def test_every_bad_field_of_a_window_is_named_at_once():
+    from services.timestamps import read_window
+
+    with pytest.raises(ValidationError) as info:
+        read_window("yesterday", "2024-13-01")
+    assert [p.split(":")[0] for p in info.value.problems] == ["Start", "End"]
