@@ -32,7 +32,7 @@ from bokeh.models import (
 from bokeh.palettes import RdYlGn11
 from bokeh.plotting import figure
 
-from components.formats import plain_ticks
+from components.formats import plain_ticks, run_names
 from services.backtest.downsample import minmax_indices
 from services.backtest.statistics import daily_returns
 from services.formatting import format_number, format_ratio, numeral_format
@@ -367,8 +367,8 @@ def comparison_charts(all_results: list):
     returns = _time_figure("Return on starting balance (%)", 300, "Return (%)", x_range)
     drawdowns = _time_figure("Drawdown (%)", 200, "Drawdown (%)", x_range)
     lines = []
-    for i, (results, bars) in enumerate(zip(all_results, all_bars, strict=True)):
-        label = f"{results.info.run_id} {results.info.strategy}"
+    names = run_names([results.info for results in all_results])
+    for i, (bars, label) in enumerate(zip(all_bars, names, strict=True)):
         color = PALETTE[i % len(PALETTE)]
         lines.append(returns.line("ts", "return_pct", source=bars.source("return_pct"),
                                   color=color, legend_label=label))

@@ -62,6 +62,14 @@ def run_name(run) -> str:
     return run.label or f"{run.strategy} · {run.instrument_id} · {period}".rstrip(" ·")
 
 
+def run_names(runs) -> list[str]:
+    """Names of runs shown side by side (legends, comparison columns): each run's name, with
+    its id where two runs would read alike."""
+    names = [run_name(r) for r in runs]
+    return [f"{name} · {r.run_id}" if names.count(name) > 1 else name
+            for name, r in zip(names, runs, strict=True)]
+
+
 def parameters_text(run) -> str:
     """A run's strategy parameters in one line: ``fast_ema_period=10 slow_ema_period=30``."""
     return " ".join(f"{k}={v}" for k, v in run.parameters.items())

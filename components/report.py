@@ -23,6 +23,7 @@ from bokeh.embed import components
 from bokeh.resources import Resources
 
 from components import charts
+from components.formats import run_names
 from services import ValidationError, Workbench
 from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
 from services.backtest.robustness import run_robustness
@@ -346,8 +347,17 @@ def comparison_report_html(all_results: list) -> str:
     body = (f"<section><h2>Metrics</h2>{note}{metrics_comparison_html(all_results)}</section>"
             f"<section><h2>Equity and drawdown</h2>{div}</section>"
             f"<section><h2>Parameters</h2>{parameter_diff_html(all_results)}</section>")
-    subtitle = html.escape(", ".join(f"{r.info.run_id} ({r.info.strategy})" for r in all_results))
+    subtitle = html.escape(", ".join(f"{name} ({r.info.run_id})" for name, r in
+                                     zip(run_names([r.info for r in all_results]), all_results,
+                                         strict=True)))
     return _page(f"Comparison of {len(all_results)} backtests", subtitle, body, script)
+
+
+def _run_headers(all_results: list) -> str:
+    """Column headings naming the runs as a user knows them; the run id on hover."""
+    infos = [r.info for r in all_results]
+    return "".join(f'<th title="{html.escape(info.run_id)}">{html.escape(name)}</th>'
+                   for name, info in zip(run_names(infos), infos, strict=True))
 
 
 def metrics_comparison_frame(all_results: list) -> pd.DataFrame:
@@ -364,7 +374,7 @@ def metrics_comparison_html(all_results: list) -> str:
     frame = metrics_comparison_frame(all_results)
     run_ids = [r.info.run_id for r in all_results]
     currencies = {r.info.run_id: r.summary.get("currency", "") for r in all_results}
-    head = "<tr><th>Metric</th>" + "".join(f"<th>{html.escape(i)}</th>" for i in run_ids) + "</tr>"
+    head = f"<tr><th>Metric</th>{_run_headers(all_results)}</tr>"
     body = []
     kinds = {k: kind for group in METRIC_GROUPS.values() for k, (_, kind) in group.items()}
     mixed_currencies = len(set(currencies.values())) > 1
@@ -409,7 +419,7 @@ def _strategy_config(results) -> dict:
 def parameter_diff_html(all_results: list) -> str:
     frame = parameter_diff_frame(all_results)
     run_ids = [r.info.run_id for r in all_results]
-    head = "<tr><th>Setting</th>" + "".join(f"<th>{html.escape(i)}</th>" for i in run_ids) + "</tr>"
+    head = f"<tr><th>Setting</th>{_run_headers(all_results)}</tr>"
     rows = "".join(
         f'<tr class="{"best" if frame.loc[key, "differs"] else ""}"><td>{html.escape(key)}</td>'
         + "".join(f"<td>{html.escape(str(frame.loc[key, i]))}</td>" for i in run_ids) + "</tr>"

@@ -218,7 +218,7 @@ class ResultsViewer(Viewer):
             selectable=1, disabled=True, pagination="local", page_size=8, height=300,
             sizing_mode="stretch_width", header_filters=True, layout="fit_data_stretch",
             formatters={"total_return": fixed_cell(2, " %"), "max_drawdown": fixed_cell(2, " %"),
-                        "sharpe": ratio_cell()},
+                        "sharpe": ratio_cell(), "num_trades": fixed_cell(0)},
         )
         self._runs.param.watch(self._on_row_selected, "selection")
         self._alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MODES = ["Sweep", "Walk-forward"]
 LEADERBOARD_PAGE = 10
+NO_SWEEP = ("No sweeps yet: choose the values to try on the left and press **Run sweep**; its "
+            "leaderboard, overfitting statistics and heatmaps show here.")
 
 
 def board_formats(board: pd.DataFrame, metric: str) -> tuple[dict, dict]:
@@ -186,8 +188,9 @@ class SweepView(Viewer):
         self.form.param.watch(lambda _: self._show(self.form.message, self.form.message_kind),
                               "message")
         self._live = self.workbench.live.start()
-        self._load_sweeps()
         self._layout = self._build_layout()
+        self._load_sweeps()
+        self._on_sweep()
         self._on_mode()
         self._on_problems()
         # Progress from the process-level live state: no polling of the database per tab.
@@ -220,13 +223,9 @@ class SweepView(Viewer):
             self._alert,
             title="New sweep", collapsible=False, width=380,
         )
-        self._sweep_results = pn.Column(
-            pn.FlexBox(pn.widgets.Select.from_param(self.param.sweep_id, width=270),
-                       self._stop_button,
-                       pn.widgets.Select.from_param(self.param.metric, width=160),
-                       pn.widgets.Select.from_param(self.param.rank_by, width=130),
-                       align_items="flex-end", sizing_mode="stretch_width"),
-            self.confirmation, self._stop_note, self._summary, self._progress, self._best,
+        # Shown once there is a sweep: before, empty tables and menus only puzzle.
+        self._analysis = pn.Column(
+            self._progress, self._best,
             pn.pane.Markdown("### Overfitting statistics"),
             pn.widgets.IntInput.from_param(self.param.partitions, width=150),
             self._statistics,
@@ -236,10 +235,21 @@ class SweepView(Viewer):
                    pn.widgets.Select.from_param(self.param.y)),
             self._stability, self._heatmap,
             pn.pane.Markdown("### Runs"), self._queue,
+            visible=False, sizing_mode="stretch_width")
+        self._sweep_results = pn.Column(
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.sweep_id, width=270),
+                       self._stop_button,
+                       pn.widgets.Select.from_param(self.param.metric, width=160),
+                       pn.widgets.Select.from_param(self.param.rank_by, width=130),
+                       align_items="flex-end", sizing_mode="stretch_width"),
+            self.confirmation, self._stop_note, self._summary, self._analysis,
             sizing_mode="stretch_width",
         )
         self._form = form
-        return pn.Row(form, pn.Column(self._sweep_results, self._walk_forwards,
+        # A Viewer has no visible parameter: the mode shows or hides this column.
+        self._walk_forward_section = pn.Column(self._walk_forwards, visible=False,
+                                               sizing_mode="stretch_width")
+        return pn.Row(form, pn.Column(self._sweep_results, self._walk_forward_section,
                                       sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -256,7 +266,7 @@ class SweepView(Viewer):
     def _on_mode(self) -> None:
         walk_forward = self.mode == "Walk-forward"
         self._folds_form.visible = walk_forward
-        self._walk_forwards.visible = walk_forward
+        self._walk_forward_section.visible = walk_forward
         self._sweep_results.visible = not walk_forward
         self._form.title = "New walk-forward analysis" if walk_forward else "New sweep"
         self._submit_button.label = "Run walk-forward" if walk_forward else "Run sweep"
@@ -356,7 +366,9 @@ class SweepView(Viewer):
         self._queue.sweep_id = self.sweep_id or ""
         self._completed_seen = None
         self._stop_button.disabled = True
+        self._analysis.visible = bool(self.sweep_id)
         if not self.sweep_id:
+            self._summary.object = NO_SWEEP
             return
         try:
             summary = self._summary_of(self.sweep_id)
@@ -384,7 +396,7 @@ class SweepView(Viewer):
         """Show the sweep's progress (``info``: its summary from the live state; None: read it
         now), and rank it again when another run has finished."""
         if not self.sweep_id:
-            self._summary.object = "No sweeps yet: define one on the left and run it."
+            self._summary.object = NO_SWEEP
             return
         if info is None:
             try:

@@ -23,6 +23,8 @@ from services.identity.principal import Principal
 log = logging.getLogger(__name__)
 
 _TIME = "%Y-%m-%d %H:%M"
+NO_ANALYSIS = ("No walk-forward analyses yet: set the train, test and step days on the left and "
+               "press **Run walk-forward**; its folds and out-of-sample equity show here.")
 
 
 def folds_frame(result: WalkForwardResult) -> pd.DataFrame:
@@ -92,18 +94,22 @@ class WalkForwardView(Viewer):
         self._readings = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._equity = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._note = reason_note()
+        # Enabled for the analysis shown (see _enable_controls); none is shown yet.
         self._buttons = {name: pn.widgets.Button.from_param(self.param[name], width=100,
-                                                            color=kind)
+                                                            color=kind, disabled=True)
                          for name, kind in (("pause", "default"), ("resume", "default"),
                                             ("stop", "danger"))}
         self._shown = None  # the (id, folds' states) the figures were computed for
+        self._summary.object = NO_ANALYSIS
+        self._details = pn.Column(  # shown with an analysis: no empty tables before
+            self._progress, pn.pane.Markdown("### Folds"), self._folds, self._readings,
+            pn.pane.Markdown("### Out-of-sample equity (test windows stitched)"), self._equity,
+            visible=False, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.FlexBox(pn.widgets.Select.from_param(self.param.walk_forward_id, width=270),
                        *self._buttons.values(), align_items="flex-end",
                        sizing_mode="stretch_width"),
-            self._note, self._alert, self._summary, self._progress,
-            pn.pane.Markdown("### Folds"), self._folds, self._readings,
-            pn.pane.Markdown("### Out-of-sample equity (test windows stitched)"), self._equity,
+            self._note, self._alert, self._summary, self._details,
             sizing_mode="stretch_width")
         self._live = self.workbench.live.start()
         self._load(self._live.walk_forwards or self.workbench.walk_forwards.list())
@@ -152,6 +158,7 @@ class WalkForwardView(Viewer):
             f"done, {info.count('Running')} running, {info.count('Paused')} paused, "
             f"{info.count('Queued'):,} queued")
         self._enable_controls(info)
+        self._details.visible = True
         state = (info.walk_forward_id, tuple(f.status for f in info.folds), info.status)
         if state != self._shown:
             self._shown = state

@@ -48,8 +48,10 @@ class PipelineBoard(Viewer):
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(columns=COLUMNS), show_index=False, disabled=True, selectable=1,
             sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
-            widths={"Version": 130, "Strategy": 110, "Bar type": 260, "Stage": 85,
-                    "Backtests": 115, "Deployments": 145, "Created (UTC)": 120, "By": 90},
+            # Bar type and note wrap, so the time and the note fit at 1280 px and above.
+            widths={"Version": 115, "Strategy": 100, "Bar type": 195, "Stage": 80,
+                    "Backtests": 100, "Deployments": 125, "Created (UTC)": 150, "By": 90},
+            formatters={"Bar type": {"type": "textarea"}, "Note": {"type": "textarea"}},
             css_classes=["pipeline-versions"],
             configuration=WRAPPED_HEADERS)
         self._table.param.watch(self._picked, "selection")

@@ -18,7 +18,7 @@ from components.drift_report import drift_chart, drift_report_html, summary_rows
 from components.offloop import run_off_loop
 from components.permissions import reason_note
 from components.pipeline.model import PipelineModel
-from components.theme import WRAPPED_HEADERS, state_badge
+from components.theme import WRAPPED_HEADERS, signed_colour, state_badge
 from services import WorkbenchError
 from services.pipeline import DeployOptions
 
@@ -77,7 +77,7 @@ class DeploymentPanel(Viewer):
         self._table = pn.widgets.Tabulator(
             pd.DataFrame(columns=COLUMNS), show_index=False, disabled=True, selectable=1,
             sizing_mode="stretch_width", layout="fit_columns", pagination="local", page_size=5,
-            formatters={"Status": {"type": "html"}},
+            formatters={"Status": {"type": "html"}, "PnL": {"type": "html"}},
             widths={"Status": 120, "Deployment": 140, "Version": 125, "Stage": 75, "Size": 70,
                     "PnL": 100, "Drift": 240, "Kind": 90},
             css_classes=["deployment-list"],
@@ -146,12 +146,14 @@ class DeploymentPanel(Viewer):
         table = pd.DataFrame([{
             "Status": state_badge(d.state), "Deployment": d.deployment_id,
             "Version": d.version_id[:12], "Stage": d.stage, "Size": f"{d.capital_fraction:.0%}",
-            "PnL": "–" if d.pnl is None else f"{d.pnl:,.2f}",
+            "PnL": "–" if d.pnl is None else
+            f'<span style="color:{signed_colour(d.pnl)}">{d.pnl:,.2f}</span>',
             "Drift": drift_cell(d.drift), "Kind": d.kind,
             "Created (UTC)": f"{d.created_at:%Y-%m-%d %H:%M:%S}"}
             for d in deployments], columns=COLUMNS)
         if not table.equals(self._table.value):
             self._table.value = table
+        self._table.visible = bool(deployments)  # none: the detail says so
         rows = ([self._ids.index(self.model.deployment)]
                 if self.model.deployment in self._ids else [])
         if self._table.selection != rows:

@@ -110,6 +110,7 @@ class PromotionPanel(Viewer):
             "fail: " + ", ".join(g.name for g in p.gates if not g.passed),
             "By": p.requested_by}
             for p in mine], columns=COLUMNS)
+        self._table.visible = bool(mine)  # no empty table: the checklist says there is none
         if self.request_id not in self._ids:
             pending = [p for p in mine if p.status == "Pending"]
             with param.parameterized.discard_events(self):

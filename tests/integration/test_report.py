@@ -445,7 +445,7 @@ def test_comparison_report_highlights_the_settings_that_differ(comparison_report
 
     # Assert
     header = report.tables[1][0][1]
-    assert [c for c, _ in header] == ["Setting", *(runs[n] for n in COMPARED)]
+    assert [c for c, _ in header] == ["Setting", *(f"report: {n}" for n in COMPARED)]
     assert rows["strategy"] == ("best", [("ema_cross", ""), ("simple_momentum", ""),
                                          ("bb_mean_reversion", "")])
     assert rows["lookback_bars"] == ("best", [("—", ""), ("30", ""), ("—", "")])
@@ -622,6 +622,21 @@ def test_comparison_of_runs_in_different_currencies_says_so(results):
     values = [results(n).statistics["total_return"] for n in ("ema", "long")]
     assert [c for _, c in metrics["Returns: Total return"][1]] == [
         "best" if i == best_index("total_return", values) else "" for i in range(2)]
+
+
+def test_comparison_columns_name_the_runs_and_keep_their_ids_on_hover(results):
+    runs = [results("ema"), results("long")]
+    report = Report(comparison_report_html(runs))
+
+    headings = [(a.get("title"), tag) for tag, a in report.tags if tag == "th" and a.get("title")]
+    ids = [r.info.run_id for r in runs]
+    assert [title for title, _ in headings] == ids * 2  # metrics, then parameters
+    header_rows = [[text for text, _ in cells] for table in report.tables
+                   for _, cells in table if cells and cells[0][0] in ("Metric", "Setting")]
+    assert len(header_rows) == 2 and header_rows[0][1:] == header_rows[1][1:]
+    names = header_rows[0][1:]
+    assert len(names) == 2 and not set(names) & set(ids)  # named, not numbered
+    assert names == ["report: ema", "report: long"]  # the runs' labels
 
 
 def test_money_amounts_in_different_currencies_are_not_ranked(results):

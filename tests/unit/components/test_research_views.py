@@ -103,10 +103,14 @@ def test_walk_forward_mode_runs_an_analysis_and_shows_its_folds(workbench):
     _grid_sweep(view, "5,10", "30")
     view.form.start, view.form.end = "2024-03-04", "2024-03-07"
     view.train_days, view.test_days = 2, 1
+    shown = view._walk_forwards
+    # Before any analysis: this mode's section only, no empty folds table, nothing to stop.
+    assert view._walk_forward_section.visible and not view._sweep_results.visible
+    assert not shown._details.visible and "No walk-forward analyses yet" in shown._summary.object
+    assert shown._buttons["stop"].disabled
 
     # Act
     view.param.trigger("submit")
-    shown = view._walk_forwards
     walk_forward_id = shown.walk_forward_id
     final = workbench.walk_forwards.wait(walk_forward_id, timeout=RUN_TIMEOUT_S)
     deadline = time.monotonic() + 30
@@ -124,6 +128,9 @@ def test_walk_forward_mode_runs_an_analysis_and_shows_its_folds(workbench):
     assert all(p.startswith("fast_ema_period=") for p in folds["parameters"])
     assert "efficiency" in shown._readings.object and shown._equity.object is not None
     assert shown._buttons["pause"].disabled and shown._buttons["resume"].disabled
+    assert shown._details.visible
+    view.mode = "Sweep"
+    assert not view._walk_forward_section.visible and view._sweep_results.visible
 
 
 def test_walk_forward_mode_refuses_folds_that_do_not_fit(workbench):

@@ -32,8 +32,9 @@ def _small_sweep(view: SweepView) -> None:
 
 
 def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
-    # Arrange
+    # Arrange: before any sweep, the page says how to start one and shows no empty tables.
     view = SweepView(workbench=workbench)
+    assert not view._analysis.visible and "No sweeps yet" in view._summary.object
     _small_sweep(view)
 
     # Act
@@ -63,6 +64,7 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     assert by_fast == pytest.approx(returns, rel=1e-12)
     assert "No local stability" in view._stability.object
     assert view._queue.sweep_id == sweep_id and len(view._queue.runs) == 2
+    assert view._analysis.visible
 
 
 def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
