@@ -41,7 +41,7 @@ _ZOOM_PADDING = 1.0
 _CARDS_CSS = [
     ".stat-cards {display: flex; flex-wrap: wrap; gap: 8px;}"
     ".stat-card {border: 1px solid var(--neutral-stroke-rest, #ccc); border-radius: 6px;"
-    " padding: 6px 10px; width: 150px; height: 56px;}"
+    " padding: 6px 10px; min-width: 150px; height: 56px; white-space: nowrap;}"
     ".stat-label {font-size: 0.8em; opacity: 0.7;}"
     ".stat-value {font-size: 1.25em; font-weight: 600;}"]
 _METRICS_CSS = [
@@ -215,7 +215,7 @@ class ResultsViewer(Viewer):
         self._all_trades = pd.DataFrame()  # the unfiltered trades table of the run on display
         self._runs = pn.widgets.Tabulator(
             pd.DataFrame(columns=list(_RUN_COLUMNS)), titles=_RUN_COLUMNS, show_index=False,
-            selectable=1, disabled=True, pagination="local", page_size=8, height=300,
+            selectable=1, disabled=True, pagination="local", page_size=8,
             sizing_mode="stretch_width", header_filters=True, layout="fit_data_stretch",
             formatters={"total_return": fixed_cell(2, " %"), "max_drawdown": fixed_cell(2, " %"),
                         "sharpe": ratio_cell(), "num_trades": fixed_cell(0)},

@@ -50,7 +50,9 @@ _TABLE_CSS = (".tabulator .tabulator-tableholder .tabulator-table { font-size: 0
               ".tabulator .tabulator-header { font-size: 0.875rem; font-weight: 600; }"
               ".tabulator .tabulator-header .tabulator-col .tabulator-col-content"
               " { padding: 4px 6px; }"
-              ".tabulator .tabulator-row .tabulator-cell { padding: 4px 6px; }")
+              ".tabulator .tabulator-row .tabulator-cell { padding: 4px 6px; }"
+              # The pager takes the page's background: a light band in the dark theme before.
+              ".tabulator .tabulator-footer { background-color: transparent; }")
 
 
 def workbench_design():

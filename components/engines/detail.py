@@ -26,7 +26,7 @@ from components.engines.risk import RiskPanel
 from components.engines.ticket import OrderTicket
 from components.live import follow
 from components.permissions import permission, reason_note
-from components.theme import NEUTRAL, TRADING_COLOURS, state_badge
+from components.theme import NEUTRAL, TRADING_COLOURS, signed_colour, state_badge
 from services import Workbench, WorkbenchError
 from services.identity.principal import Principal
 from services.live import LiveState
@@ -297,6 +297,9 @@ class EngineDetail(Viewer):
                  money(status.get("realized_pnl")), money(status.get("unrealized_pnl"))]
         badge = f'<b style="color:{colour}">{e(trading)}</b>' if trading else "–"
         shown = [badge if value is None else e(str(value)) for value in cells]
+        for column, key in ((6, "realized_pnl"), (7, "unrealized_pnl")):  # gain or loss colour
+            shown[column] = (f'<span style="color:{signed_colour(status.get(key))}">'
+                             f"{shown[column]}</span>")
         heads = ["Trader", "Trading", "Strategies", "Open orders", "Orders", "Fills",
                  "Realized PnL", "Unrealized PnL"]
         self._state.object = (

@@ -144,8 +144,9 @@ def test_compare_two_runs_and_download_the_report(open_page, runs):
     total_return = page.get_by_text("Returns: Total return", exact=True)
     expect(total_return).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     expect(hint).to_be_hidden()
-    for run_id in (a, b):
-        expect(page.locator("th", has_text=run_id).first).to_be_visible()
+    for run_id, strategy in ((a, "ema_cross"), (b, "simple_momentum")):
+        # Columns named as the user knows the run; its id on hover.
+        expect(page.locator(f'th[title="{run_id}"]').first).to_contain_text(strategy)
     expect(page.locator("td.best").first).to_be_visible()
     expect(page.locator("canvas").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     _tab(page, "Parameters").click()
@@ -193,8 +194,9 @@ def test_the_address_bar_follows_the_runs_chosen(open_page, runs, server):
     page.reload()
     expect(page.get_by_text("Returns: Total return", exact=True)).to_be_visible(
         timeout=RENDER_TIMEOUT_MS)
-    for run_id in (a, b):
-        expect(page.locator("th", has_text=run_id).first).to_be_visible()
+    for run_id, strategy in ((a, "ema_cross"), (b, "simple_momentum")):
+        # Columns named as the user knows the run; its id on hover.
+        expect(page.locator(f'th[title="{run_id}"]').first).to_contain_text(strategy)
 
 
 # -- one run ---------------------------------------------------------------------------------------

@@ -301,6 +301,9 @@ def test_running_engine_shows_state_feed_risk_positions_plots_and_log(manager, w
     text = _texts(detail)
     assert "Running" in text and "EMACross-000 (RUNNING)" in text and "ACTIVE" in text
     assert "123.50" in text and "-4.25" in text
+    # A gain in the gain colour, a loss in the loss colour (components/theme.py).
+    assert '<span style="color:#2e9d4f">123.50</span>' in detail._state.object
+    assert '<span style="color:#d62728">-4.25</span>' in detail._state.object
     until(lambda: detail._cpu.data["cpu"] == [12.5], "the resource sample in the plot")
     assert detail._memory.data["memory"] == [300.0] and detail._memory.data["limit"] == [1024.0]
     assert "node starting" in detail._log.object
