@@ -48,16 +48,18 @@ NO_SWEEP = ("No sweeps yet: choose the values to try on the left and press **Run
             "leaderboard, overfitting statistics and heatmaps show here.")
 
 
-def board_formats(board: pd.DataFrame, metric: str) -> tuple[dict, dict]:
+def board_formats(board: pd.DataFrame, metric: str,
+                  parameter_titles: dict[str, str] | None = None) -> tuple[dict, dict]:
     """Titles and browser-side number formats of the leaderboard's columns: each metric read
-    as the results cards read it (percent, ratio, money, count); the parameters as typed."""
+    as the results cards read it (percent, ratio, money, count); the parameters as typed,
+    under their titles ("Fast EMA period")."""
     kinds = {"smoothed": metric_kind(metric), "worst_drop": metric_kind(metric), "psr": "pct"}
     cells = {"pct": percent_cell(2), "ratio": ratio_cell(), "money": fixed_cell(2),
              "int": fixed_cell(0)}
     formatters: dict = {"open": {"type": "html"}}
     titles = {"open": "", "run_id": "Run", "status": "Status", "psr": "PSR",
               "smoothed": f"Smoothed {metric_label(metric)}",
-              "worst_drop": f"Worst drop of {metric_label(metric)}"}
+              "worst_drop": f"Worst drop of {metric_label(metric)}", **(parameter_titles or {})}
     for column in board.columns:
         kind = kinds.get(column) or (metric_kind(column) if column in METRIC_KEYS else None)
         if kind in cells:
@@ -442,6 +444,7 @@ class SweepView(Viewer):
                 board, note = backtests.leaderboard(sweep_id, chosen, info=info), e.summary
             statistics = backtests.sweep_statistics(sweep_id, partitions, info=info)
             return (metrics, chosen, self._board_frame(board, statistics), note, statistics,
+                    self._parameter_titles(info.strategy),
                     *self._stability_view(sweep_id, info, chosen, x, y))
 
         def ranked(outcome) -> None:
@@ -456,14 +459,14 @@ class SweepView(Viewer):
                     log.error("ranking sweep %s failed", sweep_id, exc_info=outcome)
                 self._show(str(outcome), "danger")
                 return
-            metrics, chosen, board, note, statistics, reading, heatmaps = outcome
+            metrics, chosen, board, note, statistics, titles, reading, heatmaps = outcome
             if metrics != self.param.metric.objects:
                 self.param.metric.objects = metrics
             with param.parameterized.discard_events(self):
                 self.metric = chosen
             self.statistics = statistics
             self._statistics.object = statistics_markdown(statistics)
-            self._show_board(board, chosen, note)
+            self._show_board(board, chosen, note, titles)
             self._stability.object = reading
             self._heatmap.object = heatmaps
 
@@ -472,7 +475,9 @@ class SweepView(Viewer):
 
     @staticmethod
     def _board_frame(board: pd.DataFrame, statistics: SweepStatistics) -> pd.DataFrame:
-        """The leaderboard as shown: a link to each completed run and its PSR."""
+        """The leaderboard as shown: a link to each completed run, its status, the figures
+        (the ranked one first) and PSR, the parameters, and the run id last, so the figures
+        that matter fit the screen beside the form."""
         if board.empty:
             return board
         shown = board.copy()
@@ -481,6 +486,11 @@ class SweepView(Viewer):
                                                          strict=True)])
         shown["psr"] = [statistics.psr[r].value if r in statistics.psr else None
                         for r in shown["run_id"]]
+        figures = [c for c in shown.columns
+                   if c in METRIC_KEYS or c in ("smoothed", "worst_drop", "psr")]
+        parameters = [c for c in shown.columns
+                      if c not in figures and c not in ("open", "status", "run_id")]
+        shown = shown[["open", "status", *figures, *parameters, "run_id"]]
         return shown.astype(object).where(shown.notna(), None)
 
     def _stability_view(self, sweep_id: str, info, metric: str, x: str | None, y: str | None):
@@ -507,7 +517,8 @@ class SweepView(Viewer):
             reading = f"No local stability: {e}"
         return reading, row(*figures, sizing_mode="stretch_width")
 
-    def _show_board(self, board: pd.DataFrame, metric: str, note: str) -> None:
+    def _show_board(self, board: pd.DataFrame, metric: str, note: str,
+                    parameter_titles: dict[str, str]) -> None:
         if board.empty:
             self.best_run, self._best.object = None, ""
             self._leaderboard.value = board
@@ -523,8 +534,17 @@ class SweepView(Viewer):
                                  + (f"\n\n{note}" if note else ""))
         else:
             self._best.object = note
-        self._leaderboard.titles, self._leaderboard.formatters = board_formats(board, metric)
+        self._leaderboard.titles, self._leaderboard.formatters = board_formats(
+            board, metric, parameter_titles)
         self._leaderboard.value = board
+
+    def _parameter_titles(self, strategy: str) -> dict[str, str]:
+        """A strategy's parameters by title, as the form labels them (reads its template)."""
+        try:
+            return {name: spec.title for name, spec in
+                    self.workbench.templates.strategy(strategy).parameters.items()}
+        except WorkbenchError:  # a template that no longer loads: its parameters' names
+            return {}
 
     @param.depends("stop", watch=True)
     def _on_stop(self) -> None:

@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import choose_strategy
+from tests.ui.conftest import VIEWPORT, choose_strategy
 
 pytestmark = pytest.mark.ui
 
@@ -59,6 +59,12 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     expect(page.get_by_text(re.compile(f"Best by sharpe: {run_id}"))).to_be_visible()
     expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
     screenshot("sweep-completed")
+    # The leaderboard's figures that matter fit beside the form at 1440 px (the leaderboard
+    # is the first table with these fields on the page).
+    for field in ("status", "sharpe", "total_return", "psr"):
+        header = page.locator(f".tabulator-col[tabulator-field={field}]").first
+        box = header.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= VIEWPORT["width"], (field, box)
 
     # Act: open the best run.
     best.click()

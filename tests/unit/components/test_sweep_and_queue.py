@@ -51,6 +51,10 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     _settles(lambda: view.best_run == board["run_id"].iloc[0], "the view to rank both runs")
     assert f"./results?run={view.best_run}" in view._best.object
     assert list(view._leaderboard.value["run_id"]) == list(board["run_id"])
+    # The ranked figure beside the status, the long run id last; parameters by their titles.
+    columns = list(view._leaderboard.value.columns)
+    assert columns[:3] == ["open", "status", "sharpe"] and columns[-1] == "run_id"
+    assert view._leaderboard.titles["fast_ema_period"] == "Fast EMA period"
     assert "total_return" in view.param.metric.objects
     view.metric = "total_return"
     best_by_return = workbench.backtests.leaderboard(sweep_id, "total_return")["run_id"].iloc[0]
