@@ -322,6 +322,10 @@ class ResultsViewer(Viewer):
             if len(self._runs.value) else []
         if self._runs.selection != rows[:1]:
             self._runs.selection = rows[:1]
+        if rows:  # turn to the row's page: a run opened by its link may be on any page
+            page = rows[0] // self._runs.page_size + 1
+            if self._runs.page != page:
+                self._runs.page = page
 
     # -- one run ------------------------------------------------------------------------------
     @param.depends("run_id", watch=True)

@@ -253,3 +253,18 @@ def test_runs_recorded_without_precisions_infer_them_from_their_fills(runs_workb
 
     # Act / Assert
     assert older.precisions() == (5, 0)
+
+
+def test_a_run_chosen_on_a_later_page_turns_the_table_to_it(workbench, short_spec):
+    # Arrange: ten runs, newest first, eight to a page.
+    ids = [workbench.backtests.submit(short_spec(label=f"run {i}")) for i in range(10)]
+    for run_id in ids:
+        workbench.backtests.cancel(run_id, principal=COMPONENT_TESTER)
+
+    # Act: open the oldest (as its link does): the table's last row.
+    viewer = ResultsViewer(workbench=workbench, run_id=ids[0])
+
+    # Assert: the table shows the second page, where that run's row is the selected one.
+    table = _tables(viewer)[0]
+    assert table.page == 2
+    assert table.value.loc[table.selection[0], "run_id"] == ids[0]
