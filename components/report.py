@@ -332,7 +332,7 @@ def run_report_html(results) -> str:
     subtitle = html.escape(
         f"{info.strategy} on {info.bar_type} · {info.start:%Y-%m-%d %H:%M} to {info.end:%Y-%m-%d %H:%M} UTC"
         f" · run {info.run_id}")
-    return _page(f"Backtest report: {info.strategy}", subtitle, body, script)
+    return _page(f"Backtest report: {info.label or info.strategy}", subtitle, body, script)
 
 
 def comparison_report_html(all_results: list) -> str:

@@ -27,6 +27,7 @@ from components.report import (
     export_comparison_report,
     export_run_report,
     parameter_diff_frame,
+    run_report_html,
 )
 from components.results_viewer import trades_frame
 from services.backtest.metric_labels import METRIC_GROUPS, best_index, format_statistic
@@ -202,7 +203,7 @@ def test_run_report_is_one_self_contained_file_with_every_section(run_report, ru
     sections = report.headings["h2"]
     for name in SECTIONS:
         assert any(h == name or h.startswith(f"{name} (") for h in sections), (name, sections)
-    assert report.headings["h1"] == ["Backtest report: ema_cross"]
+    assert report.headings["h1"] == ["Backtest report: report: ema"]  # the run's label
     assert set(report.payloads) == {"trades", "fills", "orders"}
     assert runs["ema"] in run_report.read_text(encoding="utf-8")
 
@@ -648,3 +649,15 @@ def test_money_amounts_in_different_currencies_are_not_ranked(results):
     marked = [row for row in money if any(cls for _, cls in metrics[row][1])]
 
     assert marked == []
+
+
+def test_a_label_with_markup_titles_the_report_as_text(results):
+    from dataclasses import replace
+
+    run = results("ema")
+    hostile = replace(run, info=replace(run.info, label="<img src=x onerror=alert(1)>"))
+
+    report = Report(run_report_html(hostile))
+
+    assert report.headings["h1"] == ["Backtest report: <img src=x onerror=alert(1)>"]
+    assert not any(tag == "img" for tag, _ in report.tags)  # shown, never parsed as a tag
