@@ -84,6 +84,11 @@ def summary_rows(report: DriftReport) -> list[tuple[str, str]]:
     ]
 
 
+def _readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column headings in words, as the run report's tables: "engine price", "slippage (bps)"."""
+    return frame.rename(columns=lambda c: str(c).replace("_", " ").replace(" bps", " (bps)"))
+
+
 def drift_report_html(report: DriftReport) -> str:
     """A standalone HTML drift report."""
     d = report.deployment
@@ -91,8 +96,8 @@ def drift_report_html(report: DriftReport) -> str:
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                    for k, v in summary_rows(report))
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in report.notes)
-    fills = _table_html("drift-fills", _encode_table(report.result.fills)[0])
-    trades = _table_html("drift-trades", _encode_table(report.result.trades)[0])
+    fills = _table_html("drift-fills", _encode_table(_readable(report.result.fills))[0])
+    trades = _table_html("drift-trades", _encode_table(_readable(report.result.trades))[0])
     body = f"""
 <section><h2>Summary</h2>{notes}<table>{rows}</table></section>
 <section><h2>Equity</h2>{chart_div}</section>

@@ -250,3 +250,12 @@ def test_encode_table_carries_the_decimals_each_number_column_shows():
     # Assert: the values stay exact (for sorting); only the display decimals travel.
     assert table["digits"] == [None, 1, 3, 2, None, None]
     assert _column(table, "pnl") == [-4.589999]
+
+
+def test_drift_tables_are_headed_in_words():
+    from components.drift_report import _readable
+
+    frame = pd.DataFrame(columns=["engine_time", "backtest_price", "slippage_bps", "match"])
+
+    assert list(_readable(frame).columns) == ["engine time", "backtest price", "slippage (bps)",
+                                              "match"]
