@@ -238,3 +238,18 @@ def test_both_pages_end_a_range_at_the_same_instant(workbench):
     configurator.form.end = "2024-06-05 11:00"
     assert parse_utc(configurator.spec().end, "end") == inclusive_end("2024-06-05 11:00") == \
         pd.Timestamp("2024-06-05T11:00:00Z")
+
+
+def test_the_synthetic_note_counts_whole_and_partly_synthetic_series_apart():
+    from types import SimpleNamespace
+
+    from components.catalog_browser import synthetic_share
+    from services.catalog.coverage import IMPORTED, MIXED, SAMPLE
+
+    def series(*origins):
+        return [SimpleNamespace(origin=o) for o in origins]
+
+    assert synthetic_share(series(SAMPLE, SAMPLE)) == "every series"
+    assert synthetic_share(series(SAMPLE, MIXED, SAMPLE)) == "2 of 3 series and part of 1 more"
+    assert synthetic_share(series(MIXED, IMPORTED)) == "part of 1 of 2 series"
+    assert synthetic_share(series(IMPORTED)) == "" and synthetic_share([]) == ""
