@@ -225,6 +225,8 @@ class SweepView(Viewer):
             self._alert,
             title="New sweep", collapsible=False, width=380,
         )
+        self._axis_menus = {axis: pn.widgets.Select.from_param(self.param[axis])
+                            for axis in ("x", "y")}
         # Shown once there is a sweep: before, empty tables and menus only puzzle.
         self._analysis = pn.Column(
             self._progress, self._best,
@@ -233,8 +235,7 @@ class SweepView(Viewer):
             self._statistics,
             pn.pane.Markdown("### Leaderboard"), self._leaderboard,
             pn.pane.Markdown("### Parameter stability"),
-            pn.Row(pn.widgets.Select.from_param(self.param.x),
-                   pn.widgets.Select.from_param(self.param.y)),
+            pn.Row(self._axis_menus["x"], self._axis_menus["y"]),
             self._stability, self._heatmap,
             pn.pane.Markdown("### Runs"), self._queue,
             visible=False, sizing_mode="stretch_width")
@@ -383,9 +384,14 @@ class SweepView(Viewer):
         self._stop_note.object, self._stop_note.visible = reason, not allowed
         varied = list((summary.spec or {}).get("grid") or {})
         self.param.x.objects, self.param.y.objects = varied, varied
-        with param.parameterized.discard_events(self):
+        with param.parameterized.discard_events(self):  # poll() ranks once, below
             self.x = varied[0] if varied else None
             self.y = varied[1] if len(varied) > 1 else None
+        # The menus missed those discarded events: left on the old value, the first render
+        # reset the axes to None (and ranked again mid-render: KeyError in Tabulator in a
+        # notebook). The same value back from a menu changes nothing.
+        for axis, menu in self._axis_menus.items():
+            menu.value = getattr(self, axis)
         self.poll(summary)
 
     def _on_live(self) -> None:

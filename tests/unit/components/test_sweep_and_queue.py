@@ -70,6 +70,13 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     assert view._queue.sweep_id == sweep_id and len(view._queue.runs) == 2
     assert view._analysis.visible
 
+    # A view opened on the sweep keeps its heatmap axes when it is drawn (as a notebook
+    # displays it): the menus show the axes it chose.
+    shown = SweepView(workbench=workbench)
+    shown.sweep_id = sweep_id
+    shown.__panel__().get_root()
+    assert (shown.x, shown._axis_menus["x"].value) == ("fast_ema_period", "fast_ema_period")
+
 
 def test_sweep_view_shows_what_is_wrong_with_a_bad_sweep(workbench):
     view = SweepView(workbench=workbench)
