@@ -5,7 +5,8 @@
 
 For walking through the app after a change (the before/after pictures of a UI change): each page
 is opened at 1440x900, given time to draw its charts, and saved full height as PAGE.png
-(PAGE-dark.png with --dark, through the theme cookie the header's toggle sets).
+(PAGE-dark.png with --dark, through the theme cookie the header's toggle sets). Needs the test
+extras (Playwright): the venv that ``./run test`` sets up.
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ class PipelineBoard(Viewer):
             "Note": v.note} for v in versions], columns=COLUMNS)
         if not table.equals(self._table.value):
             self._table.value = table
+        self._table.visible = bool(versions)  # none: the board says how to make one
         rows = [self._ids.index(self.model.version)] if self.model.version in self._ids else []
         if self._table.selection != rows:
             self._table.selection = rows

@@ -116,11 +116,15 @@ def test_with_no_version_chosen_promoting_and_deploying_are_not_active(workbench
     asks = [empty.promotions._buttons["request_paper"], empty.promotions._buttons["request_live"],
             empty.deployments._buttons["deploy"]]
     assert all(b.disabled and b.description == "Select a version first." for b in asks)
+    # No empty tables: each section says in words that there is nothing yet.
+    tables = [empty.board._table, empty.promotions._table, empty.deployments._table]
+    assert not any(t.visible for t in tables)
 
     version = workbench.pipeline.versions.create_from_template(short_spec()).version
     chosen = DeploymentPipeline(workbench=workbench, principal=ALICE, version=version.version_id)
     asks = [chosen.promotions._buttons["request_paper"], chosen.deployments._buttons["deploy"]]
     assert not any(b.disabled for b in asks), [(b.name, b.description) for b in asks]
+    assert chosen.board._table.visible
 
 
 def test_a_viewer_sees_every_action_disabled_with_the_reason(workbench, paper_request):
