@@ -90,11 +90,7 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
     if busy is not None:
         busy.loading = True
 
-    async def task() -> None:
-        try:
-            result = await in_thread(work)
-        except Exception as e:  # noqa: BLE001 - handed to done()
-            result = e
+    def apply(result: Any) -> None:
         try:
             with one_graph_walk():
                 done(result)
@@ -103,6 +99,18 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
         finally:
             if busy is not None:
                 busy.loading = False
+
+    async def task() -> None:
+        try:
+            result = await in_thread(work)
+        except Exception as e:  # noqa: BLE001 - handed to done()
+            result = e
+        # Applied in a callback of its own, not in this task: Bokeh runs a plain (not async)
+        # session callback in its executor under the session's lock, with the session's
+        # document current, so building the outcome's models (a sweep's leaderboard and
+        # heatmaps: 0.2-0.8 s under load) never holds the event loop, and work the outcome
+        # starts (ranking a new sweep) goes off the loop again instead of running in place.
+        doc.add_next_tick_callback(functools.partial(apply, result))
 
     doc.add_next_tick_callback(task)
 
