@@ -5,6 +5,8 @@ are named wherever a user picks one."""
 
 from __future__ import annotations
 
+import re
+
 from bokeh.models import CustomJSTickFormatter
 from panel.io import JSCode
 
@@ -60,6 +62,18 @@ def run_name(run) -> str:
     """How a user recognises a run: its label, else strategy on instrument over its period."""
     period = (f"{run.start:%Y-%m-%d}–{run.end:%Y-%m-%d}" if run.start and run.end else "")
     return run.label or f"{run.strategy} · {run.instrument_id} · {period}".rstrip(" ·")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` shown as written in a Markdown pane: its punctuation backslash-escaped, so a
+    label such as ``*best* [v2]`` is neither emphasis nor a link (raw HTML is off anyway)."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
+def run_heading(run) -> str:
+    """A run's heading on its page: its label (as written) and what it ran."""
+    ran = f"{run.strategy} on {run.bar_type}"
+    return f"{markdown_text(run.label)} — {ran}" if run.label else ran
 
 
 def run_names(runs) -> list[str]:

@@ -16,7 +16,14 @@ import param
 from panel.viewable import Viewer
 
 from components import charts
-from components.formats import fixed_cell, parameters_text, ratio_cell, run_choices, run_name
+from components.formats import (
+    fixed_cell,
+    parameters_text,
+    ratio_cell,
+    run_choices,
+    run_heading,
+    run_name,
+)
 from components.offloop import run_off_loop
 from components.pipeline.create_version import VersionFromRun
 from components.report import run_report_html
@@ -369,7 +376,7 @@ class ResultsViewer(Viewer):
         params = ", ".join(f"{k}={v}" for k, v in info.parameters.items()) or "defaults"
         warnings = "".join(f"\n\n> Warning: {w}" for w in summary.get("warnings", []))
         self._header.object = (
-            f"### {info.strategy} on {info.bar_type}\n"
+            f"### {run_heading(info)}\n"
             f"Run `{info.run_id}` · {info.start:%Y-%m-%d %H:%M} to {info.end:%Y-%m-%d %H:%M} UTC · "
             f"parameters: {params} · {format_count(summary['orders'])} orders, "
             f"{format_count(summary['fills'])} fills, {format_count(summary['positions'])} "

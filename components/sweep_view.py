@@ -449,9 +449,9 @@ class SweepView(Viewer):
             except ValidationError as e:  # no grid to smooth over: rank by the metric
                 board, note = backtests.leaderboard(sweep_id, chosen, info=info), e.summary
             statistics = backtests.sweep_statistics(sweep_id, partitions, info=info)
+            titles = self._parameter_titles(info.strategy)
             return (metrics, chosen, self._board_frame(board, statistics), note, statistics,
-                    self._parameter_titles(info.strategy),
-                    *self._stability_view(sweep_id, info, chosen, x, y))
+                    titles, *self._stability_view(sweep_id, info, chosen, x, y, titles))
 
         def ranked(outcome) -> None:
             self._ranking = False
@@ -467,7 +467,8 @@ class SweepView(Viewer):
                 return
             metrics, chosen, board, note, statistics, titles, reading, heatmaps = outcome
             if metrics != self.param.metric.objects:
-                self.param.metric.objects = metrics
+                self.param.metric.objects = {metric_label(m): m for m in metrics}
+            self._label_axes(titles)
             with param.parameterized.discard_events(self):
                 self.metric = chosen
             self.statistics = statistics
@@ -499,9 +500,17 @@ class SweepView(Viewer):
         shown = shown[["open", "status", *figures, *parameters, "run_id"]]
         return shown.astype(object).where(shown.notna(), None)
 
-    def _stability_view(self, sweep_id: str, info, metric: str, x: str | None, y: str | None):
+    def _label_axes(self, titles: dict[str, str]) -> None:
+        """The heatmap-axis menus read the parameters' titles ("Fast EMA period"), known once
+        the template has been read off the loop."""
+        labelled = {titles.get(name, name): name for name in self.param.x.objects}
+        if labelled != (self.param.x.names or {}):
+            self.param.x.objects, self.param.y.objects = labelled, dict(labelled)
+
+    def _stability_view(self, sweep_id: str, info, metric: str, x: str | None, y: str | None,
+                        titles: dict[str, str]):
         """The stability reading and the heatmaps of the metric and of its worst drop to a
-        neighbour over ``x`` and ``y`` (Bokeh models, built off the loop)."""
+        neighbour over ``x`` and ``y`` (Bokeh models, built off the loop), axes by title."""
         if not (x and y) or x == y:
             return "Vary two parameters (and choose them as x and y) to see the heatmaps.", None
         backtests = self.workbench.backtests
@@ -511,12 +520,18 @@ class SweepView(Viewer):
             return str(e), None
         if grid.empty:
             return "No completed runs yet.", None
-        figures = [charts.grid_heatmap(grid, f"{metric} by {x} and {y}", metric)]
+        x_title, y_title, label = titles.get(x, x), titles.get(y, y), metric_label(metric)
+
+        def titled(cells: pd.DataFrame) -> pd.DataFrame:
+            return cells.rename_axis(index=y_title, columns=x_title)
+
+        figures = [charts.grid_heatmap(titled(grid), f"{label} by {x_title} and {y_title}",
+                                       label)]
         try:
             stability = backtests.stability(sweep_id, metric, info=info)
             figures.append(charts.grid_heatmap(
-                stability.heatmap("worst_drop", x, y),
-                f"Local stability: worst drop of {metric} to a neighbour", "worst drop",
+                titled(stability.heatmap("worst_drop", x, y)),
+                f"Local stability: worst drop of {label} to a neighbour", "worst drop",
                 reverse=True))
             reading = stability.reading
         except WorkbenchError as e:
@@ -534,8 +549,9 @@ class SweepView(Viewer):
         self.best_run = ranked["run_id"].iloc[0] if len(ranked) else None
         if self.best_run:
             value = format_statistic(metric, ranked[metric].iloc[0])
-            by = f"smoothed {metric}" if key == "smoothed" else metric
-            self._best.object = (f"Best by {by}: `{self.best_run}` ({metric} {value}) — "
+            label = metric_label(metric)
+            by = f"smoothed {label}" if key == "smoothed" else label
+            self._best.object = (f"Best by {by}: `{self.best_run}` ({label} {value}) — "
                                  f"[Open the best run](./results?run={self.best_run})"
                                  + (f"\n\n{note}" if note else ""))
         else:

@@ -25,7 +25,8 @@ class EngineList(Viewer):
         super().__init__(**params)
         self._sessions: list[str] = []
         self._table = pn.widgets.Tabulator(
-            frame([], COLUMNS), show_index=False, disabled=True, selectable=1, height=260,
+            frame([], COLUMNS), show_index=False, disabled=True, selectable=1, pagination="local",
+            page_size=10,
             sizing_mode="stretch_width", formatters={"State": {"type": "html"}},
             widths={"State": 115}, css_classes=["engine-list"])
         self._table.param.watch(self._on_selection, "selection")

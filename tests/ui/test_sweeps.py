@@ -56,7 +56,7 @@ def test_run_a_sweep_watch_it_and_open_the_best_run(open_page, server, screensho
     href = best.get_attribute("href")
     run_id = href.split("run=")[1]
     assert run_id in new_runs
-    expect(page.get_by_text(re.compile(f"Best by sharpe: {run_id}"))).to_be_visible()
+    expect(page.get_by_text(re.compile(f"Best by Sharpe: {run_id}"))).to_be_visible()
     expect(page.locator("canvas").first).to_be_visible(timeout=30_000)
     screenshot("sweep-completed")
     # The leaderboard's figures that matter fit beside the form at 1440 px (the leaderboard

@@ -66,6 +66,13 @@ def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     by_fast = dict(zip(cells["x"], cells["value"], strict=True))
     returns = {str(r.parameters["fast_ema_period"]): r.total_return for r in info.runs}
     assert by_fast == pytest.approx(returns, rel=1e-12)
+    # Menus, heatmap and best-run line speak in titles, not NautilusTrader field names.
+    assert view._axis_menus["x"].options == {"Fast EMA period": "fast_ema_period",
+                                             "Slow EMA period": "slow_ema_period"}
+    assert view.param.metric.names["Total return"] == "total_return"
+    assert metric_map.title.text == "Total return by Fast EMA period and Slow EMA period"
+    assert metric_map.xaxis[0].axis_label == "Fast EMA period"
+    assert view._best.object.startswith("Best by Total return: ")
     assert "No local stability" in view._stability.object
     assert view._queue.sweep_id == sweep_id and len(view._queue.runs) == 2
     assert view._analysis.visible
