@@ -18,7 +18,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from services.backtest.metric_labels import LOWER_IS_BETTER, format_statistic
+from services.backtest.metric_labels import LOWER_IS_BETTER, format_statistic, metric_label
 from services.errors import ValidationError
 
 # A best point whose neighbours are on average this share of the grid's range worse (or more)
@@ -172,7 +172,7 @@ def _point(parameters: dict) -> str:
 
 def _reading(metric: str, best_row: pd.Series, best: dict, smooth_row: pd.Series,
              best_smoothed: dict, spread: float) -> str:
-    text = f"The best {metric} ({best_row[metric]:.3g} at {_point(best)})"
+    text = f"The best {metric_label(metric)} ({best_row[metric]:.3g} at {_point(best)})"
     drop = best_row["mean_drop"]
     if not np.isfinite(drop):
         text += " has no neighbours on the grid"

@@ -45,7 +45,7 @@ def test_a_lone_spike_drops_to_all_its_neighbours():
     # An edge point has 5 neighbours, one of them the spike: smoothed (0 + 10 / 5) / 2.
     assert _row(result, fast=10, slow=30)["smoothed"] == pytest.approx(1.0)
     assert result.best == result.best_smoothed == {"fast": 10, "slow": 60}
-    assert result.reading == ("The best sharpe (10 at fast=10, slow=60) is a spike: its "
+    assert result.reading == ("The best Sharpe (10 at fast=10, slow=60) is a spike: its "
                               "neighbours are on average 10 worse (100.00 % of the grid's "
                               "range); it is also best smoothed (5).")
 
@@ -72,7 +72,7 @@ def test_a_plateau_outranks_a_higher_spike_when_smoothed():
     assert result.best == {"fast": 12, "slow": 60}
     assert result.best_smoothed == {"fast": 6, "slow": 30}
     assert list(result.table.iloc[0][["fast", "slow"]]) == [6, 30]
-    assert result.reading == ("The best sharpe (8 at fast=12, slow=60) is a spike: its "
+    assert result.reading == ("The best Sharpe (8 at fast=12, slow=60) is a spike: its "
                               "neighbours are on average 8 worse (100.00 % of the grid's range); "
                               "the most robust region is around fast=6, slow=30 (smoothed 5 "
                               "against 4).")
@@ -92,7 +92,7 @@ def test_the_best_point_of_a_plateau_reads_as_a_plateau():
     # Assert: among the nine 5s the middle one is best smoothed (its neighbours are all 5s).
     assert result.best == result.best_smoothed == {"fast": 3, "slow": 3}
     assert _row(result, fast=2, slow=2)["smoothed"] == pytest.approx((5 + (3 * 5 + 5 * 4) / 8) / 2)
-    assert result.reading.startswith("The best sharpe (5 at fast=3, slow=3) sits on a plateau: "
+    assert result.reading.startswith("The best Sharpe (5 at fast=3, slow=3) sits on a plateau: "
                                      "its neighbours are on average 0 worse (0.00 % of")
 
 
