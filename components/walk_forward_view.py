@@ -16,7 +16,7 @@ from components.live import follow
 from components.offloop import run_off_loop
 from components.permissions import permission, reason_note
 from services import Workbench, WorkbenchError
-from services.backtest.metric_labels import format_statistic
+from services.backtest.metric_labels import format_statistic, metric_label
 from services.backtest.walk_forward import WalkForwardInfo, WalkForwardResult
 from services.identity.principal import Principal
 
@@ -154,9 +154,9 @@ class WalkForwardView(Viewer):
         self._progress.value = round(info.progress * 100)
         self._summary.object = (
             f"**{info.status}** — {info.strategy} on `{info.bar_type}`, {len(info.folds)} folds "
-            f"chosen by {info.metric}, {info.runtime} runtime: {done:,}/{info.runs:,} runs "
-            f"done, {info.count('Running')} running, {info.count('Paused')} paused, "
-            f"{info.count('Queued'):,} queued")
+            f"chosen by {metric_label(info.metric)}, {info.runtime} runtime: "
+            f"{done:,}/{info.runs:,} runs done, {info.count('Running')} running, "
+            f"{info.count('Paused')} paused, {info.count('Queued'):,} queued")
         self._enable_controls(info)
         self._details.visible = True
         state = (info.walk_forward_id, tuple(f.status for f in info.folds), info.status)

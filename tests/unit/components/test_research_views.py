@@ -129,6 +129,7 @@ def test_walk_forward_mode_runs_an_analysis_and_shows_its_folds(workbench):
     assert "efficiency" in shown._readings.object and shown._equity.object is not None
     assert shown._buttons["pause"].disabled and shown._buttons["resume"].disabled
     assert shown._details.visible
+    assert "2 folds chosen by Sharpe," in shown._summary.object  # the metric's label
     view.mode = "Sweep"
     assert not view._walk_forward_section.visible and view._sweep_results.visible
 
