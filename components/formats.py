@@ -71,9 +71,10 @@ def markdown_text(text: str) -> str:
 
 
 def run_heading(run) -> str:
-    """A run's heading on its page: its label (as written) and what it ran."""
+    """A run's headings on its page (Markdown): its label, as written, over what it ran; what
+    it ran alone when it has no label."""
     ran = f"{run.strategy} on {run.bar_type}"
-    return f"{markdown_text(run.label)} — {ran}" if run.label else ran
+    return f"### {markdown_text(run.label)}\n#### {ran}" if run.label else f"### {ran}"
 
 
 def run_names(runs) -> list[str]:

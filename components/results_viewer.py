@@ -376,7 +376,7 @@ class ResultsViewer(Viewer):
         params = ", ".join(f"{k}={v}" for k, v in info.parameters.items()) or "defaults"
         warnings = "".join(f"\n\n> Warning: {w}" for w in summary.get("warnings", []))
         self._header.object = (
-            f"### {run_heading(info)}\n"
+            f"{run_heading(info)}\n"
             f"Run `{info.run_id}` · {info.start:%Y-%m-%d %H:%M} to {info.end:%Y-%m-%d %H:%M} UTC · "
             f"parameters: {params} · {format_count(summary['orders'])} orders, "
             f"{format_count(summary['fills'])} fills, {format_count(summary['positions'])} "

@@ -28,6 +28,7 @@ from components.live import follow
 from components.permissions import permission, reason_note
 from components.theme import NEUTRAL, TRADING_COLOURS, signed_colour, state_badge
 from services import Workbench, WorkbenchError
+from services.engine.states import ACTIVE_STATES
 from services.identity.principal import Principal
 from services.live import LiveState
 
@@ -247,7 +248,7 @@ class EngineDetail(Viewer):
             f" · {info.memory_limit_mb} MiB, {info.cpu_limit:g} CPU</div>")
         self._error.object = f"**{info.state}:**\n\n```\n{info.error}\n```" if info.error else ""
         self._error.visible = bool(info.error)
-        self._show_status(info.status)
+        self._show_status(info.status, ran_before=info.state not in ACTIVE_STATES)
         strategies = sorted(info.status.get("strategies") or {})
         if strategies != self.param.strategy.objects:
             self.param.strategy.objects = strategies
@@ -286,7 +287,7 @@ class EngineDetail(Viewer):
         self._note.object = "\n\n".join(sorted({r for ok, r in checks.values() if not ok}))
         self._note.visible = bool(self._note.object)
 
-    def _show_status(self, status: dict) -> None:
+    def _show_status(self, status: dict, ran_before: bool = False) -> None:
         e = html.escape
         strategies = status.get("strategies") or {}
         listed = ", ".join(f"{k} ({v})" for k, v in strategies.items()) or "–"
@@ -305,7 +306,11 @@ class EngineDetail(Viewer):
         self._state.object = (
             '<table class="engine-state-table" style="width:100%"><tr>'
             + "".join(f"<th style='text-align:left'>{h}</th>" for h in heads) + "</tr><tr>"
-            + "".join(f"<td>{c}</td>" for c in shown) + "</tr></table>")
+            + "".join(f"<td>{c}</td>" for c in shown) + "</tr></table>"
+            # A stopped engine's node reported last while it ran: say so, or "RUNNING, ACTIVE"
+            # beside a Stopped badge reads as a contradiction.
+            + ('<div class="engine-state-note">Last reported while the engine ran.</div>'
+               if ran_before and status else ""))
 
     def _on_banner(self, *_events) -> None:
         self._banner.object, self._banner.visible = self.risk.banner, bool(self.risk.banner)

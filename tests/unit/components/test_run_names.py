@@ -30,10 +30,10 @@ def test_runs_that_would_read_alike_carry_their_ids():
 def test_a_run_page_is_headed_by_its_label_and_what_it_ran():
     run = SimpleNamespace(label="BTC Jan EMA 10/20", strategy="ema_cross",
                           bar_type="BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL")
-    assert run_heading(run) == (
-        r"BTC Jan EMA 10\/20 — ema_cross on BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL")
+    assert run_heading(run) == ("### BTC Jan EMA 10\\/20\n"
+                                "#### ema_cross on BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL")
     run.label = ""
-    assert run_heading(run) == "ema_cross on BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
+    assert run_heading(run) == "### ema_cross on BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 
 
 def test_a_label_reads_as_written_in_markdown_not_as_markup():

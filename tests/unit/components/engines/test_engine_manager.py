@@ -409,12 +409,16 @@ def test_a_stopped_engine_offers_restart_and_kill_but_not_stop(manager, workbenc
     session_id = _start_paper(manager, workbench, until)
     buttons = manager.detail._buttons
     assert not buttons["stop"].disabled
+    assert "Last reported while the engine ran" not in manager.detail._state.object
 
     workbench.engines.emergency_stop(session_id, principal=UNIT_TESTER)
     until(lambda: manager.live.engines[session_id].state == "Stopped", "the engine Stopped")
 
     assert buttons["stop"].disabled and buttons["halt"].disabled
     assert not buttons["restart"].disabled and not buttons["kill"].disabled
+    # Its node's last status (RUNNING, ACTIVE) is said to be from before it stopped.
+    until(lambda: "Last reported while the engine ran" in manager.detail._state.object,
+          "the stopped engine's status marked as its last")
 
 
 def test_the_emergency_tiers_send_halt_cancel_and_flatten_after_confirmation(manager, workbench,
