@@ -27,7 +27,7 @@ from services.engine.service import EngineService
 from services.errors import PipelineError, ValidationError
 from services.identity.authorizer import Authorizer
 from services.identity.principal import Principal
-from services.pipeline.engine_log import EngineTrades, read_engine_trades
+from services.pipeline.engine_log import EngineTrades, ReplayTiming, read_engine_trades
 from services.pipeline.gates import drift_within_bounds
 from services.pipeline.records import LIVE, DeploymentInfo, aware
 from services.pipeline.settings import PipelineSettings
@@ -77,6 +77,12 @@ def snap_to_bars(data_times: np.ndarray, bars: pd.DatetimeIndex, step_ns: int) -
     it, allowing it to be read SNAP of a bar early. -1 before the first bar."""
     keys = bars.as_unit("ns").asi8
     return np.searchsorted(keys, np.asarray(data_times) + SNAP * step_ns, side="right") - 1
+
+
+def last_traded_bar(timing: ReplayTiming, clock: ReplayClock, bars: pd.DatetimeIndex,
+                    step_ns: int) -> int:
+    """Position in ``bars`` of the last bar the engine traded on, where its window ends."""
+    return int(snap_to_bars(clock.data_time(timing.last_traded_wall), bars, step_ns))
 
 
 def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
@@ -316,7 +322,7 @@ class DriftService:
         trades = self._engine_trades(deployment, version)
         closes = self._closes(version.bar_type, deployment, trades)
         clock = self._clock(deployment, trades, closes)
-        end = int(snap_to_bars(clock.data_time(trades.timing.end_wall), closes.index, step_ns))
+        end = last_traded_bar(trades.timing, clock, closes.index, step_ns)
         if end < 1:
             raise PipelineError(f"Deployment {deployment_id}'s engine traded less than two bars; "
                                 "there is no window to compare yet.")

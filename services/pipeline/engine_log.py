@@ -14,7 +14,8 @@ receive, e.g.::
 (on one line). Replayed data is stamped with the engine's wall clock, so a fill's ``ts_event``
 is wall time; :func:`replay_timing` finds what maps it back to the data's time: when the
 replay's first record was handed to the engine (the strategy's first logged bar, else the
-replay client's "Subscribed ... bars" line) and when the node began to stop.
+replay client's "Subscribed ... bars" line) and the last bar it traded on (the strategy's last
+logged bar, else the moment the node began to stop).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ReplayTiming:
     """Wall-clock moments of an engine's run, in ns since the epoch (None: not in the log)."""
 
     first_bar_wall: int | None  # the first bar of the bar type the engine received
+    last_bar_wall: int | None  # the last one
     subscribed_wall: int | None  # the replay client started streaming the bar type
     stopping_wall: int | None  # the node began to stop
     last_wall: int | None  # the log's last line
@@ -56,6 +58,19 @@ class ReplayTiming:
     def end_wall(self) -> int | None:
         """The last moment the strategy traded: the stop, else the last line."""
         return self.stopping_wall if self.stopping_wall is not None else self.last_wall
+
+    @property
+    def last_traded_wall(self) -> int | None:
+        """The stamp of the last bar the strategy traded on, where the window it traded ends.
+
+        The strategy's last logged bar, not the stop: the stop comes any time up to a bar
+        later, and read as data time it can fall into the next bar, which the engine never
+        saw and its close-out never filled on (a fill one bar "early"). A strategy paused at
+        the end or logging no bars leaves only the stop to go by."""
+        paused_at_end = bool(self.paused) and self.paused[-1][1] is None
+        if self.last_bar_wall is None or paused_at_end:
+            return self.end_wall
+        return self.last_bar_wall
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,7 @@ def read_engine_trades(path: Path, *, strategy_component: str, bar_type: str) ->
     name, as NautilusTrader names its logger) received and for the replay's timing of
     ``bar_type``."""
     rows, unreadable, lines = [], 0, 0
-    first_bar = subscribed = stopping = last = None
+    first_bar = last_bar = subscribed = stopping = last = None
     bars = 0
     paused: list[list] = []
     seen_trades: set[str] = set()
@@ -108,8 +123,9 @@ def read_engine_trades(path: Path, *, strategy_component: str, bar_type: str) ->
                 bar = _BAR.match(message)
                 if bar is not None and bar["bar_type"] == bar_type:
                     bars += 1
+                    last_bar = int(bar["ts"])
                     if first_bar is None:
-                        first_bar = int(bar["ts"])
+                        first_bar = last_bar
             elif own and message == "DEGRADED":  # NautilusTrader's paused state
                 paused.append([_wall_ns(wall), None])
             elif own and message == "RUNNING" and paused and paused[-1][1] is None:
@@ -127,7 +143,7 @@ def read_engine_trades(path: Path, *, strategy_component: str, bar_type: str) ->
             elif stopping is None and component == "TradingNode" and message == "STOPPING":
                 stopping = _wall_ns(wall)
     fills = pd.DataFrame(rows, columns=FILL_COLUMNS)
-    timing = ReplayTiming(first_bar, subscribed, stopping,
+    timing = ReplayTiming(first_bar, last_bar, subscribed, stopping,
                           _wall_ns(last) if last is not None else None, bars,
                           tuple((start, end) for start, end in paused))
     return EngineTrades(fills, timing, lines, unreadable)

@@ -15,7 +15,8 @@ class ApprovedVersion:
     approved_at: datetime
 
 
-def rollback_target(current_version: str, approved: list[ApprovedVersion]) -> ApprovedVersion | None:
+def rollback_target(current_version: str,
+                    approved: list[ApprovedVersion]) -> ApprovedVersion | None:
     """The version approved most recently before ``current_version`` was, or None.
 
     ``approved`` holds the approved promotions of one strategy and stage. A version approved

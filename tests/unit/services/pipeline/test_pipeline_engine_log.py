@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
+from services.pipeline.drift import ReplayClock, last_traded_bar, snap_to_bars
 from services.pipeline.engine_log import read_engine_trades
 
 LOG = Path(__file__).parent / "data" / "paper_engine.log"
 BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
+STEP = 60 * 10**9
 
 
 def test_fills_are_read_from_the_strategys_order_filled_events():
@@ -39,6 +43,8 @@ def test_the_replay_timing_comes_from_the_first_bar_the_subscription_and_the_sto
     assert timing.stopping_wall == 1796155096049161979  # TradingNode: STOPPING
     assert timing.end_wall == timing.stopping_wall
     assert timing.bars_logged == 60 + 3  # the first 60 bars, and 3 in the 60 lines of its end
+    assert timing.last_bar_wall == 1796155096016802756  # the stamp of the last Bar(...)
+    assert timing.last_traded_wall == timing.last_bar_wall
 
 
 def test_another_component_or_bar_type_is_not_the_strategys():
@@ -75,6 +81,54 @@ def test_a_log_without_a_stop_ends_at_its_last_line(tmp_path):
     timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
     assert timing.stopping_wall is None
     assert timing.end_wall == timing.last_wall == 1796155096557721109
+
+
+def test_a_strategy_paused_at_the_stop_traded_until_the_stop(tmp_path):
+    # Arrange: paused after its last bar and never resumed; the replay went on without it
+    lines = LOG.read_text().splitlines()
+    stop = next(i for i, line in enumerate(lines) if "TradingNode: STOPPING" in line)
+    lines.insert(stop, "2026-12-01T19:58:16.030000000Z [INFO] PAPER-fcaffda57524.EMACross: "
+                       "DEGRADED")
+    log = tmp_path / "engine.log"
+    log.write_text("\n".join(lines) + "\n")
+
+    # Act
+    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+
+    # Assert
+    assert timing.paused == ((1796155096030000000, None),)
+    assert timing.last_traded_wall == timing.stopping_wall == 1796155096049161979
+
+
+def test_without_logged_bars_the_window_ends_at_the_stop(tmp_path):
+    lines = [line for line in LOG.read_text().splitlines() if "EMACross: Bar(" not in line]
+    log = tmp_path / "engine.log"
+    log.write_text("\n".join(lines) + "\n")
+    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+    assert timing.last_bar_wall is None
+    assert timing.last_traded_wall == timing.stopping_wall
+
+
+def test_the_window_ends_on_the_bar_the_close_out_filled_on_not_the_one_after():
+    # Arrange: the excerpt's engine replayed at 1440x (its bars are 41.7 ms apart); the node
+    # began to stop 32.4 ms, 0.78 of a bar, after its last bar, and the strategy's close-out
+    # filled on that bar's quote (its OrderFilled carries that bar's stamp).
+    trades = read_engine_trades(LOG, strategy_component="EMACross", bar_type=BAR_TYPE)
+    timing = trades.timing
+    start = pd.Timestamp("2024-03-04", tz="UTC")
+    bars = pd.date_range(start, periods=5000, freq="1min")
+    clock = ReplayClock(start.value, timing.origin_wall, 1440.0)
+    close_out = trades.fills["ts_wall"].iloc[-1]
+    assert close_out == timing.last_bar_wall
+    filled_on = int(snap_to_bars(clock.data_time(close_out), bars, STEP))
+
+    # Act
+    end = last_traded_bar(timing, clock, bars, STEP)
+
+    # Assert: the window ends there; read from the stop it would take one bar more, which the
+    # backtest would close out on, a bar after the engine did
+    assert end == filled_on
+    assert int(snap_to_bars(clock.data_time(timing.stopping_wall), bars, STEP)) == end + 1
 
 
 
