@@ -159,20 +159,22 @@ class EngineDetail(Viewer):
         for tier, event in (("halt", "halt"), ("cancel", "cancel_all"), ("flatten", "flatten"),
                             ("kill", "kill")):
             self._buttons[event] = button(self.param[event], color=TIERS[tier][1],
-                                          css_classes=[f"tier-{tier}"])
+                                          width=140, css_classes=[f"tier-{tier}"])
         for name in ("set_trading", "pause", "resume", "stop_strategy"):
             self._buttons[name] = button(self.param[name], align="end", width=120)
         self._note = reason_note()
+        # Rows of buttons wrap: beside the start form at 1280 px a Row would overlap them.
         controls = pn.Column(
             pn.Row(self._buttons["stop"], self._buttons["restart"], sizing_mode="stretch_width"),
             pn.pane.Markdown("**Emergency stop, tier by tier**", margin=(0, 5)),
-            pn.Row(*(self._buttons[e] for e in ("halt", "cancel_all", "flatten", "kill")),
-                   sizing_mode="stretch_width", css_classes=["emergency-tiers"]),
+            pn.FlexBox(*(self._buttons[e] for e in ("halt", "cancel_all", "flatten", "kill")),
+                       flex_wrap="wrap", sizing_mode="stretch_width",
+                       css_classes=["emergency-tiers"]),
             pn.Row(pn.widgets.Select.from_param(self.param.trading_state, width=150),
                    self._buttons["set_trading"], sizing_mode="stretch_width"),
-            pn.Row(pn.widgets.Select.from_param(self.param.strategy, width=200),
-                   *(self._buttons[b] for b in ("pause", "resume", "stop_strategy")),
-                   sizing_mode="stretch_width"),
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.strategy, width=200),
+                       *(self._buttons[b] for b in ("pause", "resume", "stop_strategy")),
+                       flex_wrap="wrap", align_items="flex-end", sizing_mode="stretch_width"),
             self._note, self.confirmation, self._message, sizing_mode="stretch_width")
         self._cpu = ColumnDataSource({"ts": [], "cpu": []})
         self._memory = ColumnDataSource({"ts": [], "memory": [], "limit": []})

@@ -93,7 +93,9 @@ class DeploymentPanel(Viewer):
                                                  width=220)
         names = ("deploy", "stop", "pause", "resume", "emergency", "rollback", "step_up",
                  "drift")
-        self._buttons = {n: button(self.param[n], color="danger" if n == "emergency"
+        # One size, so the actions line up when they wrap at 1280 px.
+        self._buttons = {n: button(self.param[n], width=135, sizing_mode="fixed",
+                                   color="danger" if n == "emergency"
                                    else "primary" if n == "deploy" else "default")
                          for n in names}
         self._buttons["deploy"].param.update(align="end", width=180)  # beside the fields
@@ -106,7 +108,8 @@ class DeploymentPanel(Viewer):
                    pn.widgets.FloatInput.from_param(self.param.replay_speed, width=170),
                    self._buttons["deploy"], sizing_mode="stretch_width"),
             pn.pane.Markdown("#### Deployments"), self._table, self._detail,
-            pn.Row(*(self._buttons[n] for n in names[1:])), self.confirmation,
+            pn.FlexBox(*(self._buttons[n] for n in names[1:]), flex_wrap="wrap",
+                       sizing_mode="stretch_width"), self.confirmation,
             self._drift_summary, self._download, self._drift_chart, self._note,
             sizing_mode="stretch_width")
         self.model.param.watch(lambda *_: self._draw(), ["deployments", "deployment"])

@@ -79,8 +79,9 @@ class PromotionPanel(Viewer):
         checks = [self.model.allows("strategy.promote"),
                   self.model.allows("strategy.approve_paper")]
         self._note = reason_note(*checks)
-        limits = pn.Row(*(pn.widgets.FloatInput.from_param(self.param[n], width=150)
-                          for n in ("max_position", "max_daily_loss", "max_drawdown_pct")))
+        limits = pn.FlexBox(*(pn.widgets.FloatInput.from_param(self.param[n], width=150)
+                              for n in ("max_position", "max_daily_loss", "max_drawdown_pct")),
+                            flex_wrap="wrap", sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.pane.Markdown("#### Promotions"),
             pn.Row(self._buttons["request_paper"], self._buttons["request_live"]), limits,
