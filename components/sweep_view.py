@@ -26,7 +26,6 @@ from components.run_queue import RunQueue
 from components.runtime_choice import RuntimeChoice
 from components.walk_forward_view import WalkForwardView
 from services import ValidationError, Workbench, WorkbenchError
-from services.backtest.analysis import RANK_BY
 from services.backtest.metric_labels import (
     METRIC_KEYS,
     RANKABLE_METRICS,
@@ -43,6 +42,8 @@ from services.research.overfitting import DEFAULT_PARTITIONS, MAX_PARTITIONS
 log = logging.getLogger(__name__)
 
 MODES = ["Sweep", "Walk-forward"]
+# The leaderboard's orderings (services.backtest.analysis.RANK_BY) as the menu names them.
+RANKINGS = {"Metric": "metric", "Smoothed": "smoothed"}
 LEADERBOARD_PAGE = 10
 NO_SWEEP = ("No sweeps yet: choose the values to try on the left and press **Run sweep**; its "
             "leaderboard, overfitting statistics and heatmaps show here.")
@@ -115,7 +116,8 @@ class SweepView(Viewer):
     anchored = param.Boolean(default=False, doc="""
         Walk-forward: every train window starts at the first day and grows (else rolling).""")
 
-    choose_by = param.Selector(default="sharpe", objects=list(RANKABLE_METRICS),
+    choose_by = param.Selector(default="sharpe",
+                               objects={metric_label(m): m for m in RANKABLE_METRICS},
                                label="Choose by", doc="""
         Walk-forward: each fold chooses its train sweep's best run by this metric.""")
 
@@ -126,10 +128,10 @@ class SweepView(Viewer):
 
     stop = param.Event(label="Stop sweep", doc="Cancel every unfinished run of the sweep.")
 
-    metric = param.Selector(default="sharpe", objects=["sharpe"], doc="""
+    metric = param.Selector(default="sharpe", objects={metric_label("sharpe"): "sharpe"}, doc="""
         Metric the leaderboard ranks by and the heatmaps show.""")
 
-    rank_by = param.Selector(default="metric", objects=list(RANK_BY), label="Rank by", doc="""
+    rank_by = param.Selector(default="metric", objects=RANKINGS, label="Rank by", doc="""
         metric: the metric itself; smoothed: the mean of a point and its grid neighbours,
         which ranks a plateau above a lone spike.""")
 

@@ -31,6 +31,18 @@ def _small_sweep(view: SweepView) -> None:
     view.form.values.slow_ema_period = "30"
 
 
+def test_before_any_sweep_the_menus_already_speak_in_titles(workbench):
+    # Act
+    view = SweepView(workbench=workbench)
+
+    # Assert: what the Select widgets show (names) for the values the services take
+    assert view.param.metric.names == {"Sharpe": "sharpe"}
+    assert view.param.rank_by.names == {"Metric": "metric", "Smoothed": "smoothed"}
+    choose_by = view.param.choose_by.names
+    assert choose_by["Total return"] == "total_return" and choose_by["Sharpe"] == "sharpe"
+    assert not set(choose_by) & set(choose_by.values())  # no field name shown as its own title
+
+
 def test_sweep_view_runs_a_sweep_ranks_it_and_draws_a_heatmap(workbench):
     # Arrange: before any sweep, the page says how to start one and shows no empty tables.
     view = SweepView(workbench=workbench)
