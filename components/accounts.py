@@ -45,11 +45,14 @@ class AccountPanel(Viewer):
         super().__init__(**params)
         self._tokens = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
                                             sizing_mode="stretch_width")
-        self._secret = pn.widgets.TextInput(name="Your new token (shown once: copy it now)",
+        self._secret = pn.widgets.TextInput(label="Your new token (shown once: copy it now)",
                                             disabled=True, visible=False,
                                             sizing_mode="stretch_width")
         self._alert = pn.pane.Alert(self.param.message, visible=False,
                                     sizing_mode="stretch_width")
+        self._no_tokens = pn.pane.Markdown("No tokens yet: name one above and create it.")
+        self._revoke = pn.widgets.Button.from_param(self.param.revoke, color="danger",
+                                                    align="end")
         self._layout = pn.Column(
             pn.pane.Markdown(f"Signed in as **{html.escape(self.principal.name)}**; roles: "
                              f"{', '.join(sorted(self.principal.roles))}."
@@ -61,10 +64,9 @@ class AccountPanel(Viewer):
                    pn.widgets.IntInput.from_param(self.param.expires_days),
                    pn.widgets.Button.from_param(self.param.create, color="primary",
                                                 align="end")),
-            self._secret, self._tokens,
+            self._secret, self._tokens, self._no_tokens,
             pn.Row(pn.widgets.Select.from_param(self.param.selected, width=300),
-                   pn.widgets.Button.from_param(self.param.revoke, color="danger",
-                                                align="end")),
+                   self._revoke),
             pn.pane.Markdown("### Password"),
             pn.Row(pn.widgets.PasswordInput.from_param(self.param.new_password),
                    pn.widgets.Button.from_param(self.param.change_password, align="end")),
@@ -86,9 +88,11 @@ class AccountPanel(Viewer):
             "Expires (UTC)": f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never",
             "Last used (UTC)": f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
         } for t in tokens])
-        active = [t.token_id for t in tokens if t.state == "active"]
+        self._tokens.visible, self._no_tokens.visible = bool(tokens), not tokens
+        active = {f"{t.name} ({t.token_id})": t.token_id for t in tokens if t.state == "active"}
         self.param.selected.objects = active
-        self.selected = active[0] if active else None
+        self.selected = next(iter(active.values()), None)
+        self._revoke.disabled = not active  # nothing to revoke: not a live red button
 
     @param.depends("create", watch=True)
     def _on_create(self) -> None:

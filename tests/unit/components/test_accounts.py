@@ -12,6 +12,9 @@ def test_a_user_creates_a_token_sees_it_once_and_revokes_it(workbench):
     workbench.users.add("alice", ["trader"], PASSWORD)
     alice = workbench.users.authenticate("alice", PASSWORD)
     panel = AccountPanel(workbench=workbench, principal=alice)
+    # Before any token: a sentence instead of an empty table, and nothing to revoke.
+    assert panel._no_tokens.visible and not panel._tokens.visible
+    assert panel._revoke.disabled
 
     panel.token_name = "laptop"
     panel.param.trigger("create")
@@ -19,8 +22,12 @@ def test_a_user_creates_a_token_sees_it_once_and_revokes_it(workbench):
 
     assert workbench.tokens.authenticate(secret).name == "alice"
     assert list(panel._tokens.value["Name"]) == ["laptop"] and secret not in panel.message
+    token_id = panel._tokens.value["Id"].iloc[0]
+    assert panel.param.selected.names == {f"laptop ({token_id})": token_id}
+    assert panel._tokens.visible and not panel._revoke.disabled
     panel.param.trigger("revoke")
     assert list(panel._tokens.value["State"]) == ["revoked"] and "revoked" in panel.message
+    assert panel._revoke.disabled  # the only token is revoked
 
 
 def test_only_an_admin_adds_and_disables_users(workbench):
