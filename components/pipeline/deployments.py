@@ -94,7 +94,7 @@ class DeploymentPanel(Viewer):
         names = ("deploy", "stop", "pause", "resume", "emergency", "rollback", "step_up",
                  "drift")
         # One size, so the actions line up when they wrap at 1280 px.
-        self._buttons = {n: button(self.param[n], width=135, sizing_mode="fixed",
+        self._buttons = {n: button(self.param[n], width=135,
                                    color="danger" if n == "emergency"
                                    else "primary" if n == "deploy" else "default")
                          for n in names}

@@ -36,6 +36,7 @@ def test_action_buttons_neither_crowd_nor_leave_the_screen_at_1280_px(browser, s
     context = browser.new_context(viewport=SCREEN_1280)
     sign_in(context, server)
     page = context.new_page()
+    log_start = server.log_size()
     try:
         # Act
         page.goto(server.url + path)
@@ -53,5 +54,6 @@ def test_action_buttons_neither_crowd_nor_leave_the_screen_at_1280_px(browser, s
         crowded = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
                    if _crowded(boxes[a], boxes[b])]
         assert not crowded, f"drawn over or against each other at 1280 px: {crowded}"
+        assert not server.log_problems(log_start)  # e.g. Bokeh's warning on a fixed size
     finally:
         context.close()
