@@ -13,6 +13,7 @@ from components import charts
 from components.formats import run_choices
 from components.offloop import run_off_loop
 from components.report import comparison_report_html, metrics_comparison_html, parameter_diff_html
+from components.theme import GAIN, translucent
 from services import Workbench, WorkbenchError
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,13 @@ class RunComparison(Viewer):
         self._charts = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self._metrics = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[
             "table {border-collapse: collapse; font-size: 0.9em;}"
-            "td, th {padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right;}"
+            # Translucent lines and highlight: readable on the light and the dark theme alike
+            # (an opaque pale green behind the dark theme's white text was not).
+            "td, th {padding: 3px 10px; border-bottom: 1px solid rgba(128, 128, 128, 0.3);"
+            " text-align: right;}"
             "td:first-child, th:first-child {text-align: left;}"
-            ".best {background: #d8f3dc; font-weight: 600;} .muted {opacity: 0.7;}"])
+            f".best {{background: {translucent(GAIN, 0.25)}; font-weight: 600;}}"
+            " .muted {opacity: 0.7;}"])
         self._parameters = pn.pane.HTML("", sizing_mode="stretch_width",
                                         stylesheets=self._metrics.stylesheets)
         self._download = pn.widgets.FileDownload(callback=self._report_file, filename="comparison.html",

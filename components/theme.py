@@ -32,6 +32,13 @@ def state_badge(state: str, colours: dict[str, str] = STATE_COLOURS) -> str:
     return f'<span style="color:{colour}; font-size:1.1em">&#9679;</span> {html.escape(state)}'
 
 
+def translucent(colour: str, alpha: float) -> str:
+    """``colour`` (#rrggbb) as a CSS rgba() at ``alpha``: a tint that lets the page's
+    background, light or dark, show through."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha:g})"
+
+
 def signed_colour(value: float | None) -> str:
     """The colour of a gain, a loss, or neither."""
     if not isinstance(value, (int, float)) or value != value or value == 0:
