@@ -58,8 +58,14 @@ _TABLE_CSS = (".tabulator .tabulator-tableholder .tabulator-table { font-size: 0
               ".tabulator .tabulator-header .tabulator-col .tabulator-col-content"
               " { padding: 4px 6px; }"
               ".tabulator .tabulator-row .tabulator-cell { padding: 4px 6px; }"
-              # The pager takes the page's background: a light band in the dark theme before.
-              ".tabulator .tabulator-footer { background-color: transparent; }")
+              # The pager and the header filters take the page's colours: in the dark theme
+              # Tabulator's Bootstrap 5 theme drew a light grey band and white boxes. Its
+              # stylesheet comes after this one, hence !important.
+              ".tabulator .tabulator-footer { background-color: transparent !important;"
+              " color: inherit !important; }"
+              ".tabulator .tabulator-header .tabulator-col .tabulator-header-filter input"
+              " { background-color: transparent !important; color: inherit !important;"
+              " border-color: rgba(128, 128, 128, 0.5) !important; }")
 
 
 def workbench_design():

@@ -75,6 +75,13 @@ def test_the_dark_theme_is_remembered_across_pages(open_page, server):
     expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
     page.goto(server.url + "/results")
     expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
+    # Its tables take the dark page's colours: no light grey pager band, no white filter boxes.
+    transparent = "rgba(0, 0, 0, 0)"
+    pager = page.locator(".tabulator-footer").first
+    expect(pager).to_be_visible(timeout=20_000)
+    assert pager.evaluate("e => getComputedStyle(e).backgroundColor") == transparent
+    header_filter = page.locator(".tabulator-header-filter input").first
+    assert header_filter.evaluate("e => getComputedStyle(e).backgroundColor") == transparent
     page.get_by_role("button", name="Light theme").click()
     expect(root).not_to_have_attribute("data-bs-theme", "dark", timeout=20_000)
 
