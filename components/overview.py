@@ -26,7 +26,9 @@ _CSS = [
     " #e2e2e2);}"
     ".overview-grid td.num {text-align: right; font-variant-numeric: tabular-nums;}"
     ".overview-grid .empty {opacity: 0.7;}"
-    ".queue-counts > span {margin-right: 18px;}"]
+    ".queue-counts > span {margin-right: 18px;}"
+    # The theme's link colour: the browser's default blue is unreadable on the dark theme.
+    "a {color: var(--bs-link-color, #0f6e8c);}"]
 
 _ACTIVE_ENGINE_STATES = ("Starting", "Running", "Stopping", "Error")
 

@@ -65,7 +65,9 @@ _TABLE_CSS = (".tabulator .tabulator-tableholder .tabulator-table { font-size: 0
               " color: inherit !important; }"
               ".tabulator .tabulator-header .tabulator-col .tabulator-header-filter input"
               " { background-color: transparent !important; color: inherit !important;"
-              " border-color: rgba(128, 128, 128, 0.5) !important; }")
+              " border-color: rgba(128, 128, 128, 0.5) !important; }"
+              # Links in cells (a sweep's "open") in the theme's link colour, dark or light.
+              ".tabulator a { color: var(--bs-link-color, #0f6e8c); }")
 
 
 def workbench_design():

@@ -73,6 +73,11 @@ def test_the_dark_theme_is_remembered_across_pages(open_page, server):
     page.get_by_role("button", name="Dark theme").click()
 
     expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
+    # The last runs' links are light on the dark page (the browser's default blue was not).
+    link = page.locator(".overview-grid a").first
+    red, green, blue = (int(c) for c in re.findall(r"\d+", link.evaluate(
+        "e => getComputedStyle(e).color"))[:3])
+    assert (red + green + blue) / 3 > 128, (red, green, blue)
     page.goto(server.url + "/results")
     expect(root).to_have_attribute("data-bs-theme", "dark", timeout=20_000)
     # Its tables take the dark page's colours: no light grey pager band, no white filter boxes.
