@@ -15,6 +15,13 @@ BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
 STEP = 60 * 10**9
 
 
+def _timing(tmp_path, lines: list[str]):
+    """The replay timing of the log excerpt changed to ``lines``."""
+    log = tmp_path / "engine.log"
+    log.write_text("\n".join(lines) + "\n")
+    return read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+
+
 def test_fills_are_read_from_the_strategys_order_filled_events():
     # Act
     trades = read_engine_trades(LOG, strategy_component="EMACross", bar_type=BAR_TYPE)
@@ -76,9 +83,7 @@ def test_a_damaged_fill_line_is_counted_never_guessed(tmp_path):
 
 def test_a_log_without_a_stop_ends_at_its_last_line(tmp_path):
     lines = [line for line in LOG.read_text().splitlines() if "TradingNode: STOPPING" not in line]
-    log = tmp_path / "engine.log"
-    log.write_text("\n".join(lines) + "\n")
-    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+    timing = _timing(tmp_path, lines)
     assert timing.stopping_wall is None
     assert timing.end_wall == timing.last_wall == 1796155096557721109
 
@@ -89,11 +94,9 @@ def test_a_strategy_paused_at_the_stop_traded_until_the_stop(tmp_path):
     stop = next(i for i, line in enumerate(lines) if "TradingNode: STOPPING" in line)
     lines.insert(stop, "2026-12-01T19:58:16.030000000Z [INFO] PAPER-fcaffda57524.EMACross: "
                        "DEGRADED")
-    log = tmp_path / "engine.log"
-    log.write_text("\n".join(lines) + "\n")
 
     # Act
-    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+    timing = _timing(tmp_path, lines)
 
     # Assert
     assert timing.paused == ((1796155096030000000, None),)
@@ -102,9 +105,7 @@ def test_a_strategy_paused_at_the_stop_traded_until_the_stop(tmp_path):
 
 def test_without_logged_bars_the_window_ends_at_the_stop(tmp_path):
     lines = [line for line in LOG.read_text().splitlines() if "EMACross: Bar(" not in line]
-    log = tmp_path / "engine.log"
-    log.write_text("\n".join(lines) + "\n")
-    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+    timing = _timing(tmp_path, lines)
     assert timing.last_bar_wall is None
     assert timing.last_traded_wall == timing.stopping_wall
 
@@ -138,11 +139,9 @@ def test_pauses_of_the_strategy_are_read_as_intervals(tmp_path):
     at = next(i for i, line in enumerate(lines) if "EMACross: Bar(" in line)
     lines[at:at] = ["2026-12-01T19:57:14.100000000Z [INFO] PAPER-fcaffda57524.EMACross: DEGRADED",
                     "2026-12-01T19:57:14.300000000Z [INFO] PAPER-fcaffda57524.EMACross: RUNNING"]
-    log = tmp_path / "engine.log"
-    log.write_text("\n".join(lines) + "\n")
 
     # Act
-    timing = read_engine_trades(log, strategy_component="EMACross", bar_type=BAR_TYPE).timing
+    timing = _timing(tmp_path, lines)
 
     # Assert
     assert timing.paused == ((1796155034100000000, 1796155034300000000),)
