@@ -136,6 +136,8 @@ async def _open_big_run(page, url: str, run_id: str) -> float:
     await expect(page.get_by_role("heading", name=f"ema_cross on {BAR_TYPE}")).to_be_visible(
         timeout=300_000)
     await expect(page.locator("canvas").first).to_be_visible(timeout=300_000)
+    # That run itself, not "the latest completed run instead" (which another heading matches).
+    await expect(page.get_by_text("There is no run")).to_have_count(0)
     return time.perf_counter() - t0
 
 

@@ -298,6 +298,10 @@ class ResultsViewer(Viewer):
     def _load_runs(self) -> None:
         try:
             runs = self.workbench.backtests.list_runs()
+            if self.run_id and self.run_id not in {r.run_id for r in runs}:
+                # The run on display stays listed, however many newer runs (a 1,000-run
+                # sweep) push it off the newest ones.
+                runs.append(self.workbench.backtests.get(self.run_id))
         except WorkbenchError as e:
             self._warn(f"Cannot list runs: {e}")
             return
@@ -317,6 +321,19 @@ class ResultsViewer(Viewer):
         if current in self.param.run_id.objects:
             self.run_id = current
         self._highlight_run()
+
+    def open_run(self, run_id: str) -> bool:
+        """Show ``run_id``, also a run older than the newest listed; False if there is none."""
+        listed = run_id in self.param.run_id.objects
+        if not listed:
+            try:
+                self.workbench.backtests.get(run_id)
+            except WorkbenchError:
+                return False
+        self.run_id = run_id
+        if not listed:
+            self._load_runs()
+        return True
 
     def _on_row_selected(self, event) -> None:
         if event.new:

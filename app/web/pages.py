@@ -202,9 +202,7 @@ class Pages:
         run = pn.state.session_args.get("run", [b""])[0].decode() or None
         viewer = ResultsViewer(workbench=self.workbench, principal=principal)
         notice = pn.pane.Alert("", alert_type="warning", visible=False)
-        if run in viewer.param.run_id.objects:
-            viewer.run_id = run
-        else:
+        if not (run and viewer.open_run(run)):
             if run:
                 notice.object = (f"There is no run `{html.escape(run)}`; showing the latest "
                                  "completed run instead.")

@@ -18,6 +18,7 @@ from services.formatting import format_duration
 from services.identity.principal import Principal
 
 COMPONENT_TESTER = Principal.user("component-test", {"researcher", "admin"})
+RUN_TIMEOUT_S = 180  # a week of sample bars runs in seconds
 
 
 def _tables(viewer: ResultsViewer) -> list[pn.widgets.Tabulator]:
@@ -268,3 +269,33 @@ def test_a_run_chosen_on_a_later_page_turns_the_table_to_it(workbench, short_spe
     table = _tables(viewer)[0]
     assert table.page == 2
     assert table.value.loc[table.selection[0], "run_id"] == ids[0]
+
+
+def test_a_run_behind_the_newest_500_still_opens_and_stays_listed(workbench, short_spec):
+    # Arrange: a completed run, then a 501-run sweep on top of it (stopped at once), as a
+    # trader's link to yesterday's run meets today's big sweep
+    from services.backtest.sweep import SweepSpec
+
+    spec = short_spec(label="older run")
+    run_id = workbench.backtests.submit(spec)
+    assert workbench.backtests.wait(run_id, timeout=RUN_TIMEOUT_S).status == "Completed"
+    sweep_id = workbench.backtests.submit_sweep(SweepSpec(
+        "ema_cross", spec.bar_type, {"fast_ema_period": list(range(2, 503)),
+                                     "slow_ema_period": [600]}, start=spec.start, end=spec.end))
+    workbench.backtests.stop_sweep(sweep_id)
+    assert run_id not in {r.run_id for r in workbench.backtests.list_runs()}
+    viewer = ResultsViewer(workbench=workbench)
+    assert run_id not in viewer.param.run_id.objects
+
+    # Act
+    opened = viewer.open_run(run_id)
+
+    # Assert: shown and listed, also after a refresh; a run that does not exist is refused
+    assert opened and viewer.run_id == run_id and viewer.message == ""
+    assert viewer.statistics["num_trades"] == len(workbench.backtests.results(run_id).positions)
+    assert run_id in viewer.param.run_id.objects
+    assert run_id in list(_tables(viewer)[0].value["run_id"])
+    viewer.param.trigger("refresh")
+    assert run_id in viewer.param.run_id.objects
+    assert not viewer.open_run("20200101-000000-000000")
+    assert viewer.run_id == run_id
