@@ -324,6 +324,7 @@ class RunFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sweep_runs: dict[str, dict[str, RunInfo]] = {}  # per watched sweep, by run id
+        self._recent: dict[str, RunInfo] = {}  # the recent runs, by run id
         self._versions: dict[str, int] = {}
 
     def start(self, thread: bool = True) -> None:
@@ -344,7 +345,7 @@ class RunFeed:
         from services.backtest.scheduler import live_lease
 
         backtests = self._backtests
-        runs = backtests.list_runs(limit=RECENT_RUNS, active_first=True)
+        runs = self._recent_runs()
         lease = live_lease(backtests.repository)
         watched = self._state.watched_sweeps()
         for gone in set(self._sweep_runs) - set(watched):
@@ -357,6 +358,21 @@ class RunFeed:
         self._state.update(runs=runs, sweeps=backtests.repository.sweep_summaries(),
                            sweep_runs=sweep_runs, walk_forwards=walk_forwards,
                            scheduler=lease.describe() if lease else "", pipeline=pipeline)
+
+    def _recent_runs(self) -> list[RunInfo]:
+        """What ``list_runs(RECENT_RUNS, active_first=True)`` returns, reading again only the
+        active runs and those whose status changed: while a sweep runs, 200 full rows a second
+        (their specs parsed from JSON) held the interpreter lock the event loop needs."""
+        repository = self._backtests.repository
+        order = repository.recent_statuses(RECENT_RUNS)
+        known = self._recent
+        stale = [run_id for run_id, status in order
+                 if status in ACTIVE_STATES or run_id not in known
+                 or known[run_id].status != status]
+        fresh = {info.run_id: info for info in repository.runs(stale)}
+        self._recent = {run_id: fresh.get(run_id) or known[run_id] for run_id, _ in order
+                        if run_id in fresh or run_id in known}
+        return list(self._recent.values())
 
     def _snapshot(self, sweep_id: str) -> SweepRuns:
         """The sweep's runs, reading again only those whose status changed or that are active

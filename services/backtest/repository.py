@@ -91,15 +91,19 @@ class RunRepository:
                   active_first: bool = False, offset: int = 0) -> list[RunInfo]:
         """Newest runs first (all of a sweep's runs with ``sweep_id``); with ``active_first``
         the running, paused and queued runs come before the others."""
+        query = select(BacktestRunRow)
+        if sweep_id is not None:
+            query = query.where(BacktestRunRow.sweep_id == sweep_id)
         with self.db.session() as session:
-            query = select(BacktestRunRow)
-            if sweep_id is not None:
-                query = query.where(BacktestRunRow.sweep_id == sweep_id)
-            if active_first:
-                query = query.order_by(BacktestRunRow.status.not_in((RUNNING, PAUSED, QUEUED)))
-            rows = session.scalars(query.order_by(BacktestRunRow.created_at.desc())
-                                   .offset(offset).limit(limit)).all()
+            rows = session.scalars(_newest(query, active_first).offset(offset).limit(limit)).all()
             return [self.info(r) for r in rows]
+
+    def recent_statuses(self, limit: int) -> list[tuple[str, str]]:
+        """(run id, status) of the runs ``list_runs(limit, active_first=True)`` lists, in its
+        order: two columns, so a reader can re-read only the runs that changed."""
+        query = select(BacktestRunRow.run_id, BacktestRunRow.status)
+        with self.db.session() as session:
+            return [tuple(r) for r in session.execute(_newest(query, True).limit(limit)).all()]
 
     def count(self, statuses: Iterable[str], runtime: str | None = None,
               run_ids: Iterable[str] | None = None) -> int:
@@ -229,3 +233,11 @@ def _eta(row: BacktestRunRow, live: dict) -> Estimate | None:
     if row.status != RUNNING or live.get("phase") != "running":
         return None
     return estimate([tuple(s) for s in live.get("samples") or []])
+
+
+def _newest(query, active_first: bool):
+    """``query`` newest runs first; with ``active_first`` running, paused and queued ones
+    before the others."""
+    if active_first:
+        query = query.order_by(BacktestRunRow.status.not_in((RUNNING, PAUSED, QUEUED)))
+    return query.order_by(BacktestRunRow.created_at.desc())
