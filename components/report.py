@@ -382,11 +382,13 @@ def metrics_comparison_html(all_results: list) -> str:
         values = [row[i] for i in run_ids]
         # Money amounts in different currencies cannot be ranked against each other.
         comparable = not (mixed_currencies and kinds.get(row["key"]) == "money")
+        texts = [format_statistic(row["key"], v, currencies[run_ids[j]])
+                 for j, v in enumerate(values)]
         best = best_index(row["key"], values) if comparable else None
-        cells = "".join(
-            f'<td class="{"best" if j == best else ""}">'
-            f"{html.escape(format_statistic(row['key'], v, currencies[run_ids[j]]))}</td>"
-            for j, v in enumerate(values))
+        if best is not None and texts.count(texts[best]) > 1:
+            best = None  # "0.00 %" beside "0.00 %": a winner the reader cannot see is none
+        cells = "".join(f'<td class="{"best" if j == best else ""}">{html.escape(text)}</td>'
+                        for j, text in enumerate(texts))
         body.append(f"<tr><td>{html.escape(row['group'])}: {html.escape(row['metric'])}</td>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
 

@@ -299,3 +299,24 @@ def test_a_run_behind_the_newest_500_still_opens_and_stays_listed(workbench, sho
     assert run_id in viewer.param.run_id.objects
     assert not viewer.open_run("20200101-000000-000000")
     assert viewer.run_id == run_id
+
+
+def test_comparison_highlights_no_winner_where_the_figures_read_the_same(runs_workbench,
+                                                                          completed_run):
+    # Arrange: two runs whose best days differ only below the shown precision
+    from components.report import metrics_comparison_html
+
+    base = runs_workbench.backtests.results(completed_run)
+
+    def run(run_id: str, best_day: float, worst_day: float):
+        return replace(base, info=replace(base.info, run_id=run_id, label=run_id),
+                       statistics={**base.statistics, "best_day": best_day,
+                                   "worst_day": worst_day})
+
+    # Act
+    table = metrics_comparison_html([run("A", 0.00001, -0.0004), run("B", 0.00002, -0.0009)])
+
+    # Assert: both best days read 0.00 %, so neither is marked; A's worst day is the better
+    rows = {r.split("</td>")[0].split(": ")[-1]: r for r in table.split("<tr><td>")[1:]}
+    assert rows["Best day"].count("0.00 %") == 2 and 'class="best"' not in rows["Best day"]
+    assert '<td class="best">-0.04 %</td>' in rows["Worst day"]
