@@ -202,7 +202,10 @@ class EngineDetail(Viewer):
                         pn.Column(self.blotter, self.ticket, sizing_mode="stretch_width")),
                        ("Risk limits", self.risk), ("Feed health", self.feed),
                        ("Resources", plots), ("Log", log_tab), ("Audit trail", self._audit),
-                       ("Alerts", self.alerts), sizing_mode="stretch_width", dynamic=False)
+                       ("Alerts", self.alerts), sizing_mode="stretch_width", dynamic=False,
+                       # The tab strip wraps: at 1280 px "Audit trail" and "Alerts" ran off
+                       # the card's edge, out of reach.
+                       stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; }"])
         # Opening the trail reads it again: another process (the CLI, the API of another
         # server) may have acted on this engine without changing its state here.
         self._audit_tab = len(tabs) - 2

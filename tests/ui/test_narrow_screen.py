@@ -57,3 +57,24 @@ def test_action_buttons_neither_crowd_nor_leave_the_screen_at_1280_px(browser, s
         assert not server.log_problems(log_start)  # e.g. Bokeh's warning on a fixed size
     finally:
         context.close()
+
+
+def test_every_engine_tab_is_in_reach_at_1280_px(browser, server):
+    # Arrange
+    context = browser.new_context(viewport=SCREEN_1280)
+    sign_in(context, server)
+    page = context.new_page()
+    try:
+        # Act
+        page.goto(server.url + "/engines")
+        expect(page.get_by_role("heading", level=2).first).to_be_visible(timeout=30_000)
+
+        # Assert: the last tabs lie inside their strip, not scrolled away past its edge
+        for name in ("Audit trail", "Alerts"):
+            tab = page.locator(".bk-tab", has_text=name)
+            expect(tab).to_have_count(1)
+            inside = tab.evaluate("e => e.getBoundingClientRect().right"
+                                  " <= e.parentElement.getBoundingClientRect().right")
+            assert inside, f"the {name} tab runs past the edge of the tab strip at 1280 px"
+    finally:
+        context.close()
