@@ -335,6 +335,15 @@ class ResultsViewer(Viewer):
             self._load_runs()
         return True
 
+    def open_latest(self) -> bool:
+        """Show the newest completed run; False if there is none yet."""
+        try:
+            latest = self.workbench.backtests.latest_completed()
+        except WorkbenchError as e:
+            self._warn(f"Cannot list runs: {e}")
+            return False
+        return latest is not None and self.open_run(latest.run_id)
+
     def _on_row_selected(self, event) -> None:
         if event.new:
             self.run_id = self._runs.value.iloc[event.new[0]]["run_id"]

@@ -207,9 +207,7 @@ class Pages:
                 notice.object = (f"There is no run `{html.escape(run)}`; showing the latest "
                                  "completed run instead.")
                 notice.visible = True
-            completed = [r.run_id for r in self.workbench.backtests.list_runs()
-                         if r.status == "Completed"]
-            viewer.run_id = completed[0] if completed else None
+            viewer.open_latest()
         _keep_in_url(viewer, "run_id", "run")
         return self._template("/results", principal, pn.pane.Markdown("## Backtest results"),
                               notice, viewer)

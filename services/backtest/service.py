@@ -537,6 +537,10 @@ class BacktestService:
                   active_first: bool = False, offset: int = 0) -> list[RunInfo]:
         return self.repository.list_runs(limit, sweep_id, active_first, offset)
 
+    def latest_completed(self) -> RunInfo | None:
+        """The newest completed run, also behind a sweep of thousands of cancelled ones."""
+        return self.repository.latest(COMPLETED)
+
     def sweep(self, sweep_id: str) -> SweepInfo:
         return self.repository.sweep(sweep_id)
 

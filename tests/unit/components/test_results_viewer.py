@@ -299,6 +299,9 @@ def test_a_run_behind_the_newest_500_still_opens_and_stays_listed(workbench, sho
     assert run_id in viewer.param.run_id.objects
     assert not viewer.open_run("20200101-000000-000000")
     assert viewer.run_id == run_id
+    # The page opened without a run shows the newest completed one, behind the sweep too.
+    fresh = ResultsViewer(workbench=workbench)
+    assert fresh.open_latest() and fresh.run_id == run_id
 
 
 def test_comparison_highlights_no_winner_where_the_figures_read_the_same(runs_workbench,
