@@ -71,8 +71,9 @@ class RunComparison(Viewer):
     @param.depends("refresh", watch=True)
     def _load_runs(self) -> None:
         try:
-            runs = run_choices(r for r in self.workbench.backtests.list_runs()
-                               if r.status == "Completed")
+            # Completed runs, by the database: the newest 500 runs of any state may hold
+            # none, after a cancelled 1,000-run sweep.
+            runs = run_choices(self.workbench.backtests.list_runs(status="Completed"))
         except WorkbenchError as e:
             self._say(f"Cannot list runs: {e}", "danger")
             return

@@ -88,12 +88,16 @@ class RunRepository:
         return row
 
     def list_runs(self, limit: int = 500, sweep_id: str | None = None,
-                  active_first: bool = False, offset: int = 0) -> list[RunInfo]:
-        """Newest runs first (all of a sweep's runs with ``sweep_id``); with ``active_first``
-        the running, paused and queued runs come before the others."""
+                  active_first: bool = False, offset: int = 0,
+                  status: str | None = None) -> list[RunInfo]:
+        """Newest runs first (all of a sweep's runs with ``sweep_id``, only those in
+        ``status`` with it); with ``active_first`` the running, paused and queued runs come
+        before the others."""
         query = select(BacktestRunRow)
         if sweep_id is not None:
             query = query.where(BacktestRunRow.sweep_id == sweep_id)
+        if status is not None:
+            query = query.where(BacktestRunRow.status == status)
         with self.db.session() as session:
             rows = session.scalars(_newest(query, active_first).offset(offset).limit(limit)).all()
             return [self.info(r) for r in rows]

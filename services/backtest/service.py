@@ -534,8 +534,9 @@ class BacktestService:
             return self.repository.info(row, usage)
 
     def list_runs(self, limit: int = 500, sweep_id: str | None = None,
-                  active_first: bool = False, offset: int = 0) -> list[RunInfo]:
-        return self.repository.list_runs(limit, sweep_id, active_first, offset)
+                  active_first: bool = False, offset: int = 0,
+                  status: str | None = None) -> list[RunInfo]:
+        return self.repository.list_runs(limit, sweep_id, active_first, offset, status)
 
     def latest_completed(self) -> RunInfo | None:
         """The newest completed run, also behind a sweep of thousands of cancelled ones."""

@@ -12,7 +12,7 @@ import pandas as pd
 import panel as pn
 import pytest
 
-from components import ResultsViewer
+from components import ResultsViewer, RunComparison
 from services.backtest.metric_labels import HEADLINE_LABELS
 from services.formatting import format_duration
 from services.identity.principal import Principal
@@ -302,6 +302,8 @@ def test_a_run_behind_the_newest_500_still_opens_and_stays_listed(workbench, sho
     # The page opened without a run shows the newest completed one, behind the sweep too.
     fresh = ResultsViewer(workbench=workbench)
     assert fresh.open_latest() and fresh.run_id == run_id
+    # And Compare offers it, though none of the newest 500 runs completed.
+    assert run_id in RunComparison(workbench=workbench).param.run_ids.objects
 
 
 def test_comparison_highlights_no_winner_where_the_figures_read_the_same(runs_workbench,
