@@ -30,6 +30,7 @@ from components.report import run_report_html
 from components.robustness import RobustnessPanel
 from services import Workbench, WorkbenchError
 from services.backtest.metric_labels import HEADLINE_LABELS, METRIC_GROUPS, format_statistic
+from services.errors import RunNotFound
 from services.formatting import format_count, format_duration
 from services.identity.principal import Principal
 
@@ -302,6 +303,9 @@ class ResultsViewer(Viewer):
                 # The run on display stays listed, however many newer runs (a 1,000-run
                 # sweep) push it off the newest ones.
                 runs.append(self.workbench.backtests.get(self.run_id))
+        except RunNotFound:
+            self.run_id = None  # deleted meanwhile (catalog recovery, another process)
+            return self._load_runs()
         except WorkbenchError as e:
             self._warn(f"Cannot list runs: {e}")
             return

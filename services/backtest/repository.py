@@ -102,13 +102,6 @@ class RunRepository:
             rows = session.scalars(_newest(query, active_first).offset(offset).limit(limit)).all()
             return [self.info(r) for r in rows]
 
-    def latest(self, status: str) -> RunInfo | None:
-        """The newest run in ``status``, however many runs came after it; None if none."""
-        with self.db.session() as session:
-            row = session.scalars(_newest(select(BacktestRunRow).where(
-                BacktestRunRow.status == status), False).limit(1)).first()
-            return self.info(row) if row is not None else None
-
     def recent_statuses(self, limit: int) -> list[tuple[str, str]]:
         """(run id, status) of the runs ``list_runs(limit, active_first=True)`` lists, in its
         order: two columns, so a reader can re-read only the runs that changed."""

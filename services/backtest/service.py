@@ -540,7 +540,7 @@ class BacktestService:
 
     def latest_completed(self) -> RunInfo | None:
         """The newest completed run, also behind a sweep of thousands of cancelled ones."""
-        return self.repository.latest(COMPLETED)
+        return next(iter(self.repository.list_runs(1, status=COMPLETED)), None)
 
     def sweep(self, sweep_id: str) -> SweepInfo:
         return self.repository.sweep(sweep_id)
