@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 
 import pandas as pd
 import panel as pn
@@ -45,6 +46,10 @@ MODES = ["Sweep", "Walk-forward"]
 # The leaderboard's orderings (services.backtest.analysis.RANK_BY) as the menu names them.
 RANKINGS = {"Metric": "metric", "Smoothed": "smoothed"}
 LEADERBOARD_PAGE = 10
+# While a sweep runs, a finished run ranks it again at most this often: every ranking reads
+# and scores the whole sweep, and one per finished run kept a thread busy with it, holding
+# the interpreter lock the event loop (and every other session) waits for.
+RERANK_S = 5.0
 NO_SWEEP = ("No sweeps yet: choose the values to try on the left and press **Run sweep**; its "
             "leaderboard, overfitting statistics and heatmaps show here.")
 
@@ -180,6 +185,8 @@ class SweepView(Viewer):
         self._stop_note = reason_note()
         self.confirmation = ConfirmAction()
         self._completed_seen = None
+        self._rank_due = False  # runs finished since the last ranking
+        self._ranked_at = float("-inf")  # time.monotonic() of the last ranking started
         self._may_stop = False  # the user may stop the sweep shown
         self._ranking = False  # a ranking is being computed off the loop
         self._rank_again = False  # ... and another was asked for meanwhile
@@ -370,6 +377,7 @@ class SweepView(Viewer):
     def _on_sweep(self) -> None:
         self._queue.sweep_id = self.sweep_id or ""
         self._completed_seen = None
+        self._ranked_at = float("-inf")  # another sweep: rank it at once
         self._stop_button.disabled = True
         self._analysis.visible = bool(self.sweep_id)
         if not self.sweep_id:
@@ -425,6 +433,10 @@ class SweepView(Viewer):
             f"{info.count('Queued'):,} queued")
         if final != self._completed_seen:
             self._completed_seen = final
+            self._rank_due = True
+        if self._rank_due and (final >= info.runs
+                               or time.monotonic() - self._ranked_at >= RERANK_S):
+            self._rank_due = False
             self._show_results()
 
     @param.depends("metric", "rank_by", "partitions", "x", "y", watch=True)
@@ -441,6 +453,7 @@ class SweepView(Viewer):
         partitions, x, y = self.partitions, self.x, self.y
         backtests = self.workbench.backtests
         self._latest_ranking = ranking = next(self._rankings)
+        self._ranked_at = time.monotonic()
 
         def rank():
             info = backtests.sweep(sweep_id)  # read once for every figure

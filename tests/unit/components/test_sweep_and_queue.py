@@ -294,3 +294,35 @@ def test_the_leaderboard_reads_each_metric_as_the_cards_do():
     assert "fast_ema_period" not in formatters
     assert (titles["sharpe"], titles["total_return"], titles["num_trades"],
             titles["smoothed"]) == ("Sharpe", "Total return", "Trades", "Smoothed Sharpe")
+
+
+def test_a_running_sweep_is_ranked_again_at_most_every_few_seconds(workbench):
+    # Arrange: a finished two-run sweep on display, then summaries as a long sweep's would
+    # come once a second, each with another run finished
+    from dataclasses import replace
+
+    from components.sweep_view import RERANK_S
+
+    view = SweepView(workbench=workbench)
+    _small_sweep(view)
+    view.param.trigger("submit")
+    workbench.backtests.wait_sweep(view.sweep_id, timeout=RUN_TIMEOUT_S)
+    summary = workbench.backtests.repository.sweep_summary(view.sweep_id)
+
+    def finished(done: int, of: int = 100):
+        return replace(summary, counts=(("Completed", done), ("Running", of - done)))
+
+    # Act / Assert: the first finished run ranks at once; the next ones within RERANK_S wait
+    view.poll(finished(1))
+    first = view._latest_ranking
+    view.poll(finished(2))
+    view.poll(finished(3))
+    assert view._latest_ranking == first
+    # ... until RERANK_S has passed since that ranking, then one ranking takes them all in
+    view._ranked_at -= RERANK_S
+    view.poll(finished(3))
+    second = view._latest_ranking
+    assert second > first
+    # The last run finishing ranks at once, however soon after the one before
+    view.poll(finished(100))
+    assert view._latest_ranking > second
