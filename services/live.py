@@ -308,6 +308,14 @@ def _info_fields(record: dict) -> dict:
     return {k: v for k, v in fields.items() if k in EngineInfo.__dataclass_fields__}
 
 
+def _to_read_again(statuses, known: dict[str, RunInfo]) -> list[str]:
+    """Of ``statuses`` ((run id, status) pairs), the runs whose full row must be read again:
+    the active ones (their progress moves) and those new or with another status (a queued or
+    finished run changes only with its status)."""
+    return [run_id for run_id, status in statuses
+            if status in ACTIVE_STATES or run_id not in known or known[run_id].status != status]
+
+
 class RunFeed:
     """Keeps a LiveState's runs, sweeps, walk-forwards, scheduler (and the pipeline's
     signature) current from the database: once a second, and at once when this process's
@@ -366,10 +374,7 @@ class RunFeed:
         repository = self._backtests.repository
         order = repository.recent_statuses(RECENT_RUNS)
         known = self._recent
-        stale = [run_id for run_id, status in order
-                 if status in ACTIVE_STATES or run_id not in known
-                 or known[run_id].status != status]
-        fresh = {info.run_id: info for info in repository.runs(stale)}
+        fresh = {info.run_id: info for info in repository.runs(_to_read_again(order, known))}
         self._recent = {run_id: fresh.get(run_id) or known[run_id] for run_id, _ in order
                         if run_id in fresh or run_id in known}
         return list(self._recent.values())
@@ -381,9 +386,7 @@ class RunFeed:
         known = self._sweep_runs.setdefault(sweep_id, {})
         repository = self._backtests.repository
         statuses = repository.sweep_statuses(sweep_id)
-        stale = [run_id for run_id, status in statuses.items()
-                 if status in ACTIVE_STATES or run_id not in known
-                 or known[run_id].status != status]
+        stale = _to_read_again(statuses.items(), known)
         changed = len(statuses) != len(known) or any(r not in statuses for r in known)
         if changed:
             for run_id in [r for r in known if r not in statuses]:
