@@ -41,7 +41,7 @@ _NAV_CSS = (".workbench-nav {display: flex; flex-direction: column; gap: 4px;}"
             ".nav-link:hover {background: rgba(15,110,140,0.12);}"
             ".nav-link.active {background: rgba(15,110,140,0.22); font-weight: 600;}"
             ".nav-link.disabled {opacity: 0.45; cursor: not-allowed;}")
-# Right-aligned in whatever the header leaves, so the busy indicator after it stays on screen.
+# Right-aligned in whatever the header leaves.
 _USER_CSS = (".workbench-user {display: flex; align-items: center; justify-content: flex-end;"
              " gap: 10px; color: white; font-size: 0.9em; white-space: nowrap;"
              " margin-right: 12px;}"
@@ -167,9 +167,13 @@ class Pages:
                                        sizing_mode="stretch_width", height=40,
                                        align="center"))
         # Bootstrap: every resource is bundled with Panel, so the app works with no internet.
+        # No busy indicator: Panel's is one state for the whole process, so every click in any
+        # session turned every open page's spinner on and off (two patches to each page, each
+        # under that page's lock: another user's click waited behind them). Components show
+        # their own loading state instead.
         return pn.template.BootstrapTemplate(
             title=TITLE, sidebar=[nav, pn.layout.Divider(), data_note], main=list(main),
-            header=header, header_background=ACCENT, sidebar_width=240,
+            header=header, header_background=ACCENT, sidebar_width=240, busy_indicator=None,
             theme="dark" if dark else "default", design=WORKBENCH_DESIGN,
         )
 

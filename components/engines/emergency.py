@@ -41,13 +41,19 @@ class EmergencyStop(Viewer):
                            width=170)
         # Paper engines are the least any role may stop; the service checks each engine's mode.
         restrict(self._arm, *permission(self.workbench, self.principal, "engine.emergency_stop"))
-        self._confirm = button(self.param.confirm, color="danger", width=190, visible=False)
-        self._cancel = button(self.param.cancel, width=90, visible=False)
-        self._text = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
-                                      css_classes=["emergency-stop-message"], visible=False)
-        # Every member is there from the start and only shown or hidden: arming changes a few
-        # properties instead of sending new models, so the confirmation shows at once.
-        self._layout = pn.Row(self._arm, self._confirm, self._cancel, self._text, align="center")
+        self._confirm = button(self.param.confirm, color="danger", width=190)
+        self._cancel = button(self.param.cancel, width=90)
+        self._question = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
+                                          width=MESSAGE_WIDTH,
+                                          css_classes=["emergency-stop-message"])
+        # Arming and cancelling show or hide this one row: a single property each, so the
+        # confirmation answers at once even while the server is busy with other sessions.
+        # (Hidden, its members' fixed widths do not count in the header's width.)
+        self._confirmation = pn.Row(self._confirm, self._cancel, self._question, visible=False,
+                                    margin=0)
+        self._outcome = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
+                                         css_classes=["emergency-stop-message"], visible=False)
+        self._layout = pn.Row(self._arm, self._confirmation, self._outcome, align="center")
 
     def __panel__(self):
         return self._layout
@@ -57,11 +63,16 @@ class EmergencyStop(Viewer):
         try:
             active = self._active_engines()
         except WorkbenchError as e:
-            self._say(f"Cannot list engines: {e}")
+            self._report(f"Cannot list engines: {e}")
             return
+        question = (f"Kill {active} active engine(s)? " if active else
+                    "No engine is active; confirm to check again and kill any that started.")
+        self.message = question
+        if self._question.object != question:
+            self._question.object = question
+        if self._outcome.visible:
+            self._outcome.visible = False
         self.armed = True
-        self._say(f"Kill {active} active engine(s)? " if active else
-                  "No engine is active; confirm to check again and kill any that started.")
 
     def _active_engines(self) -> int:
         live = self.workbench.live
@@ -73,38 +84,36 @@ class EmergencyStop(Viewer):
     @param.depends("cancel", watch=True)
     def _on_cancel(self) -> None:
         self.armed = False
-        self._say("")
+        self.message = ""
 
     @param.depends("confirm", watch=True)
     async def _on_confirm(self) -> None:
         if not self.armed:
             return
         self.armed = False
-        self._say("Killing…")
+        self._report("Killing…")
         try:
             killed = await in_urgent_thread(self.workbench.commands.emergency_all, "kill",
                                              principal=self.principal)
         except WorkbenchError as e:
-            self._say(f"Emergency stop failed: {e}")
+            self._report(f"Emergency stop failed: {e}")
             return
         names = ", ".join(f"{e.name} ({e.session_id})" for e in killed)
-        self._say(f"Emergency stop: killed {len(killed)} engine(s){': ' + names if names else ''}.")
+        self._report(f"Emergency stop: killed {len(killed)} engine(s)"
+                     f"{': ' + names if names else ''}.")
         if pn.state.notifications is not None:
             pn.state.notifications.warning(self.message, duration=10000)
 
     @param.depends("armed", watch=True)
     def _on_armed(self) -> None:
-        self._arrange()
+        self._confirmation.visible = self.armed
 
-    def _say(self, text: str) -> None:
+    def _report(self, text: str) -> None:
+        """What the last emergency stop did, next to the button until the next arming."""
         self.message = text
-        self._text.object = text
-        self._arrange()
-
-    def _arrange(self) -> None:
         with pn.io.hold():
-            self._confirm.visible = self._cancel.visible = self.armed
-            self._text.visible = bool(self.message)
-            # The header counts the width of hidden members too: a fixed width only while
-            # shown, or the user menu is pushed off the screen.
-            self._text.width = MESSAGE_WIDTH if self.message else None
+            self._outcome.object = text
+            self._outcome.visible = True
+            # The header counts the width of its visible members' fixed widths only; the
+            # outcome is the header's last member, sized while shown.
+            self._outcome.width = MESSAGE_WIDTH

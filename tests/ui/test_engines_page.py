@@ -17,7 +17,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import docker_with_engine_image
-from tests.ui.conftest import Server, _stop, start_server
+from tests.ui.conftest import (
+    VIEWER,
+    VIEWER_PASSWORD,
+    VIEWPORT,
+    Server,
+    _stop,
+    sign_in,
+    start_server,
+)
 
 pytestmark = [pytest.mark.ui, pytest.mark.docker]
 
@@ -79,6 +87,60 @@ def test_emergency_stop_is_in_every_pages_header(open_page):
     for path in ("/", "/backtest", "/engines"):
         page = open_page(path)
         expect(page.get_by_role("button", name="EMERGENCY STOP", exact=True)).to_be_visible()
+
+
+# Counts the websocket messages a page receives (installed before the page's own scripts).
+_COUNT_RECEIVED_JS = """(() => {
+  window.__received = 0;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (!this.__counted) {
+      this.__counted = true;
+      this.addEventListener('message', () => { window.__received += 1; });
+    }
+    return send.call(this, data);
+  };
+})();"""
+
+
+def _quiet_count(page: Page) -> int:
+    """The page's received-message count once a second passes without a new one."""
+    count = page.evaluate("window.__received")
+    for _ in range(30):
+        page.wait_for_timeout(1000)
+        now = page.evaluate("window.__received")
+        if now == count:
+            return count
+        count = now
+    raise AssertionError("the page kept receiving messages for 30 s")
+
+
+def test_one_users_clicks_send_nothing_to_another_users_page(browser, server, open_page):
+    # Arrange: a viewer's Account page (it follows no live state), counting what it receives
+    context = browser.new_context(viewport=VIEWPORT)
+    sign_in(context, server, VIEWER, VIEWER_PASSWORD)
+    other = context.new_page()
+    other.add_init_script(_COUNT_RECEIVED_JS)
+    try:
+        other.goto(server.url + "/account")
+        expect(other.get_by_role("heading", name="Your account")).to_be_visible(timeout=30_000)
+        mine = open_page("/account")
+        before = _quiet_count(other)
+
+        # Act: the admin arms and cancels the emergency stop three times
+        for _ in range(3):
+            mine.get_by_role("button", name="EMERGENCY STOP", exact=True).click()
+            expect(mine.get_by_role("button", name="Kill all engines now")).to_be_visible(
+                timeout=ANSWER_TIMEOUT_MS)
+            mine.get_by_role("button", name="Cancel", exact=True).click()
+            expect(mine.get_by_role("button", name="Kill all engines now")).to_be_hidden(
+                timeout=ANSWER_TIMEOUT_MS)
+
+        # Assert: nothing reached the viewer's page (Panel's process-wide busy spinner sent
+        # every open page two messages per click, each under that page's lock)
+        assert _quiet_count(other) == before
+    finally:
+        context.close()
 
 
 def test_start_a_paper_engine_watch_it_and_kill_it(open_page, server, screenshot):
