@@ -32,6 +32,7 @@ from services.backtest.layout import (
     RETURN_COLUMN,
 )
 from services.backtest.progress import write_progress
+from services.backtest.runtime import lower_own_priority
 
 
 def _money_amount(value) -> float:
@@ -221,15 +222,10 @@ def run(folder: Path) -> dict:
     return summary
 
 
-WORKER_NICENESS = 10
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     folder = Path(argv[0])
-    # Backtests are batch work: at a lower CPU priority they still get every idle cycle, but a
-    # busy machine keeps answering the server's sessions (the emergency stop) and its engines.
-    os.nice(WORKER_NICENESS)
+    lower_own_priority()  # already set when the local runtime started it
     try:
         run(folder)
     except BaseException as e:  # the worker's job is to report any failure, then exit
