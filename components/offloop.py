@@ -11,15 +11,19 @@ call returns.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import functools
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import panel as pn
+from bokeh.document.locking import without_document_lock
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 # emergency stop's kill has a pool of its own again: it never waits behind other work.
 _WORK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="workbench-work")
 _URGENT = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-urgent")
+# Per session, the outcome of the off-loop work started last: resolved once it is applied.
+_LAST_OUTCOME: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ORDER_LOCK = threading.Lock()
 
 
 async def _in(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any, **kwargs: Any):
@@ -89,6 +96,11 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
     doc = pn.state.curdoc
     if busy is not None:
         busy.loading = True
+    # The order is taken here, in the order the session's events call this: the tasks below
+    # may start in any order (Bokeh starts an unlocked callback from its executor).
+    with _ORDER_LOCK:
+        earlier, mine = _LAST_OUTCOME.get(doc), concurrent.futures.Future()
+        _LAST_OUTCOME[doc] = mine
 
     def apply(result: Any) -> None:
         try:
@@ -97,14 +109,24 @@ def run_off_loop(work: Callable[[], Any], done: Callable[[Any], None],
         except Exception:  # noqa: BLE001 - a failed update must not kill the session
             log.exception("applying the outcome of off-loop work failed")
         finally:
-            if busy is not None:
-                busy.loading = False
+            try:
+                if busy is not None:
+                    busy.loading = False
+            finally:
+                mine.set_result(None)  # the session's next outcome may go
 
+    # Without the session's lock while the work runs: holding it, every other event of the
+    # session waited for the work (its own header's emergency stop behind a 5 s results
+    # load). The values the work needs were read before it started, and outcomes are applied
+    # in the order their work started, so a slow earlier outcome never overwrites a later one.
+    @without_document_lock
     async def task() -> None:
         try:
             result = await in_thread(work)
         except Exception as e:  # noqa: BLE001 - handed to done()
             result = e
+        if earlier is not None:
+            await asyncio.wrap_future(earlier)
         # Applied in a callback of its own, not in this task: Bokeh runs a plain (not async)
         # session callback in its executor under the session's lock, with the session's
         # document current, so building the outcome's models (a sweep's leaderboard and

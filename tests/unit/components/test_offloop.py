@@ -150,3 +150,59 @@ def test_a_redraw_of_a_served_session_runs_with_its_document_current():
         _until(lambda: seen)
 
     assert seen == [(True, True)]
+
+
+def test_a_session_answers_its_other_events_while_its_own_work_runs():
+    """Holding the session's lock while its work ran, every other event of that session (its
+    own header's emergency stop) waited for a 5 s results load to end."""
+    release = threading.Event()
+
+    def page(doc: Document) -> None:
+        shown, other = Div(text="waiting", name="shown"), Div(text="", name="other")
+        doc.add_root(shown)
+        doc.add_root(other)
+        offloop.run_off_loop(lambda: release.wait(20) and "loaded",
+                             lambda result: setattr(shown, "text", str(result)))
+
+        def answer() -> None:  # another event of the same session, after the work started
+            other.text = "answered"
+
+        doc.add_next_tick_callback(answer)
+
+    with bokeh_server(page) as (_, session):
+        def text(name: str) -> str:
+            return session.document.select_one({"name": name}).text
+
+        try:
+            _until(lambda: text("other") == "answered", session.pull)
+            assert text("shown") == "waiting"  # the work is still running
+        finally:
+            release.set()
+        _until(lambda: text("shown") == "loaded", session.pull)
+
+
+def test_outcomes_are_applied_in_the_order_their_work_started():
+    """Work no longer holds the session: a slow first load must still not overwrite the
+    outcome of a quick second one (a run chosen, then another)."""
+    release, applied = threading.Event(), []
+
+    def page(doc: Document) -> None:
+        shown = Div(text="", name="shown")
+        doc.add_root(shown)
+
+        def done(result) -> None:
+            applied.append(result)
+            shown.text = result
+
+        offloop.run_off_loop(lambda: release.wait(20) and "first", done)
+        offloop.run_off_loop(lambda: "second", done)
+
+    with bokeh_server(page) as (_, session):
+        time.sleep(0.5)  # the second work is long done; its outcome waits for the first's
+        assert applied == []
+        release.set()
+        _until(lambda: len(applied) == 2)
+        _until(lambda: session.document.select_one({"name": "shown"}).text == "second",
+               session.pull)
+
+    assert applied == ["first", "second"]
