@@ -43,9 +43,8 @@ class EmergencyStop(Viewer):
         restrict(self._arm, *permission(self.workbench, self.principal, "engine.emergency_stop"))
         self._confirm = button(self.param.confirm, color="danger", width=190)
         self._cancel = button(self.param.cancel, width=90)
-        self._question = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),
-                                          width=MESSAGE_WIDTH,
-                                          css_classes=["emergency-stop-message"])
+        self._question = pn.pane.Markdown("", styles={"color": "white", "white-space": "nowrap"},
+                                          margin=(0, 10), css_classes=["emergency-stop-message"])
         # Arming and cancelling show or hide this one row: a single property each, so the
         # confirmation answers at once even while the server is busy with other sessions.
         # (Hidden, its members' fixed widths do not count in the header's width.)
