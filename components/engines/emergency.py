@@ -46,8 +46,9 @@ class EmergencyStop(Viewer):
         self._question = pn.pane.Markdown("", styles={"color": "white", "white-space": "nowrap"},
                                           margin=(0, 10), css_classes=["emergency-stop-message"])
         # Arming and cancelling show or hide this one row: a single property each, so the
-        # confirmation answers at once even while the server is busy with other sessions.
-        # (Hidden, its members' fixed widths do not count in the header's width.)
+        # confirmation answers at once even while the server is busy with other sessions. The
+        # question sizes to its text: a fixed width, even hidden, pushed the header's user
+        # menu past the screen's edge.
         self._confirmation = pn.Row(self._confirm, self._cancel, self._question, visible=False,
                                     margin=0)
         self._outcome = pn.pane.Markdown("", styles={"color": "white"}, margin=(0, 10),

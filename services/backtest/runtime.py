@@ -30,10 +30,10 @@ from services.errors import RuntimeUnavailableError
 from services.settings import PROJECT_ROOT
 
 RUNTIME_NAMES = ("local", "docker", "dask")
-# How often a Dask supervisor looks at the control file and reports CPU and memory (seconds).
 # Backtests are batch work: at a lower CPU priority they still get every idle cycle, but a busy
 # machine keeps answering the server's sessions (the emergency stop) and its engines.
 WORKER_NICENESS = 10
+# How often a Dask supervisor looks at the control file and reports CPU and memory (seconds).
 SUPERVISOR_POLL_S = 0.2
 SUPERVISOR_REPORT_S = 1.0
 
