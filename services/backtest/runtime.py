@@ -26,13 +26,11 @@ from typing import ClassVar
 import psutil
 
 from services.backtest.layout import CONTROL_FILE, RESOURCES_FILE, WORKER_LOG
+from services.backtest.priority import WORKER_NICENESS
 from services.errors import RuntimeUnavailableError
 from services.settings import PROJECT_ROOT
 
 RUNTIME_NAMES = ("local", "docker", "dask")
-# Backtests are batch work: at a lower CPU priority they still get every idle cycle, but a busy
-# machine keeps answering the server's sessions (the emergency stop) and its engines.
-WORKER_NICENESS = 10
 # How often a Dask supervisor looks at the control file and reports CPU and memory (seconds).
 SUPERVISOR_POLL_S = 0.2
 SUPERVISOR_REPORT_S = 1.0
@@ -150,13 +148,6 @@ def spawn_worker(folder: Path, die_with_parent: bool = False) -> subprocess.Pope
     with contextlib.suppress(OSError):  # it may have ended already
         os.setpriority(os.PRIO_PROCESS, process.pid, WORKER_NICENESS)
     return process
-
-
-def lower_own_priority() -> None:
-    """The calling process at the workers' batch priority (a worker started by other means:
-    a Dask worker's task, a container)."""
-    if os.getpriority(os.PRIO_PROCESS, 0) < WORKER_NICENESS:
-        os.setpriority(os.PRIO_PROCESS, 0, WORKER_NICENESS)
 
 
 def _tree(pid: int) -> list[psutil.Process]:

@@ -31,8 +31,8 @@ from services.backtest.layout import (
     RESULTS,
     RETURN_COLUMN,
 )
+from services.backtest.priority import lower_own_priority
 from services.backtest.progress import write_progress
-from services.backtest.runtime import lower_own_priority
 
 
 def _money_amount(value) -> float:

@@ -9,7 +9,8 @@ import sys
 
 import psutil
 
-from services.backtest.runtime import WORKER_NICENESS, reap, spawn_worker
+from services.backtest.priority import WORKER_NICENESS
+from services.backtest.runtime import reap, spawn_worker
 from tests.conftest import REPO_ROOT
 
 
@@ -30,7 +31,7 @@ def test_a_spawned_worker_is_at_batch_priority_before_it_runs_any_code(tmp_path)
 
 def _priority_after_lowering(start: int) -> int:
     code = ("import os; os.setpriority(os.PRIO_PROCESS, 0, %d);"
-            "from services.backtest.runtime import lower_own_priority; lower_own_priority();"
+            "from services.backtest.priority import lower_own_priority; lower_own_priority();"
             "print(os.getpriority(os.PRIO_PROCESS, 0))" % start)
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=60, check=True)
